@@ -1,0 +1,141 @@
+/*
+ * config.h - datachatd's configuration: one table of keys.
+ *
+ * Every key lives in one table (config.c: name, type, default, whether
+ * SIGHUP can change it, environment variable, one-line description).  The
+ * parser, `datachatd -t`, `datachatd --dump-config` (which writes
+ * etc/datachatd.conf) and the key list in datachatd.conf(5) all come from
+ * it, so they cannot drift.  A configuration is parsed into a fresh
+ * struct dc_config and only swapped in when every key validated, so a
+ * broken file on reload leaves the running config untouched.
+ */
+#ifndef DC_CONFIG_H
+#define DC_CONFIG_H
+
+#include <stdio.h>
+#include <sys/socket.h>
+
+enum dc_log_level {
+	DC_LOG_ERROR = 0,
+	DC_LOG_WARNING,
+	DC_LOG_INFO,
+	DC_LOG_DEBUG,
+};
+
+struct dc_config {
+	/* process */
+	char		*listen;		/* host:port as written */
+	int		 workers;		/* resolved: auto -> CPUs */
+	char		*user;
+	char		*pidfile;
+	char		*control_socket;
+	char		*log;			/* stderr | syslog | path */
+	int		 log_level;		/* enum dc_log_level */
+	int		 shutdown_timeout;	/* seconds */
+
+	/* registry */
+	char		*system_database_url;
+	char		*credentials_key;	/* comma-separated key list */
+	char		*credentials_key_file;
+	char		*database_url;
+	int		 registry_capacity;
+	int		 resync_interval;	/* seconds */
+
+	/* requests and queries */
+	int		 max_body_size;		/* bytes */
+	int		 request_timeout;	/* seconds */
+	int		 statement_timeout;	/* milliseconds */
+	int		 max_rows;
+	int		 connect_timeout;	/* seconds */
+	int		 target_idle_timeout;	/* seconds */
+	int		 max_target_connections;
+
+	/* LLM */
+	char		*llm_provider;		/* "", openai, anthropic, local */
+	char		*llm_openai_api_key;
+	char		*llm_openai_model;
+	char		*llm_openai_base_url;
+	char		*llm_anthropic_api_key;
+	char		*llm_anthropic_model;
+	char		*llm_anthropic_base_url;
+	char		*llm_local_base_url;
+	char		*llm_local_model;
+	char		*llm_key_file;
+	double		 llm_temperature;
+	int		 llm_max_tokens;
+	int		 llm_timeout;		/* seconds */
+
+	/* derived, filled by dc_config_validate() */
+	struct sockaddr_storage listen_addr;
+	socklen_t	 listen_addrlen;
+	char		*source;		/* file it came from, or NULL */
+};
+
+enum dc_config_type {
+	DC_CT_STRING,
+	DC_CT_SECRET,		/* a string never printed by --dump-config */
+	DC_CT_INT,
+	DC_CT_DOUBLE,
+	DC_CT_WORKERS,		/* "auto" or an int */
+	DC_CT_LOGLEVEL,
+};
+
+struct dc_config_key {
+	const char	*name;
+	int		 type;		/* enum dc_config_type */
+	const char	*def;		/* default, as it would be written */
+	int		 reloadable;	/* SIGHUP applies it */
+	const char	*env;		/* overriding environment variable */
+	long		 min, max;	/* bounds for DC_CT_INT */
+	size_t		 offset;	/* into struct dc_config */
+	const char	*desc;		/* one line for the docs */
+};
+
+/* The table itself, terminated by an entry with name == NULL. */
+extern const struct dc_config_key dc_config_keys[];
+
+/*
+ * Problems are reported through this callback, one call per problem, with
+ * the file and line (line 0 for the environment or the whole file).
+ */
+typedef void (*dc_config_report)(void *arg, const char *file, int line,
+    const char *msg);
+
+/* Fill cfg with defaults.  Returns 0 or DC_ENOMEM. */
+int		 dc_config_defaults(struct dc_config *cfg);
+
+/*
+ * Load: defaults, then the file (when path is not NULL), then the
+ * environment (envp style getenv), then validate.  Returns the number of
+ * problems reported (0 when the config can be used) or DC_ENOMEM.
+ */
+int		 dc_config_load(struct dc_config *cfg, const char *path,
+		     dc_config_report report, void *arg);
+
+/* Parse one file's text into cfg (used by load and the unit tests). */
+int		 dc_config_parse_text(struct dc_config *cfg, const char *file,
+		     const char *text, dc_config_report report, void *arg);
+
+/* Apply the environment overrides. */
+int		 dc_config_apply_env(struct dc_config *cfg,
+		     dc_config_report report, void *arg);
+
+/* Cross-key checks and derived values (listen address, key list). */
+int		 dc_config_validate(struct dc_config *cfg,
+		     dc_config_report report, void *arg);
+
+/* Copy the reloadable keys of src into dst; report the others changed. */
+int		 dc_config_apply_reload(struct dc_config *dst,
+		     const struct dc_config *src, dc_config_report report,
+		     void *arg);
+
+void		 dc_config_free(struct dc_config *cfg);
+
+/* Write the sample config (every key, commented, with defaults). */
+void		 dc_config_dump_sample(FILE *fp);
+
+/* Parse "host:port" / "[v6]:port" into a sockaddr. 0 or DC_EINVAL. */
+int		 dc_parse_listen(const char *s, struct sockaddr_storage *ss,
+		     socklen_t *len);
+
+#endif /* DC_CONFIG_H */

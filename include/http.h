@@ -1,0 +1,80 @@
+/*
+ * http.h - the request layer shared by every route: a request context
+ * that survives the client going away, JSON body parsing with limits,
+ * JSON replies and errors ({"detail": ...}), the route table, and the
+ * access log line (request id, method, path, status, duration).
+ */
+#ifndef DC_HTTP_H
+#define DC_HTTP_H
+
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+struct evhttp_request;
+struct dc_worker;
+struct dc_req;
+
+/* Abort callback for async work a request started (query, LLM call). */
+typedef void (*dc_req_cancel_cb)(struct dc_req *r, void *arg);
+
+#define DC_MAX_PATH_ARGS	2
+
+struct dc_req {
+	struct evhttp_request *req;	/* NULL once the client went away */
+	struct dc_worker *w;
+	char		 id[24];	/* request id, X-Request-Id */
+	uint64_t	 start_ms;
+	const char	*method;
+	char		*path;		/* decoded path, no query */
+	char		*args[DC_MAX_PATH_ARGS];	/* {id} captures */
+	int		 nargs;
+	int		 replied;
+	int		 gone;		/* the client closed the connection */
+	int		 status;
+	dc_req_cancel_cb cancel;
+	void		*cancel_arg;
+	struct event	*timeout_ev;
+};
+
+/*
+ * A handler that replies later registers how to abort its work: cancel
+ * must stop the work so its completion never runs, and must not reply.
+ * It also arms the request_timeout timer (504).
+ */
+void		 dc_req_defer(struct dc_req *r, dc_req_cancel_cb cancel,
+		     void *arg);
+
+/* Route handlers: reply now or later (exactly once) with dc_reply_*. */
+typedef void (*dc_route_fn)(struct dc_req *r);
+
+struct dc_route {
+	const char	*method;	/* "GET", "POST", ... */
+	const char	*pattern;	/* "/api/v1/databases/{id}" */
+	dc_route_fn	 fn;
+};
+
+/* Install the generic callback on w->http; teardown frees leftovers. */
+void		 dc_http_setup(struct dc_worker *w);
+void		 dc_http_teardown(struct dc_worker *w);
+
+/* Replies.  dc_reply_json takes ownership of obj. */
+void		 dc_reply_json(struct dc_req *r, int status,
+		     struct json_object *obj);
+void		 dc_reply_error(struct dc_req *r, int status,
+		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void		 dc_reply_empty(struct dc_req *r, int status);
+void		 dc_reply_text(struct dc_req *r, int status,
+		     const char *ctype, const char *body, size_t len);
+
+/*
+ * Parse the request body as a JSON object (depth and size limited).
+ * On failure it has already replied (400/413/415) and returns DC_EINVAL.
+ */
+int		 dc_req_json(struct dc_req *r, struct json_object **out);
+
+/* The route tables, one per resource file (routes_*.c). */
+extern const struct dc_route dc_routes_ops[];
+extern const struct dc_route dc_routes_databases[];
+
+#endif /* DC_HTTP_H */

@@ -1,0 +1,133 @@
+/*
+ * shreg.h - the shared registry: decrypted connection entries in one
+ * anonymous MAP_SHARED segment made by the master before fork.
+ *
+ * The master is the only writer.  Each slot carries its own seqlock: the
+ * writer makes seq odd, writes, makes it even again; a reader copies the
+ * slot and retries when seq was odd or moved.  After every change the
+ * master bumps registry_gen with release semantics, so a worker that sees
+ * a new generation also sees every slot written before it.  Readers never
+ * lock and never block the writer.
+ *
+ * The segment also holds one stats block per worker slot, each written
+ * only by its worker (relaxed atomics) and read by the master, so counters
+ * cost nothing on the request path.
+ *
+ * The segment holds decrypted URLs: it is MADV_DONTDUMP, never named in
+ * /dev/shm, and workers are not dumpable.
+ */
+#ifndef DC_SHREG_H
+#define DC_SHREG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DC_NAME_MAX	256
+#define DC_URL_MAX	2048
+#define DC_DESC_MAX	2048
+#define DC_TAGS_MAX	1024	/* tags as a JSON array text */
+#define DC_TYPE_MAX	16
+#define DC_MAX_WORKERS	128	/* slots: old + new workers during a reload */
+
+/* One connection, as copied out of the segment. */
+struct dc_entry {
+	uint8_t		 id[16];
+	uint64_t	 gen;		/* changes when url/type/active change */
+	int64_t		 created_at;	/* microseconds since the epoch */
+	int64_t		 last_profiled;	/* microseconds, 0 = null */
+	int32_t		 datapoint_count;
+	uint8_t		 is_active;
+	uint8_t		 is_default;
+	uint8_t		 has_description;
+	char		 type[DC_TYPE_MAX];
+	char		 name[DC_NAME_MAX];
+	char		 url[DC_URL_MAX];	/* decrypted: never log it */
+	char		 tags[DC_TAGS_MAX];
+	char		 description[DC_DESC_MAX];
+};
+
+/* Per worker counters; the master sums them for /metrics and status. */
+struct dc_worker_stats {
+	uint64_t	 pid;
+	uint64_t	 started_ms;		/* wall clock */
+	uint64_t	 requests;
+	uint64_t	 inflight;
+	uint64_t	 gen_applied;
+	uint64_t	 target_conns_open;
+	uint64_t	 target_conns_opened;
+	uint64_t	 target_conns_failed;
+	uint64_t	 queries_ok;
+	uint64_t	 queries_failed;
+	uint64_t	 llm_calls;
+	uint64_t	 status_2xx, status_4xx, status_5xx;
+};
+
+enum dc_shreg_state {
+	DC_REG_NEVER_LOADED = 0,	/* no trustworthy registry yet */
+	DC_REG_FRESH,			/* loaded, system DB reachable */
+	DC_REG_STALE,			/* loaded, system DB lost since */
+};
+
+struct dc_shreg;	/* opaque: the mapping */
+
+/* Master, before fork.  capacity entries, nworkers stats blocks. */
+int		 dc_shreg_create(struct dc_shreg **reg, int capacity);
+void		 dc_shreg_destroy(struct dc_shreg *reg);
+
+/* --- writer side (master only) --- */
+
+/*
+ * Insert or replace the entry with e->id.  e->gen is assigned by the
+ * writer (bumped when url, type or active changed).  Returns 0 or
+ * DC_EFULL.  Does not bump registry_gen: call dc_shreg_commit() after a
+ * batch.
+ */
+int		 dc_shreg_put(struct dc_shreg *reg, const struct dc_entry *e);
+int		 dc_shreg_remove(struct dc_shreg *reg, const uint8_t id[16]);
+
+/*
+ * A full resync: mark every slot, put() the rows seen (which unmarks
+ * them), then sweep removes the ones still marked.
+ */
+void		 dc_shreg_mark_all(struct dc_shreg *reg);
+int		 dc_shreg_sweep(struct dc_shreg *reg);
+
+/* Publish: registry_gen++ (release).  Returns the new generation. */
+uint64_t	 dc_shreg_commit(struct dc_shreg *reg);
+
+void		 dc_shreg_set_state(struct dc_shreg *reg, int state);
+void		 dc_shreg_set_bad_rows(struct dc_shreg *reg, int n);
+void		 dc_shreg_set_last_resync(struct dc_shreg *reg, uint64_t ms);
+
+/* --- reader side (any process) --- */
+
+uint64_t	 dc_shreg_gen(const struct dc_shreg *reg);	/* acquire */
+int		 dc_shreg_state(const struct dc_shreg *reg);
+int		 dc_shreg_bad_rows(const struct dc_shreg *reg);
+uint64_t	 dc_shreg_last_resync(const struct dc_shreg *reg);
+int		 dc_shreg_capacity(const struct dc_shreg *reg);
+int		 dc_shreg_count(const struct dc_shreg *reg);
+
+/* Copy one entry by id.  Returns 0 or DC_ENOENT. */
+int		 dc_shreg_get(const struct dc_shreg *reg, const uint8_t id[16],
+		     struct dc_entry *out);
+
+/* Copy the entry marked default, if any.  0 or DC_ENOENT. */
+int		 dc_shreg_get_default(const struct dc_shreg *reg,
+		     struct dc_entry *out);
+
+/*
+ * Copy up to max live entries into out (consistent per entry).
+ * Returns how many were copied.
+ */
+int		 dc_shreg_list(const struct dc_shreg *reg, struct dc_entry *out,
+		     int max);
+
+/* The generation of one entry, or 0 when it is gone (cheap check). */
+uint64_t	 dc_shreg_entry_gen(const struct dc_shreg *reg,
+		     const uint8_t id[16]);
+
+/* Stats block of worker slot i (0 <= i < DC_MAX_WORKERS). */
+struct dc_worker_stats *dc_shreg_stats(struct dc_shreg *reg, int i);
+
+#endif /* DC_SHREG_H */

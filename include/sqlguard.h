@@ -1,0 +1,42 @@
+/*
+ * sqlguard.h - the lexical guard in front of every statement sent to a
+ * target.  It admits exactly one statement of a read-only kind and says
+ * why it refused anything else.  It is the first of two walls: the
+ * statement also runs in a READ ONLY transaction, so the guard only has to
+ * be strict, not complete.
+ *
+ * It tokenises SQL the way PostgreSQL does for the parts that matter:
+ * '...' strings (with '' escapes), E'...' strings (with backslash escapes),
+ * "..." identifiers, $tag$...$tag$ dollar quotes, -- line comments and
+ * nested slash-star comments.  Keywords inside any of those are not
+ * keywords.
+ */
+#ifndef DC_SQLGUARD_H
+#define DC_SQLGUARD_H
+
+#include <stddef.h>
+
+enum dc_sql_kind {
+	DC_SQL_SELECT = 1,	/* SELECT, WITH ... SELECT, VALUES, TABLE */
+	DC_SQL_EXPLAIN,		/* EXPLAIN of one of those (not ANALYZE of a write) */
+	DC_SQL_SHOW,
+};
+
+struct dc_sql_verdict {
+	int		 ok;		/* 1 admitted, 0 refused */
+	int		 kind;		/* enum dc_sql_kind when ok */
+	char		 reason[160];	/* why refused, for a 400 detail */
+	size_t		 len;		/* statement length without a trailing ';' */
+};
+
+/*
+ * Check sql (len bytes, need not be NUL terminated).  Fills v and returns
+ * 0 when admitted, DC_EINVAL when refused.
+ */
+int		 dc_sql_guard(const char *sql, size_t len,
+		     struct dc_sql_verdict *v);
+
+/* 1 when s is a plain identifier we are willing to quote (table, schema). */
+int		 dc_sql_ident_ok(const char *s);
+
+#endif /* DC_SQLGUARD_H */

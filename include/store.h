@@ -1,0 +1,51 @@
+/*
+ * store.h - the registry's home in the system database: DataChat's
+ * database_connections table, the trigger that NOTIFYs datachatd of every
+ * change made by anyone, and the statements that read and write it.
+ *
+ * The master uses the blocking functions on its own connection (small
+ * table, local statements with a statement_timeout); workers send the
+ * write statements asynchronously through their own connection, using
+ * the SQL texts declared here so both sides agree on one table shape.
+ */
+#ifndef DC_STORE_H
+#define DC_STORE_H
+
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "fernet.h"
+#include "shreg.h"
+
+#define DC_NOTIFY_CHANNEL	"datachatd_registry"
+
+/* Create the table, index, trigger (idempotent; adopts DataChat's table). */
+int		 dc_store_ensure_schema(PGconn *c, char *err, size_t errsz);
+
+/*
+ * Full resync: read every active row, decrypt, write it into reg (mark,
+ * put, sweep); the caller publishes with dc_shreg_commit().  *bad counts rows that did not decrypt (each
+ * logged by id).  Returns 0 or DC_EUNAVAIL with err filled.
+ */
+int		 dc_store_load_all(PGconn *c, const struct dc_fernet_ring *ring,
+		     struct dc_shreg *reg, int *bad, char *err, size_t errsz);
+
+/* Re-read one row (removed from reg when gone or inactive); no commit. */
+int		 dc_store_load_one(PGconn *c, const struct dc_fernet_ring *ring,
+		     struct dc_shreg *reg, const uint8_t id[16], char *err,
+		     size_t errsz);
+
+/* Column list every reader selects, in this order. */
+#define DC_STORE_COLUMNS \
+	"connection_id::text, name, database_url_encrypted, database_type, " \
+	"is_active, is_default, array_to_json(tags)::text, description, " \
+	"(extract(epoch from created_at) * 1000000)::bigint, " \
+	"(extract(epoch from last_profiled) * 1000000)::bigint, " \
+	"datapoint_count"
+
+/* Turn one result row (DC_STORE_COLUMNS) into an entry; DC_ETOKEN etc. */
+int		 dc_store_row_to_entry(PGresult *res, int row,
+		     const struct dc_fernet_ring *ring, struct dc_entry *e);
+
+#endif /* DC_STORE_H */

@@ -1,0 +1,48 @@
+/*
+ * util.h - small pure helpers: UUIDs, URL masking, database type from a
+ * URL scheme, ISO 8601 timestamps.  Unit-tested in tests/unit/test_util.c.
+ */
+#ifndef DC_UTIL_H
+#define DC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DC_UUID_STR_LEN	36
+
+/* Parse a canonical 8-4-4-4-12 hex UUID.  0 or DC_EINVAL. */
+int		 dc_uuid_parse(const char *s, uint8_t out[16]);
+void		 dc_uuid_format(const uint8_t id[16], char out[DC_UUID_STR_LEN + 1]);
+int		 dc_uuid_generate(uint8_t out[16]);	/* version 4 */
+int		 dc_uuid_is_zero(const uint8_t id[16]);
+
+/*
+ * Copy url into out with the password replaced by "***"
+ * (postgresql://u:***@host/db).  Never fails: a URL it cannot parse is
+ * reduced to its scheme followed by three stars.
+ */
+void		 dc_url_mask(const char *url, char *out, size_t outsz);
+
+/*
+ * Copy msg into out with every occurrence of url's password replaced
+ * by "***" (for error text that may echo a URL).
+ */
+void		 dc_scrub_password(const char *msg, const char *url, char *out,
+		     size_t outsz);
+
+/*
+ * The database type a URL's scheme implies: "postgresql", "mysql",
+ * "clickhouse", or NULL for an unknown scheme.
+ */
+const char	*dc_url_type(const char *url);
+
+/*
+ * A libpq connection string for url: drops a "+driver" suffix from the
+ * scheme (postgresql+asyncpg:// -> postgresql://).  Malloc'ed.
+ */
+char		*dc_url_libpq(const char *url);
+
+/* Microseconds since the epoch as ISO 8601 with offset. */
+void		 dc_iso8601(int64_t usec, char *out, size_t outsz);
+
+#endif /* DC_UTIL_H */

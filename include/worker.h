@@ -1,0 +1,78 @@
+/*
+ * worker.h - a worker process: one event base, one evhttp on the socket
+ * inherited from the master, a channel back to the master, and the
+ * per-worker state the routes use (target pool, caches).  Workers read the
+ * shared registry without locks and leave when the master's channel
+ * closes.
+ */
+#ifndef DC_WORKER_H
+#define DC_WORKER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "fernet.h"
+#include "shreg.h"
+
+struct event_base;
+struct evhttp;
+struct evhttp_bound_socket;
+struct bufferevent;
+struct event;
+struct dc_pool;
+
+typedef void (*dc_refresh_cb)(int status, uint64_t gen, void *arg);
+
+struct dc_refresh_wait {
+	uint32_t	 token;
+	dc_refresh_cb	 cb;
+	void		*arg;
+	struct dc_refresh_wait *next;
+};
+
+struct dc_worker {
+	int		 index;		/* stats slot in the shared segment */
+	struct event_base *base;
+	struct evhttp	*http;
+	struct evhttp_bound_socket *bound;
+	struct bufferevent *chan;
+	struct dc_config *cfg;
+	struct dc_shreg	*reg;
+	const struct dc_fernet_ring *ring;
+	struct dc_worker_stats *stats;
+	struct dc_pool	*pool;		/* target connections (pool.h) */
+
+	uint64_t	 gen_seen;	/* last registry generation applied */
+	uint64_t	 next_req_id;
+	uint64_t	 inflight;
+	int		 shutting_down;	/* enum dc_shutdown, 0 = running */
+	struct event	*shutdown_timer;
+	uint32_t	 next_token;
+	struct dc_refresh_wait *waits;
+};
+
+/* The one worker of this process (NULL in the master). */
+extern struct dc_worker *dc_worker;
+
+/* Entry point after fork; never returns. */
+void		 dc_worker_main(int index, int listen_fd, int chan_fd,
+		     struct dc_config *cfg, struct dc_shreg *reg,
+		     const struct dc_fernet_ring *ring) __attribute__((noreturn));
+
+/*
+ * Apply a registry generation change: drop per-target state whose entry
+ * changed or vanished, then acknowledge the generation to the master.
+ */
+void		 dc_worker_sync_registry(struct dc_worker *w);
+
+/*
+ * Ask the master to re-read one connection id (or all, id == NULL) from
+ * the system database and publish it; cb runs when the master answered.
+ */
+int		 dc_worker_request_refresh(struct dc_worker *w,
+		     const uint8_t id[16], dc_refresh_cb cb, void *arg);
+
+/* A request finished: account it and maybe finish a smart shutdown. */
+void		 dc_worker_request_done(struct dc_worker *w);
+
+#endif /* DC_WORKER_H */

@@ -1,0 +1,1092 @@
+/*
+ * config.c - datachatd's configuration: the table of keys, the file
+ * parser, environment overrides, validation and reload.
+ *
+ * Everything is driven by dc_config_keys[]: the parser looks keys up in
+ * it, the environment overrides walk it, reload uses its reloadable flag
+ * to decide what SIGHUP may change, and dc_config_dump_sample() prints it
+ * as etc/datachatd.conf.  Every problem is reported through a callback
+ * with its file and line and parsing goes on, so an operator sees all of
+ * a file's mistakes at once.  A value that does not parse is never stored,
+ * and a SECRET value never appears in a message.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dc.h"
+#include "config.h"
+#include "fernet.h"
+
+#define CONFIG_MAX_FILE		(1024 * 1024)	/* a config file */
+#define CONFIG_MAX_KEYFILE	(64 * 1024)	/* a key file */
+#define CONFIG_SHOW_MAX		64		/* value chars in a message */
+
+/* One table entry; the field name is the key name, so they cannot differ. */
+#define K(field, type, def, reload, env, min, max, desc)		\
+	{ #field, type, def, reload, env, min, max,			\
+	    offsetof(struct dc_config, field), desc }
+
+const struct dc_config_key dc_config_keys[] = {
+	/* process */
+	K(listen, DC_CT_STRING, "127.0.0.1:8000", 0, NULL, 0, 0,
+	    "address of the REST API: host:port, [v6addr]:port or *:port"),
+	K(workers, DC_CT_WORKERS, "auto", 0, NULL, 1, 64,
+	    "number of worker processes, or auto for one per online CPU"),
+	K(user, DC_CT_STRING, "", 0, NULL, 0, 0,
+	    "user to run as after binding the sockets, if set"),
+	K(pidfile, DC_CT_STRING, "", 0, NULL, 0, 0,
+	    "file the master writes its pid to, if set"),
+	K(control_socket, DC_CT_STRING, "", 0, NULL, 0, 0,
+	    "unix socket datachatctl talks to, if set"),
+	K(log, DC_CT_STRING, "stderr", 1, NULL, 0, 0,
+	    "where to log: stderr, syslog or a file path"),
+	K(log_level, DC_CT_LOGLEVEL, "info", 1, NULL, 0, 0,
+	    "least severe level logged: error, warning, info or debug"),
+	K(shutdown_timeout, DC_CT_INT, "30", 1, NULL, 1, 3600,
+	    "seconds a smart shutdown waits for requests before exiting"),
+
+	/* registry */
+	K(system_database_url, DC_CT_SECRET, "", 0, "SYSTEM_DATABASE_URL",
+	    0, 0, "PostgreSQL URL of the system database holding the registry"),
+	K(credentials_key, DC_CT_SECRET, "", 0, "DATABASE_CREDENTIALS_KEY",
+	    0, 0, "Fernet keys, comma-separated; the first one encrypts"),
+	K(credentials_key_file, DC_CT_STRING, "", 0, NULL, 0, 0,
+	    "file of Fernet keys, one a line, if credentials_key is empty"),
+	K(database_url, DC_CT_SECRET, "", 1, "DATABASE_URL", 0, 0,
+	    "target database used when no connection is the default"),
+	K(registry_capacity, DC_CT_INT, "1024", 0, NULL, 1, 100000,
+	    "most database connections the shared registry holds"),
+	K(resync_interval, DC_CT_INT, "60", 1, NULL, 1, 86400,
+	    "seconds between full reloads of the registry from the system DB"),
+
+	/* requests and queries */
+	K(max_body_size, DC_CT_INT, "1048576", 1, NULL, 1024, 104857600,
+	    "largest request body accepted, in bytes"),
+	K(request_timeout, DC_CT_INT, "60", 1, NULL, 1, 3600,
+	    "seconds a request may take before it is answered with an error"),
+	K(statement_timeout, DC_CT_INT, "30000", 1, NULL, 1, 3600000,
+	    "milliseconds a statement may run on a target database"),
+	K(max_rows, DC_CT_INT, "1000", 1, NULL, 1, 1000000,
+	    "most rows returned by one query"),
+	K(connect_timeout, DC_CT_INT, "5", 1, NULL, 1, 300,
+	    "seconds allowed to connect to a target database"),
+	K(target_idle_timeout, DC_CT_INT, "300", 1, NULL, 1, 86400,
+	    "seconds an idle target connection is kept open"),
+	K(max_target_connections, DC_CT_INT, "4", 1, NULL, 1, 1000,
+	    "most connections a worker keeps to one target database"),
+
+	/* LLM */
+	K(llm_provider, DC_CT_STRING, "", 1, "LLM_DEFAULT_PROVIDER", 0, 0,
+	    "LLM used for chat: openai, anthropic, local, or empty for none"),
+	K(llm_openai_api_key, DC_CT_SECRET, "", 1, "LLM_OPENAI_API_KEY", 0, 0,
+	    "API key for the openai provider"),
+	K(llm_openai_model, DC_CT_STRING, "gpt-4o-mini", 1, "LLM_OPENAI_MODEL",
+	    0, 0, "model name for the openai provider"),
+	K(llm_openai_base_url, DC_CT_STRING, "https://api.openai.com/v1", 1,
+	    "LLM_OPENAI_BASE_URL", 0, 0,
+	    "base URL of the openai provider or any OpenAI-compatible server"),
+	K(llm_anthropic_api_key, DC_CT_SECRET, "", 1, "LLM_ANTHROPIC_API_KEY",
+	    0, 0, "API key for the anthropic provider"),
+	K(llm_anthropic_model, DC_CT_STRING, "claude-3-5-sonnet-latest", 1,
+	    "LLM_ANTHROPIC_MODEL", 0, 0,
+	    "model name for the anthropic provider"),
+	K(llm_anthropic_base_url, DC_CT_STRING, "https://api.anthropic.com", 1,
+	    "LLM_ANTHROPIC_BASE_URL", 0, 0,
+	    "base URL of the anthropic provider"),
+	K(llm_local_base_url, DC_CT_STRING, "http://localhost:11434", 1,
+	    "LLM_LOCAL_BASE_URL", 0, 0,
+	    "base URL of the local provider: Ollama, vLLM or llama.cpp"),
+	K(llm_local_model, DC_CT_STRING, "llama3.1", 1, "LLM_LOCAL_MODEL", 0, 0,
+	    "model name for the local provider"),
+	K(llm_key_file, DC_CT_STRING, "", 1, NULL, 0, 0,
+	    "file with the API key of llm_provider, used if that key is empty"),
+	K(llm_temperature, DC_CT_DOUBLE, "0.0", 1, "LLM_TEMPERATURE", 0, 2,
+	    "sampling temperature of the LLM, 0 to 2"),
+	K(llm_max_tokens, DC_CT_INT, "2000", 1, "LLM_MAX_TOKENS", 1, 200000,
+	    "most tokens the LLM may generate per answer"),
+	K(llm_timeout, DC_CT_INT, "60", 1, "LLM_TIMEOUT", 1, 600,
+	    "seconds an LLM call may take"),
+
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL }
+};
+
+static const char *const log_level_names[] = {
+	[DC_LOG_ERROR] = "error",
+	[DC_LOG_WARNING] = "warning",
+	[DC_LOG_INFO] = "info",
+	[DC_LOG_DEBUG] = "debug",
+};
+
+static const char *const llm_providers[] = { "", "openai", "anthropic",
+    "local" };
+
+/* Where problems go, and how many were reported. */
+struct problems {
+	dc_config_report report;
+	void		*arg;
+	const char	*file;
+	int		 count;
+};
+
+static void	 problem(struct problems *, int, const char *, ...)
+		     DC_PRINTF(3, 4);
+
+static void
+problem(struct problems *pb, int line, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pb->count++;
+	if (pb->report != NULL)
+		pb->report(pb->arg, pb->file, line, msg);
+}
+
+static const char *
+config_name(const struct dc_config *cfg)
+{
+	return cfg->source != NULL ? cfg->source : "configuration";
+}
+
+/*
+ * A value as it may appear in a message: at most CONFIG_SHOW_MAX
+ * characters, control characters replaced.  Only for non-secret keys.
+ */
+static const char *
+show(const char *s, char *buf, size_t bufsz)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i < CONFIG_SHOW_MAX && i + 4 < bufsz; i++)
+		buf[i] = iscntrl((unsigned char)s[i]) ? '?' : s[i];
+	if (s[i] != '\0') {
+		memcpy(buf + i, "...", 3);	/* room kept by the loop */
+		i += 3;
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
+static char **
+field_str(struct dc_config *cfg, const struct dc_config_key *k)
+{
+	return (char **)(void *)((char *)cfg + k->offset);
+}
+
+static int *
+field_int(struct dc_config *cfg, const struct dc_config_key *k)
+{
+	return (int *)(void *)((char *)cfg + k->offset);
+}
+
+static double *
+field_double(struct dc_config *cfg, const struct dc_config_key *k)
+{
+	return (double *)(void *)((char *)cfg + k->offset);
+}
+
+static int
+is_string(const struct dc_config_key *k)
+{
+	return k->type == DC_CT_STRING || k->type == DC_CT_SECRET;
+}
+
+/* Free a string field, wiping it first when it may hold a secret. */
+static void
+free_str(char *s, int secret)
+{
+	if (s == NULL)
+		return;
+	if (secret)
+		dc_explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+static int
+set_str(struct dc_config *cfg, const struct dc_config_key *k, const char *v)
+{
+	char **fp = field_str(cfg, k), *copy;
+
+	if ((copy = strdup(v)) == NULL)
+		return DC_ENOMEM;
+	free_str(*fp, k->type == DC_CT_SECRET);
+	*fp = copy;
+	return DC_OK;
+}
+
+static int
+parse_long(const char *v, long *out)
+{
+	char *end;
+	long l;
+
+	if (*v == '\0' || isspace((unsigned char)*v))
+		return DC_EINVAL;
+	errno = 0;
+	l = strtol(v, &end, 10);
+	if (*end != '\0')
+		return DC_EINVAL;
+	if (errno == ERANGE)
+		return DC_ERR;		/* a number, but out of any range */
+	*out = l;
+	return DC_OK;
+}
+
+static int
+online_cpus(const struct dc_config_key *k)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < k->min)
+		n = k->min;
+	if (n > k->max)
+		n = k->max;
+	return (int)n;
+}
+
+static int
+valid_provider(const char *v)
+{
+	size_t i;
+
+	for (i = 0; i < DC_ARRAY_SIZE(llm_providers); i++)
+		if (strcmp(v, llm_providers[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+set_int(struct dc_config *cfg, const struct dc_config_key *k,
+    const char *v, const char *who, struct problems *pb, int line)
+{
+	char sb[CONFIG_SHOW_MAX + 8];
+	long l;
+	int rc;
+
+	rc = parse_long(v, &l);
+	if (rc == DC_EINVAL) {
+		problem(pb, line, "%s: \"%s\" is not an integer", who,
+		    show(v, sb, sizeof(sb)));
+		goto out;
+	}
+	if (rc != DC_OK || l < k->min || l > k->max) {
+		problem(pb, line, "%s: %s is out of range, must be between %ld "
+		    "and %ld", who, show(v, sb, sizeof(sb)), k->min, k->max);
+		rc = DC_EINVAL;
+		goto out;
+	}
+	*field_int(cfg, k) = (int)l;
+out:
+	return rc;
+}
+
+static int
+set_double(struct dc_config *cfg, const struct dc_config_key *k,
+    const char *v, const char *who, struct problems *pb, int line)
+{
+	char sb[CONFIG_SHOW_MAX + 8], *end = NULL;
+	double d = 0;
+	int rc = DC_EINVAL;
+
+	if (*v != '\0' && !isspace((unsigned char)*v)) {
+		errno = 0;
+		d = strtod(v, &end);
+	}
+	if (end == NULL || *end != '\0' || !isfinite(d)) {
+		problem(pb, line, "%s: \"%s\" is not a number", who,
+		    show(v, sb, sizeof(sb)));
+		goto out;
+	}
+	if (errno == ERANGE || d < (double)k->min || d > (double)k->max) {
+		problem(pb, line, "%s: %s is out of range, must be between %ld "
+		    "and %ld", who, show(v, sb, sizeof(sb)), k->min, k->max);
+		goto out;
+	}
+	*field_double(cfg, k) = d;
+	rc = DC_OK;
+out:
+	return rc;
+}
+
+static int
+set_workers(struct dc_config *cfg, const struct dc_config_key *k,
+    const char *v, const char *who, struct problems *pb, int line)
+{
+	char sb[CONFIG_SHOW_MAX + 8];
+	long l;
+
+	if (strcmp(v, "auto") == 0)
+		l = online_cpus(k);
+	else if (parse_long(v, &l) != DC_OK || l < k->min || l > k->max) {
+		problem(pb, line, "%s: bad value \"%s\", expected auto or a "
+		    "number between %ld and %ld", who, show(v, sb, sizeof(sb)),
+		    k->min, k->max);
+		return DC_EINVAL;
+	}
+	*field_int(cfg, k) = (int)l;
+	return DC_OK;
+}
+
+static int
+set_log_level(struct dc_config *cfg, const struct dc_config_key *k,
+    const char *v, const char *who, struct problems *pb, int line)
+{
+	char sb[CONFIG_SHOW_MAX + 8];
+	size_t i;
+
+	for (i = 0; i < DC_ARRAY_SIZE(log_level_names); i++) {
+		if (strcmp(v, log_level_names[i]) == 0) {
+			*field_int(cfg, k) = (int)i;
+			return DC_OK;
+		}
+	}
+	problem(pb, line, "%s: bad value \"%s\", expected error, warning, "
+	    "info or debug", who, show(v, sb, sizeof(sb)));
+	return DC_EINVAL;
+}
+
+/*
+ * Store value v for key k.  who names the key in messages (the key, or
+ * the environment variable).  A bad value is reported and not stored, and
+ * only values of keys that are not secrets are ever quoted.
+ * Returns 0, DC_EINVAL (reported) or DC_ENOMEM.
+ */
+static int
+set_value(struct dc_config *cfg, const struct dc_config_key *k,
+    const char *v, const char *who, struct problems *pb, int line)
+{
+	char sb[CONFIG_SHOW_MAX + 8];
+
+	switch (k->type) {
+	case DC_CT_STRING:
+		if (strcmp(k->name, "llm_provider") == 0 &&
+		    !valid_provider(v)) {
+			problem(pb, line, "%s: bad value \"%s\", expected "
+			    "openai, anthropic, local or empty", who,
+			    show(v, sb, sizeof(sb)));
+			return DC_EINVAL;
+		}
+		return set_str(cfg, k, v);
+	case DC_CT_SECRET:
+		return set_str(cfg, k, v);
+	case DC_CT_INT:
+		return set_int(cfg, k, v, who, pb, line);
+	case DC_CT_DOUBLE:
+		return set_double(cfg, k, v, who, pb, line);
+	case DC_CT_WORKERS:
+		return set_workers(cfg, k, v, who, pb, line);
+	case DC_CT_LOGLEVEL:
+		return set_log_level(cfg, k, v, who, pb, line);
+	}
+	problem(pb, line, "%s: key of unknown type %d", who, k->type);
+	return DC_EINVAL;
+}
+
+static const struct dc_config_key *
+find_key(const char *name)
+{
+	const struct dc_config_key *k;
+
+	for (k = dc_config_keys; k->name != NULL; k++)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}
+
+static size_t
+nkeys(void)
+{
+	size_t n = 0;
+
+	while (dc_config_keys[n].name != NULL)
+		n++;
+	return n;
+}
+
+void
+dc_config_free(struct dc_config *cfg)
+{
+	const struct dc_config_key *k;
+	char **fp;
+
+	for (k = dc_config_keys; k->name != NULL; k++) {
+		if (!is_string(k))
+			continue;
+		fp = field_str(cfg, k);
+		free_str(*fp, k->type == DC_CT_SECRET);
+		*fp = NULL;
+	}
+	free(cfg->source);
+	cfg->source = NULL;
+}
+
+int
+dc_config_defaults(struct dc_config *cfg)
+{
+	const struct dc_config_key *k;
+	struct problems pb = { NULL, NULL, "defaults", 0 };
+	int rc = DC_OK;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (k = dc_config_keys; k->name != NULL; k++) {
+		rc = set_value(cfg, k, k->def, k->name, &pb, 0);
+		if (rc != DC_OK)
+			goto out;
+	}
+out:
+	if (rc != DC_OK) {
+		dc_config_free(cfg);
+		rc = DC_ENOMEM;		/* the table's defaults all parse */
+	}
+	return rc;
+}
+
+/*
+ * Read a small file whole, NUL-terminated.  *mode gets its permission
+ * bits.  Returns 0 or an errno value (EFBIG when larger than max).
+ */
+static int
+read_file(const char *path, size_t max, char **out, size_t *outlen,
+    mode_t *mode)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd, err = 0;
+
+	*out = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno;
+	if (fstat(fd, &st) == -1) {
+		err = errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = EINVAL;
+		goto out;
+	}
+	if ((size_t)st.st_size > max) {
+		err = EFBIG;
+		goto out;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		err = ENOMEM;
+		goto out;
+	}
+	while (len < (size_t)st.st_size) {
+		n = read(fd, buf + len, (size_t)st.st_size - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			err = errno;
+			goto out;
+		}
+		if (n == 0)
+			break;		/* it shrank: take what is there */
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*mode = st.st_mode & 07777;
+	*outlen = len;
+	*out = buf;
+	buf = NULL;
+out:
+	if (buf != NULL) {
+		dc_explicit_bzero(buf, (size_t)st.st_size);
+		free(buf);
+	}
+	close(fd);
+	return err;
+}
+
+static const char *
+read_error(int err)
+{
+	if (err == EFBIG)
+		return "file too large";
+	if (err == EINVAL)
+		return "not a regular file";
+	return strerror(err);
+}
+
+/*
+ * Split one line (NUL-terminated, modified in place) into key and value.
+ * Returns 1 with *key and *val set, 0 for a blank or comment line, or -1
+ * after reporting a syntax problem.
+ */
+static int
+split_line(char *s, char **key, char **val, struct problems *pb, int line)
+{
+	char *eq, *e, *v, *w;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0' || *s == '#')
+		return 0;
+	if ((eq = strchr(s, '=')) == NULL) {
+		problem(pb, line, "missing \"=\", expected key = value");
+		return -1;
+	}
+	for (e = eq; e > s && isspace((unsigned char)e[-1]); e--)
+		;
+	*e = '\0';
+	if (*s == '\0') {
+		problem(pb, line, "missing key name before \"=\"");
+		return -1;
+	}
+	*key = s;
+
+	v = eq + 1;
+	while (isspace((unsigned char)*v))
+		v++;
+	if (*v == '"') {
+		/* Quoted: \" and \\ are escapes, any other \ is kept. */
+		for (w = v, e = v + 1; *e != '"'; e++) {
+			if (*e == '\0') {
+				problem(pb, line, "%s: unterminated quoted "
+				    "value", *key);
+				return -1;
+			}
+			if (*e == '\\' && (e[1] == '"' || e[1] == '\\'))
+				e++;
+			*w++ = *e;
+		}
+		*w = '\0';
+		for (e++; isspace((unsigned char)*e); e++)
+			;
+		if (*e != '\0' && *e != '#') {
+			problem(pb, line, "%s: unexpected text after the "
+			    "closing quote", *key);
+			return -1;
+		}
+		*val = v;
+		return 1;
+	}
+	/* Unquoted: a # at the start or after whitespace begins a comment. */
+	for (e = v; *e != '\0'; e++) {
+		if (*e == '#' && (e == v || isspace((unsigned char)e[-1]))) {
+			*e = '\0';
+			break;
+		}
+	}
+	for (e = v + strlen(v); e > v && isspace((unsigned char)e[-1]); e--)
+		;
+	*e = '\0';
+	*val = v;
+	return 1;
+}
+
+int
+dc_config_parse_text(struct dc_config *cfg, const char *file,
+    const char *text, dc_config_report report, void *arg)
+{
+	struct problems pb = { report, arg, file != NULL ? file : "(text)", 0 };
+	const struct dc_config_key *k;
+	const char *p = text, *eol;
+	char *buf = NULL, *key, *val;
+	int *seen = NULL, line = 0, rc = DC_OK, r;
+	size_t len;
+
+	if ((seen = calloc(nkeys(), sizeof(*seen))) == NULL) {
+		rc = DC_ENOMEM;
+		goto out;
+	}
+	while (*p != '\0') {
+		line++;
+		eol = strchr(p, '\n');
+		len = eol != NULL ? (size_t)(eol - p) : strlen(p);
+		if ((buf = strndup(p, len)) == NULL) {
+			rc = DC_ENOMEM;
+			goto out;
+		}
+		p += len + (eol != NULL);
+
+		if ((r = split_line(buf, &key, &val, &pb, line)) <= 0)
+			goto next;
+		if ((k = find_key(key)) == NULL) {
+			char sb[CONFIG_SHOW_MAX + 8];
+
+			problem(&pb, line, "unknown key \"%s\"",
+			    show(key, sb, sizeof(sb)));
+			goto next;
+		}
+		if (seen[k - dc_config_keys] != 0) {
+			problem(&pb, line, "key \"%s\" given twice (first on "
+			    "line %d)", k->name, seen[k - dc_config_keys]);
+			goto next;
+		}
+		seen[k - dc_config_keys] = line;
+		if (strcmp(k->name, "listen") == 0) {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+
+			/* checked here so the problem carries its line */
+			if (dc_parse_listen(val, &ss, &sl) != DC_OK) {
+				problem(&pb, line, "listen: bad address \"%s\", "
+				    "expected host:port with a port 1-65535",
+				    val);
+				goto next;
+			}
+		}
+		if (set_value(cfg, k, val, k->name, &pb, line) == DC_ENOMEM) {
+			rc = DC_ENOMEM;
+			goto out;
+		}
+next:
+		dc_explicit_bzero(buf, len);
+		free(buf);
+		buf = NULL;
+	}
+out:
+	if (buf != NULL) {
+		dc_explicit_bzero(buf, len);
+		free(buf);
+	}
+	free(seen);
+	return rc != DC_OK ? rc : pb.count;
+}
+
+int
+dc_config_apply_env(struct dc_config *cfg, dc_config_report report,
+    void *arg)
+{
+	struct problems pb = { report, arg, "environment", 0 };
+	const struct dc_config_key *k;
+	const char *v;
+
+	for (k = dc_config_keys; k->name != NULL; k++) {
+		if (k->env == NULL)
+			continue;
+		if ((v = getenv(k->env)) == NULL || *v == '\0')
+			continue;
+		if (set_value(cfg, k, v, k->env, &pb, 0) == DC_ENOMEM)
+			return DC_ENOMEM;
+	}
+	return pb.count;
+}
+
+static int
+parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+    const char **why)
+{
+	struct addrinfo hints, *ai = NULL;
+	char host[256];
+	const char *port, *h, *he;
+	long p;
+	int rc = DC_EINVAL;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST;
+	hints.ai_socktype = SOCK_STREAM;
+	if (s == NULL || *s == '\0') {
+		*why = "empty address";
+		goto out;
+	}
+	if (*s == '[') {
+		h = s + 1;
+		if ((he = strchr(h, ']')) == NULL) {
+			*why = "missing \"]\" after the IPv6 address";
+			goto out;
+		}
+		if (he[1] != ':') {
+			*why = "missing port, expected [address]:port";
+			goto out;
+		}
+		port = he + 2;
+		hints.ai_family = AF_INET6;
+	} else {
+		h = s;
+		if ((he = strrchr(s, ':')) == NULL) {
+			*why = "missing port, expected host:port";
+			goto out;
+		}
+		if (strchr(s, ':') != he) {
+			*why = "an IPv6 address needs brackets: [address]:port";
+			goto out;
+		}
+		port = he + 1;
+		hints.ai_family = AF_INET;
+	}
+	if (parse_long(port, &p) != DC_OK || !isdigit((unsigned char)*port) ||
+	    p < 1 || p > 65535) {
+		*why = "bad port, expected a number between 1 and 65535";
+		goto out;
+	}
+	if (he == h || (size_t)(he - h) >= sizeof(host)) {
+		*why = "missing host, use *:port to listen on every address";
+		goto out;
+	}
+	memcpy(host, h, (size_t)(he - h));
+	host[he - h] = '\0';
+	if (hints.ai_family == AF_INET && strcmp(host, "*") == 0)
+		dc_strlcpy(host, "0.0.0.0", sizeof(host));
+	else if (hints.ai_family == AF_INET && strcmp(host, "localhost") == 0)
+		dc_strlcpy(host, "127.0.0.1", sizeof(host));
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0 || ai == NULL ||
+	    ai->ai_addrlen > sizeof(*ss)) {
+		*why = "bad host, expected a numeric IPv4 address, "
+		    "[IPv6 address], * or localhost";
+		goto out;
+	}
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)(void *)ss)->sin_port =
+		    htons((uint16_t)p);
+	else
+		((struct sockaddr_in6 *)(void *)ss)->sin6_port =
+		    htons((uint16_t)p);
+	rc = DC_OK;
+out:
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return rc;
+}
+
+int
+dc_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	const char *why;
+
+	return parse_listen(s, ss, len, &why);
+}
+
+/*
+ * Read a secret file for key `key`: reported when unreadable or when group
+ * or others may access it.  *text is NULL after a read error.
+ */
+static int
+read_secret_file(const char *key, const char *path, char **text,
+    struct problems *pb)
+{
+	size_t len;
+	mode_t mode = 0;
+	int err;
+
+	err = read_file(path, CONFIG_MAX_KEYFILE, text, &len, &mode);
+	if (err == ENOMEM)
+		return DC_ENOMEM;
+	if (err != 0) {
+		problem(pb, 0, "%s: cannot read \"%s\": %s", key, path,
+		    read_error(err));
+		return DC_OK;
+	}
+	if ((mode & 077) != 0)
+		problem(pb, 0, "%s: \"%s\" is accessible by group or others "
+		    "(mode %04o), make it mode 600", key, path,
+		    (unsigned int)mode);
+	return DC_OK;
+}
+
+static int
+validate_credentials(struct dc_config *cfg, struct problems *pb)
+{
+	struct dc_fernet_ring ring;
+	const char *why = NULL;
+	char *text = NULL, origin[512];
+	int bad = -1, rc = DC_OK;
+
+	snprintf(origin, sizeof(origin),
+	    "credentials_key (DATABASE_CREDENTIALS_KEY)");
+	if (cfg->credentials_key[0] == '\0' &&
+	    cfg->credentials_key_file[0] != '\0') {
+		rc = read_secret_file("credentials_key_file",
+		    cfg->credentials_key_file, &text, pb);
+		if (rc != DC_OK || text == NULL)
+			goto out;
+		if (text[strspn(text, " \t\r\n,")] == '\0') {
+			problem(pb, 0, "credentials_key_file: \"%s\" holds no "
+			    "key", cfg->credentials_key_file);
+			goto out;
+		}
+		free_str(cfg->credentials_key, 1);
+		cfg->credentials_key = text;
+		text = NULL;
+		snprintf(origin, sizeof(origin), "credentials_key_file \"%s\"",
+		    cfg->credentials_key_file);
+	}
+	if (cfg->credentials_key[0] == '\0')
+		goto out;
+	memset(&ring, 0, sizeof(ring));
+	if (dc_fernet_ring_parse(&ring, cfg->credentials_key, &why,
+	    &bad) != DC_OK) {
+		if (why == NULL)
+			why = "invalid key";
+		/* bad is 0-based; the key itself is never printed */
+		if (bad >= 0)
+			problem(pb, 0, "%s: key %d: %s", origin, bad + 1, why);
+		else
+			problem(pb, 0, "%s: %s", origin, why);
+	}
+	dc_fernet_ring_wipe(&ring);
+out:
+	free_str(text, 1);
+	return rc;
+}
+
+/*
+ * llm_provider must be one we know.  The API key of the selected
+ * provider comes from the first line of llm_key_file when it is not set
+ * otherwise; the file is checked whatever the provider.
+ */
+static int
+validate_llm(struct dc_config *cfg, struct problems *pb)
+{
+	char sb[CONFIG_SHOW_MAX + 8], *text = NULL, **dst = NULL, *start, *e;
+	char *key;
+	int rc = DC_OK;
+
+	if (!valid_provider(cfg->llm_provider))
+		problem(pb, 0, "llm_provider: bad value \"%s\", expected "
+		    "openai, anthropic, local or empty",
+		    show(cfg->llm_provider, sb, sizeof(sb)));
+	if (cfg->llm_key_file[0] == '\0')
+		goto out;
+	rc = read_secret_file("llm_key_file", cfg->llm_key_file, &text, pb);
+	if (rc != DC_OK || text == NULL)
+		goto out;
+	start = text + strspn(text, " \t");
+	for (e = start + strcspn(start, "\r\n"); e > start &&
+	    isspace((unsigned char)e[-1]); e--)
+		;
+	if (e == start) {
+		problem(pb, 0, "llm_key_file: \"%s\" holds no key",
+		    cfg->llm_key_file);
+		goto out;
+	}
+	if (strcmp(cfg->llm_provider, "openai") == 0)
+		dst = &cfg->llm_openai_api_key;
+	else if (strcmp(cfg->llm_provider, "anthropic") == 0)
+		dst = &cfg->llm_anthropic_api_key;
+	if (dst == NULL || (*dst)[0] != '\0')
+		goto out;
+	if ((key = strndup(start, (size_t)(e - start))) == NULL) {
+		rc = DC_ENOMEM;
+		goto out;
+	}
+	free_str(*dst, 1);
+	*dst = key;
+out:
+	free_str(text, 1);
+	return rc;
+}
+
+int
+dc_config_validate(struct dc_config *cfg, dc_config_report report, void *arg)
+{
+	struct problems pb = { report, arg, config_name(cfg), 0 };
+	struct sockaddr_un sun;
+	char sb[CONFIG_SHOW_MAX + 8];
+	const char *why = NULL;
+	int rc;
+
+	if (parse_listen(cfg->listen, &cfg->listen_addr, &cfg->listen_addrlen,
+	    &why) != DC_OK)
+		problem(&pb, 0, "listen: bad address \"%s\": %s",
+		    show(cfg->listen, sb, sizeof(sb)), why);
+	if (strlen(cfg->control_socket) >= sizeof(sun.sun_path))
+		problem(&pb, 0, "control_socket: path longer than %zu bytes",
+		    sizeof(sun.sun_path) - 1);
+	if ((rc = validate_credentials(cfg, &pb)) != DC_OK)
+		return rc;
+	if ((rc = validate_llm(cfg, &pb)) != DC_OK)
+		return rc;
+	return pb.count;
+}
+
+int
+dc_config_load(struct dc_config *cfg, const char *path,
+    dc_config_report report, void *arg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	mode_t mode;
+	int rc, n = 0, err;
+
+	if ((rc = dc_config_defaults(cfg)) != DC_OK)
+		return rc;
+	if (path != NULL) {
+		if ((cfg->source = strdup(path)) == NULL) {
+			rc = DC_ENOMEM;
+			goto out;
+		}
+		err = read_file(path, CONFIG_MAX_FILE, &text, &len, &mode);
+		if (err == ENOMEM) {
+			rc = DC_ENOMEM;
+			goto out;
+		}
+		if (err != 0) {
+			n++;
+			if (report != NULL) {
+				char msg[512];
+
+				snprintf(msg, sizeof(msg), "cannot read: %s",
+				    read_error(err));
+				report(arg, path, 0, msg);
+			}
+		} else if (strlen(text) != len) {
+			n++;
+			if (report != NULL)
+				report(arg, path, 0,
+				    "file contains a NUL byte");
+		} else {
+			if ((rc = dc_config_parse_text(cfg, path, text, report,
+			    arg)) < 0)
+				goto out;
+			n += rc;
+		}
+	}
+	if ((rc = dc_config_apply_env(cfg, report, arg)) < 0)
+		goto out;
+	n += rc;
+	if ((rc = dc_config_validate(cfg, report, arg)) < 0)
+		goto out;
+	n += rc;
+	rc = n;
+out:
+	if (text != NULL) {
+		dc_explicit_bzero(text, len);
+		free(text);
+	}
+	return rc;
+}
+
+static int
+same_value(const struct dc_config *a, const struct dc_config *b,
+    const struct dc_config_key *k)
+{
+	struct dc_config *ma = (struct dc_config *)(uintptr_t)a;
+	struct dc_config *mb = (struct dc_config *)(uintptr_t)b;
+
+	if (is_string(k))
+		return strcmp(*field_str(ma, k), *field_str(mb, k)) == 0;
+	if (k->type == DC_CT_DOUBLE)
+		return *field_double(ma, k) == *field_double(mb, k);
+	return *field_int(ma, k) == *field_int(mb, k);
+}
+
+int
+dc_config_apply_reload(struct dc_config *dst, const struct dc_config *src,
+    dc_config_report report, void *arg)
+{
+	struct problems pb = { report, arg, config_name(src), 0 };
+	struct dc_config *msrc = (struct dc_config *)(uintptr_t)src;
+	const struct dc_config_key *k;
+	char **copies = NULL, **fp;
+	size_t i, n = nkeys();
+	int rc = DC_OK;
+
+	/* Copy every string first, so running out of memory changes nothing. */
+	if ((copies = calloc(n, sizeof(*copies))) == NULL) {
+		rc = DC_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		k = &dc_config_keys[i];
+		if (!k->reloadable || !is_string(k))
+			continue;
+		if ((copies[i] = strdup(*field_str(msrc, k))) == NULL) {
+			rc = DC_ENOMEM;
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		k = &dc_config_keys[i];
+		if (!k->reloadable) {
+			if (!same_value(dst, src, k))
+				problem(&pb, 0, "%s changed: restart needed to "
+				    "apply", k->name);
+			continue;
+		}
+		if (is_string(k)) {
+			fp = field_str(dst, k);
+			free_str(*fp, k->type == DC_CT_SECRET);
+			*fp = copies[i];
+			copies[i] = NULL;
+		} else if (k->type == DC_CT_DOUBLE)
+			*field_double(dst, k) = *field_double(msrc, k);
+		else
+			*field_int(dst, k) = *field_int(msrc, k);
+	}
+out:
+	if (copies != NULL) {
+		for (i = 0; i < n; i++)
+			free_str(copies[i], dc_config_keys[i].type ==
+			    DC_CT_SECRET);
+		free(copies);
+	}
+	return rc != DC_OK ? rc : pb.count;
+}
+
+/* Write v as a config value, quoted when it needs to be. */
+static void
+put_value(FILE *fp, const char *v)
+{
+	const char *p;
+
+	if (*v != '\0' && strpbrk(v, " \t#\"\\") == NULL &&
+	    !isspace((unsigned char)*v)) {
+		fputs(v, fp);
+		return;
+	}
+	fputc('"', fp);
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fputc('\\', fp);
+		fputc(*p, fp);
+	}
+	fputc('"', fp);
+}
+
+void
+dc_config_dump_sample(FILE *fp)
+{
+	const struct dc_config_key *k;
+	const char *def;
+
+	fputs("# datachatd.conf - configuration of datachatd(8); see "
+	    "datachatd.conf(5).\n"
+	    "#\n"
+	    "# Written by `datachatd --dump-config`: every key, commented "
+	    "out, with\n"
+	    "# its default.  Lines are `key = value`; a # at the start of "
+	    "a value or\n"
+	    "# after whitespace begins a comment.  Double quotes keep "
+	    "spaces and #\n"
+	    "# in a value (write \\\" and \\\\ inside them).  A set, "
+	    "non-empty environment\n"
+	    "# variable named below overrides the file.  SIGHUP applies "
+	    "the keys\n"
+	    "# marked \"reload: yes\"; the others need a restart.\n", fp);
+	for (k = dc_config_keys; k->name != NULL; k++) {
+		def = k->type == DC_CT_SECRET ? "" : k->def;
+		fprintf(fp, "\n# %s (default: %s; reload: %s", k->desc,
+		    *def != '\0' ? def : "none", k->reloadable ? "yes" : "no");
+		if (k->env != NULL)
+			fprintf(fp, "; environment: %s", k->env);
+		fprintf(fp, ")\n#%s = ", k->name);
+		put_value(fp, def);
+		fputc('\n', fp);
+	}
+}

@@ -1,0 +1,516 @@
+/*
+ * http.c - the request layer every route shares.
+ *
+ * One evhttp generic callback receives every request, gives it a context
+ * (struct dc_req) and a request id, checks the registry generation, finds
+ * the route by method and path, and calls its handler.  A handler replies
+ * exactly once, now or later, with dc_reply_*; the reply writes the access
+ * log line and frees the context.
+ *
+ * The client may go away while a deferred reply is pending.  libevent
+ * 2.1 then detaches the request from its connection without freeing it;
+ * the connection's close callback tells us, we cancel the work we can,
+ * and the eventual evhttp_send_reply() frees the detached request.  So a
+ * completion never touches freed memory, and nothing leaks.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "dc.h"
+#include "http.h"
+#include "log.h"
+#include "shreg.h"
+#include "worker.h"
+
+#define JSON_MAX_DEPTH	32
+
+/* Requests in flight, so a worker that leaves can free them. */
+struct req_link {
+	struct dc_req	*r;
+	struct req_link	*prev, *next;
+};
+static struct req_link *live_reqs;
+
+static const struct dc_route *const route_tables[] = {
+	dc_routes_ops,
+	dc_routes_databases,
+	NULL
+};
+
+static const char *
+method_name(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET:	return "GET";
+	case EVHTTP_REQ_POST:	return "POST";
+	case EVHTTP_REQ_PUT:	return "PUT";
+	case EVHTTP_REQ_PATCH:	return "PATCH";
+	case EVHTTP_REQ_DELETE:	return "DELETE";
+	case EVHTTP_REQ_HEAD:	return "HEAD";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	default:		return "OTHER";
+	}
+}
+
+/*
+ * Match path against pattern segment by segment; {x} captures one
+ * segment.  Returns 1 on a match.
+ */
+static int
+match_path(const char *pattern, const char *path, struct dc_req *r)
+{
+	const char *p = pattern, *s = path;
+	int nargs = 0;
+
+	while (*p != '\0' && *s != '\0') {
+		if (*p == '{') {
+			const char *pe = strchr(p, '}'), *se = strchr(s, '/');
+			size_t len;
+
+			if (pe == NULL)
+				return 0;
+			len = se != NULL ? (size_t)(se - s) : strlen(s);
+			if (len == 0 || nargs >= DC_MAX_PATH_ARGS)
+				return 0;
+			if (r != NULL)
+				r->args[nargs] = strndup(s, len);
+			nargs++;
+			p = pe + 1;
+			s += len;
+			continue;
+		}
+		if (*p != *s)
+			return 0;
+		p++;
+		s++;
+	}
+	/* a trailing slash is tolerated, as FastAPI redirects it */
+	if (*p == '\0' && (*s == '\0' || strcmp(s, "/") == 0)) {
+		if (r != NULL)
+			r->nargs = nargs;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+free_args(struct dc_req *r)
+{
+	int i;
+
+	for (i = 0; i < DC_MAX_PATH_ARGS; i++) {
+		free(r->args[i]);
+		r->args[i] = NULL;
+	}
+	r->nargs = 0;
+}
+
+static void
+req_free(struct dc_req *r)
+{
+	struct req_link *l;
+
+	for (l = live_reqs; l != NULL; l = l->next) {
+		if (l->r != r)
+			continue;
+		if (l->prev != NULL)
+			l->prev->next = l->next;
+		else
+			live_reqs = l->next;
+		if (l->next != NULL)
+			l->next->prev = l->prev;
+		free(l);
+		break;
+	}
+	if (r->timeout_ev != NULL)
+		event_free(r->timeout_ev);
+	free_args(r);
+	free(r->path);
+	free(r);
+}
+
+static void
+conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct dc_req *r = arg;
+	dc_req_cancel_cb cb = r->cancel;
+
+	/*
+	 * The client left.  Cancellable work is stopped and the context
+	 * freed now; other work replies when it completes, and that reply
+	 * only frees the detached request.
+	 */
+	log_debug("%s client closed the connection", r->id);
+	r->gone = 1;
+	if (cb != NULL) {
+		r->cancel = NULL;
+		cb(r, r->cancel_arg);
+		dc_reply_error(r, 499, "client closed the connection");
+	}
+}
+
+static void
+finish(struct dc_req *r, int status)
+{
+	struct dc_worker *w = r->w;
+	struct evhttp_connection *evcon;
+	uint64_t ms = dc_now_ms() - r->start_ms;
+
+	r->replied = 1;
+	r->status = status;
+	log_info("%s %s %s %d %llums%s", r->id, r->method,
+	    r->path != NULL ? r->path : "-", status, (unsigned long long)ms,
+	    r->gone ? " (client gone)" : "");
+	if (status < 300)
+		__atomic_add_fetch(&w->stats->status_2xx, 1, __ATOMIC_RELAXED);
+	else if (status < 500)
+		__atomic_add_fetch(&w->stats->status_4xx, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&w->stats->status_5xx, 1, __ATOMIC_RELAXED);
+	if (!r->gone && (evcon = evhttp_request_get_connection(r->req)) != NULL)
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+}
+
+static void
+flush_done(struct evhttp_request *req, void *arg)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+	if (evcon != NULL)
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	dc_worker_request_done(arg);
+}
+
+static void
+flush_closed(struct evhttp_connection *evcon, void *arg)
+{
+	/* the client left before the reply was written */
+	dc_worker_request_done(arg);
+}
+
+static void
+send_buffer(struct dc_req *r, int status, const char *ctype,
+    struct evbuffer *buf)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	struct dc_worker *w = r->w;
+	struct evhttp_connection *evcon;
+	const char *reason;
+
+	if (r->replied) {
+		log_error("%s replied twice (bug)", r->id);
+		return;
+	}
+	finish(r, status);
+	if (ctype != NULL)
+		evhttp_add_header(h, "Content-Type", ctype);
+	evhttp_add_header(h, "X-Request-Id", r->id);
+	if (r->w->shutting_down)
+		evhttp_add_header(h, "Connection", "close");
+	switch (status) {
+	case 200: reason = "OK"; break;
+	case 201: reason = "Created"; break;
+	case 204: reason = "No Content"; break;
+	case 400: reason = "Bad Request"; break;
+	case 404: reason = "Not Found"; break;
+	case 405: reason = "Method Not Allowed"; break;
+	case 409: reason = "Conflict"; break;
+	case 413: reason = "Payload Too Large"; break;
+	case 415: reason = "Unsupported Media Type"; break;
+	case 422: reason = "Unprocessable Entity"; break;
+	case 500: reason = "Internal Server Error"; break;
+	case 502: reason = "Bad Gateway"; break;
+	case 503: reason = "Service Unavailable"; break;
+	case 504: reason = "Gateway Timeout"; break;
+	case 507: reason = "Insufficient Storage"; break;
+	default: reason = NULL; break;
+	}
+	if (r->gone) {
+		/* this just frees the detached request */
+		evhttp_send_reply(r->req, status, reason, buf);
+		req_free(r);
+		dc_worker_request_done(w);
+		return;
+	}
+	/*
+	 * The request stays in flight until its reply is on the wire, so a
+	 * smart shutdown does not cut it off: flush_done or flush_closed,
+	 * whichever comes first, ends it.
+	 */
+	evhttp_request_set_on_complete_cb(r->req, flush_done, w);
+	evcon = evhttp_request_get_connection(r->req);
+	if (evcon != NULL)
+		evhttp_connection_set_closecb(evcon, flush_closed, w);
+	evhttp_send_reply(r->req, status, reason, buf);
+	req_free(r);
+}
+
+void
+dc_reply_text(struct dc_req *r, int status, const char *ctype,
+    const char *body, size_t len)
+{
+	struct evbuffer *buf = evbuffer_new();
+
+	if (buf != NULL && len > 0)
+		evbuffer_add(buf, body, len);
+	send_buffer(r, status, ctype, buf);
+	if (buf != NULL)
+		evbuffer_free(buf);
+}
+
+void
+dc_reply_json(struct dc_req *r, int status, struct json_object *obj)
+{
+	const char *s;
+	size_t len;
+
+	if (obj == NULL) {
+		dc_reply_error(r, 500, "out of memory");
+		return;
+	}
+	s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	dc_reply_text(r, status, "application/json", s, len);
+	json_object_put(obj);
+}
+
+void
+dc_reply_error(struct dc_req *r, int status, const char *fmt, ...)
+{
+	struct json_object *o;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o = json_object_new_object();
+	if (o == NULL) {
+		dc_reply_text(r, 500, "application/json",
+		    "{\"detail\":\"out of memory\"}", 26);
+		return;
+	}
+	json_object_object_add(o, "detail", json_object_new_string(msg));
+	dc_reply_json(r, status, o);
+}
+
+void
+dc_reply_empty(struct dc_req *r, int status)
+{
+	send_buffer(r, status, NULL, NULL);
+}
+
+int
+dc_req_json(struct dc_req *r, struct json_object **out)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
+	const char *ctype = evhttp_find_header(h, "Content-Type");
+	struct json_tokener *tok = NULL;
+	struct json_object *o = NULL;
+	size_t len = evbuffer_get_length(in);
+	enum json_tokener_error jerr;
+	const char *data;
+
+	*out = NULL;
+	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
+		dc_reply_error(r, 415, "Content-Type must be application/json");
+		return DC_EINVAL;
+	}
+	if (len > (size_t)r->w->cfg->max_body_size) {
+		dc_reply_error(r, 413, "request body is %zu bytes; the limit "
+		    "is %d (max_body_size)", len, r->w->cfg->max_body_size);
+		return DC_EINVAL;
+	}
+	if (len == 0) {
+		dc_reply_error(r, 400, "request body is empty: a JSON object "
+		    "is required");
+		return DC_EINVAL;
+	}
+	data = (const char *)evbuffer_pullup(in, -1);
+	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	if (tok == NULL || data == NULL) {
+		dc_reply_error(r, 500, "out of memory");
+		goto fail;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, data, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (o == NULL || jerr != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != len) {
+		if (jerr == json_tokener_continue)
+			dc_reply_error(r, 400, "invalid JSON: unexpected end of "
+			    "input");
+		else if (jerr != json_tokener_success)
+			dc_reply_error(r, 400, "invalid JSON: %s",
+			    json_tokener_error_desc(jerr));
+		else
+			dc_reply_error(r, 400, "invalid JSON: trailing data "
+			    "after the object");
+		goto fail;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		dc_reply_error(r, 422, "request body must be a JSON object");
+		goto fail;
+	}
+	json_tokener_free(tok);
+	*out = o;
+	return DC_OK;
+fail:
+	if (o != NULL)
+		json_object_put(o);
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return DC_EINVAL;
+}
+
+static void
+request_timed_out(evutil_socket_t fd, short what, void *arg)
+{
+	struct dc_req *r = arg;
+	dc_req_cancel_cb cb = r->cancel;
+
+	r->cancel = NULL;
+	if (cb != NULL)
+		cb(r, r->cancel_arg);
+	dc_reply_error(r, 504, "request timed out after %d s "
+	    "(request_timeout)", r->w->cfg->request_timeout);
+}
+
+void
+dc_req_defer(struct dc_req *r, dc_req_cancel_cb cancel, void *arg)
+{
+	struct timeval tv = { r->w->cfg->request_timeout, 0 };
+
+	r->cancel = cancel;
+	r->cancel_arg = arg;
+	if (r->timeout_ev == NULL) {
+		r->timeout_ev = evtimer_new(r->w->base, request_timed_out, r);
+		if (r->timeout_ev != NULL)
+			evtimer_add(r->timeout_ev, &tv);
+	}
+}
+
+static void
+dispatch(struct evhttp_request *req, void *arg)
+{
+	struct dc_worker *w = arg;
+	const struct dc_route *rt;
+	const struct evhttp_uri *uri;
+	struct evhttp_connection *evcon;
+	struct req_link *l;
+	struct dc_req *r;
+	const char *raw;
+	char allow[64];
+	int i, path_known = 0;
+
+	r = calloc(1, sizeof(*r));
+	l = calloc(1, sizeof(*l));
+	if (r == NULL || l == NULL) {
+		free(r);
+		free(l);
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	l->r = r;
+	l->next = live_reqs;
+	if (live_reqs != NULL)
+		live_reqs->prev = l;
+	live_reqs = l;
+	r->req = req;
+	r->w = w;
+	r->start_ms = dc_now_ms();
+	r->method = method_name(evhttp_request_get_command(req));
+	snprintf(r->id, sizeof(r->id), "%x-%llx", (unsigned)w->stats->pid,
+	    (unsigned long long)++w->next_req_id);
+	w->inflight++;
+	__atomic_store_n(&w->stats->inflight, w->inflight, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&w->stats->requests, 1, __ATOMIC_RELAXED);
+	if ((evcon = evhttp_request_get_connection(req)) != NULL)
+		evhttp_connection_set_closecb(evcon, conn_closed, r);
+
+	uri = evhttp_request_get_evhttp_uri(req);
+	raw = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	if (raw == NULL || (r->path = evhttp_uridecode(raw, 0, NULL)) == NULL) {
+		dc_reply_error(r, 400, "malformed request path");
+		return;
+	}
+	/* every request sees the newest registry it can */
+	dc_worker_sync_registry(w);
+
+	allow[0] = '\0';
+	for (i = 0; route_tables[i] != NULL; i++) {
+		for (rt = route_tables[i]; rt->pattern != NULL; rt++) {
+			if (!match_path(rt->pattern, r->path, NULL))
+				continue;
+			path_known = 1;
+			if (strcmp(rt->method, r->method) != 0 &&
+			    !(strcmp(rt->method, "GET") == 0 &&
+			    strcmp(r->method, "HEAD") == 0)) {
+				if (strlen(allow) + strlen(rt->method) + 3 <
+				    sizeof(allow)) {
+					if (allow[0] != '\0')
+						strcat(allow, ", ");
+					strcat(allow, rt->method);
+				}
+				continue;
+			}
+			match_path(rt->pattern, r->path, r);
+			rt->fn(r);
+			return;
+		}
+	}
+	if (path_known) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", allow);
+		dc_reply_error(r, 405, "method %s not allowed on %s (allowed: "
+		    "%s)", r->method, r->path, allow);
+		return;
+	}
+	dc_reply_error(r, 404, "Not Found: no route for %s", r->path);
+}
+
+void
+dc_http_setup(struct dc_worker *w)
+{
+	const struct dc_config *c = w->cfg;
+
+	/*
+	 * Bodies up to max_body_size get a JSON 413 from dc_req_json; far
+	 * larger ones are cut off by libevent before they fill memory.
+	 */
+	evhttp_set_max_body_size(w->http, (ev_ssize_t)c->max_body_size * 2 +
+	    65536);
+	evhttp_set_max_headers_size(w->http, 32768);
+	evhttp_set_timeout(w->http, c->request_timeout + 5);
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
+	evhttp_set_default_content_type(w->http, "application/json");
+	evhttp_set_gencb(w->http, dispatch, w);
+}
+
+void
+dc_http_teardown(struct dc_worker *w)
+{
+	struct req_link *l;
+
+	/* a fast exit with requests in flight: free their contexts */
+	while ((l = live_reqs) != NULL) {
+		live_reqs = l->next;
+		l->r->cancel = NULL;
+		if (l->r->timeout_ev != NULL)
+			event_free(l->r->timeout_ev);
+		free_args(l->r);
+		free(l->r->path);
+		free(l->r);
+		free(l);
+	}
+}

@@ -1,0 +1,894 @@
+/*
+ * master.c - the master process.
+ *
+ * The master opens the listening socket, creates the shared registry,
+ * forks the workers and then runs one libevent loop over: signals, one
+ * channel per worker, and its connection to the system database (LISTEN
+ * for registry changes, reconnect with backoff, periodic resync).  It is
+ * the only writer of the shared registry and never serves HTTP.
+ *
+ * Reload (SIGHUP) follows nginx: the new file is parsed and validated
+ * first; a broken file is logged and changes nothing.  A good one is
+ * applied to the master and a fresh set of workers is started with it,
+ * while the old ones finish their requests and leave (smart shutdown).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "dc.h"
+#include "fernet.h"
+#include "log.h"
+#include "master.h"
+#include "msg.h"
+#include "shreg.h"
+#include "store.h"
+#include "util.h"
+#include "worker.h"
+
+enum slot_state {
+	SLOT_FREE = 0,
+	SLOT_RUNNING,		/* serving */
+	SLOT_RETIRING,		/* told to leave after a reload */
+};
+
+struct worker_slot {
+	int		 state;
+	pid_t		 pid;
+	struct bufferevent *chan;
+	uint64_t	 started_ms;
+	uint64_t	 gen_acked;
+};
+
+struct master {
+	struct event_base *base;
+	struct dc_config *cfg;
+	const struct dc_master_opts *opts;
+	int		 listen_fd;
+	struct dc_shreg	*reg;
+	struct dc_fernet_ring ring;
+
+	struct worker_slot slots[DC_MAX_WORKERS];
+	int		 respawn_fails;		/* consecutive early deaths */
+	struct event	*respawn_timer;
+
+	PGconn		*sysdb;
+	struct event	*sysdb_ev;
+	struct event	*sysdb_timer;		/* reconnect backoff */
+	struct event	*resync_timer;
+	int		 sysdb_backoff_ms;
+
+	int		 shutdown;		/* enum dc_shutdown, 0 = none */
+	struct event	*shutdown_timer;
+	struct event	*sig_ev[6];
+	char		*pidfile;		/* absolute, written by us */
+};
+
+static struct master M;
+
+static void	 spawn_workers(void);
+static void	 sysdb_schedule_connect(int delay_ms);
+
+static int
+running_workers(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < DC_MAX_WORKERS; i++)
+		if (M.slots[i].state == SLOT_RUNNING)
+			n++;
+	return n;
+}
+
+static int
+live_workers(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < DC_MAX_WORKERS; i++)
+		if (M.slots[i].state != SLOT_FREE)
+			n++;
+	return n;
+}
+
+static void
+send_all(uint16_t type, uint64_t gen, uint32_t arg)
+{
+	int i;
+
+	for (i = 0; i < DC_MAX_WORKERS; i++)
+		if (M.slots[i].state != SLOT_FREE && M.slots[i].chan != NULL)
+			dc_msg_send(M.slots[i].chan, type, 0, 0, gen, arg, NULL);
+}
+
+/* Publish what the store wrote and tell every worker. */
+static uint64_t
+publish(void)
+{
+	uint64_t gen = dc_shreg_commit(M.reg);
+
+	send_all(DC_MSG_NUDGE, gen, 0);
+	return gen;
+}
+
+/* --- system database --- */
+
+static void
+sysdb_lost(const char *why)
+{
+	log_warn("system database connection lost: %s; serving the last "
+	    "registry (stale) and reconnecting", why);
+	if (M.sysdb_ev != NULL) {
+		event_free(M.sysdb_ev);
+		M.sysdb_ev = NULL;
+	}
+	if (M.sysdb != NULL) {
+		PQfinish(M.sysdb);
+		M.sysdb = NULL;
+	}
+	if (dc_shreg_state(M.reg) == DC_REG_FRESH) {
+		dc_shreg_set_state(M.reg, DC_REG_STALE);
+		publish();
+	}
+	sysdb_schedule_connect(M.sysdb_backoff_ms);
+}
+
+static int
+full_resync(void)
+{
+	char err[256];
+	int bad = 0;
+
+	if (M.sysdb == NULL)
+		return DC_EUNAVAIL;
+	if (dc_store_load_all(M.sysdb, &M.ring, M.reg, &bad, err,
+	    sizeof(err)) != DC_OK) {
+		log_error("registry resync failed: %s", err);
+		return DC_EUNAVAIL;
+	}
+	dc_shreg_set_bad_rows(M.reg, bad);
+	dc_shreg_set_state(M.reg, DC_REG_FRESH);
+	dc_shreg_set_last_resync(M.reg, dc_wall_ms());
+	log_debug("registry resynced: %d entries, %d undecryptable",
+	    dc_shreg_count(M.reg), bad);
+	publish();
+	return DC_OK;
+}
+
+static void
+drain_notifies(void)
+{
+	PGnotify *n;
+	uint8_t id[16];
+	char err[256];
+	int changed = 0, resync = 0;
+
+	while ((n = PQnotifies(M.sysdb)) != NULL) {
+		if (dc_uuid_parse(n->extra, id) == DC_OK) {
+			if (dc_store_load_one(M.sysdb, &M.ring, M.reg, id, err,
+			    sizeof(err)) != DC_OK) {
+				log_warn("reloading connection %s: %s",
+				    n->extra, err);
+				resync = 1;
+			} else
+				changed = 1;
+		} else
+			resync = 1;	/* TRUNCATE or unknown payload */
+		PQfreemem(n);
+		if (M.sysdb == NULL || PQstatus(M.sysdb) != CONNECTION_OK)
+			break;
+	}
+	if (resync)
+		full_resync();
+	else if (changed)
+		publish();
+}
+
+static void
+sysdb_readable(evutil_socket_t fd, short what, void *arg)
+{
+	if (PQconsumeInput(M.sysdb) == 0) {
+		sysdb_lost(PQerrorMessage(M.sysdb));
+		return;
+	}
+	drain_notifies();
+	if (M.sysdb != NULL && PQstatus(M.sysdb) != CONNECTION_OK)
+		sysdb_lost("connection closed");
+}
+
+static void
+sysdb_connect(evutil_socket_t fd, short what, void *arg)
+{
+	const char *keys[] = { "dbname", "application_name", "connect_timeout",
+	    "keepalives_idle", "keepalives_interval", "keepalives_count",
+	    "options", NULL };
+	char ctimeout[16], err[256];
+	const char *vals[8];
+	PGresult *res;
+	char *url;
+
+	url = dc_url_libpq(M.cfg->system_database_url);
+	if (url == NULL)
+		return;
+	snprintf(ctimeout, sizeof(ctimeout), "%d", M.cfg->connect_timeout);
+	vals[0] = url;
+	vals[1] = "datachatd-master";
+	vals[2] = ctimeout;
+	vals[3] = "10";
+	vals[4] = "5";
+	vals[5] = "3";
+	vals[6] = "-c statement_timeout=10000";
+	vals[7] = NULL;
+	M.sysdb = PQconnectdbParams(keys, vals, 1);
+	free(url);
+	if (PQstatus(M.sysdb) != CONNECTION_OK) {
+		/* libpq's message names host and port, never the password */
+		log_warn("cannot connect to the system database: %s"
+		    "retrying in %d ms", PQerrorMessage(M.sysdb),
+		    M.sysdb_backoff_ms);
+		PQfinish(M.sysdb);
+		M.sysdb = NULL;
+		sysdb_schedule_connect(M.sysdb_backoff_ms);
+		M.sysdb_backoff_ms = M.sysdb_backoff_ms * 2 > 10000 ?
+		    10000 : M.sysdb_backoff_ms * 2;
+		return;
+	}
+	if (dc_store_ensure_schema(M.sysdb, err, sizeof(err)) != DC_OK) {
+		log_error("system database schema: %s", err);
+		goto fail;
+	}
+	res = PQexec(M.sysdb, "LISTEN " DC_NOTIFY_CHANNEL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		log_error("LISTEN failed: %s", PQerrorMessage(M.sysdb));
+		PQclear(res);
+		goto fail;
+	}
+	PQclear(res);
+	if (PQsetnonblocking(M.sysdb, 1) != 0)
+		goto fail;
+	M.sysdb_ev = event_new(M.base, PQsocket(M.sysdb), EV_READ | EV_PERSIST,
+	    sysdb_readable, NULL);
+	if (M.sysdb_ev == NULL || event_add(M.sysdb_ev, NULL) != 0)
+		goto fail;
+	log_info("connected to the system database");
+	M.sysdb_backoff_ms = 200;
+	/* notifications were lost while we were away: resync everything */
+	if (full_resync() != DC_OK)
+		goto fail;
+	return;
+fail:
+	sysdb_lost("setup failed");
+}
+
+static void
+sysdb_schedule_connect(int delay_ms)
+{
+	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+
+	if (M.shutdown || M.cfg->system_database_url[0] == '\0')
+		return;
+	evtimer_add(M.sysdb_timer, &tv);
+}
+
+static void
+resync_tick(evutil_socket_t fd, short what, void *arg)
+{
+	if (M.sysdb != NULL) {
+		/* a query on a dead connection shows up here too */
+		if (full_resync() != DC_OK && M.sysdb != NULL &&
+		    PQstatus(M.sysdb) != CONNECTION_OK)
+			sysdb_lost("resync failed");
+	}
+}
+
+/* --- worker channels --- */
+
+static int
+slot_of_bev(struct bufferevent *bev)
+{
+	int i;
+
+	for (i = 0; i < DC_MAX_WORKERS; i++)
+		if (M.slots[i].chan == bev)
+			return i;
+	return -1;
+}
+
+static void
+handle_refresh(struct worker_slot *s, const struct dc_msg *m)
+{
+	char err[256];
+	int status = DC_OK;
+	uint64_t gen;
+
+	if (M.sysdb == NULL)
+		status = DC_EUNAVAIL;
+	else if (m->type == DC_MSG_RESYNC || dc_uuid_is_zero(m->id))
+		status = full_resync();
+	else if (dc_store_load_one(M.sysdb, &M.ring, M.reg, m->id, err,
+	    sizeof(err)) != DC_OK) {
+		log_warn("refresh failed: %s", err);
+		status = DC_EUNAVAIL;
+	} else
+		publish();
+	gen = dc_shreg_gen(M.reg);
+	if (s->chan != NULL)
+		dc_msg_send(s->chan, DC_MSG_REFRESHED, m->token, status, gen, 0,
+		    NULL);
+	if (M.sysdb != NULL && PQstatus(M.sysdb) != CONNECTION_OK)
+		sysdb_lost("connection broken during refresh");
+}
+
+static void
+chan_read(struct bufferevent *bev, void *arg)
+{
+	struct dc_msg m;
+	int i = slot_of_bev(bev), rc;
+	struct worker_slot *s;
+
+	if (i < 0)
+		return;
+	s = &M.slots[i];
+	while ((rc = dc_msg_recv(bev, &m)) == 1) {
+		switch (m.type) {
+		case DC_MSG_GEN_ACK:
+			s->gen_acked = m.gen;
+			break;
+		case DC_MSG_REFRESH:
+		case DC_MSG_RESYNC:
+			handle_refresh(s, &m);
+			break;
+		default:
+			log_warn("worker %d sent unexpected %s", i,
+			    dc_msg_name(m.type));
+			break;
+		}
+	}
+	if (rc < 0) {
+		log_error("worker %d sent a malformed message; closing its "
+		    "channel", i);
+		bufferevent_free(bev);
+		s->chan = NULL;
+	}
+}
+
+static void
+chan_event(struct bufferevent *bev, short what, void *arg)
+{
+	int i = slot_of_bev(bev);
+
+	/* the worker is gone or going; SIGCHLD does the bookkeeping */
+	if (i >= 0)
+		M.slots[i].chan = NULL;
+	bufferevent_free(bev);
+}
+
+/* --- workers --- */
+
+static int
+spawn_one(int i)
+{
+	int sv[2], j;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1) {
+		log_error("socketpair: %s", strerror(errno));
+		return DC_ERR;
+	}
+	pid = fork();
+	if (pid == -1) {
+		log_error("fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return DC_ERR;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		/* drop what belongs to the master: other channels, sysdb */
+		for (j = 0; j < DC_MAX_WORKERS; j++)
+			if (M.slots[j].chan != NULL)
+				close(bufferevent_getfd(M.slots[j].chan));
+		if (M.sysdb != NULL)
+			close(PQsocket(M.sysdb));	/* never PQfinish */
+		dc_worker_main(i, M.listen_fd, sv[1], M.cfg, M.reg, &M.ring);
+	}
+	close(sv[1]);
+	evutil_make_socket_nonblocking(sv[0]);
+	evutil_make_socket_closeonexec(sv[0]);
+	M.slots[i].state = SLOT_RUNNING;
+	M.slots[i].pid = pid;
+	M.slots[i].started_ms = dc_now_ms();
+	M.slots[i].gen_acked = 0;
+	M.slots[i].chan = bufferevent_socket_new(M.base, sv[0],
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (M.slots[i].chan == NULL) {
+		close(sv[0]);
+		return DC_ERR;
+	}
+	bufferevent_setcb(M.slots[i].chan, chan_read, NULL, chan_event, NULL);
+	bufferevent_enable(M.slots[i].chan, EV_READ);
+	log_info("started worker %d (pid %d)", i, (int)pid);
+	return DC_OK;
+}
+
+static void
+spawn_workers(void)
+{
+	int i, need;
+
+	if (M.shutdown)
+		return;
+	need = M.cfg->workers - running_workers();
+	for (i = 0; i < DC_MAX_WORKERS && need > 0; i++) {
+		if (M.slots[i].state != SLOT_FREE)
+			continue;
+		if (spawn_one(i) != DC_OK)
+			break;
+		need--;
+	}
+}
+
+static void
+respawn_tick(evutil_socket_t fd, short what, void *arg)
+{
+	spawn_workers();
+}
+
+static void
+reap_children(void)
+{
+	uint64_t now = dc_now_ms();
+	int status, i, early = 0, died = 0;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < DC_MAX_WORKERS; i++)
+			if (M.slots[i].state != SLOT_FREE &&
+			    M.slots[i].pid == pid)
+				break;
+		if (i == DC_MAX_WORKERS)
+			continue;
+		if (M.slots[i].state == SLOT_RUNNING && !M.shutdown) {
+			died = 1;
+			if (now - M.slots[i].started_ms < 5000)
+				early = 1;
+			if (WIFSIGNALED(status))
+				log_error("worker %d (pid %d) killed by signal "
+				    "%d; respawning", i, (int)pid,
+				    WTERMSIG(status));
+			else
+				log_error("worker %d (pid %d) exited with "
+				    "status %d; respawning", i, (int)pid,
+				    WEXITSTATUS(status));
+		} else
+			log_info("worker %d (pid %d) exited", i, (int)pid);
+		if (M.slots[i].chan != NULL)
+			bufferevent_free(M.slots[i].chan);
+		memset(&M.slots[i], 0, sizeof(M.slots[i]));
+		memset(dc_shreg_stats(M.reg, i), 0,
+		    sizeof(struct dc_worker_stats));
+	}
+	if (M.shutdown) {
+		if (live_workers() == 0)
+			event_base_loopexit(M.base, NULL);
+		return;
+	}
+	if (died) {
+		/* a worker that dies at birth must not make us fork-bomb */
+		int delay = 100;
+
+		M.respawn_fails = early ? M.respawn_fails + 1 : 0;
+		for (i = 0; i < M.respawn_fails && delay < 10000; i++)
+			delay *= 2;
+		if (delay > 10000)
+			delay = 10000;
+		struct timeval tv = { delay / 1000, (delay % 1000) * 1000 };
+		evtimer_add(M.respawn_timer, &tv);
+	}
+}
+
+/* --- signals, reload, shutdown --- */
+
+static void
+config_problem(void *arg, const char *file, int line, const char *msg)
+{
+	if (line > 0)
+		log_error("%s:%d: %s", file, line, msg);
+	else
+		log_error("%s: %s", file, msg);
+}
+
+static void
+config_notice(void *arg, const char *file, int line, const char *msg)
+{
+	log_warn("reload: %s", msg);
+}
+
+static void
+reload(void)
+{
+	struct dc_config next;
+	int problems, i;
+
+	log_info("reloading configuration%s%s",
+	    M.opts->config_path ? " from " : "",
+	    M.opts->config_path ? M.opts->config_path : "");
+	memset(&next, 0, sizeof(next));
+	problems = dc_config_load(&next, M.opts->config_path, config_problem,
+	    NULL);
+	if (problems != 0) {
+		log_error("configuration has %d problem(s); keeping the "
+		    "running configuration", problems < 0 ? 1 : problems);
+		dc_config_free(&next);
+		goto resync;
+	}
+	dc_config_apply_reload(M.cfg, &next, config_notice, NULL);
+	dc_config_free(&next);
+	if (dc_log_open(M.cfg->log, M.cfg->log_level) != DC_OK)
+		log_error("cannot open log %s: %s", M.cfg->log,
+		    strerror(errno));
+	if (!M.opts->foreground && strcmp(M.cfg->log, "stderr") == 0)
+		dc_log_open("syslog", M.cfg->log_level);
+
+	/* new workers with the new config; the old ones finish and leave */
+	for (i = 0; i < DC_MAX_WORKERS; i++) {
+		if (M.slots[i].state != SLOT_RUNNING)
+			continue;
+		M.slots[i].state = SLOT_RETIRING;
+		if (M.slots[i].chan != NULL)
+			dc_msg_send(M.slots[i].chan, DC_MSG_SHUTDOWN, 0, 0, 0,
+			    DC_SHUTDOWN_SMART, NULL);
+	}
+	spawn_workers();
+	if (M.sysdb != NULL)
+		evtimer_del(M.resync_timer);
+	{
+		struct timeval tv = { M.cfg->resync_interval, 0 };
+		event_add(M.resync_timer, &tv);
+	}
+resync:
+	if (M.sysdb != NULL)
+		full_resync();
+}
+
+static void
+kill_workers(int sig)
+{
+	int i;
+
+	for (i = 0; i < DC_MAX_WORKERS; i++)
+		if (M.slots[i].state != SLOT_FREE && M.slots[i].pid > 0)
+			kill(M.slots[i].pid, sig);
+}
+
+static void
+shutdown_expired(evutil_socket_t fd, short what, void *arg)
+{
+	log_warn("shutdown timeout: killing %d worker(s)", live_workers());
+	kill_workers(SIGKILL);
+}
+
+static void
+begin_shutdown(int mode)
+{
+	struct timeval tv;
+
+	if (M.shutdown && mode <= M.shutdown)
+		return;
+	M.shutdown = mode;
+	log_info("%s shutdown requested", mode == DC_SHUTDOWN_SMART ? "smart" :
+	    mode == DC_SHUTDOWN_FAST ? "fast" : "immediate");
+	if (mode == DC_SHUTDOWN_IMMEDIATE) {
+		kill_workers(SIGKILL);
+		event_base_loopbreak(M.base);
+		return;
+	}
+	send_all(DC_MSG_SHUTDOWN, 0, (uint32_t)mode);
+	tv.tv_sec = mode == DC_SHUTDOWN_SMART ? M.cfg->shutdown_timeout + 1 : 3;
+	tv.tv_usec = 0;
+	evtimer_add(M.shutdown_timer, &tv);
+	if (live_workers() == 0)
+		event_base_loopexit(M.base, NULL);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	switch (sig) {
+	case SIGHUP:
+		if (!M.shutdown)
+			reload();
+		break;
+	case SIGTERM:
+		begin_shutdown(DC_SHUTDOWN_SMART);
+		break;
+	case SIGINT:
+		begin_shutdown(DC_SHUTDOWN_FAST);
+		break;
+	case SIGQUIT:
+		begin_shutdown(DC_SHUTDOWN_IMMEDIATE);
+		break;
+	case SIGUSR1:
+		log_info("reopening log files");
+		dc_log_reopen();
+		send_all(DC_MSG_LOG_REOPEN, 0, 0);
+		break;
+	case SIGCHLD:
+		reap_children();
+		break;
+	}
+}
+
+/* --- start-up --- */
+
+static int
+open_listener(void)
+{
+	int fd, on = 1;
+
+	fd = socket(M.cfg->listen_addr.ss_family, SOCK_STREAM, 0);
+	if (fd == -1)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (bind(fd, (struct sockaddr *)&M.cfg->listen_addr,
+	    M.cfg->listen_addrlen) == -1)
+		goto fail;
+	if (listen(fd, 511) == -1)
+		goto fail;
+	evutil_make_socket_nonblocking(fd);
+	evutil_make_socket_closeonexec(fd);
+	M.listen_fd = fd;
+	return DC_OK;
+fail:
+	log_error("cannot listen on %s: %s", M.cfg->listen, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return DC_ERR;
+}
+
+static int
+write_pidfile(void)
+{
+	char buf[32];
+	FILE *fp;
+	long old;
+	int fd, n;
+
+	if (M.cfg->pidfile[0] == '\0')
+		return DC_OK;
+	fp = fopen(M.cfg->pidfile, "r");
+	if (fp != NULL) {
+		if (fscanf(fp, "%ld", &old) == 1 && old > 0 &&
+		    old != (long)getpid() && kill((pid_t)old, 0) == 0) {
+			fclose(fp);
+			log_error("pidfile %s names a running process (%ld); "
+			    "is datachatd already running?", M.cfg->pidfile,
+			    old);
+			return DC_ERR;
+		}
+		fclose(fp);
+	}
+	fd = open(M.cfg->pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644);
+	if (fd == -1) {
+		log_error("cannot write pidfile %s: %s", M.cfg->pidfile,
+		    strerror(errno));
+		return DC_ERR;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		close(fd);
+		return DC_ERR;
+	}
+	close(fd);
+	M.pidfile = strdup(M.cfg->pidfile);
+	return DC_OK;
+}
+
+static int
+drop_privileges(void)
+{
+	struct passwd *pw;
+
+	if (M.cfg->user[0] == '\0')
+		return DC_OK;
+	pw = getpwnam(M.cfg->user);
+	if (pw == NULL) {
+		log_error("unknown user %s", M.cfg->user);
+		return DC_ERR;
+	}
+	if (M.pidfile != NULL &&
+	    chown(M.pidfile, pw->pw_uid, pw->pw_gid) == -1)
+		log_warn("chown %s: %s", M.pidfile, strerror(errno));
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		log_error("cannot drop privileges to %s: %s", M.cfg->user,
+		    strerror(errno));
+		return DC_ERR;
+	}
+	log_info("running as user %s", M.cfg->user);
+	return DC_OK;
+}
+
+static int
+daemonize(void)
+{
+	pid_t pid;
+	int fd;
+
+	pid = fork();
+	if (pid == -1)
+		return DC_ERR;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() == -1)
+		return DC_ERR;
+	pid = fork();
+	if (pid == -1)
+		return DC_ERR;
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		return DC_ERR;
+	umask(027);
+	fd = open("/dev/null", O_RDWR);
+	if (fd != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return DC_OK;
+}
+
+static int
+load_keys(void)
+{
+	const char *why = NULL;
+	int bad = 0;
+
+	if (M.cfg->credentials_key[0] == '\0') {
+		M.ring.nkeys = 0;
+		if (M.cfg->system_database_url[0] != '\0')
+			log_warn("no credentials key (DATABASE_CREDENTIALS_KEY "
+			    "or credentials_key_file): stored connections "
+			    "cannot be decrypted or written");
+		return DC_OK;
+	}
+	if (dc_fernet_ring_parse(&M.ring, M.cfg->credentials_key, &why,
+	    &bad) != DC_OK) {
+		log_error("credentials key %d: %s", bad + 1, why);
+		return DC_ERR;
+	}
+	return DC_OK;
+}
+
+static void
+cleanup(void)
+{
+	int i;
+
+	for (i = 0; i < (int)DC_ARRAY_SIZE(M.sig_ev); i++)
+		if (M.sig_ev[i] != NULL)
+			event_free(M.sig_ev[i]);
+	for (i = 0; i < DC_MAX_WORKERS; i++)
+		if (M.slots[i].chan != NULL)
+			bufferevent_free(M.slots[i].chan);
+	if (M.sysdb_ev != NULL)
+		event_free(M.sysdb_ev);
+	if (M.sysdb != NULL)
+		PQfinish(M.sysdb);
+	if (M.sysdb_timer != NULL)
+		event_free(M.sysdb_timer);
+	if (M.resync_timer != NULL)
+		event_free(M.resync_timer);
+	if (M.respawn_timer != NULL)
+		event_free(M.respawn_timer);
+	if (M.shutdown_timer != NULL)
+		event_free(M.shutdown_timer);
+	if (M.base != NULL)
+		event_base_free(M.base);
+	if (M.pidfile != NULL) {
+		unlink(M.pidfile);
+		free(M.pidfile);
+	}
+	if (M.listen_fd > 0)
+		close(M.listen_fd);
+	if (M.reg != NULL)
+		dc_shreg_destroy(M.reg);
+	dc_fernet_ring_wipe(&M.ring);
+}
+
+int
+dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
+{
+	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1,
+	    SIGCHLD };
+	struct timeval tv;
+	int i, rc = 1;
+
+	memset(&M, 0, sizeof(M));
+	M.cfg = cfg;
+	M.opts = opts;
+	M.listen_fd = -1;
+	M.sysdb_backoff_ms = 200;
+	signal(SIGPIPE, SIG_IGN);
+
+	if (load_keys() != DC_OK)
+		goto out;
+	if (open_listener() != DC_OK)
+		goto out;
+	if (!opts->foreground) {
+		if (daemonize() != DC_OK) {
+			log_error("cannot daemonize: %s", strerror(errno));
+			goto out;
+		}
+		if (strcmp(cfg->log, "stderr") == 0)
+			dc_log_open("syslog", cfg->log_level);
+	}
+	if (write_pidfile() != DC_OK)
+		goto out;
+	if (drop_privileges() != DC_OK)
+		goto out;
+	if (dc_shreg_create(&M.reg, cfg->registry_capacity) != DC_OK) {
+		log_error("cannot create the shared registry (%d entries)",
+		    cfg->registry_capacity);
+		goto out;
+	}
+	M.base = event_base_new();
+	if (M.base == NULL)
+		goto out;
+	for (i = 0; i < (int)DC_ARRAY_SIZE(sigs); i++) {
+		M.sig_ev[i] = evsignal_new(M.base, sigs[i], on_signal, NULL);
+		if (M.sig_ev[i] == NULL || event_add(M.sig_ev[i], NULL) != 0)
+			goto out;
+	}
+	M.sysdb_timer = evtimer_new(M.base, sysdb_connect, NULL);
+	M.resync_timer = event_new(M.base, -1, EV_PERSIST, resync_tick, NULL);
+	M.respawn_timer = evtimer_new(M.base, respawn_tick, NULL);
+	M.shutdown_timer = evtimer_new(M.base, shutdown_expired, NULL);
+	if (M.sysdb_timer == NULL || M.resync_timer == NULL ||
+	    M.respawn_timer == NULL || M.shutdown_timer == NULL)
+		goto out;
+	tv.tv_sec = cfg->resync_interval;
+	tv.tv_usec = 0;
+	event_add(M.resync_timer, &tv);
+
+	log_info("datachatd %s listening on %s with %d workers", DC_VERSION,
+	    cfg->listen, cfg->workers);
+	if (cfg->system_database_url[0] != '\0')
+		sysdb_connect(-1, 0, NULL);	/* first try before fork */
+	else
+		log_warn("no system database (SYSTEM_DATABASE_URL): the "
+		    "registry is disabled");
+	spawn_workers();
+	event_base_dispatch(M.base);
+
+	/* leaving: make sure nothing stays behind */
+	kill_workers(SIGKILL);
+	for (i = 0; i < DC_MAX_WORKERS; i++)
+		if (M.slots[i].state != SLOT_FREE && M.slots[i].pid > 0)
+			waitpid(M.slots[i].pid, NULL, 0);
+	log_info("datachatd stopped");
+	rc = 0;
+out:
+	cleanup();
+	return rc;
+}

@@ -1,0 +1,938 @@
+/*
+ * sqlguard.c - the lexical guard in front of every statement sent to a
+ * target.  It admits exactly one statement of a read-only kind (SELECT,
+ * WITH ... SELECT, VALUES, TABLE, EXPLAIN of those, SHOW) and refuses
+ * anything else with a reason short enough for a 400 detail.
+ *
+ * It does not parse SQL.  It tokenises it the way PostgreSQL's scan.l does
+ * for everything that can hide a keyword or a semicolon: '...' strings and
+ * their quote continuation across newlines, E'...', B'...', X'...' and
+ * U&'...' strings, "..." and U&"..." identifiers, $tag$ dollar quotes,
+ * -- comments and nested slash-star comments.  On the tokens it looks at a
+ * few patterns: the first word, the first word of every parenthesised
+ * group (a CTE body), the main statement of every WITH, INTO, FOR
+ * UPDATE/SHARE, and calls of functions that read server files or change
+ * session or server state.  A server with standard_conforming_strings off
+ * reads a backslash in '...' as an escape, so every statement is checked
+ * under both settings and must pass both.  The statement then runs in a
+ * READ ONLY transaction: the guard is strict rather than complete.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dc.h"
+#include "sqlguard.h"
+
+#define GUARD_MAX_DEPTH	256	/* parenthesis nesting we follow */
+#define GUARD_NAME_MAX	63	/* NAMEDATALEN - 1 */
+#define GUARD_SHOW_MAX	32	/* bytes of a name quoted in a reason */
+
+#define READ_ONLY_KINDS	"only read-only queries (SELECT, WITH ... SELECT, " \
+			"VALUES, TABLE, EXPLAIN, SHOW) are allowed"
+
+enum tok_type {
+	TOK_EOF = 0,
+	TOK_WORD,		/* identifier or keyword, unquoted */
+	TOK_QIDENT,		/* "..." or U&"..." [UESCAPE 'c'] */
+	TOK_STRING,		/* any string constant, dollar quotes too */
+	TOK_NUMBER,
+	TOK_PARAM,		/* $1 */
+	TOK_OP,			/* one punctuation character, or ".." */
+};
+
+/* How the body of a string constant is read. */
+enum quote_mode {
+	Q_PLAIN,		/* '' doubles a quote, backslash is a byte */
+	Q_ESC,			/* E'...': backslash escapes the next byte */
+	Q_BIT,			/* B'...', X'...': no escapes at all */
+};
+
+struct tok {
+	int		 type;
+	const char	*p;		/* first byte, inside the statement */
+	size_t		 len;
+	char		 esc;		/* TOK_QIDENT: U& escape, 0 for "..." */
+};
+
+struct lexer {
+	const char	*s;
+	size_t		 len;
+	size_t		 pos;
+	int		 scs;		/* standard_conforming_strings */
+	const char	*err;		/* why lex_next failed */
+};
+
+/* What the scan knows about one level of parentheses. */
+struct group {
+	unsigned char	 first;		/* the next token is its first */
+	unsigned char	 with;		/* it holds a WITH query */
+	unsigned char	 main;		/* that query's main statement began */
+};
+
+/*
+ * Functions a read-only query must not call: they change session or
+ * server state, read server files or run SQL given as a string.  A prefix
+ * entry also covers every name that starts with it.
+ */
+static const struct {
+	const char	*name;
+	int		 prefix;
+} guard_bad_funcs[] = {
+	{ "set_config", 0 },
+	{ "pg_terminate_backend", 0 },
+	{ "pg_cancel_backend", 0 },
+	{ "pg_reload_conf", 0 },
+	{ "pg_rotate_logfile", 0 },
+	{ "pg_read_file", 0 },
+	{ "pg_read_binary_file", 0 },
+	{ "pg_stat_file", 0 },
+	{ "pg_ls_", 1 },
+	{ "pg_logdir_ls", 0 },
+	{ "pg_file_", 1 },
+	{ "lo_import", 0 },
+	{ "lo_export", 0 },
+	{ "lo_create", 0 },
+	{ "lo_creat", 0 },
+	{ "lo_unlink", 0 },
+	{ "lo_put", 0 },
+	{ "lo_from_bytea", 0 },
+	{ "lo_truncate", 1 },
+	{ "lowrite", 0 },
+	{ "dblink", 1 },
+	{ "query_to_xml", 1 },
+	{ "cursor_to_xml", 1 },
+	{ "pg_advisory_lock", 1 },
+	{ "pg_try_advisory_lock", 1 },
+	{ "pg_notify", 0 },
+	{ "nextval", 0 },
+	{ "setval", 0 },
+	{ "pg_stat_reset", 1 },
+	{ "pg_switch_wal", 0 },
+	{ "pg_switch_xlog", 0 },
+	{ "pg_create_", 1 },
+	{ "pg_drop_replication_slot", 0 },
+	{ "pg_copy_", 1 },
+	{ "pg_replication_origin_", 1 },
+	{ "pg_replication_slot_advance", 0 },
+	{ "pg_logical_slot_", 1 },
+	{ "pg_logical_emit_message", 0 },
+	{ "pg_promote", 0 },
+	{ "pg_wal_replay_", 1 },
+	{ "pg_backup_", 1 },
+	{ "pg_start_backup", 0 },
+	{ "pg_stop_backup", 0 },
+	{ "pg_import_system_collations", 0 },
+};
+
+static const char *const query_words[] = {
+	"select", "values", "table", "with", NULL
+};
+static const char *const main_words[] = {
+	"select", "values", "table", NULL
+};
+static const char *const dml_words[] = {
+	"insert", "update", "delete", "merge", NULL
+};
+
+static int	 refuse(struct dc_sql_verdict *, const char *, ...)
+		     DC_PRINTF(2, 3);
+
+static int
+refuse(struct dc_sql_verdict *v, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+	va_end(ap);
+	v->ok = 0;
+	return -1;
+}
+
+/* Character classes of scan.l, ASCII only so no locale can change them. */
+static int
+is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+	    c == '\f' || c == '\v';
+}
+
+static int
+is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int
+is_hex(unsigned char c)
+{
+	return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+static int
+is_ident_start(unsigned char c)
+{
+	return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c == '_' ||
+	    c >= 0x80;
+}
+
+static int
+is_ident_cont(unsigned char c)
+{
+	return is_ident_start(c) || is_digit(c) || c == '$';
+}
+
+static unsigned char
+to_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/*
+ * The byte at i, 0 past the end.  dc_sql_guard refuses NUL bytes before
+ * lexing, so 0 always means the end.
+ */
+static unsigned char
+at(const struct lexer *lx, size_t i)
+{
+	return i < lx->len ? (unsigned char)lx->s[i] : 0;
+}
+
+static size_t
+line_end(const struct lexer *lx, size_t i)
+{
+	while (at(lx, i) != 0 && at(lx, i) != '\n' && at(lx, i) != '\r')
+		i++;
+	return i;
+}
+
+/* Skip whitespace, -- comments and nested slash-star comments. */
+static int
+lex_blank(struct lexer *lx)
+{
+	size_t	 i = lx->pos;
+	int	 depth;
+
+	for (;;) {
+		if (is_space(at(lx, i)))
+			i++;
+		else if (at(lx, i) == '-' && at(lx, i + 1) == '-')
+			i = line_end(lx, i);
+		else if (at(lx, i) == '/' && at(lx, i + 1) == '*') {
+			i += 2;
+			for (depth = 1; depth > 0; ) {
+				if (at(lx, i) == 0) {
+					lx->err = "unterminated /* comment";
+					return -1;
+				}
+				if (at(lx, i) == '/' && at(lx, i + 1) == '*') {
+					depth++;
+					i += 2;
+				} else if (at(lx, i) == '*' &&
+				    at(lx, i + 1) == '/') {
+					depth--;
+					i += 2;
+				} else
+					i++;
+			}
+		} else
+			break;
+	}
+	lx->pos = i;
+	return 0;
+}
+
+/*
+ * scan.l's quotecontinue: after a closing quote, whitespace holding a
+ * newline (and -- comments) then another quote continues the same string,
+ * read the same way.  Returns the index after that quote, or 0.
+ */
+static size_t
+quote_continue(const struct lexer *lx, size_t i)
+{
+	for (;;) {
+		if (at(lx, i) == ' ' || at(lx, i) == '\t' || at(lx, i) == '\f')
+			i++;
+		else if (at(lx, i) == '-' && at(lx, i + 1) == '-')
+			i = line_end(lx, i);
+		else
+			break;
+	}
+	if (at(lx, i) != '\n' && at(lx, i) != '\r')
+		return 0;
+	for (i++;;) {
+		if (is_space(at(lx, i)))
+			i++;
+		else if (at(lx, i) == '-' && at(lx, i + 1) == '-') {
+			i = line_end(lx, i);
+			if (at(lx, i) == 0)
+				return 0;
+			i++;
+		} else
+			break;
+	}
+	return at(lx, i) == '\'' ? i + 1 : 0;
+}
+
+/* A string constant whose body starts at i; read the way mode says. */
+static int
+lex_string(struct lexer *lx, size_t i, enum quote_mode mode)
+{
+	size_t		 next;
+	unsigned char	 c;
+
+	for (;;) {
+		c = at(lx, i);
+		if (c == 0) {
+			lx->err = "unterminated quoted string";
+			return -1;
+		}
+		if (c == '\\' && mode == Q_ESC) {
+			if (at(lx, i + 1) == 0) {
+				lx->err = "unterminated quoted string";
+				return -1;
+			}
+			i += 2;
+		} else if (c == '\'' && mode != Q_BIT && at(lx, i + 1) == '\'')
+			i += 2;
+		else if (c == '\'') {
+			if ((next = quote_continue(lx, i + 1)) == 0)
+				break;
+			i = next;
+		} else
+			i++;
+	}
+	lx->pos = i + 1;
+	return 0;
+}
+
+/* A quoted identifier whose body starts at i. */
+static int
+lex_qident(struct lexer *lx, size_t i)
+{
+	for (;;) {
+		if (at(lx, i) == 0) {
+			lx->err = "unterminated quoted identifier";
+			return -1;
+		}
+		if (at(lx, i) == '"' && at(lx, i + 1) == '"')
+			i += 2;
+		else if (at(lx, i) == '"')
+			break;
+		else
+			i++;
+	}
+	lx->pos = i + 1;
+	return 0;
+}
+
+/* $tag$...$tag$, a $1 parameter, or a lone '$'. */
+static int
+lex_dollar(struct lexer *lx, struct tok *t)
+{
+	const char	*end;
+	size_t		 i = lx->pos, j = i + 1, taglen;
+
+	if (is_ident_start(at(lx, j)))
+		while (is_ident_start(at(lx, j)) || is_digit(at(lx, j)))
+			j++;
+	if (at(lx, j) == '$') {
+		taglen = j - i + 1;
+		end = memmem(lx->s + j + 1, lx->len - (j + 1), lx->s + i,
+		    taglen);
+		if (end == NULL) {
+			lx->err = "unterminated dollar-quoted string";
+			return -1;
+		}
+		t->type = TOK_STRING;
+		lx->pos = (size_t)(end - lx->s) + taglen;
+	} else if (is_digit(at(lx, i + 1))) {
+		for (j = i + 1; is_digit(at(lx, j)); j++)
+			;
+		t->type = TOK_PARAM;
+		lx->pos = j;
+	} else {
+		t->type = TOK_OP;
+		lx->pos = i + 1;
+	}
+	return 0;
+}
+
+/*
+ * A number, ending where the shortest reading of any PostgreSQL version
+ * ends it: what follows (1for, 0xFINTO) is lexed as a word of its own.
+ */
+static void
+lex_number(struct lexer *lx)
+{
+	size_t		 i = lx->pos;
+	unsigned char	 b = at(lx, i + 1) | 0x20;
+
+	if (at(lx, i) == '0' && (b == 'x' || b == 'o' || b == 'b')) {
+		for (i += 2;; i++) {
+			if (at(lx, i) == '_' ||
+			    (b == 'x' && is_hex(at(lx, i))) ||
+			    (b == 'o' && at(lx, i) >= '0' && at(lx, i) <= '7') ||
+			    (b == 'b' && (at(lx, i) == '0' || at(lx, i) == '1')))
+				continue;
+			break;
+		}
+		lx->pos = i;
+		return;
+	}
+	while (is_digit(at(lx, i)) || at(lx, i) == '_')
+		i++;
+	if (at(lx, i) == '.' && at(lx, i + 1) != '.')
+		for (i++; is_digit(at(lx, i)) || at(lx, i) == '_'; i++)
+			;
+	if ((at(lx, i) | 0x20) == 'e' && (is_digit(at(lx, i + 1)) ||
+	    ((at(lx, i + 1) == '+' || at(lx, i + 1) == '-') &&
+	    is_digit(at(lx, i + 2)))))
+		for (i += 2; is_digit(at(lx, i)) || at(lx, i) == '_'; i++)
+			;
+	lx->pos = i;
+}
+
+static int	 lex_next(struct lexer *, struct tok *);
+static int	 tok_is(const struct tok *, const char *);
+
+/*
+ * U&"..." may be followed by UESCAPE 'c', which changes its escape
+ * character: take it into the identifier's token so a call of it is seen.
+ */
+static void
+lex_uescape(struct lexer *lx, struct tok *t)
+{
+	struct lexer	 c = *lx;
+	struct tok	 kw, str;
+
+	t->esc = '\\';
+	if (lex_next(&c, &kw) == -1 || !tok_is(&kw, "uescape"))
+		return;
+	if (lex_next(&c, &str) == -1 || str.type != TOK_STRING ||
+	    str.len != 3 || str.p[0] != '\'')
+		return;
+	t->esc = str.p[1];
+	lx->pos = c.pos;
+}
+
+/* The next token, TOK_EOF at the end; -1 with lx->err when malformed. */
+static int
+lex_next(struct lexer *lx, struct tok *t)
+{
+	size_t		 i;
+	unsigned char	 c, d, l;
+	int		 rc = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (lex_blank(lx) == -1)
+		return -1;
+	i = lx->pos;
+	c = at(lx, i);
+	d = at(lx, i + 1);
+	l = to_lower(c);
+	t->p = lx->s + i;
+	t->type = TOK_STRING;
+	if (c == 0)
+		t->type = TOK_EOF;
+	else if (c == '\'')
+		rc = lex_string(lx, i + 1, lx->scs ? Q_PLAIN : Q_ESC);
+	else if (l == 'e' && d == '\'')
+		rc = lex_string(lx, i + 2, Q_ESC);
+	else if ((l == 'b' || l == 'x') && d == '\'')
+		rc = lex_string(lx, i + 2, Q_BIT);
+	else if (l == 'u' && d == '&' && at(lx, i + 2) == '\'')
+		rc = lex_string(lx, i + 3, Q_PLAIN);
+	else if (l == 'u' && d == '&' && at(lx, i + 2) == '"') {
+		t->type = TOK_QIDENT;
+		if ((rc = lex_qident(lx, i + 3)) == 0)
+			lex_uescape(lx, t);
+	} else if (c == '"') {
+		t->type = TOK_QIDENT;
+		rc = lex_qident(lx, i + 1);
+	} else if (c == '$')
+		rc = lex_dollar(lx, t);
+	else if (is_ident_start(c)) {
+		t->type = TOK_WORD;
+		for (i++; is_ident_cont(at(lx, i)); i++)
+			;
+		lx->pos = i;
+	} else if (is_digit(c) || (c == '.' && is_digit(d))) {
+		t->type = TOK_NUMBER;
+		lex_number(lx);
+	} else {
+		/* ".." is one token, so the word after it is no column label. */
+		t->type = TOK_OP;
+		lx->pos = i + (c == '.' && d == '.' ? 2 : 1);
+	}
+	t->len = lx->pos - (size_t)(t->p - lx->s);
+	return rc;
+}
+
+static int
+next_tok(struct lexer *lx, struct tok *t, struct dc_sql_verdict *v)
+{
+	if (lex_next(lx, t) == -1)
+		return refuse(v, "%s", lx->err);
+	return 0;
+}
+
+/* t is the keyword kw (lower case), in any case. */
+static int
+tok_is(const struct tok *t, const char *kw)
+{
+	size_t	 i;
+
+	if (t->type != TOK_WORD || t->len != strlen(kw))
+		return 0;
+	for (i = 0; i < t->len; i++)
+		if (to_lower((unsigned char)t->p[i]) != (unsigned char)kw[i])
+			return 0;
+	return 1;
+}
+
+static int
+tok_in(const struct tok *t, const char *const *kws)
+{
+	for (; *kws != NULL; kws++)
+		if (tok_is(t, *kws))
+			return 1;
+	return 0;
+}
+
+static int
+tok_op(const struct tok *t, char c)
+{
+	return t->type == TOK_OP && t->len == 1 && t->p[0] == c;
+}
+
+/*
+ * Copy n bytes of src for a reason: at most GUARD_SHOW_MAX, printable
+ * ASCII only (the reason ends up in JSON), upper case when asked.
+ */
+static void
+show(char *dst, const char *src, size_t n, int upper)
+{
+	size_t		 i;
+	unsigned char	 c;
+
+	for (i = 0; i < n && i < GUARD_SHOW_MAX; i++) {
+		c = (unsigned char)src[i];
+		if (c < 0x20 || c > 0x7e)
+			c = '?';
+		else if (upper && c >= 'a' && c <= 'z')
+			c -= 'a' - 'A';
+		dst[i] = (char)c;
+	}
+	dst[i] = '\0';
+}
+
+static int
+hex_value(const char *p, size_t n, unsigned long *out)
+{
+	size_t		 i;
+	unsigned char	 c;
+
+	*out = 0;
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)p[i];
+		if (!is_hex(c))
+			return -1;
+		*out = *out * 16 + (unsigned long)(is_digit(c) ? c - '0' :
+		    (c | 0x20) - 'a' + 10);
+	}
+	return 0;
+}
+
+/*
+ * The name a WORD or QIDENT token calls, as PostgreSQL looks it up:
+ * words folded to lower case, "..." as written, U&"..." decoded (a
+ * character past ASCII becomes 0x80, which no name we look for has), cut
+ * at NAMEDATALEN - 1.  Its length, or -1 when PostgreSQL would reject it.
+ */
+static int
+tok_name(const struct tok *t, char *buf)
+{
+	unsigned long	 cp;
+	size_t		 i, n = 0, step;
+	unsigned char	 c;
+
+	if (t->type == TOK_WORD) {
+		for (i = 0; i < t->len && n < GUARD_NAME_MAX; i++)
+			buf[n++] = (char)to_lower((unsigned char)t->p[i]);
+		return (int)n;
+	}
+	for (i = t->esc ? 3 : 1; i < t->len; i += step) {
+		c = (unsigned char)t->p[i];
+		step = 1;
+		if (c == '"' && (i + 1 >= t->len || t->p[i + 1] != '"'))
+			break;
+		if (c == '"')
+			step = 2;
+		else if (t->esc && c == (unsigned char)t->esc) {
+			if (i + 1 < t->len && t->p[i + 1] == t->esc)
+				step = 2;
+			else {
+				if (i + 8 <= t->len && t->p[i + 1] == '+') {
+					if (hex_value(t->p + i + 2, 6, &cp) == -1)
+						return -1;
+					step = 8;
+				} else if (i + 5 > t->len ||
+				    hex_value(t->p + i + 1, 4, &cp) == -1)
+					return -1;
+				else
+					step = 5;
+				if (cp == 0)
+					return -1;
+				c = cp < 0x80 ? (unsigned char)cp : 0x80;
+			}
+		}
+		if (n < GUARD_NAME_MAX)
+			buf[n++] = (char)c;
+	}
+	return (int)n;
+}
+
+static int
+bad_function(const char *name, size_t n)
+{
+	size_t	 i, l;
+
+	for (i = 0; i < DC_ARRAY_SIZE(guard_bad_funcs); i++) {
+		l = strlen(guard_bad_funcs[i].name);
+		if ((n == l || (guard_bad_funcs[i].prefix && n > l)) &&
+		    memcmp(name, guard_bad_funcs[i].name, l) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* prev comes right before a '(': refuse it if it names a bad function. */
+static int
+check_call(const struct tok *prev, struct dc_sql_verdict *v)
+{
+	char	 name[GUARD_NAME_MAX + 1], shown[GUARD_SHOW_MAX + 1];
+	int	 n;
+
+	if (prev->type != TOK_WORD && prev->type != TOK_QIDENT)
+		return 0;
+	if ((n = tok_name(prev, name)) <= 0 || !bad_function(name, (size_t)n))
+		return 0;
+	show(shown, name, (size_t)n, 0);
+	return refuse(v, "function %s() is not allowed in a read-only query",
+	    shown);
+}
+
+/* After FOR: does UPDATE, SHARE, NO KEY UPDATE or KEY SHARE follow? */
+static int
+is_locking(const struct lexer *lx)
+{
+	struct lexer	 c = *lx;
+	struct tok	 a, b, d;
+
+	if (lex_next(&c, &a) == -1)
+		return 0;
+	if (tok_is(&a, "update") || tok_is(&a, "share"))
+		return 1;
+	if (lex_next(&c, &b) == -1)
+		return 0;
+	if (tok_is(&a, "key") && tok_is(&b, "share"))
+		return 1;
+	if (lex_next(&c, &d) == -1)
+		return 0;
+	return tok_is(&a, "no") && tok_is(&b, "key") && tok_is(&d, "update");
+}
+
+/*
+ * A word in keyword position (not after a '.') at nesting depth, g[depth]
+ * being its group: refuse a data-modifying statement as a group's first
+ * word or as a WITH's main statement, INTO, and FOR UPDATE/SHARE.
+ */
+static int
+check_word(const struct lexer *lx, const struct tok *t, struct group *g,
+    size_t depth, struct dc_sql_verdict *v)
+{
+	struct group	*cur = &g[depth];
+	char		 word[GUARD_SHOW_MAX + 1];
+
+	if (cur->first) {
+		if (tok_is(t, "with"))
+			cur->with = 1;
+		else if (tok_in(t, dml_words))
+			return refuse(v, "%s", depth > 0 && g[depth - 1].with ?
+			    "data-modifying statement inside WITH is not allowed" :
+			    "data-modifying statement in a subquery is not allowed");
+	} else if (cur->with && !cur->main) {
+		if (tok_in(t, main_words))
+			cur->main = 1;
+		else if (tok_in(t, dml_words) && depth > 0)
+			return refuse(v, "data-modifying statement inside WITH "
+			    "is not allowed");
+		else if (tok_in(t, dml_words)) {
+			show(word, t->p, t->len, 1);
+			return refuse(v, "statement type %s is not allowed: "
+			    READ_ONLY_KINDS, word);
+		}
+	}
+	if (tok_is(t, "into"))
+		return refuse(v, "SELECT ... INTO is not allowed");
+	if (tok_is(t, "for") && is_locking(lx))
+		return refuse(v, "SELECT ... FOR UPDATE/SHARE is not allowed");
+	return 0;
+}
+
+/*
+ * Walk every token of the statement: one statement only, balanced
+ * parentheses, and the checks of check_call and check_word.  with0 says
+ * the statement itself is a WITH query.  Sets v->len.
+ */
+static int
+guard_scan(struct lexer *lx, int with0, struct dc_sql_verdict *v)
+{
+	struct group	 g[GUARD_MAX_DEPTH];
+	struct tok	 t, prev;
+	size_t		 depth = 0, end = 0;
+	int		 semi = 0;
+
+	memset(&g[0], 0, sizeof(g[0]));
+	g[0].with = with0 ? 1 : 0;
+	memset(&prev, 0, sizeof(prev));
+	for (;;) {
+		if (next_tok(lx, &t, v) == -1)
+			return -1;
+		if (t.type == TOK_EOF)
+			break;
+		if (semi)
+			return refuse(v, "only one statement is allowed");
+		if (tok_op(&t, ';')) {
+			semi = 1;
+			continue;
+		}
+		end = (size_t)(t.p - lx->s) + t.len;
+		if (tok_op(&t, '(')) {
+			if (check_call(&prev, v) == -1)
+				return -1;
+			g[depth].first = 0;
+			if (++depth == GUARD_MAX_DEPTH)
+				return refuse(v, "statement is nested too deeply");
+			memset(&g[depth], 0, sizeof(g[depth]));
+			g[depth].first = 1;
+		} else if (tok_op(&t, ')')) {
+			if (depth == 0)
+				return refuse(v, "unbalanced parentheses");
+			depth--;
+		} else {
+			/* After '.' even a reserved word is a column label. */
+			if (t.type == TOK_WORD && !tok_op(&prev, '.') &&
+			    check_word(lx, &t, g, depth, v) == -1)
+				return -1;
+			g[depth].first = 0;
+		}
+		prev = t;
+	}
+	if (depth != 0)
+		return refuse(v, "unbalanced parentheses");
+	v->len = end;
+	return 0;
+}
+
+/*
+ * t is where a query must begin (after any EXPLAIN): SELECT, WITH,
+ * VALUES or TABLE, maybe behind parentheses.  explain names the EXPLAIN
+ * for the reason, NULL when there is none.
+ */
+static int
+guard_query(struct lexer *lx, struct tok *t, const char *explain,
+    struct dc_sql_verdict *v, int *with0)
+{
+	char	 word[GUARD_SHOW_MAX + 1];
+	int	 paren = 0;
+
+	for (; tok_op(t, '('); paren = 1)
+		if (next_tok(lx, t, v) == -1)
+			return -1;
+	if (tok_in(t, query_words)) {
+		*with0 = !paren && tok_is(t, "with");
+		return 0;
+	}
+	if (t->type != TOK_WORD && explain != NULL)
+		return refuse(v, "%s needs a read-only query to explain",
+		    explain);
+	if (t->type != TOK_WORD)
+		return refuse(v, "a statement must start with SELECT, WITH, "
+		    "VALUES, TABLE, EXPLAIN or SHOW");
+	show(word, t->p, t->len, 1);
+	if (explain != NULL)
+		return refuse(v, "%s of %s is not allowed: only read-only "
+		    "queries can be explained", explain, word);
+	return refuse(v, "statement type %s is not allowed: " READ_ONLY_KINDS,
+	    word);
+}
+
+/*
+ * EXPLAIN ( option [value], ... ): lx is after the '('.  Only ANALYZE
+ * matters, and only for the reason.
+ */
+static int
+explain_options(struct lexer *lx, struct dc_sql_verdict *v, int *analyze)
+{
+	struct tok	 t;
+	int		 depth = 1, name = 1, was_analyze = 0;
+
+	while (depth > 0) {
+		if (next_tok(lx, &t, v) == -1)
+			return -1;
+		if (t.type == TOK_EOF || tok_op(&t, ';'))
+			return refuse(v, "EXPLAIN options are not closed");
+		if (tok_op(&t, '('))
+			depth++;
+		else if (tok_op(&t, ')'))
+			depth--;
+		else if (was_analyze && !tok_op(&t, ',') &&
+		    (tok_is(&t, "false") || tok_is(&t, "off") ||
+		    tok_is(&t, "no") || (t.type == TOK_NUMBER &&
+		    t.len == 1 && t.p[0] == '0')))
+			*analyze = 0;
+		was_analyze = name &&
+		    (tok_is(&t, "analyze") || tok_is(&t, "analyse"));
+		if (was_analyze)
+			*analyze = 1;
+		name = tok_op(&t, ',') || tok_op(&t, '(');
+	}
+	return 0;
+}
+
+/* lx is after EXPLAIN: skip its options, then the query must follow. */
+static int
+guard_explain(struct lexer *lx, struct dc_sql_verdict *v, int *with0)
+{
+	struct lexer	 peek;
+	struct tok	 t, u;
+	int		 analyze = 0;
+
+	if (next_tok(lx, &t, v) == -1)
+		return -1;
+	if (tok_op(&t, '(')) {
+		/* EXPLAIN (SELECT 1) explains a parenthesised query. */
+		peek = *lx;
+		if (next_tok(&peek, &u, v) == -1)
+			return -1;
+		if (!tok_op(&u, '(') && !tok_in(&u, query_words)) {
+			if (explain_options(lx, v, &analyze) == -1 ||
+			    next_tok(lx, &t, v) == -1)
+				return -1;
+		}
+	} else {
+		while (tok_is(&t, "analyze") || tok_is(&t, "analyse") ||
+		    tok_is(&t, "verbose")) {
+			if (!tok_is(&t, "verbose"))
+				analyze = 1;
+			if (next_tok(lx, &t, v) == -1)
+				return -1;
+		}
+	}
+	return guard_query(lx, &t, analyze ? "EXPLAIN ANALYZE" : "EXPLAIN", v,
+	    with0);
+}
+
+/* What kind of statement this is, from its first tokens. */
+static int
+guard_head(struct lexer *lx, struct dc_sql_verdict *v, int *kind,
+    int *with0)
+{
+	struct tok	 t;
+
+	*with0 = 0;
+	if (next_tok(lx, &t, v) == -1)
+		return -1;
+	if (t.type == TOK_EOF)
+		return refuse(v, "empty statement");
+	if (tok_op(&t, ';')) {
+		if (next_tok(lx, &t, v) == -1)
+			return -1;
+		return refuse(v, "%s", t.type == TOK_EOF ? "empty statement" :
+		    "only one statement is allowed");
+	}
+	if (tok_is(&t, "explain")) {
+		*kind = DC_SQL_EXPLAIN;
+		return guard_explain(lx, v, with0);
+	}
+	if (tok_is(&t, "show")) {
+		*kind = DC_SQL_SHOW;
+		return 0;
+	}
+	*kind = DC_SQL_SELECT;
+	return guard_query(lx, &t, NULL, v, with0);
+}
+
+/* One reading of the statement, with standard_conforming_strings scs. */
+static int
+guard_pass(const char *sql, size_t len, int scs, struct dc_sql_verdict *v)
+{
+	struct lexer	 lx, head;
+	int		 kind = 0, with0 = 0;
+
+	memset(&lx, 0, sizeof(lx));
+	lx.s = sql;
+	lx.len = len;
+	lx.scs = scs;
+	head = lx;
+	if (guard_head(&head, v, &kind, &with0) == -1 ||
+	    guard_scan(&lx, with0, v) == -1)
+		return -1;
+	v->kind = kind;
+	return 0;
+}
+
+int
+dc_sql_guard(const char *sql, size_t len, struct dc_sql_verdict *v)
+{
+	struct dc_sql_verdict	 alt;
+
+	memset(v, 0, sizeof(*v));
+	memset(&alt, 0, sizeof(alt));
+	if (sql == NULL || len == 0) {
+		refuse(v, "empty statement");
+		goto fail;
+	}
+	if (memchr(sql, '\0', len) != NULL) {
+		refuse(v, "statement contains a NUL byte");
+		goto fail;
+	}
+	if (guard_pass(sql, len, 1, v) == -1)
+		goto fail;
+	/*
+	 * The two readings differ only in a backslash inside '...': if the
+	 * second refuses what the first admits, that backslash is why.
+	 */
+	if (guard_pass(sql, len, 0, &alt) == -1) {
+		refuse(v, "ambiguous backslash before a quote in a '...' "
+		    "string: write it as E'...' with the backslash doubled");
+		goto fail;
+	}
+	v->ok = 1;
+	return 0;
+fail:
+	v->ok = 0;
+	v->kind = 0;
+	v->len = 0;
+	return DC_EINVAL;
+}
+
+int
+dc_sql_ident_ok(const char *s)
+{
+	size_t	 i;
+
+	if (s == NULL || s[0] == '\0' || is_digit((unsigned char)s[0]))
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= GUARD_NAME_MAX)
+			return 0;
+		if (!is_ident_cont((unsigned char)s[i]) ||
+		    (unsigned char)s[i] >= 0x80)
+			return 0;
+	}
+	return 1;
+}

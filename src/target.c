@@ -1,0 +1,152 @@
+/*
+ * target.c - target resolution, the environment entry, and the JSON
+ * shape of a connection (target.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dc.h"
+#include "target.h"
+#include "util.h"
+#include "worker.h"
+
+int
+dc_target_is_env(const uint8_t id[16])
+{
+	uint8_t env[16];
+
+	dc_uuid_parse(DC_ENV_ENTRY_ID, env);
+	return memcmp(id, env, 16) == 0;
+}
+
+int
+dc_target_env_entry(struct dc_worker *w, struct dc_entry *e)
+{
+	const char *url = w->cfg->database_url;
+	const char *type;
+	struct dc_entry *all;
+	int i, n, dup = 0, has_default = 0;
+
+	if (url == NULL || url[0] == '\0')
+		return DC_ENOENT;
+	/* hidden when the registry already holds the same URL */
+	all = calloc((size_t)dc_shreg_capacity(w->reg), sizeof(*all));
+	if (all == NULL)
+		return DC_ENOMEM;
+	n = dc_shreg_list(w->reg, all, dc_shreg_capacity(w->reg));
+	for (i = 0; i < n; i++) {
+		if (strcmp(all[i].url, url) == 0)
+			dup = 1;
+		if (all[i].is_default)
+			has_default = 1;
+	}
+	dc_explicit_bzero(all, (size_t)n * sizeof(*all));
+	free(all);
+	if (dup)
+		return DC_ENOENT;
+	memset(e, 0, sizeof(*e));
+	dc_uuid_parse(DC_ENV_ENTRY_ID, e->id);
+	e->gen = 1;
+	e->is_active = 1;
+	e->is_default = !has_default;
+	type = dc_url_type(url);
+	dc_strlcpy(e->type, type != NULL ? type : "postgresql", sizeof(e->type));
+	dc_strlcpy(e->name, "Environment Database", sizeof(e->name));
+	dc_strlcpy(e->url, url, sizeof(e->url));
+	dc_strlcpy(e->tags, "[\"env\"]", sizeof(e->tags));
+	e->has_description = 1;
+	dc_strlcpy(e->description, "Connection from the DATABASE_URL "
+	    "environment variable", sizeof(e->description));
+	e->created_at = (int64_t)w->stats->started_ms * 1000;
+	return DC_OK;
+}
+
+static int
+fail(struct dc_resolve_err *err, int status, const char *detail)
+{
+	err->status = status;
+	dc_strlcpy(err->detail, detail, sizeof(err->detail));
+	return DC_ERR;
+}
+
+int
+dc_target_resolve(struct dc_worker *w, struct json_object *target,
+    struct dc_entry *e, struct dc_resolve_err *err)
+{
+	int registry = w->cfg->system_database_url[0] != '\0';
+	int loaded = dc_shreg_state(w->reg) != DC_REG_NEVER_LOADED;
+	uint8_t id[16];
+
+	if (target != NULL && !json_object_is_type(target, json_type_null)) {
+		if (!json_object_is_type(target, json_type_string))
+			return fail(err, 422, "target_database must be a "
+			    "string (a connection id)");
+		if (dc_uuid_parse(json_object_get_string(target), id) != DC_OK)
+			return fail(err, 400, "target_database is not a valid "
+			    "connection id (UUID)");
+		if (dc_target_is_env(id)) {
+			if (dc_target_env_entry(w, e) == DC_OK)
+				return DC_OK;
+			return fail(err, 404, "Database connection not found: "
+			    "the environment database is not configured");
+		}
+		if (registry && !loaded)
+			return fail(err, 503, "the connection registry is not "
+			    "loaded yet (system database unreachable); not "
+			    "falling back to another database");
+		if (dc_shreg_get(w->reg, id, e) != DC_OK)
+			return fail(err, 404, "Database connection not found");
+		return DC_OK;
+	}
+	if (registry && !loaded)
+		return fail(err, 503, "the connection registry is not loaded "
+		    "yet (system database unreachable), so the default "
+		    "database is unknown");
+	if (dc_shreg_get_default(w->reg, e) == DC_OK)
+		return DC_OK;
+	if (dc_target_env_entry(w, e) == DC_OK)
+		return DC_OK;
+	return fail(err, 400, "No target database configured: pass "
+	    "target_database, set a default connection, or set DATABASE_URL");
+}
+
+struct json_object *
+dc_entry_to_json(const struct dc_entry *e)
+{
+	struct json_object *o = json_object_new_object(), *tags;
+	char buf[DC_URL_MAX], ids[DC_UUID_STR_LEN + 1];
+
+	if (o == NULL)
+		return NULL;
+	dc_uuid_format(e->id, ids);
+	dc_url_mask(e->url, buf, sizeof(buf));
+	json_object_object_add(o, "connection_id", json_object_new_string(ids));
+	json_object_object_add(o, "name", json_object_new_string(e->name));
+	json_object_object_add(o, "database_url", json_object_new_string(buf));
+	json_object_object_add(o, "database_type",
+	    json_object_new_string(e->type));
+	json_object_object_add(o, "is_active",
+	    json_object_new_boolean(e->is_active));
+	json_object_object_add(o, "is_default",
+	    json_object_new_boolean(e->is_default));
+	tags = json_tokener_parse(e->tags);
+	if (tags == NULL || !json_object_is_type(tags, json_type_array)) {
+		if (tags != NULL)
+			json_object_put(tags);
+		tags = json_object_new_array();
+	}
+	json_object_object_add(o, "tags", tags);
+	json_object_object_add(o, "description", e->has_description ?
+	    json_object_new_string(e->description) : NULL);
+	dc_iso8601(e->created_at, buf, sizeof(buf));
+	json_object_object_add(o, "created_at", json_object_new_string(buf));
+	if (e->last_profiled != 0) {
+		dc_iso8601(e->last_profiled, buf, sizeof(buf));
+		json_object_object_add(o, "last_profiled",
+		    json_object_new_string(buf));
+	} else
+		json_object_object_add(o, "last_profiled", NULL);
+	json_object_object_add(o, "datapoint_count",
+	    json_object_new_int(e->datapoint_count));
+	return o;
+}

@@ -1,0 +1,408 @@
+/*
+ * util.c - small pure helpers shared by every module: clocks, string
+ * copying, wiping secrets, UUIDs, URL masking and type detection, ISO 8601
+ * timestamps.  Nothing here touches the event loop or the network.
+ */
+#include <sys/random.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "dc.h"
+#include "util.h"
+
+char dc_proc_title[32] = "master";
+
+uint64_t
+dc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t
+dc_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+size_t
+dc_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t len = strlen(src);
+
+	if (size > 0) {
+		size_t n = len < size - 1 ? len : size - 1;
+		memcpy(dst, src, n);
+		dst[n] = '\0';
+	}
+	return len;
+}
+
+void
+dc_explicit_bzero(void *p, size_t n)
+{
+	explicit_bzero(p, n);
+}
+
+/* UUIDs, URL helpers and timestamps follow (util.h). */
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+dc_uuid_parse(const char *s, uint8_t out[16])
+{
+	uint8_t id[16];
+	int i, n = 0, hi, lo, rv = DC_EINVAL;
+
+	if (s == NULL || strlen(s) != DC_UUID_STR_LEN)
+		goto out;
+	for (i = 0; i < DC_UUID_STR_LEN; ) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i++] != '-')
+				goto out;
+			continue;
+		}
+		if ((hi = hexval((unsigned char)s[i])) < 0 ||
+		    (lo = hexval((unsigned char)s[i + 1])) < 0)
+			goto out;
+		id[n++] = (uint8_t)(hi << 4 | lo);
+		i += 2;
+	}
+	memcpy(out, id, sizeof(id));
+	rv = DC_OK;
+out:
+	return rv;
+}
+
+void
+dc_uuid_format(const uint8_t id[16], char out[DC_UUID_STR_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	int i, o = 0;
+
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[id[i] >> 4];
+		out[o++] = hex[id[i] & 0x0f];
+	}
+	out[o] = '\0';
+}
+
+int
+dc_uuid_generate(uint8_t out[16])
+{
+	size_t got = 0;
+	ssize_t n;
+	int rv = DC_ERR;
+
+	while (got < 16) {
+		n = getrandom(out + got, 16 - got, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto out;
+		got += (size_t)n;
+	}
+	out[6] = (out[6] & 0x0f) | 0x40;	/* version 4 */
+	out[8] = (out[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	rv = DC_OK;
+out:
+	return rv;
+}
+
+int
+dc_uuid_is_zero(const uint8_t id[16])
+{
+	int i;
+
+	for (i = 0; i < 16; i++)
+		if (id[i] != 0)
+			return 0;
+	return 1;
+}
+
+/* An output buffer that truncates instead of overflowing. */
+struct dc_obuf {
+	char	*p;
+	size_t	 size, len;
+};
+
+static void
+obuf_add(struct dc_obuf *b, const char *s, size_t n)
+{
+	size_t room = b->size - 1 - b->len;
+
+	if (n > room)
+		n = room;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* Length of the URL scheme before "://", or 0 when there is none. */
+static size_t
+url_scheme_len(const char *url)
+{
+	size_t i;
+
+	if (url == NULL || !isalpha((unsigned char)url[0]))
+		return 0;
+	for (i = 1; url[i] != '\0'; i++) {
+		if (url[i] == ':')
+			return strncmp(url + i, "://", 3) == 0 ? i : 0;
+		if (!isalnum((unsigned char)url[i]) && url[i] != '+' &&
+		    url[i] != '-' && url[i] != '.')
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * Does the query parameter name [s, s + n) carry a password
+ * (password, sslpassword, ...)?
+ */
+static int
+is_password_param(const char *s, size_t n)
+{
+	static const char key[] = "password";
+	size_t klen = sizeof(key) - 1;
+
+	return n >= klen && strncasecmp(s + n - klen, key, klen) == 0;
+}
+
+/*
+ * Copy the part of a URL after its userinfo, masking the value of every
+ * password-like query parameter.
+ */
+static void
+mask_query(struct dc_obuf *b, const char *s)
+{
+	const char *q, *name, *eq, *end;
+
+	if ((q = strchr(s, '?')) == NULL) {
+		obuf_add(b, s, strlen(s));
+		return;
+	}
+	obuf_add(b, s, (size_t)(q - s) + 1);
+	for (name = q + 1; ; name = end + 1) {
+		end = name + strcspn(name, "&;#");
+		eq = memchr(name, '=', (size_t)(end - name));
+		if (eq != NULL &&
+		    is_password_param(name, (size_t)(eq - name))) {
+			obuf_add(b, name, (size_t)(eq - name) + 1);
+			obuf_add(b, "***", 3);
+		} else
+			obuf_add(b, name, (size_t)(end - name));
+		if (*end == '\0')
+			break;
+		if (*end == '#') {
+			obuf_add(b, end, strlen(end));
+			break;
+		}
+		obuf_add(b, end, 1);
+	}
+}
+
+/*
+ * The userinfo ends at an '@'.  A password may hold a raw '@', '/', '?'
+ * or '#' that its owner forgot to percent-encode, so do not trust the
+ * first '/' to end the authority: take the first '@', then the last '@'
+ * of the host part that follows it.  When that is wrong it hides too
+ * much, never too little.
+ */
+static const char *
+url_userinfo_end(const char *rest)
+{
+	const char *at, *p, *end;
+
+	if ((at = strchr(rest, '@')) == NULL)
+		return NULL;
+	end = at + 1 + strcspn(at + 1, "/?#");
+	for (p = at + 1; p < end; p++)
+		if (*p == '@')
+			at = p;
+	return at;
+}
+
+/* Spaces or control bytes: not a URL we understand. */
+static int
+has_space_or_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+void
+dc_url_mask(const char *url, char *out, size_t outsz)
+{
+	struct dc_obuf b = { out, outsz, 0 };
+	const char *rest, *at, *colon;
+	size_t slen;
+
+	if (outsz == 0)
+		return;
+	out[0] = '\0';
+	if ((slen = url_scheme_len(url)) == 0)
+		goto hide;
+	obuf_add(&b, url, slen + 3);
+	rest = url + slen + 3;
+	if (has_space_or_ctl(rest))
+		goto hide;
+
+	at = url_userinfo_end(rest);
+	colon = at != NULL ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+	if (colon != NULL) {
+		obuf_add(&b, rest, (size_t)(colon - rest) + 1);
+		obuf_add(&b, "***", 3);
+		rest = at;
+	}
+	mask_query(&b, rest);
+	return;
+hide:
+	obuf_add(&b, "***", 3);
+}
+
+const char *
+dc_url_type(const char *url)
+{
+	static const struct {
+		const char	*scheme;
+		const char	*type;
+	} types[] = {
+		{ "postgresql", "postgresql" },
+		{ "postgres", "postgresql" },
+		{ "mysql", "mysql" },
+		{ "mariadb", "mysql" },
+		{ "clickhouse", "clickhouse" },
+		{ "clickhouses", "clickhouse" },
+	};
+	const char *plus;
+	size_t i, n;
+
+	if ((n = url_scheme_len(url)) == 0)
+		return NULL;
+	if ((plus = memchr(url, '+', n)) != NULL)
+		n = (size_t)(plus - url);
+	for (i = 0; i < DC_ARRAY_SIZE(types); i++)
+		if (strlen(types[i].scheme) == n &&
+		    strncasecmp(url, types[i].scheme, n) == 0)
+			return types[i].type;
+	return NULL;
+}
+
+char *
+dc_url_libpq(const char *url)
+{
+	const char *plus;
+	char *s;
+	size_t n, len;
+
+	if (url == NULL)
+		return NULL;
+	len = strlen(url);
+	n = url_scheme_len(url);
+	if (n == 0 || (plus = memchr(url, '+', n)) == NULL)
+		return strdup(url);
+	/* Keep the scheme up to '+', then everything from "://". */
+	if ((s = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(s, url, (size_t)(plus - url));
+	memcpy(s + (plus - url), url + n, len - n + 1);
+	return s;
+}
+
+void
+dc_iso8601(int64_t usec, char *out, size_t outsz)
+{
+	struct tm tm;
+	time_t secs;
+	int64_t frac;
+
+	if (outsz == 0)
+		return;
+	/* Floor division, so times before 1970 come out right too. */
+	secs = (time_t)(usec / 1000000);
+	frac = usec % 1000000;
+	if (frac < 0) {
+		frac += 1000000;
+		secs--;
+	}
+	if (gmtime_r(&secs, &tm) == NULL) {
+		out[0] = '\0';
+		return;
+	}
+	if (frac != 0)
+		snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, (int)frac);
+	else
+		snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d+00:00",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec);
+}
+
+void
+dc_scrub_password(const char *msg, const char *url, char *out, size_t outsz)
+{
+	const char *p, *at, *colon, *slash, *hit;
+	char pw[512];
+	size_t n, o = 0, plen;
+
+	pw[0] = '\0';
+	if (url != NULL && (p = strstr(url, "://")) != NULL) {
+		p += 3;
+		slash = strchr(p, '/');
+		at = strrchr(p, '@');
+		if (at != NULL && (slash == NULL || at < slash)) {
+			colon = memchr(p, ':', (size_t)(at - p));
+			if (colon != NULL && (size_t)(at - colon - 1) < sizeof(pw)) {
+				memcpy(pw, colon + 1, (size_t)(at - colon - 1));
+				pw[at - colon - 1] = '\0';
+			}
+		}
+	}
+	plen = strlen(pw);
+	if (outsz == 0)
+		return;
+	for (p = msg; *p != '\0' && o + 1 < outsz;) {
+		hit = plen > 0 ? strstr(p, pw) : NULL;
+		n = hit != NULL ? (size_t)(hit - p) : strlen(p);
+		if (n > outsz - 1 - o)
+			n = outsz - 1 - o;
+		memcpy(out + o, p, n);
+		o += n;
+		p += n;
+		if (hit == NULL || p != hit)
+			continue;
+		n = outsz - 1 - o < 3 ? outsz - 1 - o : 3;
+		memcpy(out + o, "***", n);
+		o += n;
+		p += plen;
+	}
+	out[o] = '\0';
+	dc_explicit_bzero(pw, sizeof(pw));
+}

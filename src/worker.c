@@ -1,0 +1,277 @@
+/*
+ * worker.c - a worker process.
+ *
+ * After fork the worker builds its own event base and evhttp on the
+ * listening socket it inherited, and a bufferevent on its channel to the
+ * master.  It never touches the master's event base or system-database
+ * connection (their fds were closed for it before this runs).  Signals
+ * that the master relays (HUP, INT, QUIT, USR1) are ignored here: the
+ * master turns them into channel messages.  When the channel reaches EOF
+ * the master is gone and the worker leaves at once, so no worker outlives
+ * its master.
+ */
+#include <sys/prctl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "dc.h"
+#include "http.h"
+#include "log.h"
+#include "msg.h"
+#include "pool.h"
+#include "util.h"
+#include "worker.h"
+
+struct dc_worker *dc_worker;
+
+static struct dc_worker W;
+
+static void __attribute__((noreturn))
+worker_exit(void)
+{
+	struct dc_refresh_wait *rw;
+
+	if (W.pool != NULL)
+		dc_pool_free(W.pool);
+	dc_http_teardown(&W);
+	if (W.http != NULL)
+		evhttp_free(W.http);
+	while ((rw = W.waits) != NULL) {
+		W.waits = rw->next;
+		rw->cb(DC_EUNAVAIL, 0, rw->arg);
+		free(rw);
+	}
+	if (W.chan != NULL)
+		bufferevent_free(W.chan);
+	if (W.shutdown_timer != NULL)
+		event_free(W.shutdown_timer);
+	if (W.base != NULL)
+		event_base_free(W.base);
+	__atomic_store_n(&W.stats->inflight, 0, __ATOMIC_RELAXED);
+	log_debug("worker leaving");
+	exit(0);
+}
+
+void
+dc_worker_sync_registry(struct dc_worker *w)
+{
+	uint64_t gen = dc_shreg_gen(w->reg);
+
+	if (gen == w->gen_seen)
+		return;
+	if (w->pool != NULL)
+		dc_pool_sync(w->pool);
+	w->gen_seen = gen;
+	__atomic_store_n(&w->stats->gen_applied, gen, __ATOMIC_RELAXED);
+	if (w->chan != NULL)
+		dc_msg_send(w->chan, DC_MSG_GEN_ACK, 0, 0, gen, 0, NULL);
+}
+
+int
+dc_worker_request_refresh(struct dc_worker *w, const uint8_t id[16],
+    dc_refresh_cb cb, void *arg)
+{
+	struct dc_refresh_wait *rw;
+	uint32_t token = ++w->next_token;
+
+	if (w->chan == NULL)
+		return DC_EUNAVAIL;
+	rw = calloc(1, sizeof(*rw));
+	if (rw == NULL)
+		return DC_ENOMEM;
+	rw->token = token;
+	rw->cb = cb;
+	rw->arg = arg;
+	if (dc_msg_send(w->chan, id != NULL ? DC_MSG_REFRESH : DC_MSG_RESYNC,
+	    token, 0, 0, 0, id) != DC_OK) {
+		free(rw);
+		return DC_EUNAVAIL;
+	}
+	rw->next = w->waits;
+	w->waits = rw;
+	return DC_OK;
+}
+
+static void
+refresh_answered(const struct dc_msg *m)
+{
+	struct dc_refresh_wait **pp, *rw;
+
+	for (pp = &W.waits; (rw = *pp) != NULL; pp = &rw->next) {
+		if (rw->token != m->token)
+			continue;
+		*pp = rw->next;
+		/* the master published before answering: apply it first */
+		dc_worker_sync_registry(&W);
+		rw->cb(m->status, m->gen, rw->arg);
+		free(rw);
+		return;
+	}
+}
+
+static void
+maybe_finish_shutdown(void)
+{
+	if (W.shutting_down == DC_SHUTDOWN_SMART && W.inflight == 0)
+		event_base_loopexit(W.base, NULL);
+}
+
+void
+dc_worker_request_done(struct dc_worker *w)
+{
+	if (w->inflight > 0)
+		w->inflight--;
+	__atomic_store_n(&w->stats->inflight, w->inflight, __ATOMIC_RELAXED);
+	maybe_finish_shutdown();
+}
+
+static void
+shutdown_expired(evutil_socket_t fd, short what, void *arg)
+{
+	log_warn("shutdown timeout with %llu request(s) in flight",
+	    (unsigned long long)W.inflight);
+	event_base_loopexit(W.base, NULL);
+}
+
+static void
+begin_shutdown(int mode)
+{
+	struct timeval tv = { W.cfg->shutdown_timeout, 0 };
+
+	if (mode == DC_SHUTDOWN_IMMEDIATE)
+		_exit(0);
+	if (W.bound != NULL) {
+		/* stop accepting; the other workers keep the socket */
+		evhttp_del_accept_socket(W.http, W.bound);
+		W.bound = NULL;
+	}
+	W.shutting_down = mode;
+	if (mode == DC_SHUTDOWN_FAST) {
+		event_base_loopexit(W.base, NULL);
+		return;
+	}
+	W.shutdown_timer = evtimer_new(W.base, shutdown_expired, NULL);
+	if (W.shutdown_timer != NULL)
+		evtimer_add(W.shutdown_timer, &tv);
+	maybe_finish_shutdown();
+}
+
+static void
+chan_read(struct bufferevent *bev, void *arg)
+{
+	struct dc_msg m;
+	int rc;
+
+	while ((rc = dc_msg_recv(bev, &m)) == 1) {
+		switch (m.type) {
+		case DC_MSG_NUDGE:
+			dc_worker_sync_registry(&W);
+			break;
+		case DC_MSG_SHUTDOWN:
+			if (W.shutting_down < (int)m.arg)
+				begin_shutdown((int)m.arg);
+			break;
+		case DC_MSG_LOG_REOPEN:
+			dc_log_reopen();
+			break;
+		case DC_MSG_INVALIDATE:
+			if (W.pool != NULL)
+				dc_pool_invalidate(W.pool,
+				    dc_uuid_is_zero(m.id) ? NULL : m.id);
+			break;
+		case DC_MSG_REFRESHED:
+			refresh_answered(&m);
+			break;
+		default:
+			log_warn("unexpected %s from the master",
+			    dc_msg_name(m.type));
+			break;
+		}
+	}
+	if (rc < 0) {
+		log_error("malformed message from the master; leaving");
+		worker_exit();
+	}
+}
+
+static void
+chan_event(struct bufferevent *bev, short what, void *arg)
+{
+	/* the master is gone: so are we */
+	log_debug("channel to the master closed");
+	bufferevent_free(W.chan);
+	W.chan = NULL;
+	worker_exit();
+}
+
+void
+dc_worker_main(int index, int listen_fd, int chan_fd, struct dc_config *cfg,
+    struct dc_shreg *reg, const struct dc_fernet_ring *ring)
+{
+	struct sigaction sa;
+
+	memset(&W, 0, sizeof(W));
+	dc_worker = &W;
+	W.index = index;
+	W.cfg = cfg;
+	W.reg = reg;
+	W.ring = ring;
+	W.stats = dc_shreg_stats(reg, index);
+	snprintf(dc_proc_title, sizeof(dc_proc_title), "worker %d", index);
+
+	/* the registry holds decrypted URLs: no core files, no ptrace */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() == 1)
+		_exit(0);	/* the master died before we got here */
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+
+	memset(W.stats, 0, sizeof(*W.stats));
+	__atomic_store_n(&W.stats->pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
+	__atomic_store_n(&W.stats->started_ms, dc_wall_ms(), __ATOMIC_RELAXED);
+
+	W.base = event_base_new();
+	if (W.base == NULL)
+		_exit(2);
+	evutil_make_socket_nonblocking(chan_fd);
+	W.chan = bufferevent_socket_new(W.base, chan_fd, BEV_OPT_CLOSE_ON_FREE);
+	if (W.chan == NULL)
+		_exit(2);
+	bufferevent_setcb(W.chan, chan_read, NULL, chan_event, NULL);
+	bufferevent_enable(W.chan, EV_READ);
+
+	W.http = evhttp_new(W.base);
+	if (W.http == NULL)
+		_exit(2);
+	dc_http_setup(&W);
+	W.bound = evhttp_accept_socket_with_handle(W.http, listen_fd);
+	if (W.bound == NULL) {
+		log_error("cannot accept on the listening socket");
+		_exit(2);
+	}
+	W.pool = dc_pool_new(&W);
+	if (W.pool == NULL)
+		_exit(2);
+	dc_worker_sync_registry(&W);
+
+	event_base_dispatch(W.base);
+	worker_exit();
+}

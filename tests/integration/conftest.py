@@ -1,0 +1,306 @@
+"""Fixtures for the integration suite: throwaway PostgreSQL clusters and
+real datachatd daemons.
+
+A cluster is initdb'ed as the postgres user in a temporary directory, on a
+free loopback port with its unix socket in that directory, and removed at
+the end even when a test fails.  A daemon is the real binary from
+$DC_BUILDDIR, started in the foreground with a config file written for the
+test; at teardown it is stopped and the test fails if any of its processes
+is left behind.
+"""
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import psycopg2
+import pytest
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("DC_BUILDDIR", os.path.join(ROOT, "build", "plain"))
+DATACHATD = os.path.join(BUILD, "datachatd")
+PGBIN = "/usr/lib/postgresql/15/bin"
+PG_PASSWORD = "s3cret-Pg-pw"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fernet_key():
+    from cryptography.fernet import Fernet
+    return Fernet.generate_key().decode()
+
+
+def wait_for(pred, timeout=10.0, step=0.05, what="condition"):
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # keep polling through connection errors
+            last = e
+        time.sleep(step)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+class PgCluster:
+    """A private PostgreSQL 15 cluster owned by the postgres user."""
+
+    def __init__(self):
+        pw = pwd.getpwnam("postgres")
+        self.dir = tempfile.mkdtemp(prefix="dc-pg-")
+        os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        pwfile = os.path.join(self.dir, "pw")
+        with open(pwfile, "w") as f:
+            f.write(PG_PASSWORD + "\n")
+        os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        self._run([PGBIN + "/initdb", "-D", self.data, "-U", "postgres",
+                   "--auth-local=trust", "--auth-host=scram-sha-256",
+                   "--pwfile", pwfile, "-E", "UTF8", "--no-sync"])
+        self.start()
+
+    def _run(self, cmd):
+        subprocess.run(["runuser", "-u", "postgres", "--"] + cmd, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       cwd=self.dir)
+
+    def start(self):
+        opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c max_connections=300 -c synchronous_commit=off"
+                % (self.port, self.dir))
+        self._run([PGBIN + "/pg_ctl", "-D", self.data, "-o", opts, "-l",
+                   os.path.join(self.dir, "log"), "-w", "-t", "30", "start"])
+
+    def stop(self, mode="fast"):
+        self._run([PGBIN + "/pg_ctl", "-D", self.data, "-m", mode, "-w",
+                   "stop"])
+
+    def destroy(self):
+        try:
+            self.stop("immediate")
+        except Exception:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, db, user="postgres", password=PG_PASSWORD, scheme="postgresql"):
+        return "%s://%s:%s@127.0.0.1:%d/%s" % (scheme, user, password,
+                                               self.port, db)
+
+    def connect(self, db="postgres"):
+        c = psycopg2.connect(host="127.0.0.1", port=self.port, dbname=db,
+                             user="postgres", password=PG_PASSWORD)
+        c.autocommit = True
+        return c
+
+    def sql(self, db, query, params=None):
+        c = self.connect(db)
+        try:
+            with c.cursor() as cur:
+                cur.execute(query, params)
+                if cur.description is not None:
+                    return cur.fetchall()
+                return None
+        finally:
+            c.close()
+
+    def create_db(self, prefix="db"):
+        name = "%s_%s" % (prefix, uuid.uuid4().hex[:10])
+        self.sql("postgres", "CREATE DATABASE %s" % name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def pg():
+    cluster = PgCluster()
+    yield cluster
+    cluster.destroy()
+
+
+def child_pids(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def procs_with(marker):
+    """Pids of processes whose command line contains marker."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                if marker.encode() in f.read():
+                    out.append(int(d))
+        except OSError:
+            pass
+    return out
+
+
+class Daemon:
+    """One datachatd master (and its workers) started for a test."""
+
+    def __init__(self, tmpdir, workers=2, env=None, conf=None):
+        self.dir = str(tmpdir)
+        self.port = free_port()
+        self.conf_path = os.path.join(self.dir, "datachatd-%d.conf" % self.port)
+        self.log_path = os.path.join(self.dir, "datachatd-%d.log" % self.port)
+        self.pidfile = os.path.join(self.dir, "datachatd-%d.pid" % self.port)
+        self.settings = {
+            "listen": "127.0.0.1:%d" % self.port,
+            "workers": str(workers),
+            "pidfile": self.pidfile,
+            "log_level": "info",
+            "shutdown_timeout": "20",
+            "connect_timeout": "3",
+            "resync_interval": "30",
+        }
+        if conf:
+            self.settings.update(conf)
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("LLM_", "DATABASE_", "SYSTEM_DATABASE"))}
+        self.env.update(env or {})
+        self.proc = None
+        self.logf = None
+        self.write_conf()
+
+    def write_conf(self, extra_lines=""):
+        with open(self.conf_path, "w") as f:
+            f.write("# written by the test suite\n")
+            for k, v in self.settings.items():
+                f.write('%s = "%s"\n' % (k, v))
+            f.write(extra_lines)
+
+    @property
+    def base(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def url(self, path):
+        return self.base + path
+
+    def start(self, wait_ready=False):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([DATACHATD, "-f", "-c", self.conf_path],
+                                     env=self.env, stdout=self.logf,
+                                     stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        wait_for(lambda: self.get("/api/v1/health").status_code == 200,
+                 timeout=20, what="datachatd health")
+        if wait_ready:
+            wait_for(lambda: self.get("/api/v1/ready").status_code == 200,
+                     timeout=20, what="datachatd ready")
+        return self
+
+    def get(self, path, **kw):
+        kw.setdefault("timeout", 10)
+        return requests.get(self.url(path), **kw)
+
+    def post(self, path, body=None, **kw):
+        kw.setdefault("timeout", 30)
+        if body is not None and "data" not in kw:
+            kw["json"] = body
+        return requests.post(self.url(path), **kw)
+
+    def patch(self, path, body=None, **kw):
+        kw.setdefault("timeout", 30)
+        return requests.patch(self.url(path), json=body, **kw)
+
+    def put(self, path, body=None, **kw):
+        kw.setdefault("timeout", 30)
+        return requests.put(self.url(path), json=body, **kw)
+
+    def delete(self, path, **kw):
+        kw.setdefault("timeout", 30)
+        return requests.delete(self.url(path), **kw)
+
+    def workers(self):
+        return sorted(child_pids(self.proc.pid))
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def send(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=30):
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            self.proc.send_signal(sig)
+            try:
+                rc = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+        if self.logf:
+            self.logf.close()
+            self.logf = None
+        return rc
+
+    def leftovers(self):
+        return procs_with(self.conf_path)
+
+
+@pytest.fixture
+def daemon_factory(tmp_path):
+    made = []
+
+    def make(**kw):
+        d = Daemon(tmp_path, **kw)
+        made.append(d)
+        return d
+
+    yield make
+    left = []
+    for d in made:
+        d.stop()
+        try:
+            wait_for(lambda: not d.leftovers(), timeout=10,
+                     what="no datachatd process left")
+        except AssertionError:
+            left.append(d.leftovers())
+            for p in d.leftovers():
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+    assert not left, "datachatd processes left behind: %r" % left
+
+
+@pytest.fixture
+def registry_env(pg):
+    """A fresh system database and key for one daemon (or two)."""
+    sysdb = pg.create_db("sys")
+    key = fernet_key()
+    return {"SYSTEM_DATABASE_URL": pg.url(sysdb),
+            "DATABASE_CREDENTIALS_KEY": key,
+            "_sysdb": sysdb}
+
+
+def clean_env(env):
+    return {k: v for k, v in env.items() if not k.startswith("_")}
+
+
+def jdump(o):
+    return json.dumps(o, sort_keys=True)
