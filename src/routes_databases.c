@@ -195,14 +195,14 @@ tags_text(struct dc_req *r, struct json_object *body, int *err)
 	*err = 0;
 	if (!json_object_object_get_ex(body, "tags", &v) || v == NULL ||
 	    json_object_is_type(v, json_type_null))
-		return strdup("{}");
+		return strdup("[]");
 	if (!json_object_is_type(v, json_type_array)) {
 		dc_reply_error(r, 422, "tags must be an array of strings");
 		*err = 1;
 		return NULL;
 	}
 	n = json_object_array_length(v);
-	/* a PostgreSQL array literal built by json-c's quoting rules */
+	/* a JSON array of strings; the INSERT turns it into text[] */
 	pg = json_object_new_array();
 	for (i = 0; i < n; i++) {
 		struct json_object *t = json_object_array_get_idx(v, i);
@@ -361,7 +361,8 @@ submit(struct dbwrite *d)
 		    "name, database_url_encrypted, database_type, is_active, "
 		    "is_default, tags, description, created_at, "
 		    "datapoint_count) VALUES ($1::uuid, $2, $3, $4, true, "
-		    "$5::boolean, $6::text[], $7, now(), 0) "
+		    "$5::boolean, ARRAY(SELECT jsonb_array_elements_text("
+		    "$6::jsonb)), $7, now(), 0) "
 		    "RETURNING connection_id";
 		np[n] = 7;
 		pp[n++] = p8;
