@@ -32,6 +32,7 @@ struct dc_refresh_wait {
 
 struct dc_worker {
 	int		 index;		/* stats slot in the shared segment */
+	char		 index_str[12];	/* for the X-Datachatd-Worker header */
 	struct event_base *base;
 	struct evhttp	*http;
 	struct evhttp_bound_socket *bound;

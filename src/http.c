@@ -212,6 +212,7 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 	if (ctype != NULL)
 		evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "X-Request-Id", r->id);
+	evhttp_add_header(h, "X-Datachatd-Worker", w->index_str);
 	if (r->w->shutting_down)
 		evhttp_add_header(h, "Connection", "close");
 	switch (status) {

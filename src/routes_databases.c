@@ -475,39 +475,45 @@ start_write(struct dbwrite *d, int probe)
 
 /* --- routes --- */
 
-static void
-list_databases(struct dc_req *r)
+/*
+ * The list only changes with the registry generation, so each worker
+ * keeps its last rendering and serves those bytes until the generation
+ * moves (the environment entry is fixed for a worker's lifetime).
+ */
+static struct {
+	uint64_t	 gen;
+	char		*body;
+	size_t		 len;
+} list_cache;
+
+static int
+cmp_newest_first(const void *a, const void *b)
 {
-	struct dc_worker *w = r->w;
+	const struct dc_entry *x = a, *y = b;
+
+	return x->created_at < y->created_at ? 1 :
+	    x->created_at > y->created_at ? -1 : 0;
+}
+
+static int
+render_list(struct dc_worker *w, uint64_t gen)
+{
 	struct json_object *arr;
 	struct dc_entry *all, env;
-	int i, j, n, cap = dc_shreg_capacity(w->reg);
+	const char *s;
+	int i, n, max = dc_shreg_count(w->reg) + 16;
 
-	if (w->cfg->system_database_url[0] != '\0' &&
-	    dc_shreg_state(w->reg) == DC_REG_NEVER_LOADED) {
-		dc_reply_error(r, 503, "the connection registry is not loaded "
-		    "yet: the system database is not reachable");
-		return;
-	}
-	all = calloc((size_t)cap + 1, sizeof(*all));
+	if (max > dc_shreg_capacity(w->reg))
+		max = dc_shreg_capacity(w->reg);
+	all = calloc((size_t)max + 1, sizeof(*all));
 	arr = json_object_new_array();
 	if (all == NULL || arr == NULL) {
 		free(all);
 		json_object_put(arr);
-		dc_reply_error(r, 500, "out of memory");
-		return;
+		return DC_ENOMEM;
 	}
-	n = dc_shreg_list(w->reg, all, cap);
-	/* newest first; insertion sort keeps it simple for small lists */
-	for (i = 1; i < n; i++) {
-		for (j = i; j > 0 && all[j].created_at > all[j - 1].created_at;
-		    j--) {
-			struct dc_entry tmp = all[j];
-
-			all[j] = all[j - 1];
-			all[j - 1] = tmp;
-		}
-	}
+	n = dc_shreg_list(w->reg, all, max);
+	qsort(all, (size_t)n, sizeof(*all), cmp_newest_first);
 	for (i = 0; i < n; i++)
 		json_object_array_add(arr, dc_entry_to_json(&all[i]));
 	if (dc_target_env_entry(w, &env) == DC_OK) {
@@ -516,7 +522,36 @@ list_databases(struct dc_req *r)
 	}
 	dc_explicit_bzero(all, (size_t)n * sizeof(*all));
 	free(all);
-	dc_reply_json(r, 200, arr);
+	s = json_object_to_json_string_length(arr, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE, &list_cache.len);
+	free(list_cache.body);
+	list_cache.body = strdup(s);
+	json_object_put(arr);
+	if (list_cache.body == NULL)
+		return DC_ENOMEM;
+	list_cache.gen = gen;
+	return DC_OK;
+}
+
+static void
+list_databases(struct dc_req *r)
+{
+	struct dc_worker *w = r->w;
+	uint64_t gen = dc_shreg_gen(w->reg);
+
+	if (w->cfg->system_database_url[0] != '\0' &&
+	    dc_shreg_state(w->reg) == DC_REG_NEVER_LOADED) {
+		dc_reply_error(r, 503, "the connection registry is not loaded "
+		    "yet: the system database is not reachable");
+		return;
+	}
+	if ((list_cache.body == NULL || list_cache.gen != gen) &&
+	    render_list(w, gen) != DC_OK) {
+		dc_reply_error(r, 500, "out of memory");
+		return;
+	}
+	dc_reply_text(r, 200, "application/json", list_cache.body,
+	    list_cache.len);
 }
 
 static void

@@ -25,15 +25,18 @@ dc_target_env_entry(struct dc_worker *w, struct dc_entry *e)
 	const char *url = w->cfg->database_url;
 	const char *type;
 	struct dc_entry *all;
-	int i, n, dup = 0, has_default = 0;
+	int i, n, max, dup = 0, has_default = 0;
 
 	if (url == NULL || url[0] == '\0')
 		return DC_ENOENT;
 	/* hidden when the registry already holds the same URL */
-	all = calloc((size_t)dc_shreg_capacity(w->reg), sizeof(*all));
+	max = dc_shreg_count(w->reg) + 16;
+	if (max > dc_shreg_capacity(w->reg))
+		max = dc_shreg_capacity(w->reg);
+	all = calloc((size_t)max + 1, sizeof(*all));
 	if (all == NULL)
 		return DC_ENOMEM;
-	n = dc_shreg_list(w->reg, all, dc_shreg_capacity(w->reg));
+	n = dc_shreg_list(w->reg, all, max);
 	for (i = 0; i < n; i++) {
 		if (strcmp(all[i].url, url) == 0)
 			dup = 1;

@@ -221,6 +221,7 @@ dc_worker_main(int index, int listen_fd, int chan_fd, struct dc_config *cfg,
 	memset(&W, 0, sizeof(W));
 	dc_worker = &W;
 	W.index = index;
+	snprintf(W.index_str, sizeof(W.index_str), "%d", index);
 	W.cfg = cfg;
 	W.reg = reg;
 	W.ring = ring;

@@ -389,3 +389,22 @@ def test_no_secret_in_logs(reg):
     log = reg.log()
     assert PG_PASSWORD not in log and "Leak-Me-99" not in log
     assert reg.key not in log
+
+
+def test_two_instances_share_one_system_database(pg, daemon_factory, registry_env):
+    """Scale-out (DESIGN 8): two datachatd on one system database stay
+    coherent through NOTIFY, with no protocol of their own."""
+    env = clean_env(registry_env)
+    a = daemon_factory(workers=2, env=env).start(wait_ready=True)
+    b = daemon_factory(workers=2, env=env).start(wait_ready=True)
+    a.pg = b.pg = pg
+    cid = new_conn(a, name="via-a").json()["connection_id"]
+    wait_for(lambda: fresh_get(b, "/api/v1/databases/" + cid).status_code == 200,
+             timeout=1.0, what="instance b sees a's write")
+    r = b.patch("/api/v1/databases/" + cid, {"name": "via-b"})
+    assert r.status_code == 200
+    wait_for(lambda: fresh_get(a, "/api/v1/databases/" + cid).json()["name"] == "via-b",
+             timeout=1.0, what="instance a sees b's write")
+    assert b.delete("/api/v1/databases/" + cid).status_code == 204
+    wait_for(lambda: fresh_get(a, "/api/v1/databases/" + cid).status_code == 404,
+             timeout=1.0, what="instance a sees b's delete")
