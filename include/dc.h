@@ -41,6 +41,7 @@ enum dc_err {
 
 /* Monotonic and wall clocks in milliseconds. */
 uint64_t	 dc_now_ms(void);
+uint64_t	 dc_now_us(void);
 uint64_t	 dc_wall_ms(void);
 
 /* strlcpy semantics: always terminates, returns strlen(src). */

@@ -25,6 +25,8 @@ struct dc_req {
 	struct dc_worker *w;
 	char		 id[24];	/* request id, X-Request-Id */
 	uint64_t	 start_ms;
+	uint64_t	 start_us;
+	int		 route_idx;	/* for the metrics */
 	const char	*method;
 	char		*path;		/* decoded path, no query */
 	char		*args[DC_MAX_PATH_ARGS];	/* {id} captures */
@@ -72,6 +74,11 @@ void		 dc_reply_text(struct dc_req *r, int status,
  * On failure it has already replied (400/413/415) and returns DC_EINVAL.
  */
 int		 dc_req_json(struct dc_req *r, struct json_object **out);
+
+/* Route number idx (metrics order) -> method and pattern. */
+int		 dc_http_route_at(int idx, const char **method,
+		     const char **pattern);
+extern const uint64_t dc_duration_bounds_us[];
 
 /* The route tables, one per resource file (routes_*.c). */
 extern const struct dc_route dc_routes_ops[];

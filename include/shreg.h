@@ -46,7 +46,24 @@ struct dc_entry {
 	char		 description[DC_DESC_MAX];
 };
 
-/* Per worker counters; the master sums them for /metrics and status. */
+#define DC_METRIC_ROUTES	32	/* route index; the last is "unmatched" */
+#define DC_METRIC_BUCKETS	12	/* request duration histogram */
+#define DC_METRIC_TARGETS	32	/* per-target counters per worker */
+
+/* Per-target counters of one worker; id all zero = free. */
+struct dc_target_stats {
+	uint8_t		 id[16];
+	uint64_t	 open;
+	uint64_t	 opened;
+	uint64_t	 failed;
+	uint64_t	 queries_ok;
+	uint64_t	 queries_failed;
+};
+
+/*
+ * Per worker counters, written by their worker with relaxed atomics and
+ * summed by whoever reads them (/metrics, datachatctl): no lock anywhere.
+ */
 struct dc_worker_stats {
 	uint64_t	 pid;
 	uint64_t	 started_ms;		/* wall clock */
@@ -60,6 +77,12 @@ struct dc_worker_stats {
 	uint64_t	 queries_failed;
 	uint64_t	 llm_calls;
 	uint64_t	 status_2xx, status_4xx, status_5xx;
+	uint64_t	 llm_errors;
+	uint64_t	 llm_latency_ms_sum;
+	uint64_t	 route_status[DC_METRIC_ROUTES][5];	/* 1xx..5xx */
+	uint64_t	 duration_bucket[DC_METRIC_BUCKETS];	/* last: +Inf */
+	uint64_t	 duration_us_sum;
+	struct dc_target_stats targets[DC_METRIC_TARGETS];
 };
 
 enum dc_shreg_state {
@@ -99,7 +122,13 @@ void		 dc_shreg_set_state(struct dc_shreg *reg, int state);
 void		 dc_shreg_set_bad_rows(struct dc_shreg *reg, int n);
 void		 dc_shreg_set_last_resync(struct dc_shreg *reg, uint64_t ms);
 
+void		 dc_shreg_count_resync(struct dc_shreg *reg);
+void		 dc_shreg_set_sysdb_up(struct dc_shreg *reg, int up);
+
 /* --- reader side (any process) --- */
+
+uint64_t	 dc_shreg_resyncs(const struct dc_shreg *reg);
+int		 dc_shreg_sysdb_up(const struct dc_shreg *reg);
 
 uint64_t	 dc_shreg_gen(const struct dc_shreg *reg);	/* acquire */
 int		 dc_shreg_state(const struct dc_shreg *reg);

@@ -156,6 +156,43 @@ conn_closed(struct evhttp_connection *evcon, void *arg)
 	}
 }
 
+/* Upper bounds of the duration histogram, in microseconds. */
+const uint64_t dc_duration_bounds_us[DC_METRIC_BUCKETS - 1] = {
+	5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+	2500000, 5000000, 10000000
+};
+
+static void
+account(struct dc_worker_stats *st, int route, int status, uint64_t us)
+{
+	int cls = status / 100 - 1, b;
+
+	if (cls < 0 || cls > 4)
+		cls = 4;
+	__atomic_add_fetch(&st->route_status[route][cls], 1, __ATOMIC_RELAXED);
+	for (b = 0; b < DC_METRIC_BUCKETS - 1; b++)
+		if (us <= dc_duration_bounds_us[b])
+			break;
+	__atomic_add_fetch(&st->duration_bucket[b], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&st->duration_us_sum, us, __ATOMIC_RELAXED);
+}
+
+int
+dc_http_route_at(int idx, const char **method, const char **pattern)
+{
+	const struct dc_route *rt;
+	int i, n = 0;
+
+	for (i = 0; route_tables[i] != NULL; i++)
+		for (rt = route_tables[i]; rt->pattern != NULL; rt++, n++)
+			if (n == idx) {
+				*method = rt->method;
+				*pattern = rt->pattern;
+				return DC_OK;
+			}
+	return DC_ENOENT;
+}
+
 static void
 finish(struct dc_req *r, int status)
 {
@@ -168,6 +205,7 @@ finish(struct dc_req *r, int status)
 	log_info("%s %s %s %d %llums%s", r->id, r->method,
 	    r->path != NULL ? r->path : "-", status, (unsigned long long)ms,
 	    r->gone ? " (client gone)" : "");
+	account(w->stats, r->route_idx, status, dc_now_us() - r->start_us);
 	if (status < 300)
 		__atomic_add_fetch(&w->stats->status_2xx, 1, __ATOMIC_RELAXED);
 	else if (status < 500)
@@ -410,7 +448,7 @@ dispatch(struct evhttp_request *req, void *arg)
 	struct dc_req *r;
 	const char *raw;
 	char allow[64];
-	int i, path_known = 0;
+	int i, idx, path_known = 0;
 
 	r = calloc(1, sizeof(*r));
 	l = calloc(1, sizeof(*l));
@@ -427,7 +465,9 @@ dispatch(struct evhttp_request *req, void *arg)
 	live_reqs = l;
 	r->req = req;
 	r->w = w;
+	r->route_idx = DC_METRIC_ROUTES - 1;
 	r->start_ms = dc_now_ms();
+	r->start_us = dc_now_us();
 	r->method = method_name(evhttp_request_get_command(req));
 	snprintf(r->id, sizeof(r->id), "%x-%llx", (unsigned)w->stats->pid,
 	    (unsigned long long)++w->next_req_id);
@@ -447,8 +487,8 @@ dispatch(struct evhttp_request *req, void *arg)
 	dc_worker_sync_registry(w);
 
 	allow[0] = '\0';
-	for (i = 0; route_tables[i] != NULL; i++) {
-		for (rt = route_tables[i]; rt->pattern != NULL; rt++) {
+	for (i = 0, idx = 0; route_tables[i] != NULL; i++) {
+		for (rt = route_tables[i]; rt->pattern != NULL; rt++, idx++) {
 			if (!match_path(rt->pattern, r->path, NULL))
 				continue;
 			path_known = 1;
@@ -464,6 +504,8 @@ dispatch(struct evhttp_request *req, void *arg)
 				continue;
 			}
 			match_path(rt->pattern, r->path, r);
+			if (idx < DC_METRIC_ROUTES - 1)
+				r->route_idx = idx;
 			rt->fn(r);
 			return;
 		}

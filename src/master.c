@@ -32,6 +32,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "control.h"
 #include "dc.h"
 #include "fernet.h"
 #include "log.h"
@@ -74,13 +75,29 @@ struct master {
 	struct event	*resync_timer;
 	int		 sysdb_backoff_ms;
 
+	struct dc_control *ctl;
+	struct ctl_wait	*waits;			/* reload --wait */
+	uint64_t	 started_ms;		/* wall clock */
+
 	int		 shutdown;		/* enum dc_shutdown, 0 = none */
 	struct event	*shutdown_timer;
 	struct event	*sig_ev[6];
 	char		*pidfile;		/* absolute, written by us */
 };
 
+struct ctl_wait {
+	struct dc_ctl_conn *cc;
+	uint64_t	 gen;
+	struct event	*timer;
+	struct ctl_wait	*next;
+};
+
 static struct master M;
+
+static void	 check_waits(void);
+static int	 full_resync(void);
+static int	 reload(void);
+static void	 begin_shutdown(int mode);
 
 static void	 spawn_workers(void);
 static void	 sysdb_schedule_connect(int delay_ms);
@@ -142,6 +159,7 @@ sysdb_lost(const char *why)
 		PQfinish(M.sysdb);
 		M.sysdb = NULL;
 	}
+	dc_shreg_set_sysdb_up(M.reg, 0);
 	if (dc_shreg_state(M.reg) == DC_REG_FRESH) {
 		dc_shreg_set_state(M.reg, DC_REG_STALE);
 		publish();
@@ -164,6 +182,7 @@ full_resync(void)
 	}
 	dc_shreg_set_bad_rows(M.reg, bad);
 	dc_shreg_set_state(M.reg, DC_REG_FRESH);
+	dc_shreg_count_resync(M.reg);
 	dc_shreg_set_last_resync(M.reg, dc_wall_ms());
 	log_debug("registry resynced: %d entries, %d undecryptable",
 	    dc_shreg_count(M.reg), bad);
@@ -267,6 +286,7 @@ sysdb_connect(evutil_socket_t fd, short what, void *arg)
 	if (M.sysdb_ev == NULL || event_add(M.sysdb_ev, NULL) != 0)
 		goto fail;
 	log_info("connected to the system database");
+	dc_shreg_set_sysdb_up(M.reg, 1);
 	M.sysdb_backoff_ms = 200;
 	/* notifications were lost while we were away: resync everything */
 	if (full_resync() != DC_OK)
@@ -349,6 +369,7 @@ chan_read(struct bufferevent *bev, void *arg)
 		switch (m.type) {
 		case DC_MSG_GEN_ACK:
 			s->gen_acked = m.gen;
+			check_waits();
 			break;
 		case DC_MSG_REFRESH:
 		case DC_MSG_RESYNC:
@@ -406,6 +427,8 @@ spawn_one(int i)
 				close(bufferevent_getfd(M.slots[j].chan));
 		if (M.sysdb != NULL)
 			close(PQsocket(M.sysdb));	/* never PQfinish */
+		if (M.ctl != NULL)
+			close(dc_control_fd(M.ctl));
 		dc_worker_main(i, M.listen_fd, sv[1], M.cfg, M.reg, &M.ring);
 	}
 	close(sv[1]);
@@ -489,6 +512,7 @@ reap_children(void)
 			event_base_loopexit(M.base, NULL);
 		return;
 	}
+	check_waits();
 	if (died) {
 		/* a worker that dies at birth must not make us fork-bomb */
 		int delay = 100;
@@ -520,7 +544,7 @@ config_notice(void *arg, const char *file, int line, const char *msg)
 	log_warn("reload: %s", msg);
 }
 
-static void
+static int
 reload(void)
 {
 	struct dc_config next;
@@ -536,7 +560,9 @@ reload(void)
 		log_error("configuration has %d problem(s); keeping the "
 		    "running configuration", problems < 0 ? 1 : problems);
 		dc_config_free(&next);
-		goto resync;
+		if (M.sysdb != NULL)
+			full_resync();
+		return DC_ERR;
 	}
 	dc_config_apply_reload(M.cfg, &next, config_notice, NULL);
 	dc_config_free(&next);
@@ -562,9 +588,9 @@ reload(void)
 		struct timeval tv = { M.cfg->resync_interval, 0 };
 		event_add(M.resync_timer, &tv);
 	}
-resync:
 	if (M.sysdb != NULL)
 		full_resync();
+	return DC_OK;
 }
 
 static void
@@ -633,6 +659,388 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		reap_children();
 		break;
 	}
+}
+
+/* --- control socket (datachatctl) --- */
+
+/* reload --wait: answered once every serving worker applied gen. */
+static int
+converged(uint64_t gen)
+{
+	int i;
+
+	for (i = 0; i < DC_MAX_WORKERS; i++) {
+		if (M.slots[i].state == SLOT_RETIRING)
+			return 0;
+		if (M.slots[i].state == SLOT_RUNNING &&
+		    M.slots[i].gen_acked < gen)
+			return 0;
+	}
+	return running_workers() == M.cfg->workers;
+}
+
+static void
+wait_done(struct ctl_wait *cw, const char *err)
+{
+	struct ctl_wait **pp;
+	struct json_object *o = NULL;
+
+	for (pp = &M.waits; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == cw) {
+			*pp = cw->next;
+			break;
+		}
+	if (err == NULL) {
+		o = json_object_new_object();
+		json_object_object_add(o, "generation",
+		    json_object_new_int64((int64_t)dc_shreg_gen(M.reg)));
+		json_object_object_add(o, "workers",
+		    json_object_new_int(running_workers()));
+	}
+	dc_control_answer(cw->cc, o, err);
+	event_free(cw->timer);
+	free(cw);
+}
+
+static void
+check_waits(void)
+{
+	struct ctl_wait *cw, *next;
+
+	for (cw = M.waits; cw != NULL; cw = next) {
+		next = cw->next;
+		if (converged(cw->gen))
+			wait_done(cw, NULL);
+	}
+}
+
+static void
+wait_expired(evutil_socket_t fd, short what, void *arg)
+{
+	wait_done(arg, "workers did not all apply the new generation "
+	    "within 30 s");
+}
+
+static const char *
+ctl_wait(struct dc_ctl_conn *cc)
+{
+	struct timeval tv = { 30, 0 };
+	struct ctl_wait *cw = calloc(1, sizeof(*cw));
+
+	if (cw == NULL)
+		return "out of memory";
+	cw->cc = cc;
+	cw->gen = dc_shreg_gen(M.reg);
+	cw->timer = evtimer_new(M.base, wait_expired, cw);
+	if (cw->timer == NULL) {
+		free(cw);
+		return "out of memory";
+	}
+	evtimer_add(cw->timer, &tv);
+	cw->next = M.waits;
+	M.waits = cw;
+	check_waits();
+	return DC_CTL_DEFER;
+}
+
+static void
+iso_ms(uint64_t ms, char *buf, size_t sz)
+{
+	dc_iso8601((int64_t)ms * 1000, buf, sz);
+}
+
+static struct json_object *
+ctl_status(void)
+{
+	struct json_object *o = json_object_new_object(), *reg;
+	const char *state;
+	char ts[48];
+
+	json_object_object_add(o, "version", json_object_new_string(DC_VERSION));
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	iso_ms(M.started_ms, ts, sizeof(ts));
+	json_object_object_add(o, "started", json_object_new_string(ts));
+	json_object_object_add(o, "uptime_seconds",
+	    json_object_new_int64((int64_t)(dc_wall_ms() - M.started_ms) / 1000));
+	json_object_object_add(o, "listen", json_object_new_string(M.cfg->listen));
+	json_object_object_add(o, "workers_alive",
+	    json_object_new_int(running_workers()));
+	json_object_object_add(o, "workers_configured",
+	    json_object_new_int(M.cfg->workers));
+	reg = json_object_new_object();
+	switch (dc_shreg_state(M.reg)) {
+	case DC_REG_FRESH:	state = "fresh"; break;
+	case DC_REG_STALE:	state = "stale"; break;
+	default:		state = "not_loaded"; break;
+	}
+	if (M.cfg->system_database_url[0] == '\0')
+		state = "disabled";
+	json_object_object_add(reg, "state", json_object_new_string(state));
+	json_object_object_add(reg, "entries",
+	    json_object_new_int(dc_shreg_count(M.reg)));
+	json_object_object_add(reg, "capacity",
+	    json_object_new_int(dc_shreg_capacity(M.reg)));
+	json_object_object_add(reg, "generation",
+	    json_object_new_int64((int64_t)dc_shreg_gen(M.reg)));
+	json_object_object_add(reg, "undecryptable_rows",
+	    json_object_new_int(dc_shreg_bad_rows(M.reg)));
+	if (dc_shreg_last_resync(M.reg) != 0) {
+		iso_ms(dc_shreg_last_resync(M.reg), ts, sizeof(ts));
+		json_object_object_add(reg, "last_resync",
+		    json_object_new_string(ts));
+	} else
+		json_object_object_add(reg, "last_resync", NULL);
+	json_object_object_add(o, "registry", reg);
+	json_object_object_add(o, "system_database", json_object_new_string(
+	    M.cfg->system_database_url[0] == '\0' ? "not configured" :
+	    M.sysdb != NULL ? "connected" : "disconnected"));
+	return o;
+}
+
+static struct json_object *
+ctl_workers(void)
+{
+	struct json_object *arr = json_object_new_array(), *o;
+	struct dc_worker_stats *st;
+	char ts[48];
+	int i;
+
+	for (i = 0; i < DC_MAX_WORKERS; i++) {
+		if (M.slots[i].state == SLOT_FREE)
+			continue;
+		st = dc_shreg_stats(M.reg, i);
+		o = json_object_new_object();
+		json_object_object_add(o, "slot", json_object_new_int(i));
+		json_object_object_add(o, "pid",
+		    json_object_new_int((int)M.slots[i].pid));
+		json_object_object_add(o, "state", json_object_new_string(
+		    M.slots[i].state == SLOT_RUNNING ? "running" : "retiring"));
+		iso_ms(__atomic_load_n(&st->started_ms, __ATOMIC_RELAXED), ts,
+		    sizeof(ts));
+		json_object_object_add(o, "started", json_object_new_string(ts));
+		json_object_object_add(o, "requests", json_object_new_int64(
+		    (int64_t)__atomic_load_n(&st->requests, __ATOMIC_RELAXED)));
+		json_object_object_add(o, "inflight", json_object_new_int64(
+		    (int64_t)__atomic_load_n(&st->inflight, __ATOMIC_RELAXED)));
+		json_object_object_add(o, "target_connections",
+		    json_object_new_int64((int64_t)__atomic_load_n(
+		    &st->target_conns_open, __ATOMIC_RELAXED)));
+		json_object_object_add(o, "generation",
+		    json_object_new_int64((int64_t)M.slots[i].gen_acked));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static struct json_object *
+ctl_targets(void)
+{
+	struct json_object *arr = json_object_new_array(), *o;
+	struct dc_worker_stats *st;
+	struct dc_entry *all;
+	char ids[DC_UUID_STR_LEN + 1];
+	int i, j, k, n, cap = dc_shreg_capacity(M.reg);
+	uint64_t open;
+
+	all = calloc((size_t)cap, sizeof(*all));
+	if (all == NULL)
+		return arr;
+	n = dc_shreg_list(M.reg, all, cap);
+	for (i = 0; i < n; i++) {
+		open = 0;
+		for (j = 0; j < DC_MAX_WORKERS; j++) {
+			st = dc_shreg_stats(M.reg, j);
+			if (M.slots[j].state == SLOT_FREE)
+				continue;
+			for (k = 0; k < DC_METRIC_TARGETS; k++)
+				if (memcmp(st->targets[k].id, all[i].id, 16) == 0)
+					open += __atomic_load_n(
+					    &st->targets[k].open,
+					    __ATOMIC_RELAXED);
+		}
+		dc_uuid_format(all[i].id, ids);
+		o = json_object_new_object();
+		json_object_object_add(o, "connection_id",
+		    json_object_new_string(ids));
+		json_object_object_add(o, "name",
+		    json_object_new_string(all[i].name));
+		json_object_object_add(o, "database_type",
+		    json_object_new_string(all[i].type));
+		json_object_object_add(o, "is_default",
+		    json_object_new_boolean(all[i].is_default));
+		json_object_object_add(o, "open_connections",
+		    json_object_new_int64((int64_t)open));
+		json_object_array_add(arr, o);
+	}
+	dc_explicit_bzero(all, (size_t)cap * sizeof(*all));
+	free(all);
+	return arr;
+}
+
+/* Re-encrypt every stored URL with the first key, in one transaction. */
+static const char *
+ctl_rotate_key(struct json_object **data)
+{
+	static char err[300];
+	const char *params[2];
+	PGresult *res = NULL, *up;
+	char *url, *token;
+	size_t len;
+	int i, n, done = 0, bad = 0;
+
+	if (M.sysdb == NULL)
+		return "the system database is not connected";
+	if (M.ring.nkeys == 0)
+		return "no credentials key configured";
+	res = PQexec(M.sysdb, "BEGIN");
+	PQclear(res);
+	res = PQexec(M.sysdb, "SELECT connection_id::text, "
+	    "database_url_encrypted FROM database_connections FOR UPDATE");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto sqlfail;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		if (dc_fernet_decrypt(&M.ring, PQgetvalue(res, i, 1), 0, 0,
+		    &url, &len) != DC_OK) {
+			log_warn("rotate-key: connection %s does not decrypt "
+			    "with any configured key; left as it is",
+			    PQgetvalue(res, i, 0));
+			bad++;
+			continue;
+		}
+		if (dc_fernet_encrypt(&M.ring, url, len, dc_wall_ms() / 1000,
+		    NULL, &token) != DC_OK) {
+			dc_explicit_bzero(url, len);
+			free(url);
+			goto sqlfail;
+		}
+		dc_explicit_bzero(url, len);
+		free(url);
+		params[0] = token;
+		params[1] = PQgetvalue(res, i, 0);
+		up = PQexecParams(M.sysdb, "UPDATE database_connections SET "
+		    "database_url_encrypted = $1 WHERE connection_id = $2::uuid",
+		    2, NULL, params, NULL, NULL, 0);
+		free(token);
+		if (PQresultStatus(up) != PGRES_COMMAND_OK) {
+			PQclear(up);
+			goto sqlfail;
+		}
+		PQclear(up);
+		done++;
+	}
+	PQclear(res);
+	res = PQexec(M.sysdb, "COMMIT");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		goto sqlfail;
+	PQclear(res);
+	log_info("rotate-key: %d connection(s) re-encrypted with the first "
+	    "key, %d left undecryptable", done, bad);
+	full_resync();
+	*data = json_object_new_object();
+	json_object_object_add(*data, "rotated", json_object_new_int(done));
+	json_object_object_add(*data, "undecryptable", json_object_new_int(bad));
+	return NULL;
+sqlfail:
+	snprintf(err, sizeof(err), "rotation failed, nothing changed: %s",
+	    PQerrorMessage(M.sysdb));
+	PQclear(res);
+	res = PQexec(M.sysdb, "ROLLBACK");
+	PQclear(res);
+	return err;
+}
+
+static void
+stop_later(evutil_socket_t fd, short what, void *arg)
+{
+	begin_shutdown((int)(intptr_t)arg);
+}
+
+static const char *
+ctl_handler(struct dc_ctl_conn *cc, const char *cmd, struct json_object *args,
+    struct json_object **data)
+{
+	int nargs = args != NULL ? (int)json_object_array_length(args) : 0;
+	const char *a0 = nargs > 0 ? json_object_get_string(
+	    json_object_array_get_idx(args, 0)) : NULL;
+	uint8_t id[16];
+
+	if (strcmp(cmd, "status") == 0) {
+		*data = ctl_status();
+		return NULL;
+	}
+	if (strcmp(cmd, "workers") == 0) {
+		*data = ctl_workers();
+		return NULL;
+	}
+	if (strcmp(cmd, "targets") == 0) {
+		*data = ctl_targets();
+		return NULL;
+	}
+	if (strcmp(cmd, "reload") == 0) {
+		if (nargs > 1 || (a0 != NULL && strcmp(a0, "--wait") != 0))
+			return "usage: reload [--wait]";
+		if (M.shutdown)
+			return "shutting down";
+		if (reload() != DC_OK)
+			return "the configuration has problems (see the log); "
+			    "the running configuration is kept";
+		if (a0 != NULL)
+			return ctl_wait(cc);
+		return NULL;
+	}
+	if (strcmp(cmd, "resync") == 0) {
+		if (full_resync() != DC_OK)
+			return "resync failed: the system database is not "
+			    "reachable";
+		*data = json_object_new_object();
+		json_object_object_add(*data, "generation",
+		    json_object_new_int64((int64_t)dc_shreg_gen(M.reg)));
+		return NULL;
+	}
+	if (strcmp(cmd, "invalidate") == 0) {
+		if (nargs != 1)
+			return "usage: invalidate ID|all";
+		if (strcmp(a0, "all") == 0)
+			memset(id, 0, sizeof(id));
+		else if (dc_uuid_parse(a0, id) != DC_OK)
+			return "invalidate: not a connection id (UUID) or all";
+		{
+			int i;
+
+			for (i = 0; i < DC_MAX_WORKERS; i++)
+				if (M.slots[i].state != SLOT_FREE &&
+				    M.slots[i].chan != NULL)
+					dc_msg_send(M.slots[i].chan,
+					    DC_MSG_INVALIDATE, 0, 0, 0, 0, id);
+		}
+		return NULL;
+	}
+	if (strcmp(cmd, "stop") == 0) {
+		int mode = DC_SHUTDOWN_SMART;
+		struct timeval tv = { 0, 100000 };
+
+		if (a0 == NULL || strcmp(a0, "smart") == 0)
+			mode = DC_SHUTDOWN_SMART;
+		else if (strcmp(a0, "fast") == 0)
+			mode = DC_SHUTDOWN_FAST;
+		else if (strcmp(a0, "immediate") == 0)
+			mode = DC_SHUTDOWN_IMMEDIATE;
+		else
+			return "usage: stop [smart|fast|immediate]";
+		/* answer first, then stop */
+		event_base_once(M.base, -1, EV_TIMEOUT, stop_later,
+		    (void *)(intptr_t)mode, &tv);
+		return NULL;
+	}
+	if (strcmp(cmd, "log-reopen") == 0) {
+		dc_log_reopen();
+		send_all(DC_MSG_LOG_REOPEN, 0, 0);
+		return NULL;
+	}
+	if (strcmp(cmd, "rotate-key") == 0)
+		return ctl_rotate_key(data);
+	return "unknown command (see datachatctl(8))";
 }
 
 /* --- start-up --- */
@@ -783,8 +1191,12 @@ load_keys(void)
 static void
 cleanup(void)
 {
+	struct ctl_wait *cw;
 	int i;
 
+	while ((cw = M.waits) != NULL)
+		wait_done(cw, "datachatd is stopping");
+	dc_control_close(M.ctl);
 	for (i = 0; i < (int)DC_ARRAY_SIZE(M.sig_ev); i++)
 		if (M.sig_ev[i] != NULL)
 			event_free(M.sig_ev[i]);
@@ -847,6 +1259,7 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 		goto out;
 	if (drop_privileges() != DC_OK)
 		goto out;
+	M.started_ms = dc_wall_ms();
 	if (dc_shreg_create(&M.reg, cfg->registry_capacity) != DC_OK) {
 		log_error("cannot create the shared registry (%d entries)",
 		    cfg->registry_capacity);
@@ -870,6 +1283,9 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	tv.tv_sec = cfg->resync_interval;
 	tv.tv_usec = 0;
 	event_add(M.resync_timer, &tv);
+	if (cfg->control_socket[0] != '\0' && dc_control_open(M.base,
+	    cfg->control_socket, ctl_handler, &M.ctl) != DC_OK)
+		goto out;
 
 	log_info("datachatd %s listening on %s with %d workers", DC_VERSION,
 	    cfg->listen, cfg->workers);

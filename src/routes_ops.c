@@ -4,7 +4,11 @@
  * A load balancer sends traffic only to a ready instance.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include <event2/buffer.h>
 
 #include "dc.h"
 #include "http.h"
@@ -86,9 +90,214 @@ ready(struct dc_req *r)
 	dc_reply_json(r, ok ? 200 : 503, o);
 }
 
+/*
+ * GET /metrics: Prometheus text exposition.  Every worker's counters sit
+ * in its own block of the shared segment; this sums the live ones (no
+ * lock: each field is a relaxed atomic written by one worker).
+ */
+#define LOAD(p)	__atomic_load_n(&(p), __ATOMIC_RELAXED)
+
+struct target_sum {
+	uint8_t		 id[16];
+	uint64_t	 open, opened, failed, ok, bad;
+};
+
+static void
+metric_head(struct evbuffer *b, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+static void
+add_targets(struct target_sum *sum, int *n, const struct dc_target_stats *t)
+{
+	int i, j;
+
+	for (i = 0; i < DC_METRIC_TARGETS; i++) {
+		if (dc_uuid_is_zero(t[i].id))
+			continue;
+		for (j = 0; j < *n; j++)
+			if (memcmp(sum[j].id, t[i].id, 16) == 0)
+				break;
+		if (j == *n) {
+			if (*n >= DC_MAX_WORKERS * 4)
+				continue;
+			memset(&sum[j], 0, sizeof(sum[j]));
+			memcpy(sum[j].id, t[i].id, 16);
+			(*n)++;
+		}
+		sum[j].open += LOAD(t[i].open);
+		sum[j].opened += LOAD(t[i].opened);
+		sum[j].failed += LOAD(t[i].failed);
+		sum[j].ok += LOAD(t[i].queries_ok);
+		sum[j].bad += LOAD(t[i].queries_failed);
+	}
+}
+
+static void
+metrics(struct dc_req *r)
+{
+	static const char *const cls[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	struct dc_worker *w = r->w;
+	struct dc_worker_stats *st;
+	struct target_sum *tsum;
+	struct evbuffer *b = evbuffer_new();
+	uint64_t rs[DC_METRIC_ROUTES][5], buckets[DC_METRIC_BUCKETS];
+	uint64_t dur_us = 0, llm = 0, llm_err = 0, llm_ms = 0, open = 0;
+	uint64_t opened = 0, failed = 0, qok = 0, qbad = 0, cum = 0;
+	const char *method, *pattern;
+	char ids[DC_UUID_STR_LEN + 1];
+	int i, j, k, nworkers = 0, ntargets = 0;
+
+	tsum = calloc(DC_MAX_WORKERS * 4, sizeof(*tsum));
+	if (b == NULL || tsum == NULL) {
+		if (b != NULL)
+			evbuffer_free(b);
+		free(tsum);
+		dc_reply_error(r, 500, "out of memory");
+		return;
+	}
+	memset(rs, 0, sizeof(rs));
+	memset(buckets, 0, sizeof(buckets));
+	for (i = 0; i < DC_MAX_WORKERS; i++) {
+		st = dc_shreg_stats(w->reg, i);
+		if (st == NULL || LOAD(st->pid) == 0)
+			continue;
+		nworkers++;
+		for (j = 0; j < DC_METRIC_ROUTES; j++)
+			for (k = 0; k < 5; k++)
+				rs[j][k] += LOAD(st->route_status[j][k]);
+		for (j = 0; j < DC_METRIC_BUCKETS; j++)
+			buckets[j] += LOAD(st->duration_bucket[j]);
+		dur_us += LOAD(st->duration_us_sum);
+		llm += LOAD(st->llm_calls);
+		llm_err += LOAD(st->llm_errors);
+		llm_ms += LOAD(st->llm_latency_ms_sum);
+		open += LOAD(st->target_conns_open);
+		opened += LOAD(st->target_conns_opened);
+		failed += LOAD(st->target_conns_failed);
+		qok += LOAD(st->queries_ok);
+		qbad += LOAD(st->queries_failed);
+		add_targets(tsum, &ntargets, st->targets);
+	}
+
+	metric_head(b, "datachatd_http_requests_total", "counter",
+	    "HTTP requests answered, by route and status class.");
+	for (j = 0; j < DC_METRIC_ROUTES; j++) {
+		if (j == DC_METRIC_ROUTES - 1) {
+			method = "any";
+			pattern = "unmatched";
+		} else if (dc_http_route_at(j, &method, &pattern) != DC_OK)
+			continue;
+		for (k = 0; k < 5; k++)
+			if (rs[j][k] != 0)
+				evbuffer_add_printf(b, "datachatd_http_requests_total"
+				    "{method=\"%s\",route=\"%s\",status=\"%s\"} "
+				    "%llu\n", method, pattern, cls[k],
+				    (unsigned long long)rs[j][k]);
+	}
+	metric_head(b, "datachatd_http_request_duration_seconds", "histogram",
+	    "Time from request to reply.");
+	for (j = 0; j < DC_METRIC_BUCKETS; j++) {
+		cum += buckets[j];
+		if (j < DC_METRIC_BUCKETS - 1)
+			evbuffer_add_printf(b, "datachatd_http_request_duration_"
+			    "seconds_bucket{le=\"%g\"} %llu\n",
+			    (double)dc_duration_bounds_us[j] / 1e6,
+			    (unsigned long long)cum);
+		else
+			evbuffer_add_printf(b, "datachatd_http_request_duration_"
+			    "seconds_bucket{le=\"+Inf\"} %llu\n",
+			    (unsigned long long)cum);
+	}
+	evbuffer_add_printf(b, "datachatd_http_request_duration_seconds_sum "
+	    "%.6f\ndatachatd_http_request_duration_seconds_count %llu\n",
+	    (double)dur_us / 1e6, (unsigned long long)cum);
+
+	metric_head(b, "datachatd_target_connections_open", "gauge",
+	    "Open connections to target databases, all workers.");
+	evbuffer_add_printf(b, "datachatd_target_connections_open %llu\n",
+	    (unsigned long long)open);
+	for (j = 0; j < ntargets; j++) {
+		dc_uuid_format(tsum[j].id, ids);
+		evbuffer_add_printf(b, "datachatd_target_connections_open"
+		    "{target=\"%s\"} %llu\n", ids,
+		    (unsigned long long)tsum[j].open);
+	}
+	metric_head(b, "datachatd_target_connections_opened_total", "counter",
+	    "Connections opened to target databases.");
+	evbuffer_add_printf(b, "datachatd_target_connections_opened_total "
+	    "%llu\n", (unsigned long long)opened);
+	metric_head(b, "datachatd_target_connections_failed_total", "counter",
+	    "Failed connection attempts to target databases.");
+	evbuffer_add_printf(b, "datachatd_target_connections_failed_total "
+	    "%llu\n", (unsigned long long)failed);
+	metric_head(b, "datachatd_queries_total", "counter",
+	    "Statements run on target databases, by target and outcome.");
+	evbuffer_add_printf(b, "datachatd_queries_total{outcome=\"ok\"} "
+	    "%llu\ndatachatd_queries_total{outcome=\"error\"} %llu\n",
+	    (unsigned long long)qok, (unsigned long long)qbad);
+	for (j = 0; j < ntargets; j++) {
+		dc_uuid_format(tsum[j].id, ids);
+		evbuffer_add_printf(b, "datachatd_queries_total{target=\"%s\","
+		    "outcome=\"ok\"} %llu\ndatachatd_queries_total{target="
+		    "\"%s\",outcome=\"error\"} %llu\n", ids,
+		    (unsigned long long)tsum[j].ok, ids,
+		    (unsigned long long)tsum[j].bad);
+	}
+	metric_head(b, "datachatd_llm_calls_total", "counter",
+	    "Calls to the LLM provider.");
+	evbuffer_add_printf(b, "datachatd_llm_calls_total %llu\n",
+	    (unsigned long long)llm);
+	metric_head(b, "datachatd_llm_errors_total", "counter",
+	    "LLM calls that failed.");
+	evbuffer_add_printf(b, "datachatd_llm_errors_total %llu\n",
+	    (unsigned long long)llm_err);
+	metric_head(b, "datachatd_llm_latency_seconds_sum", "counter",
+	    "Total time spent waiting for the LLM provider.");
+	evbuffer_add_printf(b, "datachatd_llm_latency_seconds_sum %.3f\n",
+	    (double)llm_ms / 1e3);
+	metric_head(b, "datachatd_registry_generation", "gauge",
+	    "Registry generation published by the master.");
+	evbuffer_add_printf(b, "datachatd_registry_generation %llu\n",
+	    (unsigned long long)dc_shreg_gen(w->reg));
+	metric_head(b, "datachatd_registry_entries", "gauge",
+	    "Connections in the shared registry.");
+	evbuffer_add_printf(b, "datachatd_registry_entries %d\n",
+	    dc_shreg_count(w->reg));
+	metric_head(b, "datachatd_registry_stale", "gauge",
+	    "1 when the registry is not known to be current.");
+	evbuffer_add_printf(b, "datachatd_registry_stale %d\n",
+	    w->cfg->system_database_url[0] != '\0' &&
+	    dc_shreg_state(w->reg) != DC_REG_FRESH);
+	metric_head(b, "datachatd_registry_undecryptable_rows", "gauge",
+	    "Stored connections that no configured key decrypts.");
+	evbuffer_add_printf(b, "datachatd_registry_undecryptable_rows %d\n",
+	    dc_shreg_bad_rows(w->reg));
+	metric_head(b, "datachatd_registry_resyncs_total", "counter",
+	    "Full registry reloads from the system database.");
+	evbuffer_add_printf(b, "datachatd_registry_resyncs_total %llu\n",
+	    (unsigned long long)dc_shreg_resyncs(w->reg));
+	metric_head(b, "datachatd_system_database_up", "gauge",
+	    "1 when the master is connected to the system database.");
+	evbuffer_add_printf(b, "datachatd_system_database_up %d\n",
+	    dc_shreg_sysdb_up(w->reg));
+	metric_head(b, "datachatd_workers", "gauge", "Live worker processes.");
+	evbuffer_add_printf(b, "datachatd_workers %d\n", nworkers);
+
+	dc_reply_text(r, 200, "text/plain; version=0.0.4",
+	    (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+	evbuffer_free(b);
+	free(tsum);
+}
+
 const struct dc_route dc_routes_ops[] = {
 	{ "GET", "/api/v1/health", health },
 	{ "GET", "/api/v1/ready", ready },
 	{ "GET", "/health", health },
+	{ "GET", "/metrics", metrics },
+	{ "GET", "/api/v1/metrics", metrics },
 	{ NULL, NULL, NULL }
 };

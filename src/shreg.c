@@ -53,6 +53,8 @@ struct dc_shreg {
 	_Atomic int		 state;
 	_Atomic int		 bad_rows;
 	_Atomic uint64_t	 last_resync;
+	_Atomic uint64_t	 resyncs;
+	_Atomic int		 sysdb_up;
 	_Atomic int		 count;
 	uint64_t		 next_entry_gen;	/* writer only */
 	struct dc_stats_slot	 stats[DC_MAX_WORKERS];
@@ -99,6 +101,8 @@ dc_shreg_create(struct dc_shreg **regp, int capacity)
 	atomic_init(&reg->state, DC_REG_NEVER_LOADED);
 	atomic_init(&reg->bad_rows, 0);
 	atomic_init(&reg->last_resync, 0);
+	atomic_init(&reg->resyncs, 0);
+	atomic_init(&reg->sysdb_up, 0);
 	atomic_init(&reg->count, 0);
 	reg->next_entry_gen = 0;
 	*regp = reg;
@@ -425,4 +429,28 @@ dc_shreg_stats(struct dc_shreg *reg, int i)
 	if (i < 0 || i >= DC_MAX_WORKERS)
 		return NULL;
 	return &reg->stats[i].st;
+}
+
+void
+dc_shreg_count_resync(struct dc_shreg *reg)
+{
+	atomic_fetch_add_explicit(&reg->resyncs, 1, memory_order_relaxed);
+}
+
+uint64_t
+dc_shreg_resyncs(const struct dc_shreg *reg)
+{
+	return atomic_load_explicit(&reg->resyncs, memory_order_relaxed);
+}
+
+void
+dc_shreg_set_sysdb_up(struct dc_shreg *reg, int up)
+{
+	atomic_store_explicit(&reg->sysdb_up, up, memory_order_relaxed);
+}
+
+int
+dc_shreg_sysdb_up(const struct dc_shreg *reg)
+{
+	return atomic_load_explicit(&reg->sysdb_up, memory_order_relaxed);
 }

@@ -25,6 +25,7 @@
 
 static const char schema_sql[] =
 	"BEGIN;"
+	"SET LOCAL client_min_messages = warning;"
 	"SELECT pg_advisory_xact_lock(727274);"
 	"CREATE TABLE IF NOT EXISTS database_connections ("
 	"  connection_id UUID PRIMARY KEY,"

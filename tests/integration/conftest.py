@@ -26,6 +26,7 @@ import requests
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("DC_BUILDDIR", os.path.join(ROOT, "build", "plain"))
 DATACHATD = os.path.join(BUILD, "datachatd")
+DATACHATCTL = os.path.join(BUILD, "datachatctl")
 PGBIN = "/usr/lib/postgresql/15/bin"
 PG_PASSWORD = "s3cret-Pg-pw"
 
@@ -162,7 +163,11 @@ class Daemon:
         self.conf_path = os.path.join(self.dir, "datachatd-%d.conf" % self.port)
         self.log_path = os.path.join(self.dir, "datachatd-%d.log" % self.port)
         self.pidfile = os.path.join(self.dir, "datachatd-%d.pid" % self.port)
+        # unix socket paths are short: keep it out of pytest's long tmp path
+        self.sockdir = tempfile.mkdtemp(prefix="dcs-")
+        self.ctl_sock = os.path.join(self.sockdir, "ctl.sock")
         self.settings = {
+            "control_socket": self.ctl_sock,
             "listen": "127.0.0.1:%d" % self.port,
             "workers": str(workers),
             "pidfile": self.pidfile,
@@ -261,6 +266,14 @@ class Daemon:
     def leftovers(self):
         return procs_with(self.conf_path)
 
+    def ctl(self, *args, stdin=None, check=False, sock=True):
+        cmd = [DATACHATCTL] + (["-s", self.ctl_sock] if sock else []) + list(args)
+        r = subprocess.run(cmd, input=stdin, capture_output=True, text=True,
+                           timeout=90)
+        if check:
+            assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r
+
 
 @pytest.fixture
 def daemon_factory(tmp_path):
@@ -285,6 +298,7 @@ def daemon_factory(tmp_path):
                     os.kill(p, signal.SIGKILL)
                 except OSError:
                     pass
+        shutil.rmtree(d.sockdir, ignore_errors=True)
     assert not left, "datachatd processes left behind: %r" % left
 
 

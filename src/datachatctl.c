@@ -1,0 +1,510 @@
+/*
+ * datachatctl.c - the admin command.
+ *
+ * Daemon commands go to the master's control socket (control.h): one JSON
+ * line out, one JSON line back.  Registry commands go through the REST
+ * API, so they get exactly the validation and write path of
+ * POST /api/v1/databases; the master's `status` answer says where the
+ * daemon listens.  Output is aligned columns for people, or the JSON the
+ * daemon sent with --json.
+ *
+ * Exit status: 0 success, 1 the command failed, 2 usage, 3 the daemon
+ * cannot be reached.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "config.h"
+#include "control.h"
+#include "dc.h"
+#include "fernet.h"
+
+#define DEFAULT_SOCKET	"/run/datachatd/datachatd.sock"
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+#define EXIT_DOWN	3
+
+static const char *sock_path = DEFAULT_SOCKET;
+static int json_out;
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: datachatctl [-s socket] [-c config] [--json] command [args]\n"
+	    "\n"
+	    "daemon:    status | workers | targets | reload [--wait] | resync\n"
+	    "           invalidate ID|all | stop [smart|fast|immediate]\n"
+	    "           log-reopen | rotate-key\n"
+	    "registry:  list | remove ID | set-default ID | rename ID NAME\n"
+	    "           add --name N --type T --url URL|- [--default]\n"
+	    "               [--tag T]... [--description D]\n"
+	    "keys:      genkey\n"
+	    "\n"
+	    "  -s socket  the control socket (default: control_socket from\n"
+	    "             the config, else " DEFAULT_SOCKET ")\n"
+	    "  -c config  read control_socket from this datachatd.conf\n"
+	    "  --json     print JSON instead of columns\n"
+	    "See datachatctl(8).\n");
+}
+
+static void
+quiet(void *arg, const char *file, int line, const char *msg)
+{
+}
+
+/* Ask the master; exits on failure, returns the answer's data. */
+static struct json_object *
+call(const char *cmd, struct json_object *args, int timeout_s,
+    struct json_object **holder)
+{
+	struct json_object *ans, *ok, *data = NULL, *err;
+	char msg[512];
+	int rc;
+
+	rc = dc_control_call(sock_path, cmd, args, timeout_s, &ans, msg,
+	    sizeof(msg));
+	json_object_put(args);
+	if (rc != DC_OK) {
+		fprintf(stderr, "datachatctl: %s\n", msg);
+		exit(rc == DC_EUNAVAIL ? EXIT_DOWN : EXIT_FAIL);
+	}
+	if (!json_object_object_get_ex(ans, "ok", &ok) ||
+	    !json_object_get_boolean(ok)) {
+		fprintf(stderr, "datachatctl: %s: %s\n", cmd,
+		    json_object_object_get_ex(ans, "error", &err) ?
+		    json_object_get_string(err) : "failed");
+		json_object_put(ans);
+		exit(EXIT_FAIL);
+	}
+	json_object_object_get_ex(ans, "data", &data);
+	*holder = ans;
+	return data;
+}
+
+static void
+print_json(struct json_object *o)
+{
+	printf("%s\n", o == NULL ? "{}" : json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static const char *
+field(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, k, &v) || v == NULL)
+		return "-";
+	return json_object_get_string(v);
+}
+
+/* Print an array of objects as aligned columns. */
+static void
+print_table(struct json_object *arr, const char *const *cols, int ncols)
+{
+	size_t w[16] = { 0 }, n = json_object_array_length(arr), i;
+	int c;
+
+	for (c = 0; c < ncols; c++)
+		w[c] = strlen(cols[c]);
+	for (i = 0; i < n; i++)
+		for (c = 0; c < ncols; c++) {
+			size_t l = strlen(field(json_object_array_get_idx(arr, i),
+			    cols[c]));
+			if (l > w[c])
+				w[c] = l;
+		}
+	for (c = 0; c < ncols; c++)
+		printf("%-*s%s", (int)w[c], cols[c], c + 1 < ncols ? "  " : "\n");
+	for (i = 0; i < n; i++)
+		for (c = 0; c < ncols; c++)
+			printf("%-*s%s", (int)w[c],
+			    field(json_object_array_get_idx(arr, i), cols[c]),
+			    c + 1 < ncols ? "  " : "\n");
+}
+
+static void
+print_object(struct json_object *o, const char *prefix)
+{
+	json_object_object_foreach(o, k, v) {
+		if (v != NULL && json_object_is_type(v, json_type_object)) {
+			char p[128];
+
+			snprintf(p, sizeof(p), "%s%s.", prefix, k);
+			print_object(v, p);
+			continue;
+		}
+		printf("%s%s: %s\n", prefix, k, v == NULL ? "-" :
+		    json_object_get_string(v));
+	}
+}
+
+/* --- registry over HTTP --- */
+
+struct body {
+	char	*buf;
+	size_t	 len;
+};
+
+static size_t
+collect(char *p, size_t sz, size_t n, void *arg)
+{
+	struct body *b = arg;
+	char *nb = realloc(b->buf, b->len + sz * n + 1);
+
+	if (nb == NULL)
+		return 0;
+	b->buf = nb;
+	memcpy(b->buf + b->len, p, sz * n);
+	b->len += sz * n;
+	b->buf[b->len] = '\0';
+	return sz * n;
+}
+
+static char *
+api_base(void)
+{
+	struct json_object *holder, *st = call("status", NULL, 10, &holder);
+	const char *listen = field(st, "listen");
+	char *base = NULL, host[300];
+	const char *port = strrchr(listen, ':');
+
+	if (port == NULL) {
+		fprintf(stderr, "datachatctl: cannot tell where datachatd "
+		    "listens (%s)\n", listen);
+		exit(EXIT_FAIL);
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(port - listen), listen);
+	if (strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0)
+		strcpy(host, "127.0.0.1");
+	else if (strcmp(host, "[::]") == 0)
+		strcpy(host, "[::1]");
+	if (asprintf(&base, "http://%s%s/api/v1/databases", host, port) < 0)
+		exit(EXIT_FAIL);
+	json_object_put(holder);
+	return base;
+}
+
+/* One REST call; prints the error detail and exits on failure. */
+static struct json_object *
+api(const char *method, const char *path, struct json_object *req)
+{
+	struct curl_slist *hdrs = NULL;
+	struct json_object *res = NULL, *detail;
+	struct body b = { NULL, 0 };
+	char *base = api_base(), *url;
+	long status = 0;
+	CURL *c;
+	CURLcode cc;
+
+	if (asprintf(&url, "%s%s", base, path) < 0)
+		exit(EXIT_FAIL);
+	free(base);
+	c = curl_easy_init();
+	if (c == NULL)
+		exit(EXIT_FAIL);
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	if (req != NULL)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+		    json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	free(url);
+	if (cc != CURLE_OK) {
+		fprintf(stderr, "datachatctl: cannot reach the REST API: %s\n",
+		    curl_easy_strerror(cc));
+		exit(EXIT_DOWN);
+	}
+	if (b.buf != NULL)
+		res = json_tokener_parse(b.buf);
+	free(b.buf);
+	if (status >= 400) {
+		fprintf(stderr, "datachatctl: %s (HTTP %ld)\n",
+		    res != NULL && json_object_object_get_ex(res, "detail",
+		    &detail) ? json_object_get_string(detail) : "failed",
+		    status);
+		exit(EXIT_FAIL);
+	}
+	return res;
+}
+
+static char *
+read_url_stdin(void)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, stdin);
+
+	if (n <= 0) {
+		fprintf(stderr, "datachatctl: add: no URL on standard input\n");
+		exit(EXIT_USAGE);
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	return line;
+}
+
+static int
+cmd_add(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "type", required_argument, NULL, 't' },
+		{ "url", required_argument, NULL, 'u' },
+		{ "default", no_argument, NULL, 'd' },
+		{ "tag", required_argument, NULL, 'g' },
+		{ "description", required_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct json_object *req = json_object_new_object(), *tags, *res;
+	char *url = NULL;
+	int ch, have_name = 0, have_type = 0;
+
+	tags = json_object_new_array();
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			json_object_object_add(req, "name",
+			    json_object_new_string(optarg));
+			have_name = 1;
+			break;
+		case 't':
+			json_object_object_add(req, "database_type",
+			    json_object_new_string(optarg));
+			have_type = 1;
+			break;
+		case 'u':
+			free(url);
+			url = strcmp(optarg, "-") == 0 ? read_url_stdin() :
+			    strdup(optarg);
+			break;
+		case 'd':
+			json_object_object_add(req, "is_default",
+			    json_object_new_boolean(1));
+			break;
+		case 'g':
+			json_object_array_add(tags,
+			    json_object_new_string(optarg));
+			break;
+		case 'D':
+			json_object_object_add(req, "description",
+			    json_object_new_string(optarg));
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!have_name || !have_type || url == NULL || optind != argc) {
+		fprintf(stderr, "datachatctl: add needs --name, --type and "
+		    "--url (use --url - to read it from standard input)\n");
+		return EXIT_USAGE;
+	}
+	json_object_object_add(req, "database_url", json_object_new_string(url));
+	dc_explicit_bzero(url, strlen(url));
+	free(url);
+	json_object_object_add(req, "tags", tags);
+	res = api("POST", "", req);
+	json_object_put(req);
+	if (json_out)
+		print_json(res);
+	else
+		printf("added %s\n", field(res, "connection_id"));
+	json_object_put(res);
+	return 0;
+}
+
+static int
+cmd_registry(const char *cmd, int argc, char **argv)
+{
+	static const char *const cols[] = { "connection_id", "name",
+	    "database_type", "is_default", "database_url" };
+	struct json_object *req = NULL, *res;
+	char path[128];
+
+	if (strcmp(cmd, "list") == 0) {
+		if (argc != 1)
+			goto usage;
+		res = api("GET", "", NULL);
+		if (json_out)
+			print_json(res);
+		else
+			print_table(res, cols, 5);
+		json_object_put(res);
+		return 0;
+	}
+	if (strcmp(cmd, "add") == 0)
+		return cmd_add(argc, argv);
+	if (argc < 2)
+		goto usage;
+	if (strlen(argv[1]) > 64)
+		goto usage;
+	if (strcmp(cmd, "remove") == 0 && argc == 2) {
+		snprintf(path, sizeof(path), "/%s", argv[1]);
+		res = api("DELETE", path, NULL);
+		printf("removed %s\n", argv[1]);
+	} else if (strcmp(cmd, "set-default") == 0 && argc == 2) {
+		snprintf(path, sizeof(path), "/%s/default", argv[1]);
+		req = json_object_new_object();
+		json_object_object_add(req, "is_default",
+		    json_object_new_boolean(1));
+		res = api("PUT", path, req);
+		printf("default is now %s\n", argv[1]);
+	} else if (strcmp(cmd, "rename") == 0 && argc == 3) {
+		snprintf(path, sizeof(path), "/%s", argv[1]);
+		req = json_object_new_object();
+		json_object_object_add(req, "name",
+		    json_object_new_string(argv[2]));
+		res = api("PATCH", path, req);
+		printf("renamed %s to %s\n", argv[1], argv[2]);
+	} else
+		goto usage;
+	json_object_put(req);
+	json_object_put(res);
+	return 0;
+usage:
+	fprintf(stderr, "datachatctl: bad arguments for %s (see "
+	    "datachatctl -h)\n", cmd);
+	return EXIT_USAGE;
+}
+
+static int
+cmd_daemon(const char *cmd, int argc, char **argv)
+{
+	static const char *const wcols[] = { "slot", "pid", "state", "started",
+	    "requests", "inflight", "target_connections", "generation" };
+	static const char *const tcols[] = { "connection_id", "name",
+	    "database_type", "is_default", "open_connections" };
+	struct json_object *args = json_object_new_array(), *holder, *data;
+	int i, timeout = 10;
+
+	for (i = 1; i < argc; i++)
+		json_object_array_add(args, json_object_new_string(argv[i]));
+	if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "rotate-key") == 0)
+		timeout = 60;
+	data = call(cmd, args, timeout, &holder);
+	if (json_out)
+		print_json(data);
+	else if (strcmp(cmd, "workers") == 0)
+		print_table(data, wcols, 8);
+	else if (strcmp(cmd, "targets") == 0)
+		print_table(data, tcols, 5);
+	else if (data != NULL && json_object_is_type(data, json_type_object))
+		print_object(data, "");
+	else
+		printf("ok\n");
+	json_object_put(holder);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const daemon_cmds[] = { "status", "workers",
+	    "targets", "reload", "resync", "invalidate", "stop", "log-reopen",
+	    "rotate-key", NULL };
+	static const char *const registry_cmds[] = { "list", "add", "remove",
+	    "set-default", "rename", NULL };
+	struct dc_config cfg;
+	const char *config = NULL, *cmd;
+	char key[DC_FERNET_KEY_B64_LEN + 1];
+	int ch, i, rc;
+
+	/* stop at the command: its own options follow it */
+	while ((ch = getopt_long(argc, argv, "+s:c:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			sock_path = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'j':
+			json_out = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("datachatctl %s\n", DC_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	if (strcmp(cmd, "genkey") == 0) {
+		if (dc_fernet_init() != DC_OK || dc_fernet_genkey(key) != DC_OK) {
+			fprintf(stderr, "datachatctl: cannot generate a key\n");
+			return EXIT_FAIL;
+		}
+		printf("%s\n", key);
+		dc_explicit_bzero(key, sizeof(key));
+		return 0;
+	}
+	if (config != NULL && strcmp(sock_path, DEFAULT_SOCKET) == 0) {
+		memset(&cfg, 0, sizeof(cfg));
+		dc_config_defaults(&cfg);
+		{
+			FILE *fp = fopen(config, "r");
+			char *text = NULL;
+			size_t cap = 0;
+			ssize_t n;
+
+			if (fp == NULL) {
+				fprintf(stderr, "datachatctl: %s: %s\n", config,
+				    strerror(errno));
+				return EXIT_USAGE;
+			}
+			n = getdelim(&text, &cap, '\0', fp);
+			fclose(fp);
+			if (n > 0)
+				dc_config_parse_text(&cfg, config, text, quiet,
+				    NULL);
+			free(text);
+		}
+		if (cfg.control_socket != NULL && cfg.control_socket[0] != '\0')
+			sock_path = strdup(cfg.control_socket);
+		dc_config_free(&cfg);
+	}
+	for (i = 0; daemon_cmds[i] != NULL; i++)
+		if (strcmp(cmd, daemon_cmds[i]) == 0)
+			return cmd_daemon(cmd, argc - optind, argv + optind);
+	for (i = 0; registry_cmds[i] != NULL; i++)
+		if (strcmp(cmd, registry_cmds[i]) == 0) {
+			curl_global_init(CURL_GLOBAL_DEFAULT);
+			rc = cmd_registry(cmd, argc - optind, argv + optind);
+			curl_global_cleanup();
+			return rc;
+		}
+	fprintf(stderr, "datachatctl: unknown command \"%s\" (see "
+	    "datachatctl -h)\n", cmd);
+	return EXIT_USAGE;
+}
