@@ -310,3 +310,20 @@ def test_http_errors_are_json_and_never_200(daemon_factory):
     # the workers survived all of it
     assert d.get("/api/v1/health").status_code == 200
     assert len(d.workers()) == 2
+
+
+def test_user_drops_privileges(daemon_factory):
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    d = daemon_factory(workers=2, conf={"user": "nobody"})
+    # the control socket is made after the drop: its directory must allow it
+    os.chmod(d.sockdir, 0o777)
+    d.start()
+    wait_for(lambda: len(d.workers()) == 2, what="2 workers")
+    for pid in [d.proc.pid] + d.workers():
+        with open("/proc/%d/status" % pid) as f:
+            uids = [l for l in f if l.startswith("Uid:")][0].split()[1:]
+        assert all(int(u) == nobody.pw_uid for u in uids), (pid, uids)
+    assert os.stat(d.ctl_sock).st_uid == nobody.pw_uid
+    assert os.stat(d.pidfile).st_uid == nobody.pw_uid
+    assert "running as user nobody" in d.log()
