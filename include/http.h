@@ -83,5 +83,7 @@ extern const uint64_t dc_duration_bounds_us[];
 /* The route tables, one per resource file (routes_*.c). */
 extern const struct dc_route dc_routes_ops[];
 extern const struct dc_route dc_routes_databases[];
+extern const struct dc_route dc_routes_chat[];
+extern const struct dc_route dc_routes_tools[];
 
 #endif /* DC_HTTP_H */

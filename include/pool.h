@@ -36,11 +36,15 @@ enum dc_pg_kind {
 };
 
 struct dc_pg_result {
-	int		 status;	/* DC_OK, DC_ERR (SQL), DC_EUNAVAIL, DC_ETIMEOUT */
-	PGresult	*res;		/* rows on DC_OK; owned by the pool */
+	int		 status;	/* DC_OK, DC_ERR (SQL), DC_EUNAVAIL, DC_ETIMEOUT,
+					   DC_ENOENT (target removed meanwhile) */
+	PGresult	*res;		/* rows on DC_OK; owned by the pool; with
+					   a row cap, up to max_rows + 1 rows */
 	int		 truncated;	/* more rows than the cap */
 	const char	*error;		/* message, never a URL or password */
-	const char	*sqlstate;	/* on DC_ERR */
+	const char	*sqlstate;	/* on DC_ERR; on DC_EUNAVAIL "08001" when
+					   no connection could be made (target
+					   down), "08006" when it was lost */
 	int		 retried;	/* 1 when run again on a fresh connection */
 };
 
@@ -52,7 +56,10 @@ void		 dc_pool_free(struct dc_pool *pool);
 /*
  * Run one statement on a target, read-only, with the configured timeout
  * and row cap.  params may be NULL.  *job (optional) allows cancelling.
- * The callback runs exactly once unless the job is cancelled.
+ * The callback runs exactly once unless the job is cancelled, possibly
+ * before this returns (a target that refuses connections at once), so a
+ * caller sets up everything its callback needs first.  Returns 0,
+ * DC_ENOMEM, or DC_EFULL when too many jobs already wait for the target.
  */
 int		 dc_pool_query(struct dc_pool *pool, const struct dc_entry *t,
 		     int kind, const char *sql, int nparams,
@@ -68,7 +75,10 @@ int		 dc_pool_sysdb(struct dc_pool *pool, int nstmts,
 		     const char *const *const *params, dc_pg_cb cb, void *arg,
 		     struct dc_pgjob **job);
 
-/* Connect to url once (timeout from config) and close: the write check. */
+/*
+ * Connect to url once (timeout from config) and close: the write check.
+ * A URL libpq refuses outright is answered before this returns.
+ */
 int		 dc_pool_probe(struct dc_pool *pool, const char *url,
 		     dc_pg_cb cb, void *arg, struct dc_pgjob **job);
 

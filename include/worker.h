@@ -20,6 +20,7 @@ struct evhttp_bound_socket;
 struct bufferevent;
 struct event;
 struct dc_pool;
+struct dc_llm;
 
 typedef void (*dc_refresh_cb)(int status, uint64_t gen, void *arg);
 
@@ -42,6 +43,7 @@ struct dc_worker {
 	const struct dc_fernet_ring *ring;
 	struct dc_worker_stats *stats;
 	struct dc_pool	*pool;		/* target connections (pool.h) */
+	struct dc_llm	*llm;		/* LLM client (llm.h) */
 
 	uint64_t	 gen_seen;	/* last registry generation applied */
 	uint64_t	 next_req_id;

@@ -41,6 +41,8 @@ static struct req_link *live_reqs;
 static const struct dc_route *const route_tables[] = {
 	dc_routes_ops,
 	dc_routes_databases,
+	dc_routes_chat,
+	dc_routes_tools,
 	NULL
 };
 

@@ -9,11 +9,35 @@
  *
  * Targets are buckets keyed by connection id, each remembering the entry
  * generation its connections were opened for.  dc_pool_sync() compares
- * with the shared registry: a changed or vanished entry marks its
+ * with the shared registry (and, for the environment entry, with the
+ * configured DATABASE_URL): a changed or vanished entry marks its
  * connections close_needed; idle ones close at once, busy ones when their
- * job ends.  An idle connection whose server went away is noticed by its
- * read event and closed; a job that finds its connection broken before
- * any result arrived is run once more on a fresh connection.
+ * job ends.  The per-worker schema cache (schema.h) is dropped along with
+ * them.  An idle connection whose server went away is noticed by its read
+ * event and closed.  A read-only job whose connection breaks (a target
+ * restart) is run once more on a fresh connection: it is rolled back
+ * whatever happened, so running it again is always safe.  A system
+ * database job is retried only when nothing of it had been answered yet.
+ *
+ * Connections to a target that is down fail fast: a failed connect fails
+ * the jobs queued behind it (unless other live connections can serve
+ * them), with SQLSTATE 08001 so routes can answer 503; a connection lost
+ * under a job that was already retried reports 08006 (502).
+ *
+ * A read-only job is BEGIN READ ONLY; SET LOCAL statement_timeout;
+ * DECLARE dc_cursor ... FOR <sql>; FETCH max_rows+1; ROLLBACK.  A target
+ * connection prepares the fixed four once, right after connecting (with
+ * the configured timeout and row cap baked in; a reload that changes
+ * either retires the connection), so each job sends only its own SQL as
+ * text and the server skips parsing the rest.  A target that loses named
+ * statements between transactions (a transaction-pooling proxy, 26000)
+ * is switched to sending them as text.
+ *
+ * Each connection has one read/write event and one timer, embedded and
+ * re-armed only when what we wait for changes, so the steady state of a
+ * busy connection costs no allocation per query.  The timer is the
+ * connect timeout while connecting and the idle timeout afterwards; the
+ * idle timeout is checked lazily against the last use.
  *
  * Cancelling a running job closes its connection: the server notices
  * through client_connection_check_interval and stops the statement.
@@ -23,16 +47,20 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "dc.h"
 #include "log.h"
 #include "pool.h"
+#include "schema.h"
 #include "shreg.h"
+#include "target.h"
 #include "util.h"
 #include "worker.h"
 
 enum conn_state {
 	C_CONNECTING = 1,
+	C_SETUP,		/* preparing our fixed statements */
 	C_IDLE,
 	C_BUSY,
 	C_CLEANUP,		/* sending ROLLBACK after a failed job */
@@ -40,17 +68,50 @@ enum conn_state {
 
 #define MAX_STMTS	8
 
+/*
+ * The fixed statements of a read-only job.  A target connection prepares
+ * them once (named statements), so a job sends only its own SQL as text;
+ * a target behind a proxy that does not keep named statements (PgBouncer
+ * in transaction mode, say) gets them as text instead.
+ */
+enum stmt_kind {
+	S_TEXT = 0,		/* sql[i] with params[i] */
+	S_BEGIN,
+	S_TIMEOUT,
+	S_FETCH,
+	S_ROLLBACK,
+	S_NKINDS
+};
+
+static const char *const fixed_name[S_NKINDS] = {
+	[S_BEGIN] = "dc_begin",
+	[S_TIMEOUT] = "dc_timeout",
+	[S_FETCH] = "dc_fetch",
+	[S_ROLLBACK] = "dc_rollback",
+};
+#define MAX_QUEUE	1024	/* jobs waiting for one target, per worker */
+
+/* SQLSTATEs libpq itself uses for client-side connection failures. */
+#define SQLSTATE_CANNOT_CONNECT	"08001"
+#define SQLSTATE_CONN_FAILURE	"08006"
+
 struct target;
 
 struct pgconn {
 	struct dc_pool	*pool;
 	struct target	*t;		/* NULL for a probe */
 	PGconn		*conn;
-	struct event	*ev;
-	struct event	*timer;		/* connect timeout, idle timeout */
+	struct event	 ev;
+	struct event	 timer;		/* connect timeout, idle timeout */
+	int		 ev_fd;		/* -1: ev not added */
+	short		 ev_what;
 	int		 state;
 	int		 close_needed;
+	int		 prepared;	/* the fixed statements exist */
+	int		 prep_timeout;	/* statement_timeout they were made with */
+	int		 prep_rows;	/* max_rows they were made with */
 	uint64_t	 gen;
+	uint64_t	 last_used_ms;
 	struct dc_pgjob	*job;
 	struct pgconn	*next;
 };
@@ -60,6 +121,7 @@ struct dc_pgjob {
 	struct target	*t;
 	struct pgconn	*c;
 	int		 nstmts;
+	unsigned char	 kind[MAX_STMTS];	/* enum stmt_kind */
 	char		*sql[MAX_STMTS];
 	int		 nparams[MAX_STMTS];
 	char		**params[MAX_STMTS];
@@ -83,10 +145,12 @@ struct target {
 	uint8_t		 id[16];
 	int		 is_sysdb;
 	uint64_t	 gen;
-	char		*url;		/* decrypted, never logged */
+	char		*url;		/* libpq form, decrypted, never logged */
 	struct pgconn	*conns;
 	int		 nconns;
 	struct dc_pgjob	*qhead, *qtail;
+	int		 qlen;
+	int		 no_prepare;	/* named statements do not survive */
 	struct target	*next;
 };
 
@@ -97,9 +161,11 @@ struct dc_pool {
 };
 
 static void	 conn_event(evutil_socket_t fd, short what, void *arg);
+static void	 conn_timer(evutil_socket_t fd, short what, void *arg);
 static void	 conn_close(struct pgconn *c);
 static void	 job_finish(struct dc_pgjob *j);
 static void	 target_kick(struct target *t);
+static void	 target_close_stale(struct target *t);
 
 struct dc_pool *
 dc_pool_new(struct dc_worker *w)
@@ -155,17 +221,72 @@ job_add(struct dc_pgjob *j, const char *sql, int nparams,
 	return DC_OK;
 }
 
-static void
-set_error(struct dc_pgjob *j, int status, const char *msg)
+static int
+job_add_fixed(struct dc_pgjob *j, int kind)
 {
-	size_t n;
+	if (j->nstmts >= MAX_STMTS)
+		return DC_ENOMEM;
+	j->kind[j->nstmts++] = (unsigned char)kind;
+	return DC_OK;
+}
+
+/* The text of a fixed statement, for a connection that did not prepare. */
+static void
+fixed_text(int kind, int timeout, int rows, char *buf, size_t sz)
+{
+	switch (kind) {
+	case S_BEGIN:
+		dc_strlcpy(buf, "BEGIN READ ONLY", sz);
+		break;
+	case S_TIMEOUT:
+		snprintf(buf, sz, "SET LOCAL statement_timeout = %d", timeout);
+		break;
+	case S_FETCH:
+		snprintf(buf, sz, "FETCH FORWARD %d FROM dc_cursor", rows + 1);
+		break;
+	default:
+		dc_strlcpy(buf, "ROLLBACK", sz);
+		break;
+	}
+}
+
+/*
+ * Record a failure.  libpq messages span lines ("...failed: Connection
+ * refused\n\tIs the server running..."): fold them into one line.
+ */
+static void
+set_error(struct dc_pgjob *j, int status, const char *msg,
+    const char *sqlstate)
+{
+	char *s, *d;
 
 	j->status = status;
 	dc_strlcpy(j->error, msg != NULL && *msg ? msg : "unknown error",
 	    sizeof(j->error));
-	n = strlen(j->error);
-	while (n > 0 && (j->error[n - 1] == '\n' || j->error[n - 1] == ' '))
-		j->error[--n] = '\0';
+	for (s = d = j->error; *s != '\0'; s++) {
+		if (*s == '\n' || *s == '\t' || *s == '\r') {
+			if (d > j->error && d[-1] != ' ')
+				*d++ = ' ';
+			continue;
+		}
+		*d++ = *s;
+	}
+	while (d > j->error && d[-1] == ' ')
+		d--;
+	*d = '\0';
+	if (sqlstate != NULL)
+		dc_strlcpy(j->sqlstate, sqlstate, sizeof(j->sqlstate));
+}
+
+/* A libpq message about url, with its password (if echoed) masked. */
+static void
+conn_message(const char *prefix, const char *msg, const char *url, char *out,
+    size_t outsz)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s%s", prefix, msg != NULL ? msg : "");
+	dc_scrub_password(buf, url, out, outsz);
 }
 
 /* --- targets --- */
@@ -188,7 +309,30 @@ target_set_url(struct target *t, const char *url)
 		dc_explicit_bzero(t->url, strlen(t->url));
 		free(t->url);
 	}
-	t->url = dc_url_libpq(url);
+	t->url = url != NULL ? dc_url_libpq(url) : NULL;
+}
+
+static void
+target_mark_stale(struct target *t)
+{
+	struct pgconn *c;
+
+	for (c = t->conns; c != NULL; c = c->next)
+		c->close_needed = 1;
+}
+
+/* 1 when t's connections were opened for url. */
+static int
+url_is(const struct target *t, const char *url)
+{
+	char *u = dc_url_libpq(url);
+	int same = u != NULL && t->url != NULL && strcmp(u, t->url) == 0;
+
+	if (u != NULL) {
+		dc_explicit_bzero(u, strlen(u));
+		free(u);
+	}
+	return same;
 }
 
 static struct target *
@@ -196,7 +340,6 @@ target_get(struct dc_pool *p, const uint8_t id[16], uint64_t gen,
     const char *url, int sysdb)
 {
 	struct target *t = target_find(p, id, sysdb);
-	struct pgconn *c;
 
 	if (t == NULL) {
 		t = calloc(1, sizeof(*t));
@@ -207,27 +350,46 @@ target_get(struct dc_pool *p, const uint8_t id[16], uint64_t gen,
 		t->next = p->targets;
 		p->targets = t;
 	}
-	if (t->url == NULL || t->gen != gen) {
+	if (t->url == NULL || t->gen != gen ||
+	    (!sysdb && dc_target_is_env(id) && !url_is(t, url))) {
 		/* the entry changed under us: new connections, new URL */
 		t->gen = gen;
 		target_set_url(t, url);
-		for (c = t->conns; c != NULL; c = c->next)
-			c->close_needed = 1;
+		target_mark_stale(t);
 	}
 	return t->url != NULL ? t : NULL;
 }
 
 static void
-target_fail_queue(struct target *t, int status, const char *msg)
+target_free(struct target *t)
 {
-	struct dc_pgjob *j;
+	target_set_url(t, NULL);
+	free(t);
+}
 
-	while ((j = t->qhead) != NULL) {
+static struct dc_pgjob *
+dequeue(struct target *t)
+{
+	struct dc_pgjob *j = t->qhead;
+
+	if (j != NULL) {
 		t->qhead = j->next;
 		if (t->qhead == NULL)
 			t->qtail = NULL;
 		j->next = NULL;
-		set_error(j, status, msg);
+		t->qlen--;
+	}
+	return j;
+}
+
+static void
+target_fail_queue(struct target *t, int status, const char *msg,
+    const char *sqlstate)
+{
+	struct dc_pgjob *j;
+
+	while ((j = dequeue(t)) != NULL) {
+		set_error(j, status, msg, sqlstate);
 		job_finish(j);
 	}
 }
@@ -241,6 +403,30 @@ enqueue(struct target *t, struct dc_pgjob *j)
 	else
 		t->qhead = j;
 	t->qtail = j;
+	t->qlen++;
+}
+
+static void
+enqueue_head(struct target *t, struct dc_pgjob *j)
+{
+	j->next = t->qhead;
+	t->qhead = j;
+	if (t->qtail == NULL)
+		t->qtail = j;
+	t->qlen++;
+}
+
+/* 1 when the target has a connection that is up (idle, busy, cleaning). */
+static int
+target_has_live(const struct target *t)
+{
+	const struct pgconn *c;
+
+	for (c = t->conns; c != NULL; c = c->next)
+		if (c->state != C_CONNECTING && c->state != C_SETUP &&
+		    !c->close_needed)
+			return 1;
+	return 0;
 }
 
 static void
@@ -254,15 +440,24 @@ stat_add(struct dc_pool *p, uint64_t *field, int delta)
 
 /* --- connections --- */
 
+/* Wait for what on the connection's socket; a no-op when unchanged. */
 static void
 conn_arm(struct pgconn *c, short what)
 {
-	if (c->ev != NULL)
-		event_free(c->ev);
-	c->ev = event_new(c->pool->w->base, PQsocket(c->conn), what,
-	    conn_event, c);
-	if (c->ev != NULL)
-		event_add(c->ev, NULL);
+	int fd = PQsocket(c->conn);
+
+	if (c->ev_fd == fd && c->ev_what == what && (what & EV_PERSIST))
+		return;
+	if (c->ev_fd != -1)
+		event_del(&c->ev);
+	c->ev_fd = -1;
+	if (fd < 0)
+		return;
+	event_assign(&c->ev, c->pool->w->base, fd, what, conn_event, c);
+	if (event_add(&c->ev, NULL) == 0) {
+		c->ev_fd = fd;
+		c->ev_what = what;
+	}
 }
 
 static void
@@ -286,10 +481,9 @@ conn_close(struct pgconn *c)
 	struct dc_pool *p = c->pool;
 
 	conn_unlink(c);
-	if (c->ev != NULL)
-		event_free(c->ev);
-	if (c->timer != NULL)
-		event_free(c->timer);
+	if (c->ev_fd != -1)
+		event_del(&c->ev);
+	evtimer_del(&c->timer);
 	if (c->conn != NULL)
 		PQfinish(c->conn);
 	if (c->t != NULL && c->state != C_CONNECTING && !c->t->is_sysdb)
@@ -297,15 +491,19 @@ conn_close(struct pgconn *c)
 	free(c);
 }
 
-static void
-idle_expired(evutil_socket_t fd, short what, void *arg)
+/*
+ * 1 when c may take a job: its entry did not change, and what it prepared
+ * still matches the configuration (a reload may change both values).
+ */
+static int
+conn_current(const struct pgconn *c)
 {
-	struct pgconn *c = arg;
+	const struct dc_config *cfg = c->pool->w->cfg;
 
-	if (c->state == C_IDLE) {
-		log_debug("closing idle target connection");
-		conn_close(c);
-	}
+	if (c->close_needed || c->t == NULL || c->gen != c->t->gen)
+		return 0;
+	return !c->prepared || (c->prep_timeout == cfg->statement_timeout &&
+	    c->prep_rows == cfg->max_rows);
 }
 
 static void
@@ -315,40 +513,52 @@ conn_idle(struct pgconn *c)
 	struct target *t = c->t;
 
 	c->job = NULL;
-	if (c->close_needed || t == NULL || c->gen != t->gen) {
+	c->state = C_IDLE;
+	c->last_used_ms = dc_now_ms();
+	if (!conn_current(c)) {
 		conn_close(c);
 		if (t != NULL)
 			target_kick(t);
 		return;
 	}
-	c->state = C_IDLE;
 	conn_arm(c, EV_READ | EV_PERSIST);	/* notice a server that leaves */
-	if (c->timer != NULL)
-		event_free(c->timer);
-	c->timer = evtimer_new(c->pool->w->base, idle_expired, c);
-	if (c->timer != NULL)
-		evtimer_add(c->timer, &tv);
+	if (!evtimer_pending(&c->timer, NULL))
+		evtimer_add(&c->timer, &tv);
 	target_kick(t);
 }
 
 static int
 conn_send(struct pgconn *c, struct dc_pgjob *j)
 {
-	int i, rc;
+	const struct dc_config *cfg = c->pool->w->cfg;
+	int i, rc, ok, rows;
+	char text[64];
 
 	j->c = c;
 	j->step = 0;
 	j->got_rows = 0;
 	c->job = j;
 	c->state = C_BUSY;
-	if (c->timer != NULL) {
-		event_free(c->timer);
-		c->timer = NULL;
-	}
-	for (i = 0; i < j->nstmts; i++)
-		if (PQsendQueryParams(c->conn, j->sql[i], j->nparams[i], NULL,
-		    (const char *const *)j->params[i], NULL, NULL, 0) != 1)
+	rows = c->prepared ? c->prep_rows : cfg->max_rows;
+	for (i = 0; i < j->nstmts; i++) {
+		if (j->kind[i] == S_TEXT)
+			ok = PQsendQueryParams(c->conn, j->sql[i], j->nparams[i],
+			    NULL, (const char *const *)j->params[i], NULL, NULL,
+			    0);
+		else if (c->prepared)
+			ok = PQsendQueryPrepared(c->conn, fixed_name[j->kind[i]],
+			    0, NULL, NULL, NULL, 0);
+		else {
+			fixed_text(j->kind[i], cfg->statement_timeout, rows,
+			    text, sizeof(text));
+			ok = PQsendQueryParams(c->conn, text, 0, NULL, NULL,
+			    NULL, NULL, 0);
+		}
+		if (ok != 1)
 			return DC_ERR;
+		if (j->kind[i] == S_FETCH)
+			j->max_rows = rows;	/* what this FETCH caps at */
+	}
 	if (PQpipelineSync(c->conn) != 1)
 		return DC_ERR;
 	rc = PQflush(c->conn);
@@ -358,32 +568,86 @@ conn_send(struct pgconn *c, struct dc_pgjob *j)
 	return DC_OK;
 }
 
-/* The connection broke under a job: retry once if nothing came back. */
+/* Forget what a job's earlier attempt produced, before running it again. */
+static void
+job_reset(struct dc_pgjob *j)
+{
+	if (j->result != NULL)
+		PQclear(j->result);
+	j->result = NULL;
+	j->status = DC_OK;
+	j->error[0] = '\0';
+	j->sqlstate[0] = '\0';
+	j->c = NULL;
+	j->step = 0;
+	j->got_rows = 0;
+}
+
+/*
+ * The connection broke under a job.  A read-only target job is run again
+ * once on a fresh connection; a system database job only when nothing of
+ * it was answered (a COMMIT may have happened).
+ */
 static void
 conn_broken(struct pgconn *c, const char *why)
 {
 	struct dc_pgjob *j = c->job;
 	struct target *t = c->t;
+	char msg[512], lost[560];
 
+	conn_message("", why, t != NULL ? t->url : NULL, msg, sizeof(msg));
 	c->job = NULL;
 	conn_close(c);
 	if (j == NULL)
 		return;
-	if (!j->retried && !j->got_rows && t != NULL) {
+	if (!j->retried && t != NULL && (!t->is_sysdb || !j->got_rows)) {
 		log_info("target connection broken (%s); retrying on a new "
-		    "connection", why);
+		    "connection", msg);
 		j->retried = 1;
-		j->c = NULL;
+		job_reset(j);
 		/* to the head of the queue: it waited long enough */
-		j->next = t->qhead;
-		t->qhead = j;
-		if (t->qtail == NULL)
-			t->qtail = j;
+		enqueue_head(t, j);
 		target_kick(t);
 		return;
 	}
-	set_error(j, DC_EUNAVAIL, why);
+	job_reset(j);
+	snprintf(lost, sizeof(lost), "connection to the database was lost: "
+	    "%s", msg);
+	set_error(j, DC_EUNAVAIL, lost, SQLSTATE_CONN_FAILURE);
 	job_finish(j);
+	if (t != NULL)
+		target_kick(t);
+}
+
+/*
+ * Our named statements vanished (26000: a transaction-pooling proxy gave
+ * us another server session): use text for this target from now on and
+ * run the job again on a fresh connection.
+ */
+static void
+prepared_lost(struct pgconn *c)
+{
+	struct dc_pgjob *j = c->job;
+	struct target *t = c->t;
+
+	log_warn("target does not keep prepared statements (a transaction "
+	    "pooling proxy?); sending every statement as text");
+	t->no_prepare = 1;
+	target_mark_stale(t);
+	c->job = NULL;
+	conn_close(c);
+	target_close_stale(t);
+	job_reset(j);
+	enqueue_head(t, j);
+	target_kick(t);
+}
+
+/* Errors that mean the session is gone, not that the statement failed. */
+static int
+session_lost(const char *sqlstate)
+{
+	return sqlstate != NULL && (strncmp(sqlstate, "57P0", 4) == 0 ||
+	    strncmp(sqlstate, "08", 2) == 0);
 }
 
 static void
@@ -411,10 +675,7 @@ handle_result(struct pgconn *c, struct dc_pgjob *j, PGresult *res)
 			msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 			state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 			set_error(j, DC_ERR, msg != NULL ? msg :
-			    PQresultErrorMessage(res));
-			if (state != NULL)
-				dc_strlcpy(j->sqlstate, state,
-				    sizeof(j->sqlstate));
+			    PQresultErrorMessage(res), state);
 			if (state != NULL && strcmp(state, "57014") == 0)
 				j->status = DC_ETIMEOUT;
 		}
@@ -471,6 +732,7 @@ static void
 job_done_on_conn(struct pgconn *c)
 {
 	struct dc_pgjob *j = c->job;
+	struct target *t = c->t;
 	PGTransactionStatusType ts = PQtransactionStatus(c->conn);
 
 	c->job = NULL;
@@ -482,7 +744,7 @@ job_done_on_conn(struct pgconn *c)
 		    NULL, 0) != 1 || PQpipelineSync(c->conn) != 1 ||
 		    PQflush(c->conn) < 0) {
 			conn_close(c);
-			c = NULL;
+			target_kick(t);
 		}
 	} else
 		conn_idle(c);
@@ -490,10 +752,123 @@ job_done_on_conn(struct pgconn *c)
 }
 
 static void
+connect_failed(struct pgconn *c, const char *msg)
+{
+	struct target *t = c->t;
+	struct dc_pgjob *j;
+
+	if (t == NULL) {	/* a probe */
+		j = c->job;
+		c->job = NULL;
+		conn_close(c);
+		set_error(j, DC_EUNAVAIL, msg, SQLSTATE_CANNOT_CONNECT);
+		job_finish(j);
+		return;
+	}
+	if (!t->is_sysdb)
+		stat_add(c->pool, &c->pool->w->stats->target_conns_failed, 1);
+	log_debug("target connection failed: %s", msg);
+	conn_close(c);
+	/*
+	 * The target is down: fail fast rather than queue behind it.  When
+	 * other connections are up (this one hit max_connections, say), the
+	 * queued jobs wait for them instead.
+	 */
+	if (target_has_live(t))
+		target_kick(t);
+	else
+		target_fail_queue(t, DC_EUNAVAIL, msg, SQLSTATE_CANNOT_CONNECT);
+}
+
+static void
+notice_quiet(void *arg, const char *message)
+{
+	log_debug("target notice: %s", message);
+}
+
+/*
+ * Prepare the fixed statements of read-only jobs, in one round trip,
+ * with the configuration's timeout and row cap baked in.  The connect
+ * timer keeps running until they are ready.
+ */
+static int
+conn_prepare(struct pgconn *c)
+{
+	const struct dc_config *cfg = c->pool->w->cfg;
+	char text[64];
+	int kind, rc;
+
+	c->prep_timeout = cfg->statement_timeout;
+	c->prep_rows = cfg->max_rows;
+	for (kind = S_BEGIN; kind < S_NKINDS; kind++) {
+		fixed_text(kind, c->prep_timeout, c->prep_rows, text,
+		    sizeof(text));
+		if (PQsendPrepare(c->conn, fixed_name[kind], text, 0,
+		    NULL) != 1)
+			return DC_ERR;
+	}
+	if (PQpipelineSync(c->conn) != 1 || (rc = PQflush(c->conn)) < 0)
+		return DC_ERR;
+	conn_arm(c, EV_READ | EV_PERSIST | (rc == 1 ? EV_WRITE : 0));
+	return DC_OK;
+}
+
+/* Results of conn_prepare(): the connection is ready, or it failed. */
+static void
+setup_event(struct pgconn *c, short what)
+{
+	const char *err = NULL;
+	char msg[512];
+	PGresult *res;
+	int rc;
+
+	if (what & EV_WRITE) {
+		if ((rc = PQflush(c->conn)) < 0)
+			goto fail;
+		if (rc == 0)
+			conn_arm(c, EV_READ | EV_PERSIST);
+	}
+	if (!(what & EV_READ))
+		return;
+	if (PQconsumeInput(c->conn) == 0)
+		goto fail;
+	while (!PQisBusy(c->conn)) {
+		res = PQgetResult(c->conn);
+		if (res == NULL)
+			continue;
+		switch (PQresultStatus(res)) {
+		case PGRES_PIPELINE_SYNC:
+			PQclear(res);
+			if (err != NULL)
+				goto fail;
+			evtimer_del(&c->timer);
+			c->prepared = 1;
+			conn_idle(c);
+			return;
+		case PGRES_COMMAND_OK:
+		case PGRES_PIPELINE_ABORTED:
+			break;
+		default:
+			err = "could not prepare statements";
+			break;
+		}
+		PQclear(res);
+	}
+	if (PQstatus(c->conn) == CONNECTION_OK)
+		return;
+fail:
+	conn_message("could not set up the database connection: ",
+	    err != NULL ? err : PQerrorMessage(c->conn), c->t->url, msg,
+	    sizeof(msg));
+	connect_failed(c, msg);
+}
+
+static void
 connect_step(struct pgconn *c)
 {
 	PostgresPollingStatusType st = PQconnectPoll(c->conn);
 	struct dc_pgjob *j;
+	char msg[512];
 
 	switch (st) {
 	case PGRES_POLLING_READING:
@@ -504,26 +879,12 @@ connect_step(struct pgconn *c)
 		return;
 	case PGRES_POLLING_OK:
 		break;
-	default: {
-		char msg[512];
-		struct target *t = c->t;
-
-		snprintf(msg, sizeof(msg), "could not connect to the "
-		    "database: %s", PQerrorMessage(c->conn));
-		if (c->t == NULL) {
-			j = c->job;
-			c->job = NULL;
-			conn_close(c);
-			set_error(j, DC_EUNAVAIL, msg);
-			job_finish(j);
-			return;
-		}
-		stat_add(c->pool, &c->pool->w->stats->target_conns_failed, 1);
-		conn_close(c);
-		/* the target is down: fail fast, do not queue behind it */
-		target_fail_queue(t, DC_EUNAVAIL, msg);
+	default:
+		conn_message("could not connect to the database: ",
+		    PQerrorMessage(c->conn), c->t != NULL ? c->t->url :
+		    c->job != NULL ? c->job->probe_url : NULL, msg, sizeof(msg));
+		connect_failed(c, msg);
 		return;
-	}
 	}
 	if (c->t == NULL) {	/* a probe: it connected, that is all */
 		j = c->job;
@@ -534,32 +895,40 @@ connect_step(struct pgconn *c)
 	}
 	if (PQsetnonblocking(c->conn, 1) != 0 ||
 	    PQenterPipelineMode(c->conn) != 1) {
-		struct target *t = c->t;
-
-		conn_close(c);
-		target_fail_queue(t, DC_EUNAVAIL, "could not set up the "
-		    "database connection");
+		connect_failed(c, "could not set up the database connection");
 		return;
 	}
-	if (!c->t->is_sysdb) {
-		stat_add(c->pool, &c->pool->w->stats->target_conns_open, 1);
-		stat_add(c->pool, &c->pool->w->stats->target_conns_opened, 1);
+	c->state = C_SETUP;
+	if (c->t->is_sysdb) {
+		evtimer_del(&c->timer);
+		conn_idle(c);
+		return;
 	}
-	if (c->timer != NULL) {
-		event_free(c->timer);
-		c->timer = NULL;
+	stat_add(c->pool, &c->pool->w->stats->target_conns_open, 1);
+	stat_add(c->pool, &c->pool->w->stats->target_conns_opened, 1);
+	if (c->t->no_prepare) {
+		evtimer_del(&c->timer);
+		conn_idle(c);
+		return;
 	}
-	conn_idle(c);
+	if (conn_prepare(c) != DC_OK)
+		connect_failed(c, "could not set up the database connection");
 }
 
 static void
 conn_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct pgconn *c = arg;
+	struct dc_pgjob *j;
 
+	if (!(c->ev_what & EV_PERSIST))
+		c->ev_fd = -1;		/* a one-shot event is no longer added */
 	switch (c->state) {
 	case C_CONNECTING:
 		connect_step(c);
+		return;
+	case C_SETUP:
+		setup_event(c, what);
 		return;
 	case C_IDLE:
 		/* an idle connection only reads when the server talks */
@@ -571,7 +940,10 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 		return;
 	case C_CLEANUP:
 		if (PQconsumeInput(c->conn) == 0) {
+			struct target *t = c->t;
+
 			conn_close(c);
+			target_kick(t);
 			return;
 		}
 		cleanup_done(c);
@@ -594,40 +966,53 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 			conn_broken(c, PQerrorMessage(c->conn));
 			return;
 		}
-		if (conn_read_results(c)) {
-			job_done_on_conn(c);
+		j = c->job;
+		if (conn_read_results(c) && !session_lost(j->sqlstate)) {
+			if (c->prepared && strcmp(j->sqlstate, "26000") == 0)
+				prepared_lost(c);
+			else
+				job_done_on_conn(c);
 			return;
 		}
 		if (PQstatus(c->conn) != CONNECTION_OK)
 			conn_broken(c, "server closed the connection");
+		else if (session_lost(j->sqlstate))
+			conn_broken(c, j->error);
 	}
 }
 
+/* Connect timeout while connecting; lazy idle timeout afterwards. */
 static void
-connect_expired(evutil_socket_t fd, short what, void *arg)
+conn_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct pgconn *c = arg;
-	struct target *t = c->t;
-	struct dc_pgjob *j;
+	const struct dc_config *cfg = c->pool->w->cfg;
+	uint64_t idle_ms = (uint64_t)cfg->target_idle_timeout * 1000, now, left;
+	struct timeval tv;
 	char msg[128];
 
-	snprintf(msg, sizeof(msg), "could not connect to the database: "
-	    "timeout after %d s", c->pool->w->cfg->connect_timeout);
-	if (t == NULL) {
-		j = c->job;
-		c->job = NULL;
-		conn_close(c);
-		set_error(j, DC_EUNAVAIL, msg);
-		job_finish(j);
+	if (c->state == C_CONNECTING || c->state == C_SETUP) {
+		snprintf(msg, sizeof(msg), "could not connect to the database: "
+		    "timeout after %d s", cfg->connect_timeout);
+		connect_failed(c, msg);
 		return;
 	}
-	stat_add(c->pool, &c->pool->w->stats->target_conns_failed, 1);
-	conn_close(c);
-	target_fail_queue(t, DC_EUNAVAIL, msg);
+	now = dc_now_ms();
+	if (c->state == C_IDLE && now - c->last_used_ms >= idle_ms) {
+		log_debug("closing idle target connection");
+		conn_close(c);
+		return;
+	}
+	/* used since: look again when it may have been idle long enough */
+	left = c->state == C_IDLE ? idle_ms - (now - c->last_used_ms) : idle_ms;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	evtimer_add(&c->timer, &tv);
 }
 
 static struct pgconn *
-conn_open(struct dc_pool *p, struct target *t, const char *url)
+conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
+    size_t errsz)
 {
 	const char *keys[] = { "dbname", "application_name", "keepalives_idle",
 	    "keepalives_interval", "keepalives_count", "options", NULL };
@@ -637,18 +1022,25 @@ conn_open(struct dc_pool *p, struct target *t, const char *url)
 	struct pgconn *c;
 
 	c = calloc(1, sizeof(*c));
-	if (c == NULL)
+	if (c == NULL) {
+		dc_strlcpy(err, "out of memory", errsz);
 		return NULL;
+	}
 	c->pool = p;
 	c->t = t;
+	c->ev_fd = -1;
 	c->state = C_CONNECTING;
 	c->conn = PQconnectStartParams(keys, vals, 1);
 	if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD) {
+		conn_message("could not connect to the database: ",
+		    c->conn != NULL ? PQerrorMessage(c->conn) : "out of memory",
+		    url, err, errsz);
 		if (c->conn != NULL)
 			PQfinish(c->conn);
 		free(c);
 		return NULL;
 	}
+	PQsetNoticeProcessor(c->conn, notice_quiet, NULL);
 	if (t != NULL) {
 		c->gen = t->gen;
 		c->next = t->conns;
@@ -658,9 +1050,8 @@ conn_open(struct dc_pool *p, struct target *t, const char *url)
 		c->next = p->probes;
 		p->probes = c;
 	}
-	c->timer = evtimer_new(p->w->base, connect_expired, c);
-	if (c->timer != NULL)
-		evtimer_add(c->timer, &tv);
+	evtimer_assign(&c->timer, p->w->base, conn_timer, c);
+	evtimer_add(&c->timer, &tv);
 	conn_arm(c, EV_WRITE);
 	return c;
 }
@@ -670,37 +1061,40 @@ static void
 target_kick(struct target *t)
 {
 	struct dc_pool *p = NULL;
-	struct pgconn *c;
+	struct pgconn *c, *next;
 	struct dc_pgjob *j;
+	char err[512];
 	int connecting = 0, limit;
 
 	while ((j = t->qhead) != NULL) {
 		p = j->pool;
 		for (c = t->conns; c != NULL; c = c->next)
-			if (c->state == C_IDLE && !c->close_needed &&
-			    c->gen == t->gen)
+			if (c->state == C_IDLE && conn_current(c))
 				break;
 		if (c == NULL)
 			break;
-		t->qhead = j->next;
-		if (t->qhead == NULL)
-			t->qtail = NULL;
-		j->next = NULL;
+		dequeue(t);
 		if (conn_send(c, j) != DC_OK)
 			conn_broken(c, PQerrorMessage(c->conn));
 	}
 	if (t->qhead == NULL || p == NULL)
 		return;
-	for (c = t->conns; c != NULL; c = c->next)
-		if (c->state == C_CONNECTING)
+	/* idle ones that may not take a job only take a slot: close them */
+	for (c = t->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == C_IDLE && !conn_current(c))
+			conn_close(c);
+		else if (c->state == C_CONNECTING || c->state == C_SETUP)
 			connecting++;
+	}
 	limit = t->is_sysdb ? 2 : p->w->cfg->max_target_connections;
 	for (j = t->qhead; j != NULL && connecting > 0; j = j->next)
 		connecting--;	/* jobs already covered by a connect */
 	for (; j != NULL && t->nconns < limit; j = j->next) {
-		if (conn_open(p, t, t->url) == NULL) {
-			target_fail_queue(t, DC_EUNAVAIL, "could not start a "
-			    "database connection");
+		if (conn_open(p, t, t->url, err, sizeof(err)) == NULL) {
+			if (!target_has_live(t))
+				target_fail_queue(t, DC_EUNAVAIL, err,
+				    SQLSTATE_CANNOT_CONNECT);
 			return;
 		}
 	}
@@ -743,6 +1137,21 @@ job_new(struct dc_pool *p, dc_pg_cb cb, void *arg)
 	return j;
 }
 
+/* Queue a job on its target; the callback may run before this returns. */
+static int
+job_submit(struct target *t, struct dc_pgjob *j, struct dc_pgjob **jobp)
+{
+	if (t->qlen >= MAX_QUEUE) {
+		job_free(j);
+		return DC_EFULL;
+	}
+	enqueue(t, j);
+	if (jobp != NULL)
+		*jobp = j;
+	target_kick(t);
+	return DC_OK;
+}
+
 int
 dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
     const char *sql, int nparams, const char *const *params, dc_pg_cb cb,
@@ -751,17 +1160,14 @@ dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
 	const struct dc_config *cfg = p->w->cfg;
 	struct dc_pgjob *j;
 	struct target *t;
-	char timeout[64], fetch[64], *declare = NULL;
-	int rc = DC_ENOMEM;
+	char *declare = NULL;
 
 	t = target_get(p, e->id, e->gen, e->url, 0);
 	if (t == NULL || (j = job_new(p, cb, arg)) == NULL)
 		return DC_ENOMEM;
 	j->t = t;
-	snprintf(timeout, sizeof(timeout), "SET LOCAL statement_timeout = %d",
-	    cfg->statement_timeout);
-	if (job_add(j, "BEGIN READ ONLY", 0, NULL) != DC_OK ||
-	    job_add(j, timeout, 0, NULL) != DC_OK)
+	if (job_add_fixed(j, S_BEGIN) != DC_OK ||
+	    job_add_fixed(j, S_TIMEOUT) != DC_OK)
 		goto fail;
 	if (kind == DC_PG_READ_CURSOR) {
 		/*
@@ -773,10 +1179,8 @@ dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
 			declare = NULL;
 			goto fail;
 		}
-		snprintf(fetch, sizeof(fetch), "FETCH FORWARD %d FROM dc_cursor",
-		    cfg->max_rows + 1);
 		if (job_add(j, declare, nparams, params) != DC_OK ||
-		    job_add(j, fetch, 0, NULL) != DC_OK)
+		    job_add_fixed(j, S_FETCH) != DC_OK)
 			goto fail;
 		j->result_idx = 3;
 		j->max_rows = cfg->max_rows;
@@ -786,18 +1190,14 @@ dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
 		j->result_idx = 2;
 		j->max_rows = kind == DC_PG_CATALOG ? 0 : cfg->max_rows;
 	}
-	if (job_add(j, "ROLLBACK", 0, NULL) != DC_OK)
+	if (job_add_fixed(j, S_ROLLBACK) != DC_OK)
 		goto fail;
 	free(declare);
-	enqueue(t, j);
-	if (jobp != NULL)
-		*jobp = j;
-	target_kick(t);
-	return DC_OK;
+	return job_submit(t, j, jobp);
 fail:
 	free(declare);
 	job_free(j);
-	return rc;
+	return DC_ENOMEM;
 }
 
 int
@@ -824,11 +1224,7 @@ dc_pool_sysdb(struct dc_pool *p, int nstmts, const char *const *sql,
 	if (job_add(j, "COMMIT", 0, NULL) != DC_OK)
 		goto fail;
 	j->result_idx = nstmts;
-	enqueue(t, j);
-	if (jobp != NULL)
-		*jobp = j;
-	target_kick(t);
-	return DC_OK;
+	return job_submit(t, j, jobp);
 fail:
 	job_free(j);
 	return DC_ENOMEM;
@@ -840,15 +1236,23 @@ dc_pool_probe(struct dc_pool *p, const char *url, dc_pg_cb cb, void *arg,
 {
 	struct dc_pgjob *j;
 	struct pgconn *c;
+	char err[512];
 
 	if ((j = job_new(p, cb, arg)) == NULL)
 		return DC_ENOMEM;
 	j->is_probe = 1;
 	j->probe_url = dc_url_libpq(url);
-	if (j->probe_url == NULL ||
-	    (c = conn_open(p, NULL, j->probe_url)) == NULL) {
+	if (j->probe_url == NULL) {
 		job_free(j);
 		return DC_ENOMEM;
+	}
+	if ((c = conn_open(p, NULL, j->probe_url, err, sizeof(err))) == NULL) {
+		/* libpq refused the URL itself: that is the probe's answer */
+		if (jobp != NULL)
+			*jobp = NULL;
+		set_error(j, DC_EUNAVAIL, err, SQLSTATE_CANNOT_CONNECT);
+		job_finish(j);
+		return DC_OK;
 	}
 	c->job = j;
 	j->c = c;
@@ -860,7 +1264,7 @@ dc_pool_probe(struct dc_pool *p, const char *url, dc_pg_cb cb, void *arg,
 void
 dc_pool_cancel(struct dc_pgjob *j)
 {
-	struct dc_pgjob **pp;
+	struct dc_pgjob **pp, *prev = NULL;
 	struct target *t = j->t;
 
 	j->cb = NULL;
@@ -876,13 +1280,12 @@ dc_pool_cancel(struct dc_pgjob *j)
 		return;
 	}
 	if (t != NULL) {
-		struct dc_pgjob *prev = NULL;
-
 		for (pp = &t->qhead; *pp != NULL; pp = &(*pp)->next) {
 			if (*pp == j) {
 				*pp = j->next;
 				if (t->qtail == j)
 					t->qtail = prev;
+				t->qlen--;
 				break;
 			}
 			prev = *pp;
@@ -903,13 +1306,26 @@ target_close_stale(struct target *t)
 	}
 }
 
+/*
+ * The environment entry is not in the shared registry: it is current
+ * while DATABASE_URL still names the URL its connections were opened
+ * for.  Returns 1 current, 0 changed (e filled), -1 gone.
+ */
+static int
+env_entry_state(struct dc_pool *p, const struct target *t, struct dc_entry *e)
+{
+	if (dc_target_env_entry(p->w, e) != DC_OK)
+		return -1;
+	return url_is(t, e->url) ? 1 : 0;
+}
+
 void
 dc_pool_sync(struct dc_pool *p)
 {
 	struct target *t, **pp;
 	struct dc_entry *e;
-	struct pgconn *c;
 	uint64_t gen;
+	int state;
 
 	e = malloc(sizeof(*e));
 	if (e == NULL)
@@ -919,16 +1335,22 @@ dc_pool_sync(struct dc_pool *p)
 			pp = &t->next;
 			continue;
 		}
-		gen = dc_shreg_entry_gen(p->w->reg, t->id);
-		if (gen == t->gen) {
+		if (dc_target_is_env(t->id))
+			state = env_entry_state(p, t, e);
+		else {
+			gen = dc_shreg_entry_gen(p->w->reg, t->id);
+			state = gen == 0 ? -1 : gen == t->gen ? 1 :
+			    dc_shreg_get(p->w->reg, t->id, e) == DC_OK ? 0 : -1;
+		}
+		if (state == 1) {
 			pp = &t->next;
 			continue;
 		}
-		for (c = t->conns; c != NULL; c = c->next)
-			c->close_needed = 1;
+		target_mark_stale(t);
 		target_close_stale(t);
-		if (gen != 0 && dc_shreg_get(p->w->reg, t->id, e) == DC_OK) {
-			t->gen = e->gen;
+		if (state == 0) {
+			if (!dc_target_is_env(t->id))
+				t->gen = e->gen;
 			target_set_url(t, e->url);
 			dc_explicit_bzero(e->url, sizeof(e->url));
 			target_kick(t);
@@ -937,32 +1359,31 @@ dc_pool_sync(struct dc_pool *p)
 		}
 		/* the entry is gone: nothing may run on it any more */
 		target_fail_queue(t, DC_ENOENT, "the target database was "
-		    "removed from the registry");
+		    "removed from the registry", NULL);
 		if (t->conns == NULL) {
 			*pp = t->next;
-			target_set_url(t, "");
-			free(t->url);
-			free(t);
+			target_free(t);
 			continue;
 		}
 		pp = &t->next;
 	}
+	dc_explicit_bzero(e, sizeof(*e));
 	free(e);
+	dc_schema_sync(p->w);
 }
 
 void
 dc_pool_invalidate(struct dc_pool *p, const uint8_t *id)
 {
 	struct target *t;
-	struct pgconn *c;
 
 	for (t = p->targets; t != NULL; t = t->next) {
 		if (t->is_sysdb || (id != NULL && memcmp(t->id, id, 16) != 0))
 			continue;
-		for (c = t->conns; c != NULL; c = c->next)
-			c->close_needed = 1;
+		target_mark_stale(t);
 		target_close_stale(t);
 	}
+	dc_schema_invalidate(id);
 }
 
 int
@@ -988,6 +1409,7 @@ dc_pool_free(struct dc_pool *p)
 	struct target *t;
 	struct dc_pgjob *j;
 
+	dc_schema_shutdown();
 	while (p->probes != NULL) {
 		j = p->probes->job;
 		conn_close(p->probes);
@@ -1002,13 +1424,9 @@ dc_pool_free(struct dc_pool *p)
 			if (j != NULL)
 				job_free(j);
 		}
-		while ((j = t->qhead) != NULL) {
-			t->qhead = j->next;
+		while ((j = dequeue(t)) != NULL)
 			job_free(j);
-		}
-		target_set_url(t, "");
-		free(t->url);
-		free(t);
+		target_free(t);
 	}
 	free(p);
 }

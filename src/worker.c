@@ -24,6 +24,7 @@
 
 #include "dc.h"
 #include "http.h"
+#include "llm.h"
 #include "log.h"
 #include "msg.h"
 #include "pool.h"
@@ -39,6 +40,7 @@ worker_exit(void)
 {
 	struct dc_refresh_wait *rw;
 
+	dc_llm_free(W.llm);
 	if (W.pool != NULL)
 		dc_pool_free(W.pool);
 	dc_http_teardown(&W);
@@ -271,6 +273,7 @@ dc_worker_main(int index, int listen_fd, int chan_fd, struct dc_config *cfg,
 	W.pool = dc_pool_new(&W);
 	if (W.pool == NULL)
 		_exit(2);
+	W.llm = dc_llm_new(&W);
 	dc_worker_sync_registry(&W);
 
 	event_base_dispatch(W.base);

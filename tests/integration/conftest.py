@@ -318,3 +318,13 @@ def clean_env(env):
 
 def jdump(o):
     return json.dumps(o, sort_keys=True)
+
+
+@pytest.fixture
+def llm():
+    """A fake LLM provider (tests/integration/llm_mock.py) on a free
+    loopback port: .url, .queue(...), .requests."""
+    from llm_mock import LlmMock
+    mock = LlmMock()
+    yield mock
+    mock.stop()

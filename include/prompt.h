@@ -1,0 +1,35 @@
+/*
+ * prompt.h - what the LLM is told: the dialect, the rules (one read-only
+ * statement), the live schema of the chosen target ranked by relevance to
+ * the question and trimmed to a budget, and on a correction round the
+ * failed SQL with the database's error.  Pure text building, unit-tested.
+ */
+#ifndef DC_PROMPT_H
+#define DC_PROMPT_H
+
+#include <stddef.h>
+
+#include "schema.h"
+
+/* Rough characters per token, for budgets given in tokens. */
+#define DC_PROMPT_CHARS_PER_TOKEN	4
+#define DC_PROMPT_SCHEMA_TOKENS		6000
+
+/* The system prompt for a target of this database_type.  Malloc'ed. */
+char		*dc_prompt_system(const char *dbtype);
+
+/*
+ * The user prompt: schema context (at most budget characters of it, most
+ * relevant tables first), the question, and when prev_sql is given the
+ * correction request with error.  Malloc'ed.  *ntables_out (optional)
+ * says how many tables made it into the budget.
+ */
+char		*dc_prompt_user(const struct dc_schema *s, const char *question,
+		     const char *prev_sql, const char *error, size_t budget,
+		     int *ntables_out);
+
+/* Relevance of one table to a question (higher first); for the tests. */
+int		 dc_prompt_score(const struct dc_schema_table *t,
+		     const char *question);
+
+#endif /* DC_PROMPT_H */

@@ -1,0 +1,61 @@
+/*
+ * result.h - a PGresult as JSON, typed by column type OID.
+ *
+ * Every query route answers rows the same way: int2/int4/int8/oid as JSON
+ * integers; float4/float8/numeric as JSON numbers written exactly as the
+ * server wrote them (NaN and the infinities, which JSON cannot express,
+ * as strings); bool as true/false; NULL as null; json/jsonb as the parsed
+ * JSON value; everything else as the server's text.  Column names that
+ * repeat in one result ("SELECT 1 AS a, 2 AS a") get a suffix ("a",
+ * "a_2") so no column is lost in a JSON object.
+ *
+ * It also says how a query that produced no rows is answered over HTTP,
+ * so every route maps the pool's failures to the same statuses.
+ */
+#ifndef DC_RESULT_H
+#define DC_RESULT_H
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+
+struct dc_pg_result;
+
+/* The result's column names, made unique. */
+struct dc_result_cols {
+	int		 n;
+	char		**names;
+};
+
+int		 dc_result_cols(const PGresult *res, struct dc_result_cols *out);
+void		 dc_result_cols_free(struct dc_result_cols *cols);
+
+/* Rows to show: PQntuples capped at max_rows (max_rows <= 0: no cap). */
+int		 dc_result_nrows(const PGresult *res, int max_rows);
+
+/* One field as a JSON value (NULL for SQL NULL, json-c's null). */
+struct json_object *dc_result_value(const PGresult *res, int row, int col);
+
+/* ["a", "b"] */
+struct json_object *dc_result_columns(const PGresult *res);
+
+/* {"a": [v1, v2, ...], "b": [...]} over the first nrows rows. */
+struct json_object *dc_result_columnar(const PGresult *res, int nrows);
+
+/* [{"a": v1, "b": w1}, ...] over the first nrows rows. */
+struct json_object *dc_result_rows(const PGresult *res, int nrows);
+
+/*
+ * A failed query (r->status != DC_OK): the HTTP status and detail when
+ * the failure is the gateway's or the target's (target unreachable 503,
+ * connection lost 502, entry removed meanwhile 404, out of memory 500),
+ * or 0 when the database refused the statement itself (SQL error,
+ * statement timeout), which routes report in their own answer with
+ * r->error.
+ */
+int		 dc_result_failure(const struct dc_pg_result *r, char *detail,
+		     size_t detailsz);
+
+/* dc_pool_query() refused to start (DC_EFULL, DC_ENOMEM): status, detail. */
+int		 dc_result_submit_failure(int rc, char *detail, size_t detailsz);
+
+#endif /* DC_RESULT_H */

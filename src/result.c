@@ -1,0 +1,288 @@
+/*
+ * result.c - a PGresult as JSON (see result.h).
+ *
+ * The server sends every value as text; the column's type OID says what
+ * the text means.  Numbers keep the server's own spelling
+ * (json_object_new_double_s), so numeric(30,10) and float8's shortest
+ * round-trip form reach the client digit for digit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dc.h"
+#include "pool.h"
+#include "result.h"
+
+/* Type OIDs from pg_type.dat; stable across PostgreSQL versions. */
+#define BOOLOID		16
+#define INT8OID		20
+#define INT2OID		21
+#define INT4OID		23
+#define OIDOID		26
+#define JSONOID		114
+#define FLOAT4OID	700
+#define FLOAT8OID	701
+#define NUMERICOID	1700
+#define JSONBOID	3802
+
+#define JSON_VALUE_DEPTH	64
+
+/* 1 when s is a number JSON accepts (RFC 8259: no NaN, no leading +). */
+static int
+json_number_ok(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (*s >= '1' && *s <= '9')
+		while (*s >= '0' && *s <= '9')
+			s++;
+	else
+		return 0;
+	if (*s == '.') {
+		s++;
+		if (!(*s >= '0' && *s <= '9'))
+			return 0;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (!(*s >= '0' && *s <= '9'))
+			return 0;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	return *s == '\0';
+}
+
+static struct json_object *
+json_value(const char *s, int len)
+{
+	struct json_tokener *tok = json_tokener_new_ex(JSON_VALUE_DEPTH);
+	struct json_object *o = NULL;
+
+	if (tok == NULL)
+		return json_object_new_string_len(s, len);
+	/*
+	 * Include the terminating NUL (PQgetvalue's strings have one): a
+	 * top-level scalar such as 5 or null only ends at the end of input.
+	 */
+	o = json_tokener_parse_ex(tok, s, len + 1);
+	if (json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != (size_t)len) {
+		if (o != NULL)
+			json_object_put(o);
+		o = json_object_new_string_len(s, len);
+	} else if (o == NULL)
+		o = json_object_new_null();	/* the JSON value null */
+	json_tokener_free(tok);
+	return o;
+}
+
+struct json_object *
+dc_result_value(const PGresult *res, int row, int col)
+{
+	const char *s;
+	int len;
+	char *end;
+
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	s = PQgetvalue(res, row, col);
+	len = PQgetlength(res, row, col);
+	switch (PQftype(res, col)) {
+	case INT2OID:
+	case INT4OID:
+	case INT8OID:
+	case OIDOID: {
+		long long v = strtoll(s, &end, 10);
+
+		if (end != s && *end == '\0')
+			return json_object_new_int64(v);
+		break;
+	}
+	case FLOAT4OID:
+	case FLOAT8OID:
+	case NUMERICOID:
+		if (json_number_ok(s))
+			return json_object_new_double_s(strtod(s, NULL), s);
+		break;		/* NaN, Infinity, -Infinity */
+	case BOOLOID:
+		return json_object_new_boolean(s[0] == 't');
+	case JSONOID:
+	case JSONBOID:
+		return json_value(s, len);
+	default:
+		break;
+	}
+	return json_object_new_string_len(s, len);
+}
+
+int
+dc_result_cols(const PGresult *res, struct dc_result_cols *out)
+{
+	int i, k, n = PQnfields(res), suffix;
+	const char *name;
+	char buf[128];
+
+	out->n = 0;
+	out->names = calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
+	if (out->names == NULL)
+		return DC_ENOMEM;
+	for (i = 0; i < n; i++) {
+		name = PQfname(res, i);
+		if (name == NULL || *name == '\0')
+			name = "?column?";
+		dc_strlcpy(buf, name, sizeof(buf));
+		/* a name seen before gets the first free _N suffix */
+		for (suffix = 2;; suffix++) {
+			for (k = 0; k < i; k++)
+				if (strcmp(out->names[k], buf) == 0)
+					break;
+			if (k == i)
+				break;
+			snprintf(buf, sizeof(buf), "%.100s_%d", name, suffix);
+		}
+		if ((out->names[i] = strdup(buf)) == NULL) {
+			out->n = i;
+			dc_result_cols_free(out);
+			return DC_ENOMEM;
+		}
+		out->n = i + 1;
+	}
+	return DC_OK;
+}
+
+void
+dc_result_cols_free(struct dc_result_cols *cols)
+{
+	int i;
+
+	for (i = 0; i < cols->n; i++)
+		free(cols->names[i]);
+	free(cols->names);
+	cols->names = NULL;
+	cols->n = 0;
+}
+
+int
+dc_result_nrows(const PGresult *res, int max_rows)
+{
+	int n = PQntuples(res);
+
+	return max_rows > 0 && n > max_rows ? max_rows : n;
+}
+
+struct json_object *
+dc_result_columns(const PGresult *res)
+{
+	struct dc_result_cols cols;
+	struct json_object *a;
+	int i;
+
+	if (dc_result_cols(res, &cols) != DC_OK)
+		return NULL;
+	a = json_object_new_array_ext(cols.n);
+	for (i = 0; a != NULL && i < cols.n; i++)
+		json_object_array_add(a, json_object_new_string(cols.names[i]));
+	dc_result_cols_free(&cols);
+	return a;
+}
+
+struct json_object *
+dc_result_columnar(const PGresult *res, int nrows)
+{
+	struct dc_result_cols cols;
+	struct json_object *o, *a;
+	int i, row;
+
+	if (dc_result_cols(res, &cols) != DC_OK)
+		return NULL;
+	o = json_object_new_object();
+	for (i = 0; o != NULL && i < cols.n; i++) {
+		a = json_object_new_array_ext(nrows);
+		if (a == NULL) {
+			json_object_put(o);
+			o = NULL;
+			break;
+		}
+		for (row = 0; row < nrows; row++)
+			json_object_array_add(a, dc_result_value(res, row, i));
+		json_object_object_add(o, cols.names[i], a);
+	}
+	dc_result_cols_free(&cols);
+	return o;
+}
+
+struct json_object *
+dc_result_rows(const PGresult *res, int nrows)
+{
+	struct dc_result_cols cols;
+	struct json_object *a, *o;
+	int i, row;
+
+	if (dc_result_cols(res, &cols) != DC_OK)
+		return NULL;
+	a = json_object_new_array_ext(nrows);
+	for (row = 0; a != NULL && row < nrows; row++) {
+		o = json_object_new_object();
+		if (o == NULL) {
+			json_object_put(a);
+			a = NULL;
+			break;
+		}
+		for (i = 0; i < cols.n; i++)
+			json_object_object_add(o, cols.names[i],
+			    dc_result_value(res, row, i));
+		json_object_array_add(a, o);
+	}
+	dc_result_cols_free(&cols);
+	return a;
+}
+
+int
+dc_result_failure(const struct dc_pg_result *r, char *detail, size_t sz)
+{
+	const char *msg = r->error != NULL ? r->error : "unknown error";
+
+	switch (r->status) {
+	case DC_ERR:
+	case DC_ETIMEOUT:
+		return 0;
+	case DC_EUNAVAIL:
+		if (r->sqlstate != NULL && strcmp(r->sqlstate, "08006") == 0) {
+			snprintf(detail, sz, "target database connection lost: "
+			    "%s", msg);
+			return 502;
+		}
+		snprintf(detail, sz, "target database unavailable: %s", msg);
+		return 503;
+	case DC_ENOENT:
+		snprintf(detail, sz, "Database connection not found: it was "
+		    "removed while the query waited");
+		return 404;
+	case DC_ENOMEM:
+		snprintf(detail, sz, "out of memory");
+		return 500;
+	default:
+		snprintf(detail, sz, "query failed: %s", msg);
+		return 500;
+	}
+}
+
+int
+dc_result_submit_failure(int rc, char *detail, size_t sz)
+{
+	if (rc == DC_EFULL) {
+		snprintf(detail, sz, "too many requests are waiting for this "
+		    "target database; try again later");
+		return 503;
+	}
+	snprintf(detail, sz, "cannot start the query: out of memory");
+	return 500;
+}

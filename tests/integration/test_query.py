@@ -1,0 +1,712 @@
+"""Query routing (issue 4) against the real daemon and real PostgreSQL:
+persistent per-target connections, read-only execution, direct SQL
+through POST /api/v1/chat, target resolution and its error codes, target
+restarts, connection reuse, and slow-target isolation.
+
+Two target databases hold different data (same table names, different
+rows), so every answer shows which database it came from.
+"""
+import concurrent.futures
+import threading
+import time
+import uuid
+
+import psycopg2
+import pytest
+
+from conftest import PgCluster, clean_env, free_port, wait_for
+
+ENV_ID = "00000000-0000-0000-0000-00000000dada"
+WRITER_PW = "Wr1ter-pw"
+
+
+@pytest.fixture(scope="module")
+def targets(pg):
+    """Databases A and B (different data) and a role that could write A."""
+    a = pg.create_db("qa")
+    b = pg.create_db("qb")
+    writer = "writer_%s" % uuid.uuid4().hex[:8]
+    pg.sql(a, "CREATE TABLE items (id int PRIMARY KEY, tag text NOT NULL);"
+              "INSERT INTO items SELECT g, 'a' || g FROM generate_series(1, 3) g;"
+              "CREATE TABLE only_in_a (x int)")
+    pg.sql(b, "CREATE TABLE items (id int PRIMARY KEY, tag text NOT NULL);"
+              "INSERT INTO items SELECT g, 'b' || g FROM generate_series(1, 7) g;"
+              "CREATE TABLE only_in_b (y int)")
+    # a role with every privilege on A's ledger: it owns it
+    pg.sql("postgres", "CREATE ROLE %s LOGIN PASSWORD '%s'" % (writer, WRITER_PW))
+    pg.sql(a, """
+        GRANT ALL ON SCHEMA public TO {w};
+        CREATE TABLE ledger (id serial PRIMARY KEY, who text, amount numeric(10,2));
+        INSERT INTO ledger (who, amount) VALUES ('ann', 10.50), ('bob', 20.25), ('cy', 0);
+        ALTER TABLE ledger OWNER TO {w};
+        GRANT ALL ON items, only_in_a TO {w};
+        CREATE FUNCTION sneaky_delete() RETURNS bigint LANGUAGE sql
+            AS 'WITH d AS (DELETE FROM ledger RETURNING 1) SELECT count(*) FROM d';
+        ALTER FUNCTION sneaky_delete() OWNER TO {w};
+        CREATE FUNCTION sneaky_rw() RETURNS int LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM set_config('transaction_read_only', 'off', true);
+            UPDATE ledger SET amount = 0;
+            RETURN 1;
+        END $$;
+        ALTER FUNCTION sneaky_rw() OWNER TO {w};
+    """.format(w=writer))
+    yield {"a": a, "b": b, "writer": writer,
+           "writer_url": pg.url(a, user=writer, password=WRITER_PW)}
+
+
+def register(d, name, url, default=False):
+    r = d.post("/api/v1/databases", {"name": name, "database_url": url,
+                                     "database_type": "postgresql",
+                                     "is_default": default})
+    assert r.status_code == 201, r.text
+    return r.json()["connection_id"]
+
+
+def sql(d, query, target=None, session=None, **kw):
+    body = {"execution_mode": "direct_sql", "sql": query}
+    if target is not None:
+        body["target_database"] = target
+    if session is not None:
+        kw.setdefault("timeout", 30)
+        return session.post(d.url("/api/v1/chat"), json=body, **kw)
+    return d.post("/api/v1/chat", body, **kw)
+
+
+def ok_rows(r):
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert j["answer_source"] == "sql", j
+    return j["data"]
+
+
+def backends(pg, db):
+    return pg.sql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE "
+                  "application_name = 'datachatd' AND datname = %s",
+                  (db,))[0][0]
+
+
+def sleeping(cluster, db=None):
+    """Pids of datachatd's backends inside pg_sleep() (the running
+    statement's text is the cursor's FETCH, so match the wait event)."""
+    q = ("SELECT pid FROM pg_stat_activity WHERE application_name = 'datachatd'"
+         " AND wait_event = 'PgSleep'")
+    if db is None:
+        return [p for (p,) in cluster.sql("postgres", q)]
+    return [p for (p,) in cluster.sql("postgres", q + " AND datname = %s", (db,))]
+
+
+@pytest.fixture
+def two(daemon_factory, registry_env, targets, pg):
+    """A daemon (2 workers) with A and B registered, neither default."""
+    d = daemon_factory(env=clean_env(registry_env)).start(wait_ready=True)
+    ids = {"a": register(d, "A", pg.url(targets["a"])),
+           "b": register(d, "B", pg.url(targets["b"]))}
+    return d, ids
+
+
+# --- routing ---
+
+def test_chat_response_shape_and_types(two):
+    d, ids = two
+    r = sql(d, "SELECT 1::int2 AS i2, 2::int4 AS i4, 9007199254740993::int8 AS i8,"
+               " 26::oid AS o, 1.5::float4 AS f4, 0.1::float8 AS f8,"
+               " 12345678901234567890.123456789::numeric AS n,"
+               " 'NaN'::numeric AS nan, 'Infinity'::float8 AS inf, true AS t,"
+               " false AS f, NULL::int AS nul, '{\"k\": [1, null]}'::jsonb AS jb,"
+               " '[1,2]'::json AS js, 'txt' AS s, '2024-01-02'::date AS dt,"
+               " '5'::jsonb AS j5, 'null'::jsonb AS jnull,"
+               " 1 AS dup, 2 AS dup", ids["a"])
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    j = r.json()
+    for key in ("answer", "sql", "data", "answer_source", "validation_errors",
+                "metrics", "decision_trace", "conversation_id"):
+        assert key in j, key
+    assert j["answer_source"] == "sql"
+    assert j["validation_errors"] == []
+    assert j["metrics"]["llm_calls"] == 0 and j["metrics"]["retry_count"] == 0
+    assert isinstance(j["metrics"]["total_latency_ms"], (int, float))
+    assert j["conversation_id"].startswith("conv_")
+    assert [t["stage"] for t in j["decision_trace"]][:2] == ["routing",
+                                                             "execution_mode"]
+    assert "1 row" in j["answer"] and "i2" in j["answer"]
+    data = j["data"]
+    assert data["i2"] == [1] and data["i4"] == [2]
+    assert data["i8"] == [9007199254740993] and data["o"] == [26]
+    assert data["f4"] == [1.5] and data["f8"] == [0.1]
+    assert '"n":[12345678901234567890.123456789]' in r.text  # exact digits
+    assert data["nan"] == ["NaN"] and data["inf"] == ["Infinity"]
+    assert data["t"] == [True] and data["f"] == [False] and data["nul"] == [None]
+    assert data["jb"] == [{"k": [1, None]}] and data["js"] == [[1, 2]]
+    assert data["j5"] == [5] and data["jnull"] == [None]   # scalars too
+    assert data["s"] == ["txt"] and data["dt"] == ["2024-01-02"]
+    assert data["dup"] == [1] and data["dup_2"] == [2]
+    # a client's conversation id is kept
+    r = d.post("/api/v1/chat", {"execution_mode": "direct_sql", "sql": "SELECT 1",
+                                "target_database": ids["a"],
+                                "conversation_id": "conv_mine"})
+    assert r.json()["conversation_id"] == "conv_mine"
+
+
+def test_interleaved_requests_reach_their_own_target(two, targets):
+    d, ids = two
+    q = "SELECT current_database() AS db, count(*) AS n, min(tag) AS tag FROM items"
+
+    def one(i):
+        which = "a" if i % 2 == 0 else "b"
+        r = sql(d, q, ids[which], timeout=20)
+        return which, r
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(one, range(60), timeout=60))
+    for which, r in results:
+        data = ok_rows(r)
+        assert data["db"] == [targets[which]]
+        assert data["n"] == [3 if which == "a" else 7]
+        assert data["tag"] == ["a1" if which == "a" else "b1"]
+        assert r.json()["target_database"] == ids[which]
+
+
+def test_default_and_environment_fallbacks(daemon_factory, registry_env,
+                                           targets, pg):
+    env_db = pg.create_db("qenv")
+    pg.sql(env_db, "CREATE TABLE marker (v text); INSERT INTO marker VALUES ('env')")
+    q = "SELECT current_database() AS db"
+
+    # no default, no DATABASE_URL: 400
+    d = daemon_factory(env=clean_env(registry_env)).start(wait_ready=True)
+    a = register(d, "A", pg.url(targets["a"]))
+    r = sql(d, q)
+    assert r.status_code == 400
+    assert "No target database configured" in r.json()["detail"]
+    # the registry default wins once there is one
+    assert d.put("/api/v1/databases/%s/default" % a, {"is_default": True}).status_code == 204
+    assert ok_rows(sql(d, q))["db"] == [targets["a"]]
+    d.stop()
+
+    # DATABASE_URL is the fallback when the registry has no default
+    env = clean_env(registry_env)
+    env["SYSTEM_DATABASE_URL"] = pg.url(pg.create_db("sys"))
+    env["DATABASE_URL"] = pg.url(env_db)
+    d = daemon_factory(env=env).start(wait_ready=True)
+    r = sql(d, q)
+    assert ok_rows(r)["db"] == [env_db]
+    assert r.json()["target_database"] == ENV_ID
+    assert ok_rows(sql(d, "SELECT v FROM marker", ENV_ID))["v"] == ["env"]
+    b = register(d, "B", pg.url(targets["b"]))
+    assert ok_rows(sql(d, q))["db"] == [env_db]          # B is not default
+    assert ok_rows(sql(d, q, b))["db"] == [targets["b"]]  # unless asked for
+    assert d.put("/api/v1/databases/%s/default" % b, {"is_default": True}).status_code == 204
+    assert ok_rows(sql(d, q))["db"] == [targets["b"]]
+    assert ok_rows(sql(d, q, ENV_ID))["db"] == [env_db]  # still addressable
+    d.stop()
+
+    # no registry at all: DATABASE_URL alone
+    d = daemon_factory(env={"DATABASE_URL": pg.url(env_db)}).start()
+    assert ok_rows(sql(d, q))["db"] == [env_db]
+    r = sql(d, q, str(uuid.uuid4()))
+    assert r.status_code == 404
+
+
+def test_routing_error_codes(two, daemon_factory, registry_env, pg, targets):
+    d, ids = two
+    r = sql(d, "SELECT 1", "not-a-uuid")
+    assert r.status_code == 400 and "UUID" in r.json()["detail"]
+    r = sql(d, "SELECT 1", str(uuid.uuid4()))
+    assert r.status_code == 404 and "not found" in r.json()["detail"]
+    r = sql(d, "SELECT 1", 42)
+    assert r.status_code == 422
+    r = sql(d, "SELECT 1", ENV_ID)     # no DATABASE_URL here
+    assert r.status_code == 404
+    # deleted: 404 on every worker
+    gone = register(d, "gone", pg.url(targets["a"]))
+    assert ok_rows(sql(d, "SELECT 1 AS x", gone))["x"] == [1]
+    assert d.delete("/api/v1/databases/%s" % gone).status_code == 204
+    for _ in range(6):
+        assert sql(d, "SELECT 1", gone).status_code == 404
+    # bad requests
+    r = d.post("/api/v1/chat", data="{nope", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    r = d.post("/api/v1/chat", {"execution_mode": "direct_sql", "target_database": ids["a"]})
+    assert r.status_code == 422 and "sql" in r.json()["detail"]
+    r = d.post("/api/v1/chat", {"execution_mode": "direct_sql", "sql": 5})
+    assert r.status_code == 422
+    r = d.post("/api/v1/chat", {"execution_mode": "direct_sql",
+                                "sql": "SELECT 1\u0000; DELETE FROM items"})
+    assert r.status_code == 422 and "NUL" in r.json()["detail"]
+    r = d.post("/api/v1/chat", {})
+    assert r.status_code == 422 and "message" in r.json()["detail"]
+    r = d.get("/api/v1/chat")
+    assert r.status_code == 405
+    # a natural-language question without an LLM: 503, clearly
+    r = d.post("/api/v1/chat", {"message": "how many items?", "target_database": ids["a"]})
+    assert r.status_code == 503
+    assert "no LLM provider configured" in r.json()["detail"]
+    assert "LLM_DEFAULT_PROVIDER" in r.json()["detail"]
+
+    # a registry that was never loaded: 503, never a fallback
+    env = clean_env(registry_env)
+    env["SYSTEM_DATABASE_URL"] = "postgresql://postgres:x@127.0.0.1:%d/none" % free_port()
+    env["DATABASE_URL"] = pg.url(targets["b"])
+    d2 = daemon_factory(env=env).start()
+    for target in (ids["a"], None):
+        r = sql(d2, "SELECT 1", target)
+        assert r.status_code == 503, r.text
+        assert "not loaded" in r.json()["detail"]
+    r = d2.post("/api/v1/tools/execute", {"name": "list_tables", "target_database": ids["a"]})
+    assert r.status_code == 503
+
+
+# --- read-only by construction ---
+
+WRITE_ATTEMPTS = [
+    "DELETE FROM ledger",
+    "delete/**/from ledger",
+    "UPDATE ledger SET amount = 0",
+    "INSERT INTO ledger (who, amount) VALUES ('eve', 1)",
+    "TRUNCATE ledger",
+    "DROP TABLE ledger",
+    "ALTER TABLE ledger ADD COLUMN pwned int",
+    "CREATE TABLE pwned AS SELECT * FROM ledger",
+    "SELECT * INTO pwned FROM ledger",
+    "SELECT 1; DELETE FROM ledger",
+    "SELECT 1 -- harmless\n; DELETE FROM ledger",
+    "/* ; */ DELETE FROM ledger",
+    "SELECT 'x'; DELETE FROM ledger; --'",
+    "SELECT $$;$$; DELETE FROM ledger",
+    "SELECT E'\\''; DELETE FROM ledger; --'",
+    "SELECT 'a\\'; DELETE FROM ledger; --'",
+    "WITH d AS (DELETE FROM ledger RETURNING *) SELECT * FROM d",
+    "WITH x AS (SELECT 1) UPDATE ledger SET amount = 0",
+    "with recursive r(n) as (select 1) insert into ledger (who) select 'r' from r",
+    "EXPLAIN ANALYZE DELETE FROM ledger",
+    "SELECT * FROM ledger FOR UPDATE",
+    "BEGIN; DELETE FROM ledger; COMMIT",
+    "COMMIT; DELETE FROM ledger",
+    "SET transaction_read_only = off",
+    "SELECT set_config('transaction_read_only', 'off', false)",
+    "SELECT nextval('ledger_id_seq')",
+    "COPY ledger FROM STDIN",
+    "PREPARE p AS DELETE FROM ledger",
+    "CALL anything()",
+    "DO $$BEGIN DELETE FROM ledger; END$$",
+    "LOCK TABLE ledger",
+    "VACUUM ledger",
+    # admitted by the lexical guard; stopped by the read-only transaction
+    "SELECT sneaky_delete()",
+    "SELECT sneaky_rw()",
+    "SELECT * FROM (SELECT sneaky_delete()) s",
+]
+
+
+def ledger_state(pg, db):
+    return pg.sql(db, "SELECT count(*), md5(string_agg(id || ':' || who || ':' || "
+                      "amount, ',' ORDER BY id)), (SELECT last_value FROM ledger_id_seq),"
+                      " to_regclass('pwned') IS NULL,"
+                      " (SELECT count(*) FROM information_schema.columns"
+                      "  WHERE table_name = 'ledger') FROM ledger")[0]
+
+
+def test_a_role_that_could_write_still_cannot(daemon_factory, registry_env,
+                                              targets, pg):
+    # the role really can write, when it connects by itself
+    c = psycopg2.connect(host="127.0.0.1", port=pg.port, dbname=targets["a"],
+                         user=targets["writer"], password=WRITER_PW)
+    with c.cursor() as cur:
+        cur.execute("UPDATE ledger SET amount = amount + 1")
+        assert cur.rowcount == 3
+    c.rollback()
+    c.close()
+
+    d = daemon_factory(env=clean_env(registry_env)).start(wait_ready=True)
+    w = register(d, "writer", targets["writer_url"])
+    before = ledger_state(pg, targets["a"])
+    assert len(WRITE_ATTEMPTS) >= 15
+    guarded = in_db = 0
+    for attempt in WRITE_ATTEMPTS:
+        r = sql(d, attempt, w)
+        if r.status_code == 400:
+            guarded += 1
+            assert "SQL rejected" in r.json()["detail"], (attempt, r.text)
+            continue
+        assert r.status_code == 200, (attempt, r.text)
+        j = r.json()
+        assert j["answer_source"] == "error", (attempt, j)
+        assert "read-only" in j["answer"] or "read-write" in j["answer"], \
+            (attempt, j["answer"])
+        # 25006 read_only_sql_transaction, 25001 when it tries to leave it
+        assert j["validation_errors"][0]["sqlstate"] in ("25006", "25001"), \
+            (attempt, j)
+        in_db += 1
+    assert guarded >= 15 and in_db >= 2
+    # tool arguments cannot smuggle SQL either
+    for table in ("ledger; DELETE FROM ledger", 'ledger"; DELETE FROM ledger; --',
+                  "ledger where 1=1", "public.ledger.x"):
+        r = d.post("/api/v1/tools/execute", {"name": "get_table_sample",
+                                             "arguments": {"table": table},
+                                             "target_database": w})
+        assert r.status_code == 400, (table, r.text)
+    assert ledger_state(pg, targets["a"]) == before
+    # and reading still works with the same role
+    assert ok_rows(sql(d, "SELECT who FROM ledger ORDER BY id", w))["who"] == [
+        "ann", "bob", "cy"]
+
+
+def test_quoted_text_containing_delete_still_runs(two):
+    d, ids = two
+    cases = [
+        ("SELECT 'DELETE FROM items' AS s", "DELETE FROM items"),
+        ("SELECT $$DROP TABLE items; DELETE FROM items$$ AS s",
+         "DROP TABLE items; DELETE FROM items"),
+        ("SELECT $t$it's; DELETE$t$ AS s", "it's; DELETE"),
+        ("SELECT E'a\\'; DELETE FROM items' AS s", "a'; DELETE FROM items"),
+        ("SELECT 'x' AS s -- ; DELETE FROM items", "x"),
+        ("SELECT /* DELETE FROM items; */ 'y' AS s", "y"),
+        ('SELECT 1 AS "delete" ', None),
+        ("SELECT 'semi;colon' AS s;", "semi;colon"),
+    ]
+    for query, want in cases:
+        data = ok_rows(sql(d, query, ids["a"]))
+        if want is not None:
+            assert data["s"] == [want], query
+        else:
+            assert data["delete"] == [1]
+    assert ok_rows(sql(d, "SELECT count(*) AS n FROM items", ids["a"]))["n"] == [3]
+    # EXPLAIN, SHOW, VALUES and TABLE are read-only too
+    assert ok_rows(sql(d, "EXPLAIN SELECT * FROM items", ids["a"]))["QUERY PLAN"]
+    assert ok_rows(sql(d, "SHOW transaction_read_only", ids["a"]))[
+        "transaction_read_only"] == ["on"]
+    assert ok_rows(sql(d, "VALUES (1, 'x')", ids["a"]))["column1"] == [1]
+    assert len(ok_rows(sql(d, "TABLE items", ids["b"]))["id"]) == 7
+
+
+def test_row_cap_and_statement_timeout(daemon_factory, registry_env, targets, pg):
+    d = daemon_factory(env=clean_env(registry_env),
+                       conf={"max_rows": "50", "statement_timeout": "500"})
+    d.start(wait_ready=True)
+    a = register(d, "A", pg.url(targets["a"]), default=True)
+    r = sql(d, "SELECT g FROM generate_series(1, 100000) g")
+    data = ok_rows(r)
+    assert data["g"] == list(range(1, 51))
+    j = r.json()
+    assert j["truncated"] is True and j["row_count"] == 50
+    assert "50" in j["answer"] and "max_rows" in j["answer"]
+    assert j["validation_warnings"][0]["warning_type"] == "row_limit"
+    r = sql(d, "SELECT g FROM generate_series(1, 50) g")
+    assert len(ok_rows(r)["g"]) == 50 and r.json()["truncated"] is False
+    # the cap holds inside CTEs and unions too
+    r = sql(d, "WITH x AS (SELECT g FROM generate_series(1, 80) g) "
+               "SELECT g FROM x UNION ALL SELECT 0")
+    assert len(ok_rows(r)["g"]) == 50 and r.json()["truncated"] is True
+
+    t0 = time.monotonic()
+    r = sql(d, "SELECT pg_sleep(5)", a)
+    elapsed = time.monotonic() - t0
+    assert r.status_code == 200
+    j = r.json()
+    assert j["answer_source"] == "error" and j["data"] is None
+    assert "statement timeout" in j["answer"]
+    assert j["validation_errors"][0]["sqlstate"] == "57014"
+    assert elapsed < 3, elapsed
+    # the connection is fine afterwards
+    assert ok_rows(sql(d, "SELECT 2 AS x"))["x"] == [2]
+    # a database error answers with the database's message, never the URL
+    r = sql(d, "SELECT * FROM no_such_table")
+    j = r.json()
+    assert r.status_code == 200 and j["answer_source"] == "error"
+    assert 'relation "no_such_table" does not exist' in j["answer"]
+    assert "s3cret" not in r.text and "127.0.0.1" not in r.text
+    assert "postgresql://" not in r.text
+
+
+# --- connections ---
+
+def test_connections_are_reused(daemon_factory, registry_env, targets, pg):
+    db = pg.create_db("qreuse")
+    d = daemon_factory(env=clean_env(registry_env)).start(wait_ready=True)
+    t = register(d, "reuse", pg.url(db))
+    import requests
+    s = requests.Session()
+    for i in range(150):
+        assert ok_rows(sql(d, "SELECT %d AS i" % i, t, session=s))["i"] == [i]
+    # sequential requests: one connection per worker at most
+    n = backends(pg, db)
+    assert 1 <= n <= 2, n
+
+    def one(i):
+        return sql(d, "SELECT pg_sleep(0.01), %d AS i" % i, t, timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        for r in ex.map(one, range(200), timeout=120):
+            ok_rows(r)
+    n = backends(pg, db)
+    # bounded by workers x max_target_connections (2 x 4), not by requests
+    assert 1 <= n <= 8, n
+    rows = pg.sql("postgres", "SELECT DISTINCT application_name FROM pg_stat_activity "
+                  "WHERE datname = %s", (db,))
+    assert rows == [("datachatd",)]
+
+
+def test_idle_connections_close(daemon_factory, registry_env, pg):
+    db = pg.create_db("qidle")
+    d = daemon_factory(env=clean_env(registry_env),
+                       conf={"target_idle_timeout": "1"}).start(wait_ready=True)
+    t = register(d, "idle", pg.url(db))
+    ok_rows(sql(d, "SELECT 1 AS x", t))
+    assert backends(pg, db) >= 1
+    wait_for(lambda: backends(pg, db) == 0, timeout=10, what="idle close")
+    # and a new request simply opens a new one
+    assert ok_rows(sql(d, "SELECT 2 AS x", t))["x"] == [2]
+
+
+def test_stale_entry_closes_its_connections(two, targets, pg):
+    d, ids = two
+    c = pg.create_db("qc")
+    pg.sql(c, "CREATE TABLE items (id int, tag text); INSERT INTO items VALUES (1, 'c1')")
+    q = "SELECT min(tag) AS tag FROM items"
+    for _ in range(8):   # both workers hold a connection to A
+        assert ok_rows(sql(d, q, ids["a"]))["tag"] == ["a1"]
+    assert backends(pg, targets["a"]) >= 1
+    # the URL changes: A's connections close, queries go to C
+    r = d.patch("/api/v1/databases/%s" % ids["a"], {"database_url": pg.url(c)})
+    assert r.status_code == 200, r.text
+    for _ in range(8):
+        assert ok_rows(sql(d, q, ids["a"]))["tag"] == ["c1"]
+    wait_for(lambda: backends(pg, targets["a"]) == 0, timeout=10,
+             what="connections to the old URL closed")
+    # deleted: its connections close too
+    assert backends(pg, c) >= 1
+    assert d.delete("/api/v1/databases/%s" % ids["a"]).status_code == 204
+    for _ in range(4):  # every worker sees the new generation on a request
+        d.get("/api/v1/health")
+    wait_for(lambda: backends(pg, c) == 0, timeout=10,
+             what="connections to the deleted target closed")
+
+
+def test_busy_stale_connection_closes_when_its_query_ends(two, targets, pg):
+    d, ids = two
+    db = pg.create_db("qbusy")
+    t = register(d, "busy", pg.url(db))
+    out = {}
+
+    def slow():
+        out["r"] = sql(d, "SELECT pg_sleep(1.5) AS s, 'old' AS v", t, timeout=20)
+
+    th = threading.Thread(target=slow)
+    th.start()
+    wait_for(lambda: backends(pg, db) >= 1, timeout=5, what="slow query running")
+    r = d.patch("/api/v1/databases/%s" % t, {"database_url": pg.url(targets["b"])})
+    assert r.status_code == 200
+    th.join(20)
+    assert ok_rows(out["r"])["v"] == ["old"]     # the running query finished
+    wait_for(lambda: backends(pg, db) == 0, timeout=10,
+             what="busy stale connection closed after its query")
+    assert ok_rows(sql(d, "SELECT current_database() AS db", t))["db"] == [targets["b"]]
+
+
+def test_slow_target_does_not_delay_another(daemon_factory, registry_env,
+                                            targets, pg):
+    # one worker, so both targets are served by the same event loop
+    d = daemon_factory(workers=1, env=clean_env(registry_env)).start(wait_ready=True)
+    a = register(d, "A", pg.url(targets["a"]))
+    b = register(d, "B", pg.url(targets["b"]))
+    import requests
+    s = requests.Session()
+    ok_rows(sql(d, "SELECT 1 AS x", b, session=s))   # B's connection is open
+    slow = {}
+
+    def run_slow():
+        t0 = time.monotonic()
+        slow["r"] = sql(d, "SELECT pg_sleep(2) AS s, current_database() AS db", a,
+                        timeout=20)
+        slow["t"] = time.monotonic() - t0
+
+    th = threading.Thread(target=run_slow)
+    th.start()
+    wait_for(lambda: len(sleeping(pg, targets["a"])) == 1,
+             timeout=5, what="pg_sleep(2) running on A")
+    t0 = time.monotonic()
+    for i in range(50):
+        data = ok_rows(sql(d, "SELECT %d AS i, current_database() AS db" % i, b,
+                           session=s))
+        assert data["i"] == [i] and data["db"] == [targets["b"]]
+    fifty = time.monotonic() - t0
+    th.join(20)
+    assert fifty < 1.0, "50 requests to B took %.2f s behind a slow A" % fifty
+    assert ok_rows(slow["r"])["db"] == [targets["a"]]
+    assert slow["t"] >= 1.9
+    assert fifty < slow["t"] / 2
+
+
+def test_connection_limit_queues(daemon_factory, registry_env, pg):
+    db = pg.create_db("qlimit")
+    d = daemon_factory(workers=1, env=clean_env(registry_env),
+                       conf={"max_target_connections": "1"}).start(wait_ready=True)
+    t = register(d, "limit", pg.url(db))
+    peak = []
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak.append(len(sleeping(pg, db)))
+            time.sleep(0.05)
+
+    w = threading.Thread(target=watch)
+    w.start()
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(5) as ex:
+        results = list(ex.map(lambda i: sql(d, "SELECT pg_sleep(0.3), %d AS i" % i, t,
+                                            timeout=30), range(5), timeout=60))
+    elapsed = time.monotonic() - t0
+    done.set()
+    w.join()
+    assert sorted(ok_rows(r)["i"][0] for r in results) == [0, 1, 2, 3, 4]
+    # one connection: the five queries queued behind each other
+    assert elapsed >= 1.4, elapsed
+    assert max(peak) == 1 and backends(pg, db) == 1
+
+
+def test_connect_timeout(daemon_factory, registry_env, targets, pg):
+    import socket
+    d = daemon_factory(env=clean_env(registry_env),
+                       conf={"connect_timeout": "1"}).start(wait_ready=True)
+    a = register(d, "A", pg.url(targets["a"]))
+    # a "server" that accepts TCP connections and never says a word
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        # the registry checks a URL before storing it, so reach the silent
+        # server through a second daemon's DATABASE_URL
+        env = clean_env(registry_env)
+        env["SYSTEM_DATABASE_URL"] = pg.url(pg.create_db("sys"))
+        env["DATABASE_URL"] = "postgresql://u:p@127.0.0.1:%d/x" % port
+        d2 = daemon_factory(env=env, conf={"connect_timeout": "1"}).start(wait_ready=True)
+        t0 = time.monotonic()
+        r = sql(d2, "SELECT 1")
+        elapsed = time.monotonic() - t0
+        assert r.status_code == 503, r.text
+        assert "timeout" in r.json()["detail"]
+        assert 0.9 <= elapsed < 3, elapsed
+    # the first daemon's targets are unaffected
+    assert ok_rows(sql(d, "SELECT 1 AS x", a))["x"] == [1]
+
+
+def test_request_timeout_cancels_the_statement(daemon_factory, registry_env,
+                                               targets, pg):
+    d = daemon_factory(env=clean_env(registry_env),
+                       conf={"request_timeout": "1"}).start(wait_ready=True)
+    b = register(d, "B", pg.url(targets["b"]))
+    t0 = time.monotonic()
+    r = sql(d, "SELECT pg_sleep(8)", b)
+    assert r.status_code == 504, r.text
+    assert time.monotonic() - t0 < 3
+    # the connection was dropped, so the server stops the statement
+    wait_for(lambda: not sleeping(pg, targets["b"]), timeout=5,
+             what="statement stopped")
+    assert ok_rows(sql(d, "SELECT 1 AS x", b))["x"] == [1]
+
+
+def test_target_restart_and_recovery(daemon_factory, registry_env, targets, pg):
+    other = PgCluster()
+    try:
+        db = "postgres"
+        d = daemon_factory(env=clean_env(registry_env),
+                           conf={"connect_timeout": "2"}).start(wait_ready=True)
+        t = register(d, "restarting", other.url(db))
+        a = register(d, "A", pg.url(targets["a"]))
+        for _ in range(4):
+            assert ok_rows(sql(d, "SELECT 1 AS x", t))["x"] == [1]
+
+        # a connection killed under a running query: retried once, transparently
+        out = {}
+        th = threading.Thread(target=lambda: out.setdefault(
+            "r", sql(d, "SELECT pg_sleep(0.8) AS s, 7 AS x", t, timeout=20)))
+        th.start()
+        pids = wait_for(lambda: sleeping(other), timeout=5, what="query running")
+        other.sql("postgres", "SELECT pg_terminate_backend(%s)", (pids[0],))
+        th.join(20)
+        j = out["r"].json()
+        assert out["r"].status_code == 200 and j["data"]["x"] == [7], j
+        assert j["metrics"]["reconnects"] == 1
+
+        # killed twice: the connection is reported lost (502), not retried forever
+        out.clear()
+        th = threading.Thread(target=lambda: out.setdefault(
+            "r", sql(d, "SELECT pg_sleep(3) AS s", t, timeout=20)))
+        th.start()
+        killed = set()
+
+        def kill_next():
+            for pid in sleeping(other):
+                if pid not in killed:
+                    other.sql("postgres", "SELECT pg_terminate_backend(%s)", (pid,))
+                    killed.add(pid)
+            return len(killed) >= 2
+        wait_for(kill_next, timeout=10, what="two backends killed")
+        th.join(20)
+        assert out["r"].status_code == 502, out["r"].text
+        assert "connection lost" in out["r"].json()["detail"]
+
+        # the server restarts: idle connections are dead, the next query works
+        other.stop("fast")
+        other.start()
+        for _ in range(6):
+            assert ok_rows(sql(d, "SELECT 2 AS x", t))["x"] == [2]
+
+        # the server is down: fail fast with a clear detail; others unaffected
+        other.stop("fast")
+        for _ in range(4):
+            t0 = time.monotonic()
+            r = sql(d, "SELECT 3 AS x", t)
+            assert time.monotonic() - t0 < 2.5
+            assert r.status_code == 503, r.text
+            detail = r.json()["detail"]
+            assert "unavailable" in detail and "connect" in detail
+            assert "s3cret" not in detail
+        assert ok_rows(sql(d, "SELECT 4 AS x", a))["x"] == [4]
+        r = d.post("/api/v1/tools/execute", {"name": "list_tables", "target_database": t})
+        assert r.status_code == 503
+        r = d.get("/api/v1/databases/%s/schema" % t)
+        assert r.status_code == 503
+
+        # it comes back: so do we, by ourselves
+        other.start()
+        wait_for(lambda: sql(d, "SELECT 5 AS x", t).status_code == 200, timeout=15,
+                 what="recovery")
+        for _ in range(4):
+            assert ok_rows(sql(d, "SELECT 5 AS x", t))["x"] == [5]
+    finally:
+        other.destroy()
+
+
+@pytest.mark.xfail(reason="http.c does not notice a client that leaves while "
+                   "its reply is deferred: libevent 2.1 stops reading the "
+                   "connection once the request is read, so the close "
+                   "callback never fires (reported to the integrator)",
+                   strict=False)
+def test_client_gone_cancels_its_query(two, targets, pg):
+    import requests
+    d, ids = two
+    db = targets["b"]
+    out = {}
+
+    def leave_early():
+        try:
+            sql(d, "SELECT pg_sleep(6) AS s", ids["b"], timeout=1.0)
+        except requests.exceptions.ReadTimeout as e:
+            out["timeout"] = e
+
+    th = threading.Thread(target=leave_early)
+    th.start()
+    wait_for(lambda: len(sleeping(pg, db)) == 1, timeout=5, what="sleep running")
+    th.join(10)
+    assert "timeout" in out
+    try:
+        # the statement stops on the server (client_connection_check_interval)
+        wait_for(lambda: not sleeping(pg, db), timeout=3,
+                 what="cancelled statement gone")
+    finally:
+        wait_for(lambda: not sleeping(pg, db), timeout=10, what="sleep over")
+    assert ok_rows(sql(d, "SELECT 1 AS x", ids["b"]))["x"] == [1]
