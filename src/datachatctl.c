@@ -239,6 +239,7 @@ api(const char *method, const char *path, struct json_object *req)
 		    res != NULL && json_object_object_get_ex(res, "detail",
 		    &detail) ? json_object_get_string(detail) : "failed",
 		    status);
+		json_object_put(res);
 		exit(EXIT_FAIL);
 	}
 	return res;
@@ -309,13 +310,13 @@ cmd_add(int argc, char **argv)
 			break;
 		default:
 			usage(stderr);
-			return EXIT_USAGE;
+			goto usage;
 		}
 	}
 	if (!have_name || !have_type || url == NULL || optind != argc) {
 		fprintf(stderr, "datachatctl: add needs --name, --type and "
 		    "--url (use --url - to read it from standard input)\n");
-		return EXIT_USAGE;
+		goto usage;
 	}
 	json_object_object_add(req, "database_url", json_object_new_string(url));
 	dc_explicit_bzero(url, strlen(url));
@@ -329,6 +330,14 @@ cmd_add(int argc, char **argv)
 		printf("added %s\n", field(res, "connection_id"));
 	json_object_put(res);
 	return 0;
+usage:
+	if (url != NULL) {
+		dc_explicit_bzero(url, strlen(url));
+		free(url);
+	}
+	json_object_put(tags);
+	json_object_put(req);
+	return EXIT_USAGE;
 }
 
 static int

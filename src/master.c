@@ -93,6 +93,7 @@ struct ctl_wait {
 };
 
 static struct master M;
+static int ready_fd = -1;	/* daemon mode: tells the launcher we run */
 
 static void	 check_waits(void);
 static int	 full_resync(void);
@@ -429,6 +430,8 @@ spawn_one(int i)
 			close(PQsocket(M.sysdb));	/* never PQfinish */
 		if (M.ctl != NULL)
 			close(dc_control_fd(M.ctl));
+		if (ready_fd != -1)
+			close(ready_fd);
 		dc_worker_main(i, M.listen_fd, sv[1], M.cfg, M.reg, &M.ring);
 	}
 	close(sv[1]);
@@ -566,6 +569,8 @@ reload(void)
 	}
 	dc_config_apply_reload(M.cfg, &next, config_notice, NULL);
 	dc_config_free(&next);
+	if (M.opts->verbose)
+		M.cfg->log_level = DC_LOG_DEBUG;	/* -v outlives reloads */
 	if (dc_log_open(M.cfg->log, M.cfg->log_level) != DC_OK)
 		log_error("cannot open log %s: %s", M.cfg->log,
 		    strerror(errno));
@@ -1134,17 +1139,50 @@ drop_privileges(void)
 	return DC_OK;
 }
 
+/*
+ * The launching process waits on this pipe until the daemon says it is
+ * serving (a 0 byte) or failed (anything else, or EOF), so `datachatd`
+ * exits 0 only when the daemon really started (init scripts, systemd's
+ * Type=forking rely on that).
+ */
+static void
+report_ready(int ok)
+{
+	char c = ok ? 0 : 1;
+
+	if (ready_fd == -1)
+		return;
+	if (write(ready_fd, &c, 1) != 1) {
+		/* the launcher is gone; nothing to tell */
+	}
+	close(ready_fd);
+	ready_fd = -1;
+}
+
 static int
 daemonize(void)
 {
+	int pfd[2], fd;
 	pid_t pid;
-	int fd;
+	char c;
 
+	if (pipe2(pfd, O_CLOEXEC) == -1)
+		return DC_ERR;
 	pid = fork();
 	if (pid == -1)
 		return DC_ERR;
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		ssize_t n;
+
+		close(pfd[1]);
+		c = 1;
+		do
+			n = read(pfd[0], &c, 1);
+		while (n == -1 && errno == EINTR);
+		_exit(n == 1 && c == 0 ? 0 : 1);
+	}
+	close(pfd[0]);
+	ready_fd = pfd[1];
 	if (setsid() == -1)
 		return DC_ERR;
 	pid = fork();
@@ -1295,6 +1333,7 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 		log_warn("no system database (SYSTEM_DATABASE_URL): the "
 		    "registry is disabled");
 	spawn_workers();
+	report_ready(1);
 	event_base_dispatch(M.base);
 
 	/* leaving: make sure nothing stays behind */
@@ -1305,6 +1344,7 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	log_info("datachatd stopped");
 	rc = 0;
 out:
+	report_ready(rc == 0);
 	cleanup();
 	return rc;
 }

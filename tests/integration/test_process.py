@@ -327,3 +327,28 @@ def test_user_drops_privileges(daemon_factory):
     assert os.stat(d.ctl_sock).st_uid == nobody.pw_uid
     assert os.stat(d.pidfile).st_uid == nobody.pw_uid
     assert "running as user nobody" in d.log()
+
+
+def test_daemon_mode_reports_start_failure(daemon_factory, tmp_path):
+    """Without -f the launcher exits only once the daemon runs (0) or
+    failed (1), so init scripts and systemd see a failure after fork."""
+    d = daemon_factory(workers=1).start()
+    d2 = daemon_factory(workers=1)
+    d2.settings["pidfile"] = d.pidfile          # names a live process
+    d2.settings["log"] = str(tmp_path / "d2.log")
+    d2.write_conf()
+    r = subprocess.run([DATACHATD, "-c", d2.conf_path], env=d2.env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "already running" in (tmp_path / "d2.log").read_text()
+    d3 = daemon_factory(workers=1)
+    d3.settings["log"] = str(tmp_path / "d3.log")
+    d3.write_conf()
+    r = subprocess.run([DATACHATD, "-c", d3.conf_path], env=d3.env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0
+    with open(d3.pidfile) as f:
+        pid = int(f.read())
+    assert d3.get("/api/v1/health").status_code == 200
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not os.path.exists(d3.pidfile), what="daemon stopped")
