@@ -7,9 +7,12 @@
  *   resolve target -> SQL source -> guard -> execute -> ChatResponse
  *
  * The SQL source is the request itself for execution_mode "direct_sql",
- * or the natural-language pipeline (an LLM writing SQL from the target's
- * schema snapshot) otherwise; the latter is not built yet and answers
- * 503.  Whatever wrote the SQL, chat_run_sql() guards it (sqlguard.h:
+ * or the natural-language pipeline otherwise: a catalog question (nlq.h)
+ * is answered from the target's schema snapshot (schema.h) or a query we
+ * write, without an LLM; any other question goes to the LLM (llm.h) with
+ * the dialect and the live schema (prompt.h), and a statement the guard
+ * or the database refuses goes back to it once with the reason.
+ * Whatever wrote the SQL, chat_run_sql() guards it (sqlguard.h:
  * one read-only statement), runs it read-only through the worker's
  * target pool, and chat_answer() turns the rows into the response.  The
  * request's reply is deferred while the statement runs; if the client
@@ -27,9 +30,13 @@
 
 #include "dc.h"
 #include "http.h"
+#include "llm.h"
 #include "log.h"
+#include "nlq.h"
 #include "pool.h"
+#include "prompt.h"
 #include "result.h"
+#include "schema.h"
 #include "sqlguard.h"
 #include "target.h"
 #include "util.h"
@@ -49,11 +56,35 @@ struct chat {
 	const char	*mode;		/* "direct_sql" or "natural_language" */
 	uint64_t	 exec_start_ms;
 	struct json_object *trace;	/* decision_trace */
+
+	/* natural-language questions */
+	struct dc_entry	*e;		/* the target, for the async steps */
+	char		*message;
+	struct dc_nlq_intent intent;
+	struct dc_schema_wait *swait;
+	struct dc_llm_call *call;
+	char		*prompt;	/* user prompt of the first round */
+	const char	*source;	/* answer_source of a row answer */
+	int		 llm_calls;
+	int		 retry_count;
+	int		 synthesize;	/* synthesize_simple_sql */
+	struct json_object *pending;	/* response awaiting its summary */
 };
+
+static void	 chat_run_sql(struct chat *q, const struct dc_entry *e);
+static void	 nl_refused(struct chat *q, const char *kind, const char *why);
+static void	 nl_summarize(struct chat *q, const PGresult *res, int nrows);
 
 static void
 chat_free(struct chat *q)
 {
+	if (q->e != NULL) {
+		dc_explicit_bzero(q->e, sizeof(*q->e));
+		free(q->e);
+	}
+	free(q->message);
+	free(q->prompt);
+	json_object_put(q->pending);
 	free(q->sql);
 	free(q->conversation_id);
 	json_object_put(q->trace);
@@ -67,6 +98,10 @@ chat_cancel(struct dc_req *r, void *arg)
 
 	if (q->job != NULL)
 		dc_pool_cancel(q->job);
+	if (q->swait != NULL)
+		dc_schema_cancel(q->swait);
+	if (q->call != NULL)
+		dc_llm_cancel(q->call);
 	chat_free(q);
 }
 
@@ -141,6 +176,57 @@ answer_text(const PGresult *res, int nrows, int truncated, int max_rows)
 	return strdup(buf);
 }
 
+/*
+ * The short answer of a natural-language question, built without an LLM:
+ * "10 rows: name, revenue. Top: cust37 (2450.50)."
+ */
+static char *
+nl_answer_text(struct chat *q, const PGresult *res, int nrows, int truncated)
+{
+	struct dc_result_cols cols;
+	char buf[1024];
+	size_t o = 0;
+	int i;
+
+	if (q->intent.kind == DC_NLQ_ROW_COUNT && nrows == 1 &&
+	    PQnfields(res) == 1) {
+		snprintf(buf, sizeof(buf), "%s has %s row%s.", q->intent.table,
+		    PQgetvalue(res, 0, 0), strcmp(PQgetvalue(res, 0, 0), "1") ?
+		    "s" : "");
+		return strdup(buf);
+	}
+	if (dc_result_cols(res, &cols) != DC_OK)
+		return NULL;
+	if (nrows == 1 && cols.n == 1) {
+		snprintf(buf, sizeof(buf), "%s: %s.", cols.names[0],
+		    PQgetisnull(res, 0, 0) ? "null" : PQgetvalue(res, 0, 0));
+		dc_result_cols_free(&cols);
+		return strdup(buf);
+	}
+	o = (size_t)snprintf(buf, sizeof(buf), "%s%d row%s", truncated ?
+	    "More than " : "", nrows, nrows == 1 ? "" : "s");
+	for (i = 0; i < cols.n && i < ANSWER_COLS && o < sizeof(buf); i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s",
+		    i == 0 ? ": " : ", ", cols.names[i]);
+	if (o < sizeof(buf))
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, ".");
+	if (nrows > 0 && cols.n > 0 && o < sizeof(buf)) {
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, " %s: %.60s",
+		    q->intent.kind == DC_NLQ_SAMPLE ? "First" : "Top",
+		    PQgetisnull(res, 0, 0) ? "null" : PQgetvalue(res, 0, 0));
+		for (i = 1; i < cols.n && i < 4 && o < sizeof(buf); i++)
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%.40s",
+			    i == 1 ? " (" : ", ", PQgetisnull(res, 0, i) ?
+			    "null" : PQgetvalue(res, 0, i));
+		if (cols.n > 1 && o < sizeof(buf))
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, ")");
+		if (o < sizeof(buf))
+			snprintf(buf + o, sizeof(buf) - o, ".");
+	}
+	dc_result_cols_free(&cols);
+	return strdup(buf);
+}
+
 /* The fields every ChatResponse carries, whatever happened. */
 static struct json_object *
 response_base(struct chat *q, const char *answer, const char *source,
@@ -197,8 +283,10 @@ response_finish(struct chat *q, struct json_object *o, int retried)
 	json_object_object_add(m, "total_latency_ms",
 	    ms_json(now - q->r->start_ms));
 	json_object_object_add(m, "agent_timings", timings);
-	json_object_object_add(m, "llm_calls", json_object_new_int(0));
-	json_object_object_add(m, "retry_count", json_object_new_int(0));
+	json_object_object_add(m, "llm_calls",
+	    json_object_new_int(q->llm_calls));
+	json_object_object_add(m, "retry_count",
+	    json_object_new_int(q->retry_count));
 	json_object_object_add(m, "reconnects",
 	    json_object_new_int(retried ? 1 : 0));
 	json_object_object_add(o, "metrics", m);
@@ -224,7 +312,9 @@ chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
 	json_object_object_add(details, "reconnected",
 	    json_object_new_boolean(res->retried));
 	trace_add(q, "execute", "sql", "executed read-only", details);
-	answer = answer_text(res->res, nrows, res->truncated, max_rows);
+	answer = q->e != NULL ? nl_answer_text(q, res->res, nrows,
+	    res->truncated) : answer_text(res->res, nrows, res->truncated,
+	    max_rows);
 	data = dc_result_columnar(res->res, nrows);
 	if (answer == NULL || data == NULL) {
 		free(answer);
@@ -232,7 +322,8 @@ chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
 		dc_reply_error(q->r, 500, "out of memory");
 		return;
 	}
-	o = response_base(q, answer, "sql", 1.0);
+	o = response_base(q, answer, q->source != NULL ? q->source : "sql",
+	    1.0);
 	free(answer);
 	json_object_object_add(o, "data", data);
 	json_object_object_add(o, "row_count", json_object_new_int(nrows));
@@ -250,6 +341,12 @@ chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
 		    json_object_new_string(msg));
 		json_object_array_add(json_object_object_get(o,
 		    "validation_warnings"), w);
+	}
+	if (q->synthesize && q->e != NULL && q->intent.kind == DC_NLQ_NONE) {
+		/* a second LLM call writes the answer text */
+		q->pending = o;
+		nl_summarize(q, res->res, nrows);
+		return;
 	}
 	response_finish(q, o, res->retried);
 	dc_reply_json(q->r, 200, o);
@@ -296,10 +393,19 @@ chat_executed(const struct dc_pg_result *res, void *arg)
 	int status;
 
 	q->job = NULL;
+	if (res->status != DC_OK && dc_result_failure(res, detail,
+	    sizeof(detail)) == 0 && q->e != NULL &&
+	    q->intent.kind == DC_NLQ_NONE && q->retry_count == 0) {
+		/* the LLM's SQL failed: it gets one chance to correct it */
+		nl_refused(q, "database", res->error);
+		return;
+	}
 	q->r->cancel = NULL;
-	if (res->status == DC_OK)
+	if (res->status == DC_OK) {
 		chat_answer_rows(q, res);
-	else if ((status = dc_result_failure(res, detail,
+		if (q->pending != NULL)
+			return;		/* the summary call owns q now */
+	} else if ((status = dc_result_failure(res, detail,
 	    sizeof(detail))) != 0)
 		dc_reply_error(q->r, status, "%s", detail);
 	else
@@ -321,6 +427,11 @@ chat_run_sql(struct chat *q, const struct dc_entry *e)
 	int kind, rc;
 
 	if (dc_sql_guard(q->sql, strlen(q->sql), &v) != DC_OK) {
+		if (q->e != NULL && q->intent.kind == DC_NLQ_NONE) {
+			nl_refused(q, "guard", v.reason);
+			return;
+		}
+		r->cancel = NULL;
 		dc_reply_error(r, 400, "SQL rejected: %s", v.reason);
 		chat_free(q);
 		return;
@@ -353,22 +464,486 @@ chat_run_sql(struct chat *q, const struct dc_entry *e)
 	}
 }
 
-/* The natural-language pipeline: not built yet. */
+/* --- the natural-language pipeline --- */
+
+static void
+nl_fail(struct chat *q, int status, const char *detail)
+{
+	q->r->cancel = NULL;
+	dc_reply_error(q->r, status, "%s", detail);
+	chat_free(q);
+}
+
+static void
+nl_reply(struct chat *q, struct json_object *o)
+{
+	response_finish(q, o, 0);
+	q->r->cancel = NULL;
+	dc_reply_json(q->r, 200, o);
+	chat_free(q);
+}
+
+/* The LLM could not produce a statement we run: an in-band error. */
+static void
+nl_final_error(struct chat *q, const char *kind, const char *why)
+{
+	struct json_object *o, *e;
+	char answer[1024];
+
+	snprintf(answer, sizeof(answer), "I could not answer this question: "
+	    "the generated SQL %s: %s", strcmp(kind, "guard") == 0 ?
+	    "was refused" : "failed", why);
+	o = response_base(q, answer, "error", 0.0);
+	e = json_object_new_object();
+	json_object_object_add(e, "error_type", json_object_new_string(kind));
+	json_object_object_add(e, "message", json_object_new_string(why));
+	json_object_array_add(json_object_object_get(o, "validation_errors"),
+	    e);
+	nl_reply(q, o);
+}
+
+static void	 nl_ask(struct chat *q, const char *prompt);
+
+/* The statement was refused (guard) or failed (database): correct once. */
+static void
+nl_refused(struct chat *q, const char *kind, const char *why)
+{
+	struct json_object *d = json_object_new_object();
+	char *prompt = NULL;
+
+	json_object_object_add(d, "error", json_object_new_string(why));
+	if (q->retry_count > 0) {
+		trace_add(q, strcmp(kind, "guard") == 0 ? "sql_guard" :
+		    "execute", "error", "the corrected SQL failed too", d);
+		nl_final_error(q, kind, why);
+		return;
+	}
+	q->retry_count++;
+	trace_add(q, "correct", "retry", strcmp(kind, "guard") == 0 ?
+	    "the guard refused the SQL: asking the LLM for a correction" :
+	    "the database refused the SQL: asking the LLM for a correction",
+	    d);
+	if (asprintf(&prompt, "%s\nYour previous SQL:\n```sql\n%s\n```\n%s "
+	    "with this error:\n%s\nWrite a corrected statement.\n", q->prompt,
+	    q->sql != NULL ? q->sql : "", strcmp(kind, "guard") == 0 ?
+	    "was refused" : "failed", why) < 0) {
+		nl_fail(q, 500, "out of memory");
+		return;
+	}
+	nl_ask(q, prompt);
+	free(prompt);
+}
+
+static int
+llm_status(int status)
+{
+	switch (status) {
+	case DC_EUNAVAIL:	return 502;
+	case DC_ETIMEOUT:	return 504;
+	case DC_EINVAL:		return 503;
+	default:		return 500;
+	}
+}
+
+static void
+nl_llm_replied(const struct dc_llm_reply *rep, void *arg)
+{
+	struct chat *q = arg;
+	struct json_object *d;
+	struct dc_worker *w = q->r->w;
+	char detail[600];
+	char *sql;
+
+	q->call = NULL;
+	q->llm_calls++;
+	__atomic_add_fetch(&w->stats->llm_latency_ms_sum,
+	    (uint64_t)rep->latency_ms, __ATOMIC_RELAXED);
+	if (rep->status != DC_OK) {
+		__atomic_add_fetch(&w->stats->llm_errors, 1, __ATOMIC_RELAXED);
+		snprintf(detail, sizeof(detail), "LLM provider error (%s): %s",
+		    dc_llm_provider(w->llm), rep->error);
+		nl_fail(q, llm_status(rep->status), detail);
+		return;
+	}
+	d = json_object_new_object();
+	json_object_object_add(d, "provider",
+	    json_object_new_string(dc_llm_provider(w->llm)));
+	json_object_object_add(d, "model",
+	    json_object_new_string(dc_llm_model(w->llm)));
+	json_object_object_add(d, "latency_ms",
+	    json_object_new_int64(rep->latency_ms));
+	trace_add(q, "llm", "generated", "the LLM wrote SQL from the live "
+	    "schema", d);
+	sql = dc_nlq_extract_sql(rep->text);
+	free(q->sql);
+	q->sql = sql;
+	if (sql == NULL) {
+		nl_refused(q, "guard", "the LLM reply contained no SQL");
+		return;
+	}
+	chat_run_sql(q, q->e);
+}
+
+static void
+nl_ask(struct chat *q, const char *prompt)
+{
+	struct dc_worker *w = q->r->w;
+	char *system = dc_prompt_system(q->dbtype);
+	int rc;
+
+	if (system == NULL) {
+		nl_fail(q, 500, "out of memory");
+		return;
+	}
+	rc = dc_llm_complete(w->llm, system, prompt, nl_llm_replied, q,
+	    &q->call);
+	free(system);
+	if (rc != DC_OK)
+		nl_fail(q, w->llm == NULL ? 503 : 500, "cannot start the LLM "
+		    "call");
+}
+
+static void
+nl_summary_replied(const struct dc_llm_reply *rep, void *arg)
+{
+	struct chat *q = arg;
+	struct json_object *o = q->pending;
+
+	q->call = NULL;
+	q->llm_calls++;
+	q->pending = NULL;
+	if (rep->status == DC_OK && rep->text != NULL && rep->text[0] != '\0') {
+		json_object_object_add(o, "answer",
+		    json_object_new_string(rep->text));
+		trace_add(q, "synthesize", "llm", "synthesize_simple_sql asked "
+		    "for an LLM-written answer", NULL);
+	} else
+		trace_add(q, "synthesize", "skipped", rep->error != NULL ?
+		    rep->error : "empty reply", NULL);
+	nl_reply(q, o);
+}
+
+static void
+nl_summarize(struct chat *q, const PGresult *res, int nrows)
+{
+	struct json_object *rows = dc_result_rows(res, nrows < 20 ? nrows : 20);
+	char *prompt = NULL;
+	int rc;
+
+	if (rows == NULL || asprintf(&prompt, "Question: %s\nSQL: %s\n"
+	    "Result (first rows as JSON): %s\nAnswer the question in one or "
+	    "two sentences from this result.", q->message, q->sql,
+	    json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN)) < 0)
+		prompt = NULL;
+	json_object_put(rows);
+	dc_req_defer(q->r, chat_cancel, q);
+	rc = prompt != NULL ? dc_llm_complete(q->r->w->llm, "You summarise "
+	    "query results briefly and precisely.", prompt, nl_summary_replied,
+	    q, &q->call) : DC_ENOMEM;
+	free(prompt);
+	if (rc != DC_OK) {
+		struct json_object *o = q->pending;
+
+		q->pending = NULL;
+		nl_reply(q, o);
+	}
+}
+
+/* "name" or "schema.name", case-insensitively. */
+static const struct dc_schema_table *
+find_table(const struct dc_schema *s, const char *want)
+{
+	char full[300];
+	int i;
+
+	for (i = 0; i < s->ntables; i++) {
+		snprintf(full, sizeof(full), "%s.%s", s->tables[i].schema,
+		    s->tables[i].name);
+		if (strcasecmp(s->tables[i].name, want) == 0 ||
+		    strcasecmp(full, want) == 0)
+			return &s->tables[i];
+	}
+	return NULL;
+}
+
+static void
+table_name(const struct dc_schema_table *t, char *buf, size_t sz)
+{
+	if (strcmp(t->schema, "public") == 0)
+		snprintf(buf, sz, "%s", t->name);
+	else
+		snprintf(buf, sz, "%s.%s", t->schema, t->name);
+}
+
+/* A table the question names does not exist: ask, do not fail. */
+static void
+nl_clarify(struct chat *q, const struct dc_schema *s)
+{
+	struct json_object *o, *qs;
+	char answer[1024], name[300], line[400];
+	const char *want = q->intent.table;
+	const char *dot = strrchr(want, '.');
+	int i, best[3] = { -1, -1, -1 }, dist[3] = { 1 << 30, 1 << 30, 1 << 30 };
+	int d, k, limit = (int)strlen(dot != NULL ? dot + 1 : want) / 2 + 2;
+	size_t off;
+
+	for (i = 0; i < s->ntables; i++) {
+		d = dc_nlq_distance(dot != NULL ? dot + 1 : want,
+		    s->tables[i].name);
+		if (strcasestr(s->tables[i].name, dot != NULL ? dot + 1 : want) ||
+		    strcasestr(dot != NULL ? dot + 1 : want, s->tables[i].name))
+			d = d < 2 ? d : 2;
+		for (k = 0; k < 3; k++)
+			if (d < dist[k]) {
+				memmove(&dist[k + 1], &dist[k],
+				    sizeof(int) * (size_t)(2 - k));
+				memmove(&best[k + 1], &best[k],
+				    sizeof(int) * (size_t)(2 - k));
+				dist[k] = d;
+				best[k] = i;
+				break;
+			}
+	}
+	qs = json_object_new_array();
+	off = (size_t)snprintf(answer, sizeof(answer), "I could not find a "
+	    "table named \"%s\" in this database.", want);
+	for (k = 0; k < 3; k++) {
+		if (best[k] < 0 || (dist[k] > limit && k > 0))
+			continue;
+		table_name(&s->tables[best[k]], name, sizeof(name));
+		snprintf(line, sizeof(line), "Did you mean %s?", name);
+		json_object_array_add(qs, json_object_new_string(line));
+		if (off < sizeof(answer))
+			off += (size_t)snprintf(answer + off, sizeof(answer) -
+			    off, "%s%s", k == 0 ? " Did you mean: " : ", ",
+			    name);
+	}
+	if (json_object_array_length(qs) > 0 && off < sizeof(answer))
+		snprintf(answer + off, sizeof(answer) - off, "?");
+	trace_add(q, "catalog", "clarify", "the question names a table that "
+	    "does not exist", NULL);
+	o = response_base(q, answer, "clarification", 0.0);
+	json_object_object_add(o, "clarifying_questions", qs);
+	nl_reply(q, o);
+}
+
+static void
+nl_list_tables(struct chat *q, const struct dc_schema *s)
+{
+	struct json_object *o, *data, *sc, *tb, *ty, *rc;
+	char answer[2048], name[300];
+	size_t off;
+	int i;
+
+	data = json_object_new_object();
+	sc = json_object_new_array();
+	tb = json_object_new_array();
+	ty = json_object_new_array();
+	rc = json_object_new_array();
+	off = (size_t)snprintf(answer, sizeof(answer), "%d table%s",
+	    s->ntables, s->ntables == 1 ? "" : "s");
+	for (i = 0; i < s->ntables; i++) {
+		const struct dc_schema_table *t = &s->tables[i];
+
+		json_object_array_add(sc, json_object_new_string(t->schema));
+		json_object_array_add(tb, json_object_new_string(t->name));
+		json_object_array_add(ty, json_object_new_string(t->table_type));
+		json_object_array_add(rc, t->row_count >= 0 ?
+		    json_object_new_int64(t->row_count) : NULL);
+		table_name(t, name, sizeof(name));
+		if (i < 30 && off < sizeof(answer))
+			off += (size_t)snprintf(answer + off, sizeof(answer) -
+			    off, "%s%s", i == 0 ? ": " : ", ", name);
+	}
+	if (s->ntables > 30 && off < sizeof(answer))
+		off += (size_t)snprintf(answer + off, sizeof(answer) - off,
+		    " and %d more", s->ntables - 30);
+	if (off < sizeof(answer))
+		snprintf(answer + off, sizeof(answer) - off, ".");
+	json_object_object_add(data, "schema", sc);
+	json_object_object_add(data, "table", tb);
+	json_object_object_add(data, "table_type", ty);
+	json_object_object_add(data, "row_count", rc);
+	trace_add(q, "catalog", "list_tables", "answered from the target's "
+	    "catalog, no LLM call", NULL);
+	o = response_base(q, answer, "catalog", 1.0);
+	json_object_object_add(o, "data", data);
+	json_object_object_add(o, "row_count", json_object_new_int(s->ntables));
+	nl_reply(q, o);
+}
+
+static void
+nl_columns(struct chat *q, const struct dc_schema_table *t)
+{
+	struct json_object *o, *data, *nm, *ty, *nu, *pk;
+	char answer[2048], name[300];
+	size_t off;
+	int i;
+
+	table_name(t, name, sizeof(name));
+	data = json_object_new_object();
+	nm = json_object_new_array();
+	ty = json_object_new_array();
+	nu = json_object_new_array();
+	pk = json_object_new_array();
+	off = (size_t)snprintf(answer, sizeof(answer), "%s has %d column%s",
+	    name, t->ncols, t->ncols == 1 ? "" : "s");
+	for (i = 0; i < t->ncols; i++) {
+		const struct dc_schema_column *c = &t->cols[i];
+
+		json_object_array_add(nm, json_object_new_string(c->name));
+		json_object_array_add(ty, json_object_new_string(c->data_type));
+		json_object_array_add(nu, json_object_new_boolean(c->nullable));
+		json_object_array_add(pk, json_object_new_boolean(c->is_pk));
+		if (off < sizeof(answer))
+			off += (size_t)snprintf(answer + off, sizeof(answer) -
+			    off, "%s%s (%s)", i == 0 ? ": " : ", ", c->name,
+			    c->data_type);
+	}
+	if (off < sizeof(answer))
+		snprintf(answer + off, sizeof(answer) - off, ".");
+	json_object_object_add(data, "column", nm);
+	json_object_object_add(data, "type", ty);
+	json_object_object_add(data, "nullable", nu);
+	json_object_object_add(data, "primary_key", pk);
+	trace_add(q, "catalog", "list_columns", "answered from the target's "
+	    "catalog, no LLM call", NULL);
+	o = response_base(q, answer, "catalog", 1.0);
+	json_object_object_add(o, "data", data);
+	json_object_object_add(o, "row_count", json_object_new_int(t->ncols));
+	nl_reply(q, o);
+}
+
+/* Row counts and samples: a query we write, through the same guard. */
+static void
+nl_catalog_query(struct chat *q, const struct dc_schema_table *t)
+{
+	char *sql = NULL;
+	int n;
+
+	if (q->intent.kind == DC_NLQ_ROW_COUNT)
+		n = asprintf(&sql, "SELECT count(*) AS row_count FROM \"%s\".\"%s\"",
+		    t->schema, t->name);
+	else
+		n = asprintf(&sql, "SELECT * FROM \"%s\".\"%s\" LIMIT %d",
+		    t->schema, t->name, q->intent.limit > 0 ? q->intent.limit : 5);
+	if (n < 0 || !dc_sql_ident_ok(t->schema) || !dc_sql_ident_ok(t->name)) {
+		if (n >= 0)
+			free(sql);
+		nl_fail(q, 400, "the table name cannot be quoted safely");
+		return;
+	}
+	free(q->sql);
+	q->sql = sql;
+	q->source = "sql";
+	trace_add(q, "catalog", q->intent.kind == DC_NLQ_ROW_COUNT ?
+	    "row_count" : "sample_rows", "a catalog question: the query is "
+	    "written by datachatd, no LLM call", NULL);
+	chat_run_sql(q, q->e);
+}
+
+static void
+nl_schema_ready(const struct dc_schema *s, const struct dc_pg_result *err,
+    void *arg)
+{
+	struct chat *q = arg;
+	const struct dc_schema_table *t;
+	const char *why;
+	char detail[1024];
+	int status, shown = 0;
+
+	q->swait = NULL;
+	if (s == NULL) {
+		status = dc_result_failure(err, detail, sizeof(detail));
+		if (status == 0) {
+			status = 502;
+			snprintf(detail, sizeof(detail), "cannot read the target's "
+			    "schema: %s", err->error);
+		}
+		nl_fail(q, status, detail);
+		return;
+	}
+	switch (q->intent.kind) {
+	case DC_NLQ_LIST_TABLES:
+		nl_list_tables(q, s);
+		return;
+	case DC_NLQ_COLUMNS:
+	case DC_NLQ_ROW_COUNT:
+	case DC_NLQ_SAMPLE:
+		if ((t = find_table(s, q->intent.table)) == NULL) {
+			nl_clarify(q, s);
+			return;
+		}
+		if (q->intent.kind == DC_NLQ_COLUMNS)
+			nl_columns(q, t);
+		else
+			nl_catalog_query(q, t);
+		return;
+	}
+	if (!dc_llm_configured(q->r->w->llm, &why)) {
+		nl_fail(q, 503, why);
+		return;
+	}
+	q->prompt = dc_prompt_user(s, q->message, NULL, NULL,
+	    DC_PROMPT_SCHEMA_TOKENS * DC_PROMPT_CHARS_PER_TOKEN, &shown);
+	if (q->prompt == NULL) {
+		nl_fail(q, 500, "out of memory");
+		return;
+	}
+	{
+		struct json_object *d = json_object_new_object();
+
+		json_object_object_add(d, "tables_in_prompt",
+		    json_object_new_int(shown));
+		json_object_object_add(d, "tables_in_schema",
+		    json_object_new_int(s->ntables));
+		json_object_object_add(d, "dialect",
+		    json_object_new_string(q->dbtype));
+		trace_add(q, "prompt", "live_schema", "schema ranked by the "
+		    "question and trimmed to the prompt budget", d);
+	}
+	nl_ask(q, q->prompt);
+}
+
 static void
 chat_natural_language(struct chat *q, const struct dc_entry *e)
 {
 	struct dc_req *r = q->r;
+	const char *why;
+	static const char *const kinds[] = { "none", "list_tables", "columns",
+	    "row_count", "sample_rows" };
+	int rc;
 
-	if (r->w->cfg->llm_provider[0] == '\0')
-		dc_reply_error(r, 503, "no LLM provider configured: set "
-		    "LLM_DEFAULT_PROVIDER (openai, anthropic or local) and its "
-		    "API key to ask questions in natural language, or send "
-		    "execution_mode \"direct_sql\" with sql");
-	else
-		dc_reply_error(r, 503, "natural-language questions are not "
-		    "available in this build yet: send execution_mode "
-		    "\"direct_sql\" with sql");
-	chat_free(q);
+	q->e = malloc(sizeof(*q->e));
+	if (q->e == NULL) {
+		nl_fail(q, 500, "out of memory");
+		return;
+	}
+	memcpy(q->e, e, sizeof(*e));
+	dc_nlq_classify(q->message, &q->intent);
+	/* DataPoints are DataChat's; datachatd always reads the live schema */
+	trace_add(q, "context", "live_schema", "live schema mode: no "
+	    "DataPoints are used; the target's current catalog is read", NULL);
+	if (q->intent.kind != DC_NLQ_NONE) {
+		struct json_object *d = json_object_new_object();
+
+		if (q->intent.table[0] != '\0')
+			json_object_object_add(d, "table",
+			    json_object_new_string(q->intent.table));
+		trace_add(q, "classify", kinds[q->intent.kind], "a catalog "
+		    "question, answered without an LLM", d);
+	} else {
+		trace_add(q, "classify", "llm", "not a catalog question", NULL);
+		if (!dc_llm_configured(r->w->llm, &why)) {
+			nl_fail(q, 503, why);
+			return;
+		}
+	}
+	dc_req_defer(r, chat_cancel, q);
+	/* the callback may run, and finish q, before this returns */
+	rc = dc_schema_get(r->w, q->e, nl_schema_ready, q, &q->swait);
+	if (rc != DC_OK)
+		nl_fail(q, 500, "cannot read the target's schema");
 }
 
 /*
@@ -405,7 +980,7 @@ chat(struct dc_req *r)
 	struct dc_resolve_err err;
 	struct dc_entry *e = NULL;
 	struct chat *q = NULL;
-	int direct;
+	int direct, synthesize = 0;
 
 	if (dc_req_json(r, &body) != DC_OK)
 		return;
@@ -430,6 +1005,15 @@ chat(struct dc_req *r)
 		dc_reply_error(r, 422, "message is required (or send "
 		    "execution_mode \"direct_sql\" with sql)");
 		goto out;
+	}
+	if (json_object_object_get_ex(body, "synthesize_simple_sql", &v) &&
+	    v != NULL) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			dc_reply_error(r, 422, "synthesize_simple_sql must be a "
+			    "boolean");
+			goto out;
+		}
+		synthesize = json_object_get_boolean(v);
 	}
 	if (conv != NULL && strlen(conv) > CONV_ID_MAX) {
 		dc_reply_error(r, 422, "conversation_id is longer than %d bytes",
@@ -456,6 +1040,8 @@ chat(struct dc_req *r)
 	q->conversation_id = conv != NULL && conv[0] != '\0' ? strdup(conv) :
 	    new_conversation_id();
 	q->sql = direct ? strdup(sql) : NULL;
+	q->message = message != NULL ? strdup(message) : NULL;
+	q->synthesize = synthesize;
 	if (q->trace == NULL || q->conversation_id == NULL ||
 	    (direct && q->sql == NULL)) {
 		dc_reply_error(r, 500, "out of memory");
