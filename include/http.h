@@ -37,6 +37,7 @@ struct dc_req {
 	dc_req_cancel_cb cancel;
 	void		*cancel_arg;
 	struct event	*timeout_ev;
+	struct event	*peer_ev;	/* notices a client that hangs up */
 };
 
 /*

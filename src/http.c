@@ -13,12 +13,15 @@
  * and the eventual evhttp_send_reply() frees the detached request.  So a
  * completion never touches freed memory, and nothing leaks.
  */
+#include <sys/socket.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -133,6 +136,8 @@ req_free(struct dc_req *r)
 	}
 	if (r->timeout_ev != NULL)
 		event_free(r->timeout_ev);
+	if (r->peer_ev != NULL)
+		event_free(r->peer_ev);
 	free_args(r);
 	free(r->path);
 	free(r);
@@ -151,6 +156,11 @@ conn_closed(struct evhttp_connection *evcon, void *arg)
 	 */
 	log_debug("%s client closed the connection", r->id);
 	r->gone = 1;
+	if (r->peer_ev != NULL) {
+		/* its fd is about to be closed */
+		event_free(r->peer_ev);
+		r->peer_ev = NULL;
+	}
 	if (cb != NULL) {
 		r->cancel = NULL;
 		cb(r, r->cancel_arg);
@@ -425,10 +435,49 @@ request_timed_out(evutil_socket_t fd, short what, void *arg)
 	    "(request_timeout)", r->w->cfg->request_timeout);
 }
 
+/*
+ * libevent 2.1 stops reading a connection once its request is read, so
+ * a client that hangs up while its reply is deferred goes unnoticed.
+ * While work is pending we watch the socket ourselves: readable with
+ * nothing to read (EOF) or an error means the client left.  Bytes of a
+ * pipelined next request are left alone, and the watch stops.
+ */
+static void
+peer_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct dc_req *r = arg;
+	struct evhttp_connection *evcon;
+	dc_req_cancel_cb cb;
+	ssize_t n;
+	char c;
+
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR))) {
+		if (n > 0)
+			event_del(r->peer_ev);
+		return;
+	}
+	log_debug("%s client closed the connection", r->id);
+	/* libevent does not know yet: it must not call us back later */
+	evcon = evhttp_request_get_connection(r->req);
+	if (evcon != NULL)
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	r->gone = 1;
+	cb = r->cancel;
+	r->cancel = NULL;
+	if (cb != NULL) {
+		cb(r, r->cancel_arg);
+		dc_reply_error(r, 499, "client closed the connection");
+	} else
+		event_del(r->peer_ev);
+}
+
 void
 dc_req_defer(struct dc_req *r, dc_req_cancel_cb cancel, void *arg)
 {
 	struct timeval tv = { r->w->cfg->request_timeout, 0 };
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
 
 	r->cancel = cancel;
 	r->cancel_arg = arg;
@@ -436,6 +485,14 @@ dc_req_defer(struct dc_req *r, dc_req_cancel_cb cancel, void *arg)
 		r->timeout_ev = evtimer_new(r->w->base, request_timed_out, r);
 		if (r->timeout_ev != NULL)
 			evtimer_add(r->timeout_ev, &tv);
+	}
+	if (r->peer_ev == NULL && !r->gone &&
+	    (evcon = evhttp_request_get_connection(r->req)) != NULL &&
+	    (bev = evhttp_connection_get_bufferevent(evcon)) != NULL) {
+		r->peer_ev = event_new(r->w->base, bufferevent_getfd(bev),
+		    EV_READ | EV_PERSIST, peer_check, r);
+		if (r->peer_ev != NULL)
+			event_add(r->peer_ev, NULL);
 	}
 }
 
@@ -553,6 +610,8 @@ dc_http_teardown(struct dc_worker *w)
 		l->r->cancel = NULL;
 		if (l->r->timeout_ev != NULL)
 			event_free(l->r->timeout_ev);
+		if (l->r->peer_ev != NULL)
+			event_free(l->r->peer_ev);
 		free_args(l->r);
 		free(l->r->path);
 		free(l->r);
