@@ -42,6 +42,7 @@
  * Cancelling a running job closes its connection: the server notices
  * through client_connection_check_interval and stops the statement.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,7 @@ struct target {
 	struct dc_pgjob	*qhead, *qtail;
 	int		 qlen;
 	int		 no_prepare;	/* named statements do not survive */
+	struct dc_target_stats *ts;	/* this worker's counters for it */
 	struct target	*next;
 };
 
@@ -335,6 +337,46 @@ url_is(const struct target *t, const char *url)
 	return same;
 }
 
+/*
+ * The per-target counter block of this worker in the shared segment
+ * (for /metrics and datachatctl targets); NULL when all are taken.
+ */
+static struct dc_target_stats *
+target_stats(struct dc_pool *p, const uint8_t id[16])
+{
+	struct dc_target_stats *ts = p->w->stats->targets, *fr = NULL;
+	int i;
+
+	for (i = 0; i < DC_METRIC_TARGETS; i++) {
+		if (memcmp(ts[i].id, id, 16) == 0)
+			return &ts[i];
+		if (fr == NULL && dc_uuid_is_zero(ts[i].id))
+			fr = &ts[i];
+	}
+	if (fr != NULL) {
+		memset(fr, 0, sizeof(*fr));
+		memcpy(fr->id, id, 16);
+	}
+	return fr;
+}
+
+static void
+tstat(struct target *t, size_t off, int delta)
+{
+	uint64_t *f;
+
+	if (t == NULL || t->ts == NULL || t->is_sysdb)
+		return;
+	f = (uint64_t *)((char *)t->ts + off);
+	if (delta >= 0)
+		__atomic_add_fetch(f, (uint64_t)delta, __ATOMIC_RELAXED);
+	else
+		__atomic_sub_fetch(f, (uint64_t)-delta, __ATOMIC_RELAXED);
+}
+
+#define TSTAT(t, field, d) \
+	tstat((t), offsetof(struct dc_target_stats, field), (d))
+
 static struct target *
 target_get(struct dc_pool *p, const uint8_t id[16], uint64_t gen,
     const char *url, int sysdb)
@@ -347,6 +389,8 @@ target_get(struct dc_pool *p, const uint8_t id[16], uint64_t gen,
 			return NULL;
 		memcpy(t->id, id, 16);
 		t->is_sysdb = sysdb;
+		if (!sysdb)
+			t->ts = target_stats(p, id);
 		t->next = p->targets;
 		p->targets = t;
 	}
@@ -363,6 +407,10 @@ target_get(struct dc_pool *p, const uint8_t id[16], uint64_t gen,
 static void
 target_free(struct target *t)
 {
+	/* the counters go with the target: its slot is free again */
+	if (t->ts != NULL && __atomic_load_n(&t->ts->open,
+	    __ATOMIC_RELAXED) == 0)
+		memset(t->ts, 0, sizeof(*t->ts));
 	target_set_url(t, NULL);
 	free(t);
 }
@@ -486,8 +534,10 @@ conn_close(struct pgconn *c)
 	evtimer_del(&c->timer);
 	if (c->conn != NULL)
 		PQfinish(c->conn);
-	if (c->t != NULL && c->state != C_CONNECTING && !c->t->is_sysdb)
+	if (c->t != NULL && c->state != C_CONNECTING && !c->t->is_sysdb) {
 		stat_add(p, &p->w->stats->target_conns_open, -1);
+		TSTAT(c->t, open, -1);
+	}
 	free(c);
 }
 
@@ -765,8 +815,10 @@ connect_failed(struct pgconn *c, const char *msg)
 		job_finish(j);
 		return;
 	}
-	if (!t->is_sysdb)
+	if (!t->is_sysdb) {
 		stat_add(c->pool, &c->pool->w->stats->target_conns_failed, 1);
+		TSTAT(t, failed, 1);
+	}
 	log_debug("target connection failed: %s", msg);
 	conn_close(c);
 	/*
@@ -906,6 +958,8 @@ connect_step(struct pgconn *c)
 	}
 	stat_add(c->pool, &c->pool->w->stats->target_conns_open, 1);
 	stat_add(c->pool, &c->pool->w->stats->target_conns_opened, 1);
+	TSTAT(c->t, open, 1);
+	TSTAT(c->t, opened, 1);
 	if (c->t->no_prepare) {
 		evtimer_del(&c->timer);
 		conn_idle(c);
@@ -1113,10 +1167,15 @@ job_finish(struct dc_pgjob *j)
 	r.retried = j->retried;
 	if (r.res != NULL && j->max_rows > 0 && PQntuples(r.res) > j->max_rows)
 		r.truncated = 1;
-	if (!j->is_probe && j->t != NULL && !j->t->is_sysdb)
+	if (!j->is_probe && j->t != NULL && !j->t->is_sysdb) {
 		stat_add(j->pool, j->status == DC_OK ?
 		    &j->pool->w->stats->queries_ok :
 		    &j->pool->w->stats->queries_failed, 1);
+		if (j->status == DC_OK)
+			TSTAT(j->t, queries_ok, 1);
+		else
+			TSTAT(j->t, queries_failed, 1);
+	}
 	if (j->cb != NULL)
 		j->cb(&r, j->arg);
 	job_free(j);

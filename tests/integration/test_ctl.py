@@ -225,3 +225,31 @@ def test_metrics_parse_and_move(d):
     later = parse_prometheus(d.get("/api/v1/metrics").text)
     assert later["datachatd_registry_generation"] > gen
     assert later["datachatd_registry_entries"] == 1
+
+
+def test_targets_and_metrics_count_connections_and_queries(d):
+    cid = d.post("/api/v1/databases", {"name": "q", "database_type": "postgresql",
+                                       "database_url": d.pg.url("postgres")}).json()["connection_id"]
+    for i in range(6):
+        r = d.post("/api/v1/chat", {"execution_mode": "direct_sql", "sql": "SELECT %d" % i,
+                                    "target_database": cid})
+        assert r.status_code == 200
+    r = d.post("/api/v1/chat", {"execution_mode": "direct_sql", "sql": "SELECT nope",
+                                "target_database": cid})
+    assert r.json()["answer_source"] == "error"
+    js = json.loads(d.ctl("--json", "targets", check=True).stdout)
+    t = [x for x in js if x["connection_id"] == cid][0]
+    assert 1 <= t["open_connections"] <= 2 * 4
+    live = d.pg.sql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE "
+                    "application_name = 'datachatd' AND datname = 'postgres'")[0][0]
+    assert t["open_connections"] == live
+    m = parse_prometheus(d.get("/metrics").text)
+    assert m['datachatd_queries_total{target="%s",outcome="ok"}' % cid] == 6
+    assert m['datachatd_queries_total{target="%s",outcome="error"}' % cid] == 1
+    assert m['datachatd_target_connections_open{target="%s"}' % cid] == live
+    # invalidate closes them (pg_stat_activity agrees)
+    d.ctl("invalidate", cid, check=True)
+    wait_for(lambda: d.pg.sql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE "
+                              "application_name = 'datachatd' AND datname = 'postgres'")[0][0] == 0,
+             what="connections closed by invalidate")
+    d.ctl("invalidate", "all", check=True)
