@@ -185,6 +185,34 @@ check_url_type(struct dc_req *r, const char *url, const char *type)
 	return 1;
 }
 
+static int
+check_description(struct dc_req *r, const char *desc)
+{
+	if (desc != NULL && strlen(desc) >= DC_DESC_MAX) {
+		dc_reply_error(r, 422, "description is longer than %d bytes",
+		    DC_DESC_MAX - 1);
+		return 0;
+	}
+	return 1;
+}
+
+/* A write in progress for request r; replies 500 itself on failure. */
+static struct dbwrite *
+dbwrite_new(struct dc_req *r, int op, const uint8_t *id)
+{
+	struct dbwrite *d = calloc(1, sizeof(*d));
+
+	if (d == NULL) {
+		dc_reply_error(r, 500, "out of memory");
+		return NULL;
+	}
+	d->r = r;
+	d->op = op;
+	if (id != NULL)
+		memcpy(d->id, id, 16);
+	return d;
+}
+
 static char *
 tags_text(struct dc_req *r, struct json_object *body, int *err)
 {
@@ -597,13 +625,9 @@ create_database(struct dc_req *r)
 	    (rc == 0 && (dc_reply_error(r, 422, "database_type is required"),
 	    1)))
 		goto out;
-	if (get_string(r, body, "description", 1, &desc) < 0)
+	if (get_string(r, body, "description", 1, &desc) < 0 ||
+	    !check_description(r, desc))
 		goto out;
-	if (desc != NULL && strlen(desc) >= DC_DESC_MAX) {
-		dc_reply_error(r, 422, "description is longer than %d bytes",
-		    DC_DESC_MAX - 1);
-		goto out;
-	}
 	if (json_object_object_get_ex(body, "is_default", &v) && v != NULL &&
 	    !json_object_is_type(v, json_type_boolean)) {
 		dc_reply_error(r, 422, "is_default must be a boolean");
@@ -619,13 +643,8 @@ create_database(struct dc_req *r)
 		    dc_shreg_capacity(r->w->reg));
 		goto out;
 	}
-	d = calloc(1, sizeof(*d));
-	if (d == NULL) {
-		dc_reply_error(r, 500, "out of memory");
+	if ((d = dbwrite_new(r, OP_CREATE, NULL)) == NULL)
 		goto out;
-	}
-	d->r = r;
-	d->op = OP_CREATE;
 	d->is_default = v != NULL && json_object_get_boolean(v);
 	d->tags = tags_text(r, body, &err);
 	if (err)
@@ -677,13 +696,8 @@ update_database(struct dc_req *r)
 		    "DATABASE_URL and cannot be changed through the API");
 		goto out;
 	}
-	if (has_name && !check_name(r, name))
+	if ((has_name && !check_name(r, name)) || !check_description(r, desc))
 		goto out;
-	if (desc != NULL && strlen(desc) >= DC_DESC_MAX) {
-		dc_reply_error(r, 422, "description is longer than %d bytes",
-		    DC_DESC_MAX - 1);
-		goto out;
-	}
 	if (!registry_writable(r))
 		goto out;
 	e = malloc(sizeof(*e));
@@ -695,19 +709,19 @@ update_database(struct dc_req *r)
 	if ((has_url || has_type) && !check_url_type(r, has_url ? url : e->url,
 	    has_type ? type : e->type))
 		goto out;
-	d = calloc(1, sizeof(*d));
-	if (d == NULL) {
-		dc_reply_error(r, 500, "out of memory");
+	if ((d = dbwrite_new(r, OP_UPDATE, id)) == NULL)
 		goto out;
-	}
-	d->r = r;
-	d->op = OP_UPDATE;
-	memcpy(d->id, id, 16);
 	d->name = has_name ? strdup(name) : NULL;
 	d->url = has_url ? strdup(url) : NULL;
 	d->type = has_type ? strdup(type) : NULL;
 	d->set_description = has_desc;
 	d->description = desc != NULL ? strdup(desc) : NULL;
+	if ((has_name && d->name == NULL) || (has_url && d->url == NULL) ||
+	    (has_type && d->type == NULL) || (desc != NULL &&
+	    d->description == NULL)) {
+		dc_reply_error(r, 500, "out of memory");
+		goto out;
+	}
 	json_object_put(body);
 	dc_explicit_bzero(e, sizeof(*e));
 	free(e);
@@ -759,15 +773,8 @@ set_default(struct dc_req *r)
 		dc_reply_error(r, 404, "Database connection not found");
 		goto out;
 	}
-	d = calloc(1, sizeof(*d));
-	if (d == NULL) {
-		dc_reply_error(r, 500, "out of memory");
-		goto out;
-	}
-	d->r = r;
-	d->op = OP_DEFAULT;
-	memcpy(d->id, id, 16);
-	start_write(d, 0);
+	if ((d = dbwrite_new(r, OP_DEFAULT, id)) != NULL)
+		start_write(d, 0);
 out:
 	json_object_put(body);
 }
@@ -791,15 +798,8 @@ delete_database(struct dc_req *r)
 		dc_reply_error(r, 404, "Database connection not found");
 		return;
 	}
-	d = calloc(1, sizeof(*d));
-	if (d == NULL) {
-		dc_reply_error(r, 500, "out of memory");
-		return;
-	}
-	d->r = r;
-	d->op = OP_DELETE;
-	memcpy(d->id, id, 16);
-	start_write(d, 0);
+	if ((d = dbwrite_new(r, OP_DELETE, id)) != NULL)
+		start_write(d, 0);
 }
 
 const struct dc_route dc_routes_databases[] = {
