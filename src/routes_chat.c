@@ -727,10 +727,25 @@ nl_clarify(struct chat *q, const struct dc_schema *s)
 	nl_reply(q, o);
 }
 
+/* An answer read from the schema snapshot: no SQL ran, no LLM call. */
+static void
+catalog_reply(struct chat *q, const char *decision, const char *answer,
+    struct json_object *data, int nrows)
+{
+	struct json_object *o;
+
+	trace_add(q, "catalog", decision, "answered from the target's "
+	    "catalog, no LLM call", NULL);
+	o = response_base(q, answer, "catalog", 1.0);
+	json_object_object_add(o, "data", data);
+	json_object_object_add(o, "row_count", json_object_new_int(nrows));
+	nl_reply(q, o);
+}
+
 static void
 nl_list_tables(struct chat *q, const struct dc_schema *s)
 {
-	struct json_object *o, *data, *sc, *tb, *ty, *rc;
+	struct json_object *data, *sc, *tb, *ty, *rc;
 	char answer[2048], name[300];
 	size_t off;
 	int i;
@@ -764,18 +779,13 @@ nl_list_tables(struct chat *q, const struct dc_schema *s)
 	json_object_object_add(data, "table", tb);
 	json_object_object_add(data, "table_type", ty);
 	json_object_object_add(data, "row_count", rc);
-	trace_add(q, "catalog", "list_tables", "answered from the target's "
-	    "catalog, no LLM call", NULL);
-	o = response_base(q, answer, "catalog", 1.0);
-	json_object_object_add(o, "data", data);
-	json_object_object_add(o, "row_count", json_object_new_int(s->ntables));
-	nl_reply(q, o);
+	catalog_reply(q, "list_tables", answer, data, s->ntables);
 }
 
 static void
 nl_columns(struct chat *q, const struct dc_schema_table *t)
 {
-	struct json_object *o, *data, *nm, *ty, *nu, *pk;
+	struct json_object *data, *nm, *ty, *nu, *pk;
 	char answer[2048], name[300];
 	size_t off;
 	int i;
@@ -806,12 +816,7 @@ nl_columns(struct chat *q, const struct dc_schema_table *t)
 	json_object_object_add(data, "type", ty);
 	json_object_object_add(data, "nullable", nu);
 	json_object_object_add(data, "primary_key", pk);
-	trace_add(q, "catalog", "list_columns", "answered from the target's "
-	    "catalog, no LLM call", NULL);
-	o = response_base(q, answer, "catalog", 1.0);
-	json_object_object_add(o, "data", data);
-	json_object_object_add(o, "row_count", json_object_new_int(t->ncols));
-	nl_reply(q, o);
+	catalog_reply(q, "list_columns", answer, data, t->ncols);
 }
 
 /* Row counts and samples: a query we write, through the same guard. */
