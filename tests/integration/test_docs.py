@@ -347,3 +347,38 @@ def test_init_script_exports_defaults_file(init_script, tmp_path):
         assert s.run("stop").returncode == 0
     wait_for(lambda: not s.leftovers(), timeout=10,
              what="no datachatd process left")
+
+
+def test_make_install_places_everything_and_keeps_operator_files(tmp_path):
+    build = os.environ.get("DC_BUILDDIR", os.path.join(ROOT, "build", "plain"))
+    dest = str(tmp_path / "dest")
+
+    def install():
+        r = subprocess.run(["make", "-s", "-C", build, "install", "DESTDIR=" + dest],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+
+    install()
+    prefix = None
+    for root, _, files in os.walk(dest):
+        if "datachatd" in files and root.endswith("sbin"):
+            prefix = os.path.dirname(root)
+    assert prefix, "datachatd not installed"
+    found = set()
+    for root, _, files in os.walk(dest):
+        for f in files:
+            found.add(os.path.relpath(os.path.join(root, f), prefix))
+    for want in ("sbin/datachatd", "sbin/datachatctl", "etc/datachatd.conf",
+                 "etc/default/datachatd", "etc/init.d/datachatd",
+                 "lib/systemd/system/datachatd.service",
+                 "share/man/man8/datachatd.8", "share/man/man8/datachatctl.8",
+                 "share/man/man5/datachatd.conf.5"):
+        assert want in found, (want, sorted(found))
+    defaults = os.path.join(prefix, "etc/default/datachatd")
+    assert os.stat(defaults).st_mode & 0o077 == 0, "secrets file must be private"
+    conf = os.path.join(prefix, "etc/datachatd.conf")
+    with open(conf, "w") as f:
+        f.write("listen = 127.0.0.1:9999\n")
+    install()
+    with open(conf) as f:
+        assert f.read() == "listen = 127.0.0.1:9999\n", "make install overwrote the config"
