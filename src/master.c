@@ -97,6 +97,7 @@ static int ready_fd = -1;	/* daemon mode: tells the launcher we run */
 
 static void	 check_waits(void);
 static int	 full_resync(void);
+static void	 drain_notifies(void);
 static int	 reload(void);
 static void	 begin_shutdown(int mode);
 
@@ -188,17 +189,28 @@ full_resync(void)
 	log_debug("registry resynced: %d entries, %d undecryptable",
 	    dc_shreg_count(M.reg), bad);
 	publish();
+	drain_notifies();
 	return DC_OK;
 }
 
+/*
+ * Apply the notifications libpq holds.  Called when the socket is
+ * readable, and after each blocking statement of ours too: a NOTIFY that
+ * arrived while PQexec was reading is already in libpq's queue and would
+ * otherwise wait for the next traffic on the socket.
+ */
 static void
 drain_notifies(void)
 {
+	static int busy;
 	PGnotify *n;
 	uint8_t id[16];
 	char err[256];
 	int changed = 0, resync = 0;
 
+	if (busy || M.sysdb == NULL)
+		return;
+	busy = 1;
 	while ((n = PQnotifies(M.sysdb)) != NULL) {
 		if (dc_uuid_parse(n->extra, id) == DC_OK) {
 			if (dc_store_load_one(M.sysdb, &M.ring, M.reg, id, err,
@@ -218,6 +230,7 @@ drain_notifies(void)
 		full_resync();
 	else if (changed)
 		publish();
+	busy = 0;
 }
 
 static void
@@ -346,8 +359,10 @@ handle_refresh(struct worker_slot *s, const struct dc_msg *m)
 	    sizeof(err)) != DC_OK) {
 		log_warn("refresh failed: %s", err);
 		status = DC_EUNAVAIL;
-	} else
+	} else {
 		publish();
+		drain_notifies();
+	}
 	gen = dc_shreg_gen(M.reg);
 	if (s->chan != NULL)
 		dc_msg_send(s->chan, DC_MSG_REFRESHED, m->token, status, gen, 0,

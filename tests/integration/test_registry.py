@@ -6,6 +6,7 @@ import datetime
 import os
 import re
 import signal
+import threading
 import time
 import uuid
 
@@ -408,3 +409,30 @@ def test_two_instances_share_one_system_database(pg, daemon_factory, registry_en
     assert b.delete("/api/v1/databases/" + cid).status_code == 204
     wait_for(lambda: fresh_get(a, "/api/v1/databases/" + cid).status_code == 404,
              timeout=1.0, what="instance a sees b's delete")
+
+
+def test_external_writes_during_api_writes_are_not_delayed(reg):
+    """A NOTIFY that reaches the master while it re-reads a row for an API
+    write lands in libpq's queue; it must be applied at once, not at the
+    next traffic or the periodic resync."""
+    ext = new_conn(reg, name="ext-0").json()["connection_id"]
+    stop = threading.Event()
+
+    def api_writes():
+        i = 0
+        while not stop.is_set() and i < 200:
+            new_conn(reg, name="api-%d" % i)
+            i += 1
+
+    t = threading.Thread(target=api_writes)
+    t.start()
+    try:
+        for i in range(1, 21):
+            reg.pg.sql(reg.sysdb, "UPDATE database_connections SET name = %s "
+                       "WHERE connection_id = %s", ("ext-%d" % i, ext))
+            wait_for(lambda: all(fresh_get(reg, "/api/v1/databases/" + ext).json()["name"]
+                                 == "ext-%d" % i for _ in range(4)),
+                     timeout=1.0, what="external rename %d visible" % i)
+    finally:
+        stop.set()
+        t.join(60)
