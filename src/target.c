@@ -2,6 +2,7 @@
  * target.c - target resolution, the environment entry, and the JSON
  * shape of a connection (target.h).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,32 +20,56 @@ dc_target_is_env(const uint8_t id[16])
 	return memcmp(id, env, 16) == 0;
 }
 
+/*
+ * Whether the registry holds DATABASE_URL itself, and whether it has a
+ * default: both only change with the registry generation, so a worker
+ * scans the registry once per generation, not once per request.
+ */
+static int
+env_scan(struct dc_worker *w, const char *url, int *dup, int *has_default)
+{
+	static uint64_t seen_gen = UINT64_MAX;
+	static int seen_dup, seen_default;
+	uint64_t gen = dc_shreg_gen(w->reg);
+	struct dc_entry *all;
+	int i, n, max;
+
+	if (gen != seen_gen) {
+		max = dc_shreg_count(w->reg) + 16;
+		if (max > dc_shreg_capacity(w->reg))
+			max = dc_shreg_capacity(w->reg);
+		all = calloc((size_t)max + 1, sizeof(*all));
+		if (all == NULL)
+			return DC_ENOMEM;
+		n = dc_shreg_list(w->reg, all, max);
+		seen_dup = seen_default = 0;
+		for (i = 0; i < n; i++) {
+			if (strcmp(all[i].url, url) == 0)
+				seen_dup = 1;
+			if (all[i].is_default)
+				seen_default = 1;
+		}
+		dc_explicit_bzero(all, (size_t)n * sizeof(*all));
+		free(all);
+		seen_gen = gen;
+	}
+	*dup = seen_dup;
+	*has_default = seen_default;
+	return DC_OK;
+}
+
 int
 dc_target_env_entry(struct dc_worker *w, struct dc_entry *e)
 {
 	const char *url = w->cfg->database_url;
 	const char *type;
-	struct dc_entry *all;
-	int i, n, max, dup = 0, has_default = 0;
+	int dup, has_default;
 
 	if (url == NULL || url[0] == '\0')
 		return DC_ENOENT;
 	/* hidden when the registry already holds the same URL */
-	max = dc_shreg_count(w->reg) + 16;
-	if (max > dc_shreg_capacity(w->reg))
-		max = dc_shreg_capacity(w->reg);
-	all = calloc((size_t)max + 1, sizeof(*all));
-	if (all == NULL)
+	if (env_scan(w, url, &dup, &has_default) != DC_OK)
 		return DC_ENOMEM;
-	n = dc_shreg_list(w->reg, all, max);
-	for (i = 0; i < n; i++) {
-		if (strcmp(all[i].url, url) == 0)
-			dup = 1;
-		if (all[i].is_default)
-			has_default = 1;
-	}
-	dc_explicit_bzero(all, (size_t)n * sizeof(*all));
-	free(all);
 	if (dup)
 		return DC_ENOENT;
 	memset(e, 0, sizeof(*e));
