@@ -565,6 +565,7 @@ config_notice(void *arg, const char *file, int line, const char *msg)
 static int
 reload(void)
 {
+	struct timeval tv;
 	struct dc_config next;
 	int problems, i;
 
@@ -602,12 +603,10 @@ reload(void)
 			    DC_SHUTDOWN_SMART, NULL);
 	}
 	spawn_workers();
-	if (M.sysdb != NULL)
-		evtimer_del(M.resync_timer);
-	{
-		struct timeval tv = { M.cfg->resync_interval, 0 };
-		event_add(M.resync_timer, &tv);
-	}
+	/* resync_interval may have changed: re-adding reschedules */
+	tv.tv_sec = M.cfg->resync_interval;
+	tv.tv_usec = 0;
+	event_add(M.resync_timer, &tv);
 	if (M.sysdb != NULL)
 		full_resync();
 	return DC_OK;
