@@ -110,6 +110,15 @@ metric_head(struct evbuffer *b, const char *name, const char *type,
 	    name, type);
 }
 
+/* A metric with one unlabelled sample. */
+static void
+metric_one(struct evbuffer *b, const char *name, const char *type,
+    const char *help, uint64_t value)
+{
+	metric_head(b, name, type, help);
+	evbuffer_add_printf(b, "%s %llu\n", name, (unsigned long long)value);
+}
+
 static void
 add_targets(struct target_sum *sum, int *n, const struct dc_target_stats *t)
 {
@@ -216,10 +225,9 @@ metrics(struct dc_req *r)
 	    "%.6f\ndatachatd_http_request_duration_seconds_count %llu\n",
 	    (double)dur_us / 1e6, (unsigned long long)cum);
 
-	metric_head(b, "datachatd_target_connections_open", "gauge",
-	    "Open connections to target databases, all workers.");
-	evbuffer_add_printf(b, "datachatd_target_connections_open %llu\n",
-	    (unsigned long long)open);
+	metric_one(b, "datachatd_target_connections_open", "gauge",
+	    "Open connections to target databases, all workers.",
+	    (uint64_t)(open));
 	for (j = 0; j < ntargets; j++) {
 		dc_uuid_format(tsum[j].id, ids);
 		evbuffer_add_printf(b, "datachatd_target_connections_open"
@@ -247,45 +255,38 @@ metrics(struct dc_req *r)
 		    (unsigned long long)tsum[j].ok, ids,
 		    (unsigned long long)tsum[j].bad);
 	}
-	metric_head(b, "datachatd_llm_calls_total", "counter",
-	    "Calls to the LLM provider.");
-	evbuffer_add_printf(b, "datachatd_llm_calls_total %llu\n",
-	    (unsigned long long)llm);
-	metric_head(b, "datachatd_llm_errors_total", "counter",
-	    "LLM calls that failed.");
-	evbuffer_add_printf(b, "datachatd_llm_errors_total %llu\n",
-	    (unsigned long long)llm_err);
+	metric_one(b, "datachatd_llm_calls_total", "counter",
+	    "Calls to the LLM provider.",
+	    (uint64_t)(llm));
+	metric_one(b, "datachatd_llm_errors_total", "counter",
+	    "LLM calls that failed.",
+	    (uint64_t)(llm_err));
 	metric_head(b, "datachatd_llm_latency_seconds_sum", "counter",
 	    "Total time spent waiting for the LLM provider.");
 	evbuffer_add_printf(b, "datachatd_llm_latency_seconds_sum %.3f\n",
 	    (double)llm_ms / 1e3);
-	metric_head(b, "datachatd_registry_generation", "gauge",
-	    "Registry generation published by the master.");
-	evbuffer_add_printf(b, "datachatd_registry_generation %llu\n",
-	    (unsigned long long)dc_shreg_gen(w->reg));
-	metric_head(b, "datachatd_registry_entries", "gauge",
-	    "Connections in the shared registry.");
-	evbuffer_add_printf(b, "datachatd_registry_entries %d\n",
-	    dc_shreg_count(w->reg));
-	metric_head(b, "datachatd_registry_stale", "gauge",
-	    "1 when the registry is not known to be current.");
-	evbuffer_add_printf(b, "datachatd_registry_stale %d\n",
-	    w->cfg->system_database_url[0] != '\0' &&
-	    dc_shreg_state(w->reg) != DC_REG_FRESH);
-	metric_head(b, "datachatd_registry_undecryptable_rows", "gauge",
-	    "Stored connections that no configured key decrypts.");
-	evbuffer_add_printf(b, "datachatd_registry_undecryptable_rows %d\n",
-	    dc_shreg_bad_rows(w->reg));
-	metric_head(b, "datachatd_registry_resyncs_total", "counter",
-	    "Full registry reloads from the system database.");
-	evbuffer_add_printf(b, "datachatd_registry_resyncs_total %llu\n",
-	    (unsigned long long)dc_shreg_resyncs(w->reg));
-	metric_head(b, "datachatd_system_database_up", "gauge",
-	    "1 when the master is connected to the system database.");
-	evbuffer_add_printf(b, "datachatd_system_database_up %d\n",
-	    dc_shreg_sysdb_up(w->reg));
-	metric_head(b, "datachatd_workers", "gauge", "Live worker processes.");
-	evbuffer_add_printf(b, "datachatd_workers %d\n", nworkers);
+	metric_one(b, "datachatd_registry_generation", "gauge",
+	    "Registry generation published by the master.",
+	    (uint64_t)(dc_shreg_gen(w->reg)));
+	metric_one(b, "datachatd_registry_entries", "gauge",
+	    "Connections in the shared registry.",
+	    (uint64_t)(dc_shreg_count(w->reg)));
+	metric_one(b, "datachatd_registry_stale", "gauge",
+	    "1 when the registry is not known to be current.",
+	    (uint64_t)(w->cfg->system_database_url[0] != '\0' &&
+	    dc_shreg_state(w->reg) != DC_REG_FRESH));
+	metric_one(b, "datachatd_registry_undecryptable_rows", "gauge",
+	    "Stored connections that no configured key decrypts.",
+	    (uint64_t)(dc_shreg_bad_rows(w->reg)));
+	metric_one(b, "datachatd_registry_resyncs_total", "counter",
+	    "Full registry reloads from the system database.",
+	    (uint64_t)(dc_shreg_resyncs(w->reg)));
+	metric_one(b, "datachatd_system_database_up", "gauge",
+	    "1 when the master is connected to the system database.",
+	    (uint64_t)(dc_shreg_sysdb_up(w->reg)));
+	metric_one(b, "datachatd_workers", "gauge",
+	    "Live worker processes.",
+	    (uint64_t)(nworkers));
 
 	dc_reply_text(r, 200, "text/plain; version=0.0.4",
 	    (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
