@@ -58,8 +58,14 @@ struct dc_route {
 };
 
 /* Install the generic callback on w->http; teardown frees leftovers. */
-void		 dc_http_setup(struct dc_worker *w);
+void		 dc_http_setup(struct dc_worker *w, int listen_fd);
 void		 dc_http_teardown(struct dc_worker *w);
+
+/*
+ * Accepted connections that still owe a reply (never served, or with a
+ * request arriving).  A smart shutdown waits for them to reach zero.
+ */
+int		 dc_http_unserved(struct dc_worker *w);
 
 /* Replies.  dc_reply_json takes ownership of obj. */
 void		 dc_reply_json(struct dc_req *r, int status,

@@ -50,6 +50,7 @@ struct dc_worker {
 	uint64_t	 inflight;
 	int		 shutting_down;	/* enum dc_shutdown, 0 = running */
 	struct event	*shutdown_timer;
+	struct event	*drain_timer;	/* smart shutdown: unserved conns */
 	uint32_t	 next_token;
 	struct dc_refresh_wait *waits;
 };

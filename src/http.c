@@ -12,8 +12,17 @@
  * the connection's close callback tells us, we cancel the work we can,
  * and the eventual evhttp_send_reply() frees the detached request.  So a
  * completion never touches freed memory, and nothing leaks.
+ *
+ * A smart shutdown must also answer connections the worker accepted but
+ * whose request it has not read yet: their clients sent (or are sending)
+ * a request in good faith.  libevent 2.1 says nothing when a connection
+ * closes before its first request, so the worker asks the kernel instead
+ * (dc_http_unserved below).
  */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +49,15 @@ struct req_link {
 	struct req_link	*prev, *next;
 };
 static struct req_link *live_reqs;
+
+/*
+ * served[fd] is the peer port + 1 of the connection on fd that last
+ * carried a request (0: none).  An accepted socket whose peer differs is
+ * a new connection that has not been served yet.
+ */
+static uint32_t	*served;
+static size_t	 nserved;
+static int	 listen_port = -1;
 
 static const struct dc_route *const route_tables[] = {
 	dc_routes_ops,
@@ -496,6 +514,86 @@ dc_req_defer(struct dc_req *r, dc_req_cancel_cb cancel, void *arg)
 	}
 }
 
+static int
+sock_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return -1;
+}
+
+static void
+note_served(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev;
+	ev_uint16_t port;
+	uint32_t *p;
+	char *addr;
+	size_t n;
+	int fd;
+
+	if ((bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    (fd = bufferevent_getfd(bev)) < 0)
+		return;
+	if ((size_t)fd >= nserved) {
+		for (n = nserved > 0 ? nserved : 64; n <= (size_t)fd; n *= 2)
+			;
+		if ((p = realloc(served, n * sizeof(*p))) == NULL)
+			return;
+		memset(p + nserved, 0, (n - nserved) * sizeof(*p));
+		served = p;
+		nserved = n;
+	}
+	evhttp_connection_get_peer(evcon, &addr, &port);
+	served[fd] = (uint32_t)port + 1;
+}
+
+/*
+ * Count the accepted client sockets this process holds that still owe a
+ * reply: a connection that never carried a request, or one with unread
+ * bytes (a request arriving).  Idle keep-alive connections do not count;
+ * closing them is allowed.  Only a draining worker calls this.
+ */
+int
+dc_http_unserved(struct dc_worker *w)
+{
+	struct sockaddr_storage ss;
+	struct dirent *de;
+	socklen_t len;
+	DIR *d;
+	int fd, port, acc, avail, n = 0;
+
+	(void)w;
+	if (listen_port < 0 || (d = opendir("/proc/self/fd")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		fd = atoi(de->d_name);
+		len = sizeof(ss);
+		if (fd == dirfd(d) ||
+		    getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+		    sock_port(&ss) != listen_port)
+			continue;
+		len = sizeof(acc);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == -1 ||
+		    acc)
+			continue;		/* the listening socket */
+		len = sizeof(ss);
+		if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+			continue;		/* not connected any more */
+		port = sock_port(&ss);
+		if ((size_t)fd < nserved && served[fd] == (uint32_t)port + 1 &&
+		    (ioctl(fd, FIONREAD, &avail) == -1 || avail == 0))
+			continue;		/* idle keep-alive */
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
 static void
 dispatch(struct evhttp_request *req, void *arg)
 {
@@ -533,8 +631,10 @@ dispatch(struct evhttp_request *req, void *arg)
 	w->inflight++;
 	__atomic_store_n(&w->stats->inflight, w->inflight, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&w->stats->requests, 1, __ATOMIC_RELAXED);
-	if ((evcon = evhttp_request_get_connection(req)) != NULL)
+	if ((evcon = evhttp_request_get_connection(req)) != NULL) {
 		evhttp_connection_set_closecb(evcon, conn_closed, r);
+		note_served(evcon);
+	}
 
 	uri = evhttp_request_get_evhttp_uri(req);
 	raw = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
@@ -580,9 +680,14 @@ dispatch(struct evhttp_request *req, void *arg)
 }
 
 void
-dc_http_setup(struct dc_worker *w)
+dc_http_setup(struct dc_worker *w, int listen_fd)
 {
 	const struct dc_config *c = w->cfg;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) == 0)
+		listen_port = sock_port(&ss);
 
 	/*
 	 * Bodies up to max_body_size get a JSON 413 from dc_req_json; far
@@ -617,4 +722,7 @@ dc_http_teardown(struct dc_worker *w)
 		free(l->r);
 		free(l);
 	}
+	free(served);
+	served = NULL;
+	nserved = 0;
 }

@@ -55,6 +55,8 @@ worker_exit(void)
 		bufferevent_free(W.chan);
 	if (W.shutdown_timer != NULL)
 		event_free(W.shutdown_timer);
+	if (W.drain_timer != NULL)
+		event_free(W.drain_timer);
 	if (W.base != NULL)
 		event_base_free(W.base);
 	__atomic_store_n(&W.stats->inflight, 0, __ATOMIC_RELAXED);
@@ -119,11 +121,23 @@ refresh_answered(const struct dc_msg *m)
 	}
 }
 
+/*
+ * A smart shutdown ends when no request is in flight and no accepted
+ * connection still waits for its first reply; drain_poll checks again
+ * for connections that close or send their request later.
+ */
 static void
 maybe_finish_shutdown(void)
 {
-	if (W.shutting_down == DC_SHUTDOWN_SMART && W.inflight == 0)
+	if (W.shutting_down == DC_SHUTDOWN_SMART && W.inflight == 0 &&
+	    dc_http_unserved(&W) == 0)
 		event_base_loopexit(W.base, NULL);
+}
+
+static void
+drain_poll(evutil_socket_t fd, short what, void *arg)
+{
+	maybe_finish_shutdown();
 }
 
 void
@@ -138,8 +152,9 @@ dc_worker_request_done(struct dc_worker *w)
 static void
 shutdown_expired(evutil_socket_t fd, short what, void *arg)
 {
-	log_warn("shutdown timeout with %llu request(s) in flight",
-	    (unsigned long long)W.inflight);
+	log_warn("shutdown timeout with %llu request(s) in flight and %d "
+	    "connection(s) not yet served", (unsigned long long)W.inflight,
+	    dc_http_unserved(&W));
 	event_base_loopexit(W.base, NULL);
 }
 
@@ -147,6 +162,7 @@ static void
 begin_shutdown(int mode)
 {
 	struct timeval tv = { W.cfg->shutdown_timeout, 0 };
+	struct timeval poll = { 0, 50000 };
 
 	if (mode == DC_SHUTDOWN_IMMEDIATE)
 		_exit(0);
@@ -163,6 +179,9 @@ begin_shutdown(int mode)
 	W.shutdown_timer = evtimer_new(W.base, shutdown_expired, NULL);
 	if (W.shutdown_timer != NULL)
 		evtimer_add(W.shutdown_timer, &tv);
+	W.drain_timer = event_new(W.base, -1, EV_PERSIST, drain_poll, NULL);
+	if (W.drain_timer != NULL)
+		evtimer_add(W.drain_timer, &poll);
 	maybe_finish_shutdown();
 }
 
@@ -264,7 +283,7 @@ dc_worker_main(int index, int listen_fd, int chan_fd, struct dc_config *cfg,
 	W.http = evhttp_new(W.base);
 	if (W.http == NULL)
 		_exit(2);
-	dc_http_setup(&W);
+	dc_http_setup(&W, listen_fd);
 	W.bound = evhttp_accept_socket_with_handle(W.http, listen_fd);
 	if (W.bound == NULL) {
 		log_error("cannot accept on the listening socket");

@@ -352,3 +352,72 @@ def test_daemon_mode_reports_start_failure(daemon_factory, tmp_path):
     assert d3.get("/api/v1/health").status_code == 200
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: not os.path.exists(d3.pidfile), what="daemon stopped")
+
+
+def test_reload_under_load_loses_no_request(daemon_factory):
+    """Every request sent across repeated SIGHUPs is answered.
+
+    Each request opens a fresh connection, so some are accepted by a
+    worker in the instant it is told to retire: that worker must still
+    read and answer them rather than exit with them open.
+    """
+    d = daemon_factory(workers=2).start()
+    wait_for(lambda: len(d.workers()) == 2, what="2 workers")
+    stop = threading.Event()
+    errors, answered = [], [0]
+
+    def client():
+        while not stop.is_set():
+            try:
+                r = requests.get(d.url("/api/v1/health"), timeout=10)
+                if r.status_code != 200:
+                    errors.append(r.status_code)
+                answered[0] += 1
+            except requests.RequestException as e:
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(15):
+            old = d.workers()
+            d.send(signal.SIGHUP)
+            wait_for(lambda: len(d.workers()) == 2 and
+                     not set(d.workers()) & set(old),
+                     timeout=30, what="new workers after reload")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert answered[0] > 100, answered
+    assert errors == [], errors[:5]
+
+
+def test_smart_shutdown_answers_accepted_connection(daemon_factory):
+    """A connection accepted before SIGTERM gets its reply, even when its
+    request arrives after the signal; an idle keep-alive one does not
+    hold the shutdown up."""
+    d = daemon_factory(workers=1).start()
+    wait_for(lambda: len(d.workers()) == 1, what="1 worker")
+    idle = requests.Session()
+    assert idle.get(d.url("/api/v1/health"), timeout=10).status_code == 200
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    # the worker accepts it: a request on another connection is served after
+    assert d.get("/api/v1/health").status_code == 200
+    d.send(signal.SIGTERM)
+    time.sleep(0.5)
+    assert d.proc.poll() is None, "left with a connection unserved"
+    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    s.close()
+    assert reply.startswith(b"HTTP/1.1 200"), reply
+    assert b"Connection: close" in reply, reply
+    # the keep-alive session is idle: nothing else keeps the worker
+    assert d.wait_exit(timeout=10) == 0
+    idle.close()
