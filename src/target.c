@@ -130,6 +130,12 @@ dc_target_resolve(struct dc_worker *w, struct json_object *target,
 		return fail(err, 503, "the connection registry is not loaded "
 		    "yet (system database unreachable), so the default "
 		    "database is unknown");
+	/*
+	 * The environment entry knows, once per generation, whether the
+	 * registry holds a default: when it does not, skip the scan.
+	 */
+	if (dc_target_env_entry(w, e) == DC_OK && e->is_default)
+		return DC_OK;
 	if (dc_shreg_get_default(w->reg, e) == DC_OK)
 		return DC_OK;
 	if (dc_target_env_entry(w, e) == DC_OK)
