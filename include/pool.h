@@ -6,10 +6,10 @@
  * A query is a job: a short list of statements sent at once in libpq
  * pipeline mode (one round trip) whose one interesting result is handed
  * to the callback.  Read-only jobs are wrapped as
- *   BEGIN READ ONLY; SET LOCAL statement_timeout; DECLARE c CURSOR FOR ...;
- *   FETCH max_rows+1; ROLLBACK
- * so a statement can neither write nor return more rows than the cap,
- * whatever its text says.
+ *   BEGIN READ ONLY; SET LOCAL statement_timeout; <sql>; ROLLBACK
+ * with the statement's rows read in single-row mode and kept up to
+ * max_rows + 1, so a statement can neither write nor return more rows
+ * than the cap, whatever its text says.
  *
  * Connections are keyed by connection id and entry generation.  When the
  * registry moves (dc_pool_sync), connections whose entry changed or
@@ -30,9 +30,8 @@ struct dc_pool;
 struct dc_pgjob;
 
 enum dc_pg_kind {
-	DC_PG_READ_CURSOR = 1,	/* read-only, rows through a capped cursor */
-	DC_PG_READ_DIRECT,	/* read-only, statement run as is (SHOW, EXPLAIN) */
-	DC_PG_CATALOG,		/* read-only, our own catalog queries */
+	DC_PG_READ = 1,		/* read-only, rows capped at max_rows + 1 */
+	DC_PG_CATALOG,		/* read-only, our own catalog queries, uncapped */
 };
 
 struct dc_pg_result {

@@ -25,11 +25,21 @@
  * under a job that was already retried reports 08006 (502).
  *
  * A read-only job is BEGIN READ ONLY; SET LOCAL statement_timeout;
- * DECLARE dc_cursor ... FOR <sql>; FETCH max_rows+1; ROLLBACK.  A target
- * connection prepares the fixed four once, right after connecting (with
- * the configured timeout and row cap baked in; a reload that changes
- * either retires the connection), so each job sends only its own SQL as
- * text and the server skips parsing the rest.  A target that loses named
+ * <sql>; ROLLBACK.  A target connection prepares the fixed three once,
+ * right after connecting (with the configured timeout baked in), so each
+ * job sends only its own SQL as text (the extended protocol refuses a
+ * second statement in it) and the server skips parsing the rest.  The
+ * ROLLBACK also undoes any setting the statement changed with
+ * set_config(), so nothing of one job outlives it in the session.
+ *
+ * The statement's rows come in single-row mode; the first max_rows + 1
+ * are copied into one PGresult (PQcopyResult of the columns, then
+ * PQsetvalue) and any more already received are dropped.  When the job
+ * has its max_rows + 1 rows and the statement is still sending, the job
+ * is answered at once and the connection closed, which stops the
+ * statement (an endless one would otherwise run into its timeout).
+ *
+ * A target that loses named
  * statements between transactions (a transaction-pooling proxy, 26000)
  * is switched to sending them as text.
  *
@@ -79,7 +89,6 @@ enum stmt_kind {
 	S_TEXT = 0,		/* sql[i] with params[i] */
 	S_BEGIN,
 	S_TIMEOUT,
-	S_FETCH,
 	S_ROLLBACK,
 	S_NKINDS
 };
@@ -87,7 +96,6 @@ enum stmt_kind {
 static const char *const fixed_name[S_NKINDS] = {
 	[S_BEGIN] = "dc_begin",
 	[S_TIMEOUT] = "dc_timeout",
-	[S_FETCH] = "dc_fetch",
 	[S_ROLLBACK] = "dc_rollback",
 };
 #define MAX_QUEUE	1024	/* jobs waiting for one target, per worker */
@@ -110,7 +118,6 @@ struct pgconn {
 	int		 close_needed;
 	int		 prepared;	/* the fixed statements exist */
 	int		 prep_timeout;	/* statement_timeout they were made with */
-	int		 prep_rows;	/* max_rows they were made with */
 	uint64_t	 gen;
 	uint64_t	 last_used_ms;
 	struct dc_pgjob	*job;
@@ -127,6 +134,8 @@ struct dc_pgjob {
 	int		 nparams[MAX_STMTS];
 	char		**params[MAX_STMTS];
 	int		 result_idx;
+	int		 single;	/* result_idx runs in single-row mode */
+	int		 capped;	/* single: max_rows + 1 rows arrived */
 	int		 step;		/* statement whose results we read */
 	int		 got_rows;	/* some result arrived */
 	dc_pg_cb	 cb;
@@ -234,7 +243,7 @@ job_add_fixed(struct dc_pgjob *j, int kind)
 
 /* The text of a fixed statement, for a connection that did not prepare. */
 static void
-fixed_text(int kind, int timeout, int rows, char *buf, size_t sz)
+fixed_text(int kind, int timeout, char *buf, size_t sz)
 {
 	switch (kind) {
 	case S_BEGIN:
@@ -242,9 +251,6 @@ fixed_text(int kind, int timeout, int rows, char *buf, size_t sz)
 		break;
 	case S_TIMEOUT:
 		snprintf(buf, sz, "SET LOCAL statement_timeout = %d", timeout);
-		break;
-	case S_FETCH:
-		snprintf(buf, sz, "FETCH FORWARD %d FROM dc_cursor", rows + 1);
 		break;
 	default:
 		dc_strlcpy(buf, "ROLLBACK", sz);
@@ -552,8 +558,7 @@ conn_current(const struct pgconn *c)
 
 	if (c->close_needed || c->t == NULL || c->gen != c->t->gen)
 		return 0;
-	return !c->prepared || (c->prep_timeout == cfg->statement_timeout &&
-	    c->prep_rows == cfg->max_rows);
+	return !c->prepared || c->prep_timeout == cfg->statement_timeout;
 }
 
 static void
@@ -581,7 +586,7 @@ static int
 conn_send(struct pgconn *c, struct dc_pgjob *j)
 {
 	const struct dc_config *cfg = c->pool->w->cfg;
-	int i, rc, ok, rows;
+	int i, rc, ok;
 	char text[64];
 
 	j->c = c;
@@ -589,7 +594,6 @@ conn_send(struct pgconn *c, struct dc_pgjob *j)
 	j->got_rows = 0;
 	c->job = j;
 	c->state = C_BUSY;
-	rows = c->prepared ? c->prep_rows : cfg->max_rows;
 	for (i = 0; i < j->nstmts; i++) {
 		if (j->kind[i] == S_TEXT)
 			ok = PQsendQueryParams(c->conn, j->sql[i], j->nparams[i],
@@ -599,15 +603,13 @@ conn_send(struct pgconn *c, struct dc_pgjob *j)
 			ok = PQsendQueryPrepared(c->conn, fixed_name[j->kind[i]],
 			    0, NULL, NULL, NULL, 0);
 		else {
-			fixed_text(j->kind[i], cfg->statement_timeout, rows,
-			    text, sizeof(text));
+			fixed_text(j->kind[i], cfg->statement_timeout, text,
+			    sizeof(text));
 			ok = PQsendQueryParams(c->conn, text, 0, NULL, NULL,
 			    NULL, NULL, 0);
 		}
 		if (ok != 1)
 			return DC_ERR;
-		if (j->kind[i] == S_FETCH)
-			j->max_rows = rows;	/* what this FETCH caps at */
 	}
 	if (PQpipelineSync(c->conn) != 1)
 		return DC_ERR;
@@ -631,6 +633,7 @@ job_reset(struct dc_pgjob *j)
 	j->c = NULL;
 	j->step = 0;
 	j->got_rows = 0;
+	j->capped = 0;
 }
 
 /*
@@ -734,7 +737,55 @@ handle_result(struct pgconn *c, struct dc_pgjob *j, PGresult *res)
 	PQclear(res);
 }
 
-/* Read what arrived; returns 1 when the job's pipeline is complete. */
+/*
+ * A result of the statement read in single-row mode: the first row's
+ * result gives the columns of the one handed back; rows beyond
+ * max_rows + 1 are dropped; the statement's final (empty) PGRES_TUPLES_OK
+ * stands for a statement without rows.
+ */
+static void
+single_result(struct pgconn *c, struct dc_pgjob *j, PGresult *res)
+{
+	int n, col, ncols, null;
+
+	if (PQresultStatus(res) != PGRES_SINGLE_TUPLE) {
+		if (j->result != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
+			PQclear(res);	/* the end of rows we already hold */
+		else
+			handle_result(c, j, res);
+		return;
+	}
+	j->got_rows = 1;
+	if (j->status != DC_OK || j->capped)
+		goto drop;
+	if (j->result == NULL &&
+	    (j->result = PQcopyResult(res, PG_COPYRES_ATTRS)) == NULL) {
+		set_error(j, DC_ERR, "out of memory", NULL);
+		goto drop;
+	}
+	n = PQntuples(j->result);
+	if (j->max_rows > 0 && n == j->max_rows)
+		j->capped = 1;		/* this is the one over the cap */
+	ncols = PQnfields(res);
+	for (col = 0; col < ncols; col++) {
+		null = PQgetisnull(res, 0, col);
+		if (PQsetvalue(j->result, n, col, null ? NULL :
+		    PQgetvalue(res, 0, col), null ? -1 :
+		    PQgetlength(res, 0, col)) != 1) {
+			set_error(j, DC_ERR, "out of memory", NULL);
+			break;
+		}
+	}
+drop:
+	PQclear(res);
+}
+
+/*
+ * Read what arrived.  Returns 1 when the job's pipeline is complete, 2
+ * when a single-row statement has its max_rows + 1 rows and the rest of
+ * its output has not arrived yet (the caller answers now and closes the
+ * connection, which stops the statement), else 0.
+ */
 static int
 conn_read_results(struct pgconn *c)
 {
@@ -749,15 +800,24 @@ conn_read_results(struct pgconn *c)
 				j->step++;
 			else
 				return 1;
+			/* the next one's first result has not been parsed yet */
+			if (j->single && j->step == j->result_idx &&
+			    PQsetSingleRowMode(c->conn) != 1)
+				log_warn("single-row mode refused; reading the "
+				    "whole result");
 			continue;
 		}
 		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
 			PQclear(res);
 			return 1;
 		}
-		handle_result(c, j, res);
+		if (j->single && j->step == j->result_idx)
+			single_result(c, j, res);
+		else
+			handle_result(c, j, res);
 	}
-	return 0;
+	return j->capped && j->step == j->result_idx && j->status == DC_OK ?
+	    2 : 0;
 }
 
 static void
@@ -776,6 +836,27 @@ cleanup_done(struct pgconn *c)
 		}
 		PQclear(res);
 	}
+}
+
+/*
+ * A single-row job has all the rows it may return while its statement
+ * is still sending more: answer now rather than wait for (or time out
+ * on) output that may be unbounded, and close the connection, which
+ * stops the statement on the server.
+ */
+static void
+job_capped_on_conn(struct pgconn *c)
+{
+	struct dc_pgjob *j = c->job;
+	struct target *t = c->t;
+
+	log_debug("row cap reached while the statement still runs; closing "
+	    "its connection");
+	c->job = NULL;
+	j->c = NULL;
+	conn_close(c);
+	target_kick(t);
+	job_finish(j);
 }
 
 static void
@@ -851,10 +932,8 @@ conn_prepare(struct pgconn *c)
 	int kind, rc;
 
 	c->prep_timeout = cfg->statement_timeout;
-	c->prep_rows = cfg->max_rows;
 	for (kind = S_BEGIN; kind < S_NKINDS; kind++) {
-		fixed_text(kind, c->prep_timeout, c->prep_rows, text,
-		    sizeof(text));
+		fixed_text(kind, c->prep_timeout, text, sizeof(text));
 		if (PQsendPrepare(c->conn, fixed_name[kind], text, 0,
 		    NULL) != 1)
 			return DC_ERR;
@@ -974,6 +1053,7 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct pgconn *c = arg;
 	struct dc_pgjob *j;
+	int rc;
 
 	if (!(c->ev_what & EV_PERSIST))
 		c->ev_fd = -1;		/* a one-shot event is no longer added */
@@ -1006,8 +1086,7 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 		break;
 	}
 	if (what & EV_WRITE) {
-		int rc = PQflush(c->conn);
-
+		rc = PQflush(c->conn);
 		if (rc < 0) {
 			conn_broken(c, PQerrorMessage(c->conn));
 			return;
@@ -1021,7 +1100,12 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		j = c->job;
-		if (conn_read_results(c) && !session_lost(j->sqlstate)) {
+		rc = conn_read_results(c);
+		if (rc == 2) {
+			job_capped_on_conn(c);
+			return;
+		}
+		if (rc == 1 && !session_lost(j->sqlstate)) {
 			if (c->prepared && strcmp(j->sqlstate, "26000") == 0)
 				prepared_lost(c);
 			else
@@ -1219,7 +1303,6 @@ dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
 	const struct dc_config *cfg = p->w->cfg;
 	struct dc_pgjob *j;
 	struct target *t;
-	char *declare = NULL;
 
 	t = target_get(p, e->id, e->gen, e->url, 0);
 	if (t == NULL || (j = job_new(p, cb, arg)) == NULL)
@@ -1228,33 +1311,18 @@ dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
 	if (job_add_fixed(j, S_BEGIN) != DC_OK ||
 	    job_add_fixed(j, S_TIMEOUT) != DC_OK)
 		goto fail;
-	if (kind == DC_PG_READ_CURSOR) {
-		/*
-		 * The cursor caps the rows whatever the statement says, and
-		 * the extended protocol refuses a second statement in it.
-		 */
-		if (asprintf(&declare, "DECLARE dc_cursor NO SCROLL CURSOR "
-		    "FOR %s", sql) < 0) {
-			declare = NULL;
-			goto fail;
-		}
-		if (job_add(j, declare, nparams, params) != DC_OK ||
-		    job_add_fixed(j, S_FETCH) != DC_OK)
-			goto fail;
-		j->result_idx = 3;
-		j->max_rows = cfg->max_rows;
-	} else {
-		if (job_add(j, sql, nparams, params) != DC_OK)
-			goto fail;
-		j->result_idx = 2;
-		j->max_rows = kind == DC_PG_CATALOG ? 0 : cfg->max_rows;
-	}
-	if (job_add_fixed(j, S_ROLLBACK) != DC_OK)
+	/* the extended protocol refuses a second statement in sql */
+	if (job_add(j, sql, nparams, params) != DC_OK ||
+	    job_add_fixed(j, S_ROLLBACK) != DC_OK)
 		goto fail;
-	free(declare);
+	j->result_idx = 2;
+	if (kind == DC_PG_READ) {
+		/* rows one at a time, capped whatever the statement says */
+		j->single = 1;
+		j->max_rows = cfg->max_rows;
+	}
 	return job_submit(t, j, jobp);
 fail:
-	free(declare);
 	job_free(j);
 	return DC_ENOMEM;
 }

@@ -424,7 +424,7 @@ chat_run_sql(struct chat *q, const struct dc_entry *e)
 	struct dc_sql_verdict v;
 	struct json_object *details;
 	char *stmt, detail[256];
-	int kind, rc;
+	int rc;
 
 	if (dc_sql_guard(q->sql, strlen(q->sql), &v) != DC_OK) {
 		if (q->e != NULL && q->intent.kind == DC_NLQ_NONE) {
@@ -442,8 +442,6 @@ chat_run_sql(struct chat *q, const struct dc_entry *e)
 	    "show" : "select"));
 	trace_add(q, "sql_guard", "admitted", "one read-only statement",
 	    details);
-	/* DECLARE CURSOR takes queries only; EXPLAIN and SHOW run as is */
-	kind = v.kind == DC_SQL_SELECT ? DC_PG_READ_CURSOR : DC_PG_READ_DIRECT;
 	stmt = strndup(q->sql, v.len);	/* without a trailing ';' */
 	if (stmt == NULL) {
 		dc_reply_error(r, 500, "out of memory");
@@ -453,8 +451,8 @@ chat_run_sql(struct chat *q, const struct dc_entry *e)
 	q->exec_start_ms = dc_now_ms();
 	dc_req_defer(r, chat_cancel, q);
 	/* chat_executed may run before this returns: q is not ours after */
-	rc = dc_pool_query(r->w->pool, e, kind, stmt, 0, NULL, chat_executed,
-	    q, &q->job);
+	rc = dc_pool_query(r->w->pool, e, DC_PG_READ, stmt, 0, NULL,
+	    chat_executed, q, &q->job);
 	free(stmt);
 	if (rc != DC_OK) {
 		r->cancel = NULL;

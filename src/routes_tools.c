@@ -444,7 +444,7 @@ tool_start(struct toolrun *t, const struct dc_entry *e)
 			    "LIMIT $1::integer", t->table);
 		snprintf(limit, sizeof(limit), "%d", t->limit);
 		params[0] = limit;
-		rc = dc_pool_query(r->w->pool, e, DC_PG_READ_CURSOR, sql, 1,
+		rc = dc_pool_query(r->w->pool, e, DC_PG_READ, sql, 1,
 		    params, tool_executed, t, &t->job);
 		break;
 	default:

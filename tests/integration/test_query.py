@@ -87,8 +87,8 @@ def backends(pg, db):
 
 
 def sleeping(cluster, db=None):
-    """Pids of datachatd's backends inside pg_sleep() (the running
-    statement's text is the cursor's FETCH, so match the wait event)."""
+    """Pids of datachatd's backends inside pg_sleep() (matched by wait
+    event, whatever the statement's text)."""
     q = ("SELECT pid FROM pg_stat_activity WHERE application_name = 'datachatd'"
          " AND wait_event = 'PgSleep'")
     if db is None:
@@ -400,6 +400,13 @@ def test_row_cap_and_statement_timeout(daemon_factory, registry_env, targets, pg
     r = sql(d, "WITH x AS (SELECT g FROM generate_series(1, 80) g) "
                "SELECT g FROM x UNION ALL SELECT 0")
     assert len(ok_rows(r)["g"]) == 50 and r.json()["truncated"] is True
+    # an endless statement is answered at the cap, not by its timeout
+    r = sql(d, "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 "
+               "FROM r) SELECT n FROM r")
+    assert ok_rows(r)["n"] == list(range(1, 51))
+    assert r.json()["truncated"] is True
+    # and the target answers on as before
+    assert ok_rows(sql(d, "SELECT 3 AS x"))["x"] == [3]
 
     t0 = time.monotonic()
     r = sql(d, "SELECT pg_sleep(5)", a)
@@ -419,6 +426,37 @@ def test_row_cap_and_statement_timeout(daemon_factory, registry_env, targets, pg
     assert 'relation "no_such_table" does not exist' in j["answer"]
     assert "s3cret" not in r.text and "127.0.0.1" not in r.text
     assert "postgresql://" not in r.text
+
+
+def test_settings_a_statement_changes_do_not_outlive_it(daemon_factory,
+                                                      registry_env, targets,
+                                                      pg):
+    """set_config(..., false) inside a statement is undone with its
+    transaction: the next statement on the same connection runs with the
+    configured timeout, read-only."""
+    d = daemon_factory(workers=1, env=clean_env(registry_env),
+                       conf={"max_target_connections": "1",
+                             "statement_timeout": "700"}).start(wait_ready=True)
+    register(d, "A", pg.url(targets["a"]), default=True)
+    # the guard refuses set_config() itself; a function on the target can
+    # still call it
+    pg.sql(targets["a"], """
+        CREATE OR REPLACE FUNCTION loosen() RETURNS text LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM set_config('statement_timeout', '0', false);
+            PERFORM set_config('default_transaction_read_only', 'off', false);
+            RETURN current_setting('statement_timeout');
+        END $$""")
+    pid = ok_rows(sql(d, "SELECT pg_backend_pid() AS p"))["p"]
+    assert ok_rows(sql(d, "SELECT loosen() AS l")) == {"l": ["0"]}
+    assert ok_rows(sql(d, "SHOW statement_timeout"))[
+        "statement_timeout"] == ["700ms"]
+    assert ok_rows(sql(d, "SHOW transaction_read_only"))[
+        "transaction_read_only"] == ["on"]
+    r = sql(d, "SELECT pg_sleep(3)")
+    assert r.json()["validation_errors"][0]["sqlstate"] == "57014", r.text
+    # all of it on one connection, the one the first statement used
+    assert ok_rows(sql(d, "SELECT pg_backend_pid() AS p"))["p"] == pid
 
 
 # --- connections ---
