@@ -103,6 +103,7 @@ dc_target_resolve(struct dc_worker *w, struct json_object *target,
 {
 	int registry = w->cfg->system_database_url[0] != '\0';
 	int loaded = dc_shreg_state(w->reg) != DC_REG_NEVER_LOADED;
+	int dup, has_default;
 	uint8_t id[16];
 
 	if (target != NULL && !json_object_is_type(target, json_type_null)) {
@@ -131,11 +132,14 @@ dc_target_resolve(struct dc_worker *w, struct json_object *target,
 		    "yet (system database unreachable), so the default "
 		    "database is unknown");
 	/*
-	 * The environment entry knows, once per generation, whether the
-	 * registry holds a default: when it does not, skip the scan.
+	 * env_scan knows, once per generation, whether the registry holds a
+	 * default: when it does not, the environment entry is the default
+	 * and no registry slot need be read.
 	 */
-	if (dc_target_env_entry(w, e) == DC_OK && e->is_default)
-		return DC_OK;
+	if (w->cfg->database_url != NULL && w->cfg->database_url[0] != '\0' &&
+	    env_scan(w, w->cfg->database_url, &dup, &has_default) == DC_OK &&
+	    !dup && !has_default)
+		return dc_target_env_entry(w, e);
 	if (dc_shreg_get_default(w->reg, e) == DC_OK)
 		return DC_OK;
 	if (dc_target_env_entry(w, e) == DC_OK)
