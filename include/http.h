@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include <event2/event_struct.h>
 #include <json-c/json.h>
 
 struct evhttp_request;
@@ -36,8 +37,12 @@ struct dc_req {
 	int		 status;
 	dc_req_cancel_cb cancel;
 	void		*cancel_arg;
-	struct event	*timeout_ev;
-	struct event	*peer_ev;	/* notices a client that hangs up */
+	struct event	 timer;		/* peer watch delay, request_timeout */
+	struct event	 peer_ev;	/* notices a client that hangs up */
+	int		 timer_set;	/* timer assigned */
+	int		 peer_set;	/* peer_ev assigned */
+	uint64_t	 deadline_ms;	/* request_timeout expires */
+	struct dc_req	*live_prev, *live_next;	/* requests in flight */
 };
 
 /*

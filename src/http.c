@@ -44,11 +44,14 @@
 #define JSON_MAX_DEPTH	32
 
 /* Requests in flight, so a worker that leaves can free them. */
-struct req_link {
-	struct dc_req	*r;
-	struct req_link	*prev, *next;
-};
-static struct req_link *live_reqs;
+static struct dc_req *live_reqs;
+
+/*
+ * A deferred request starts watching its client's socket only once it has
+ * waited this long: most replies come sooner, and the watch costs two
+ * epoll changes per request.
+ */
+#define PEER_WATCH_DELAY_MS	20
 
 /*
  * served[fd] is the peer port + 1 of the connection on fd that last
@@ -138,24 +141,16 @@ free_args(struct dc_req *r)
 static void
 req_free(struct dc_req *r)
 {
-	struct req_link *l;
-
-	for (l = live_reqs; l != NULL; l = l->next) {
-		if (l->r != r)
-			continue;
-		if (l->prev != NULL)
-			l->prev->next = l->next;
-		else
-			live_reqs = l->next;
-		if (l->next != NULL)
-			l->next->prev = l->prev;
-		free(l);
-		break;
-	}
-	if (r->timeout_ev != NULL)
-		event_free(r->timeout_ev);
-	if (r->peer_ev != NULL)
-		event_free(r->peer_ev);
+	if (r->live_prev != NULL)
+		r->live_prev->live_next = r->live_next;
+	else
+		live_reqs = r->live_next;
+	if (r->live_next != NULL)
+		r->live_next->live_prev = r->live_prev;
+	if (r->timer_set)
+		evtimer_del(&r->timer);
+	if (r->peer_set)
+		event_del(&r->peer_ev);
 	free_args(r);
 	free(r->path);
 	free(r);
@@ -174,10 +169,10 @@ conn_closed(struct evhttp_connection *evcon, void *arg)
 	 */
 	log_debug("%s client closed the connection", r->id);
 	r->gone = 1;
-	if (r->peer_ev != NULL) {
+	if (r->peer_set) {
 		/* its fd is about to be closed */
-		event_free(r->peer_ev);
-		r->peer_ev = NULL;
+		event_del(&r->peer_ev);
+		r->peer_set = 0;
 	}
 	if (cb != NULL) {
 		r->cancel = NULL;
@@ -441,9 +436,8 @@ fail:
 }
 
 static void
-request_timed_out(evutil_socket_t fd, short what, void *arg)
+request_timed_out(struct dc_req *r)
 {
-	struct dc_req *r = arg;
 	dc_req_cancel_cb cb = r->cancel;
 
 	r->cancel = NULL;
@@ -472,7 +466,7 @@ peer_check(evutil_socket_t fd, short what, void *arg)
 	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR))) {
 		if (n > 0)
-			event_del(r->peer_ev);
+			event_del(&r->peer_ev);
 		return;
 	}
 	log_debug("%s client closed the connection", r->id);
@@ -487,31 +481,62 @@ peer_check(evutil_socket_t fd, short what, void *arg)
 		cb(r, r->cancel_arg);
 		dc_reply_error(r, 499, "client closed the connection");
 	} else
-		event_del(r->peer_ev);
+		event_del(&r->peer_ev);
+}
+
+/* Start watching the client of a deferred request (see peer_check). */
+static void
+peer_watch(struct dc_req *r)
+{
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
+
+	if (r->peer_set || r->gone ||
+	    (evcon = evhttp_request_get_connection(r->req)) == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    bufferevent_getfd(bev) < 0)
+		return;
+	event_assign(&r->peer_ev, r->w->base, bufferevent_getfd(bev),
+	    EV_READ | EV_PERSIST, peer_check, r);
+	r->peer_set = 1;
+	event_add(&r->peer_ev, NULL);
+}
+
+/*
+ * The request's one timer: first the peer watch delay, then the rest of
+ * request_timeout (504).
+ */
+static void
+req_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct dc_req *r = arg;
+	uint64_t now = dc_now_ms();
+	struct timeval tv;
+
+	if (now < r->deadline_ms) {
+		peer_watch(r);
+		tv.tv_sec = (time_t)((r->deadline_ms - now) / 1000);
+		tv.tv_usec = (suseconds_t)((r->deadline_ms - now) % 1000 * 1000);
+		evtimer_add(&r->timer, &tv);
+		return;
+	}
+	request_timed_out(r);
 }
 
 void
 dc_req_defer(struct dc_req *r, dc_req_cancel_cb cancel, void *arg)
 {
-	struct timeval tv = { r->w->cfg->request_timeout, 0 };
-	struct evhttp_connection *evcon;
-	struct bufferevent *bev;
+	uint64_t limit = (uint64_t)r->w->cfg->request_timeout * 1000;
+	struct timeval tv = { 0, PEER_WATCH_DELAY_MS * 1000 };
 
 	r->cancel = cancel;
 	r->cancel_arg = arg;
-	if (r->timeout_ev == NULL) {
-		r->timeout_ev = evtimer_new(r->w->base, request_timed_out, r);
-		if (r->timeout_ev != NULL)
-			evtimer_add(r->timeout_ev, &tv);
-	}
-	if (r->peer_ev == NULL && !r->gone &&
-	    (evcon = evhttp_request_get_connection(r->req)) != NULL &&
-	    (bev = evhttp_connection_get_bufferevent(evcon)) != NULL) {
-		r->peer_ev = event_new(r->w->base, bufferevent_getfd(bev),
-		    EV_READ | EV_PERSIST, peer_check, r);
-		if (r->peer_ev != NULL)
-			event_add(r->peer_ev, NULL);
-	}
+	if (r->timer_set)
+		return;
+	r->deadline_ms = r->start_ms + limit;
+	evtimer_assign(&r->timer, r->w->base, req_timer, r);
+	r->timer_set = 1;	/* request_timeout is 1 s at least */
+	evtimer_add(&r->timer, &tv);
 }
 
 static int
@@ -601,30 +626,24 @@ dispatch(struct evhttp_request *req, void *arg)
 	const struct dc_route *rt;
 	const struct evhttp_uri *uri;
 	struct evhttp_connection *evcon;
-	struct req_link *l;
 	struct dc_req *r;
 	const char *raw;
 	char allow[64];
 	int i, idx, path_known = 0;
 
-	r = calloc(1, sizeof(*r));
-	l = calloc(1, sizeof(*l));
-	if (r == NULL || l == NULL) {
-		free(r);
-		free(l);
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	l->r = r;
-	l->next = live_reqs;
+	r->live_next = live_reqs;
 	if (live_reqs != NULL)
-		live_reqs->prev = l;
-	live_reqs = l;
+		live_reqs->live_prev = r;
+	live_reqs = r;
 	r->req = req;
 	r->w = w;
 	r->route_idx = DC_METRIC_ROUTES - 1;
-	r->start_ms = dc_now_ms();
 	r->start_us = dc_now_us();
+	r->start_ms = r->start_us / 1000;
 	r->method = method_name(evhttp_request_get_command(req));
 	snprintf(r->id, sizeof(r->id), "%x-%llx", (unsigned)w->stats->pid,
 	    (unsigned long long)++w->next_req_id);
@@ -707,20 +726,10 @@ dc_http_setup(struct dc_worker *w, int listen_fd)
 void
 dc_http_teardown(struct dc_worker *w)
 {
-	struct req_link *l;
-
 	/* a fast exit with requests in flight: free their contexts */
-	while ((l = live_reqs) != NULL) {
-		live_reqs = l->next;
-		l->r->cancel = NULL;
-		if (l->r->timeout_ev != NULL)
-			event_free(l->r->timeout_ev);
-		if (l->r->peer_ev != NULL)
-			event_free(l->r->peer_ev);
-		free_args(l->r);
-		free(l->r->path);
-		free(l->r);
-		free(l);
+	while (live_reqs != NULL) {
+		live_reqs->cancel = NULL;
+		req_free(live_reqs);
 	}
 	free(served);
 	served = NULL;
