@@ -49,6 +49,7 @@ struct dc_config {
 	int		 connect_timeout;	/* seconds */
 	int		 target_idle_timeout;	/* seconds */
 	int		 max_target_connections;
+	int		 target_pipeline_depth;
 
 	/* LLM */
 	char		*llm_provider;		/* "", openai, anthropic, local */

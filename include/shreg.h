@@ -75,6 +75,8 @@ struct dc_worker_stats {
 	uint64_t	 target_conns_failed;
 	uint64_t	 queries_ok;
 	uint64_t	 queries_failed;
+	uint64_t	 queries_pipelined;	/* sent behind another job */
+	uint64_t	 queries_requeued;	/* sent again, not run or lost */
 	uint64_t	 llm_calls;
 	uint64_t	 status_2xx, status_4xx, status_5xx;
 	uint64_t	 llm_errors;

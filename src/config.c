@@ -90,6 +90,8 @@ const struct dc_config_key dc_config_keys[] = {
 	    "seconds an idle target connection is kept open"),
 	K(max_target_connections, DC_CT_INT, "4", 1, NULL, 1, 1000,
 	    "most connections a worker keeps to one target database"),
+	K(target_pipeline_depth, DC_CT_INT, "8", 1, NULL, 1, 64,
+	    "most queries a worker sends ahead on one target connection"),
 
 	/* LLM */
 	K(llm_provider, DC_CT_STRING, "", 1, "LLM_DEFAULT_PROVIDER", 0, 0,

@@ -39,6 +39,20 @@
  * is answered at once and the connection closed, which stops the
  * statement (an endless one would otherwise run into its timeout).
  *
+ * Jobs are pipelined: a target connection may have up to
+ * target_pipeline_depth jobs sent, each ending with its own Sync, whose
+ * results come back in order.  When the target's jobs are quick, a job
+ * goes behind those of a busy connection that made progress in the last
+ * PIPELINE_WINDOW_US (so not behind a slow statement); else to an idle
+ * connection, else it waits for one (or for a new one within
+ * max_target_connections).  Under load the
+ * server then gets several jobs per read and the worker several answers
+ * per wakeup.  A job that fails leaves its transaction aborted; the jobs
+ * sent behind it are refused at their BEGIN (25P02) without running and
+ * go back to the queue, and the connection takes nothing more until a
+ * ROLLBACK ended that transaction.  Jobs behind one whose connection must
+ * close (cancelled, capped, broken) go back to the queue as well.
+ *
  * A target that loses named
  * statements between transactions (a transaction-pooling proxy, 26000)
  * is switched to sending them as text.
@@ -50,7 +64,9 @@
  * idle timeout is checked lazily against the last use.
  *
  * Cancelling a running job closes its connection: the server notices
- * through client_connection_check_interval and stops the statement.
+ * through client_connection_check_interval and stops the statement.  A
+ * cancelled job still waiting behind another runs, and its answer is
+ * dropped.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -99,6 +115,8 @@ static const char *const fixed_name[S_NKINDS] = {
 	[S_ROLLBACK] = "dc_rollback",
 };
 #define MAX_QUEUE	1024	/* jobs waiting for one target, per worker */
+#define PIPELINE_WINDOW_US	2000	/* see target_pipeline_conn() */
+#define PIPELINE_FAST_US	1000
 
 /* SQLSTATEs libpq itself uses for client-side connection failures. */
 #define SQLSTATE_CANNOT_CONNECT	"08001"
@@ -120,7 +138,14 @@ struct pgconn {
 	int		 prep_timeout;	/* statement_timeout they were made with */
 	uint64_t	 gen;
 	uint64_t	 last_used_ms;
-	struct dc_pgjob	*job;
+	struct dc_pgjob	*job;		/* the job whose results come next */
+	struct dc_pgjob	*jtail;		/* jobs sent behind it, by j->next */
+	int		 njobs;
+	int		 poisoned;	/* a job failed: no more jobs until the
+					   ROLLBACK that ends its transaction */
+	uint64_t	 progress_us;	/* a job was sent to it idle, or ended */
+	int		 inuse;		/* its results are being handed out */
+	int		 dead;		/* closed meanwhile: free when done */
 	struct pgconn	*next;
 };
 
@@ -137,7 +162,10 @@ struct dc_pgjob {
 	int		 single;	/* result_idx runs in single-row mode */
 	int		 capped;	/* single: max_rows + 1 rows arrived */
 	int		 step;		/* statement whose results we read */
+	int		 fail_step;	/* statement of the first error */
 	int		 got_rows;	/* some result arrived */
+	int		 cancelled;	/* nobody waits for it any more */
+	uint64_t	 sent_us;
 	dc_pg_cb	 cb;
 	void		*arg;
 	PGresult	*result;
@@ -148,7 +176,7 @@ struct dc_pgjob {
 	int		 max_rows;
 	int		 is_probe;
 	char		*probe_url;
-	struct dc_pgjob	*next;		/* queue */
+	struct dc_pgjob	*next;		/* target queue, connection's jobs */
 };
 
 struct target {
@@ -161,6 +189,8 @@ struct target {
 	struct dc_pgjob	*qhead, *qtail;
 	int		 qlen;
 	int		 no_prepare;	/* named statements do not survive */
+	uint64_t	 svc_us;	/* moving average of a job's time at the
+					   head of its connection; 0: none yet */
 	struct dc_target_stats *ts;	/* this worker's counters for it */
 	struct target	*next;
 };
@@ -544,7 +574,40 @@ conn_close(struct pgconn *c)
 		stat_add(p, &p->w->stats->target_conns_open, -1);
 		TSTAT(c->t, open, -1);
 	}
+	if (c->inuse) {
+		/* conn_results() is handing out its results: it frees c */
+		c->conn = NULL;
+		c->job = c->jtail = NULL;
+		c->dead = 1;
+		return;
+	}
 	free(c);
+}
+
+/* Take every job off c, in the order they were sent. */
+static struct dc_pgjob *
+conn_take_jobs(struct pgconn *c)
+{
+	struct dc_pgjob *list = c->job;
+
+	c->job = c->jtail = NULL;
+	c->njobs = 0;
+	return list;
+}
+
+/* Unlink the job whose results came (the first one sent). */
+static struct dc_pgjob *
+conn_pop_job(struct pgconn *c)
+{
+	struct dc_pgjob *j = c->job;
+
+	c->job = j->next;
+	if (c->job == NULL)
+		c->jtail = NULL;
+	c->njobs--;
+	j->next = NULL;
+	j->c = NULL;
+	return j;
 }
 
 /*
@@ -567,7 +630,9 @@ conn_idle(struct pgconn *c)
 	struct timeval tv = { c->pool->w->cfg->target_idle_timeout, 0 };
 	struct target *t = c->t;
 
-	c->job = NULL;
+	c->job = c->jtail = NULL;
+	c->njobs = 0;
+	c->poisoned = 0;
 	c->state = C_IDLE;
 	c->last_used_ms = dc_now_ms();
 	if (!conn_current(c)) {
@@ -591,8 +656,19 @@ conn_send(struct pgconn *c, struct dc_pgjob *j)
 
 	j->c = c;
 	j->step = 0;
+	j->fail_step = -1;
 	j->got_rows = 0;
-	c->job = j;
+	j->next = NULL;
+	j->sent_us = dc_now_us();
+	if (c->job == NULL) {
+		c->job = j;
+		c->progress_us = j->sent_us;
+	} else {
+		c->jtail->next = j;
+		stat_add(c->pool, &c->pool->w->stats->queries_pipelined, 1);
+	}
+	c->jtail = j;
+	c->njobs++;
 	c->state = C_BUSY;
 	for (i = 0; i < j->nstmts; i++) {
 		if (j->kind[i] == S_TEXT)
@@ -632,8 +708,36 @@ job_reset(struct dc_pgjob *j)
 	j->sqlstate[0] = '\0';
 	j->c = NULL;
 	j->step = 0;
+	j->fail_step = -1;
 	j->got_rows = 0;
 	j->capped = 0;
+}
+
+/*
+ * Put jobs that did not run to completion back at the head of their
+ * target's queue, in the order they were sent; a cancelled one is freed.
+ */
+static void
+requeue_jobs(struct target *t, struct dc_pgjob *list)
+{
+	struct dc_pgjob *j, *rev = NULL;
+
+	while ((j = list) != NULL) {
+		list = j->next;
+		j->next = rev;
+		rev = j;
+	}
+	while ((j = rev) != NULL) {
+		rev = j->next;
+		j->next = NULL;
+		if (j->cancelled) {
+			job_free(j);
+			continue;
+		}
+		job_reset(j);
+		enqueue_head(t, j);
+		stat_add(j->pool, &j->pool->w->stats->queries_requeued, 1);
+	}
 }
 
 /*
@@ -644,32 +748,44 @@ job_reset(struct dc_pgjob *j)
 static void
 conn_broken(struct pgconn *c, const char *why)
 {
-	struct dc_pgjob *j = c->job;
+	struct dc_pgjob *j, *list, *again = NULL, **againp = &again;
+	struct dc_pgjob *failed = NULL, **failedp = &failed;
 	struct target *t = c->t;
 	char msg[512], lost[560];
 
 	conn_message("", why, t != NULL ? t->url : NULL, msg, sizeof(msg));
-	c->job = NULL;
+	list = conn_take_jobs(c);
 	conn_close(c);
-	if (j == NULL)
-		return;
-	if (!j->retried && t != NULL && (!t->is_sysdb || !j->got_rows)) {
+	while ((j = list) != NULL) {
+		list = j->next;
+		j->next = NULL;
+		if (!j->retried && !j->cancelled && t != NULL &&
+		    (!t->is_sysdb || !j->got_rows)) {
+			j->retried = 1;
+			*againp = j;
+			againp = &j->next;
+		} else {
+			*failedp = j;
+			failedp = &j->next;
+		}
+	}
+	if (again != NULL) {
 		log_info("target connection broken (%s); retrying on a new "
 		    "connection", msg);
-		j->retried = 1;
-		job_reset(j);
-		/* to the head of the queue: it waited long enough */
-		enqueue_head(t, j);
+		/* to the head of the queue: they waited long enough */
+		requeue_jobs(t, again);
 		target_kick(t);
-		return;
-	}
-	job_reset(j);
+	} else if (t != NULL)
+		target_kick(t);
 	snprintf(lost, sizeof(lost), "connection to the database was lost: "
 	    "%s", msg);
-	set_error(j, DC_EUNAVAIL, lost, SQLSTATE_CONN_FAILURE);
-	job_finish(j);
-	if (t != NULL)
-		target_kick(t);
+	while ((j = failed) != NULL) {
+		failed = j->next;
+		j->next = NULL;
+		job_reset(j);
+		set_error(j, DC_EUNAVAIL, lost, SQLSTATE_CONN_FAILURE);
+		job_finish(j);
+	}
 }
 
 /*
@@ -680,18 +796,17 @@ conn_broken(struct pgconn *c, const char *why)
 static void
 prepared_lost(struct pgconn *c)
 {
-	struct dc_pgjob *j = c->job;
+	struct dc_pgjob *list;
 	struct target *t = c->t;
 
 	log_warn("target does not keep prepared statements (a transaction "
 	    "pooling proxy?); sending every statement as text");
 	t->no_prepare = 1;
 	target_mark_stale(t);
-	c->job = NULL;
+	list = conn_take_jobs(c);
 	conn_close(c);
 	target_close_stale(t);
-	job_reset(j);
-	enqueue_head(t, j);
+	requeue_jobs(t, list);
 	target_kick(t);
 }
 
@@ -724,6 +839,8 @@ handle_result(struct pgconn *c, struct dc_pgjob *j, PGresult *res)
 		break;
 	default:
 		j->got_rows = 1;
+		if (j->fail_step < 0)
+			j->fail_step = j->step;
 		if (j->status == DC_OK) {
 			msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 			state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -847,39 +964,114 @@ cleanup_done(struct pgconn *c)
 static void
 job_capped_on_conn(struct pgconn *c)
 {
-	struct dc_pgjob *j = c->job;
+	struct dc_pgjob *j = conn_pop_job(c), *rest;
 	struct target *t = c->t;
 
 	log_debug("row cap reached while the statement still runs; closing "
 	    "its connection");
-	c->job = NULL;
-	j->c = NULL;
+	rest = conn_take_jobs(c);
 	conn_close(c);
+	requeue_jobs(t, rest);
 	target_kick(t);
 	job_finish(j);
 }
 
+/*
+ * A connection whose last job failed is still in that job's transaction:
+ * end it before the connection takes another job.
+ */
 static void
-job_done_on_conn(struct pgconn *c)
+conn_cleanup(struct pgconn *c)
 {
-	struct dc_pgjob *j = c->job;
 	struct target *t = c->t;
-	PGTransactionStatusType ts = PQtransactionStatus(c->conn);
 
-	c->job = NULL;
-	j->c = NULL;
-	if (ts == PQTRANS_INERROR || ts == PQTRANS_INTRANS) {
-		/* a failed pipeline leaves the transaction open: end it */
-		c->state = C_CLEANUP;
-		if (PQsendQueryParams(c->conn, "ROLLBACK", 0, NULL, NULL, NULL,
-		    NULL, 0) != 1 || PQpipelineSync(c->conn) != 1 ||
-		    PQflush(c->conn) < 0) {
-			conn_close(c);
-			target_kick(t);
+	c->state = C_CLEANUP;
+	if (PQsendQueryParams(c->conn, "ROLLBACK", 0, NULL, NULL, NULL,
+	    NULL, 0) != 1 || PQpipelineSync(c->conn) != 1 ||
+	    PQflush(c->conn) < 0) {
+		conn_close(c);
+		target_kick(t);
+	}
+}
+
+/*
+ * How long j took once it was at the head of c (not waiting behind the
+ * jobs before it), averaged into its target's svc_us.
+ */
+static void
+job_timed(struct pgconn *c, const struct dc_pgjob *j)
+{
+	uint64_t now = dc_now_us(), start, svc;
+	struct target *t = c->t;
+
+	start = j->sent_us > c->progress_us ? j->sent_us : c->progress_us;
+	svc = now > start ? now - start : 1;
+	t->svc_us = t->svc_us == 0 ? svc : (t->svc_us * 7 + svc) / 8;
+	c->progress_us = now;
+}
+
+/*
+ * Hand out the jobs whose results arrived, as many as there are.  A job
+ * that failed leaves its transaction aborted, and the jobs sent behind it
+ * are refused at their BEGIN (25P02) without running: they go back to the
+ * queue, and the connection takes no more jobs until a ROLLBACK ended
+ * that transaction.  Callbacks may close the connection meanwhile
+ * (inuse/dead), or send it more jobs.
+ */
+static void
+conn_results(struct pgconn *c)
+{
+	struct target *t = c->t;
+	struct dc_pgjob *j;
+	int rc, was_poisoned;
+
+	c->inuse++;
+	while (c->job != NULL && !c->dead) {
+		j = c->job;
+		rc = conn_read_results(c);
+		if (rc == 0) {
+			if (PQstatus(c->conn) != CONNECTION_OK)
+				conn_broken(c, "server closed the connection");
+			else if (session_lost(j->sqlstate))
+				conn_broken(c, j->error);
+			break;
 		}
-	} else
-		conn_idle(c);
-	job_finish(j);
+		if (rc == 2) {
+			job_capped_on_conn(c);
+			break;
+		}
+		if (session_lost(j->sqlstate)) {
+			conn_broken(c, j->error);
+			break;
+		}
+		if (c->prepared && strcmp(j->sqlstate, "26000") == 0) {
+			prepared_lost(c);
+			break;
+		}
+		conn_pop_job(c);
+		job_timed(c, j);
+		was_poisoned = c->poisoned;
+		if (j->fail_step >= 0)
+			c->poisoned = 1;	/* its transaction is aborted */
+		if (was_poisoned && j->fail_step == 0 &&
+		    strcmp(j->sqlstate, "25P02") == 0) {
+			/* refused because of the job before it: run it again */
+			requeue_jobs(t, j);
+			j = NULL;
+		}
+		/* the connection first, so the callback may reuse it */
+		if (c->job == NULL) {
+			if (c->poisoned)
+				conn_cleanup(c);
+			else
+				conn_idle(c);
+		} else if (j == NULL)
+			target_kick(t);
+		if (j != NULL)
+			job_finish(j);
+	}
+	if (--c->inuse == 0 && c->dead)
+		free(c);
 }
 
 static void
@@ -1052,7 +1244,6 @@ static void
 conn_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct pgconn *c = arg;
-	struct dc_pgjob *j;
 	int rc;
 
 	if (!(c->ev_what & EV_PERSIST))
@@ -1099,23 +1290,7 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 			conn_broken(c, PQerrorMessage(c->conn));
 			return;
 		}
-		j = c->job;
-		rc = conn_read_results(c);
-		if (rc == 2) {
-			job_capped_on_conn(c);
-			return;
-		}
-		if (rc == 1 && !session_lost(j->sqlstate)) {
-			if (c->prepared && strcmp(j->sqlstate, "26000") == 0)
-				prepared_lost(c);
-			else
-				job_done_on_conn(c);
-			return;
-		}
-		if (PQstatus(c->conn) != CONNECTION_OK)
-			conn_broken(c, "server closed the connection");
-		else if (session_lost(j->sqlstate))
-			conn_broken(c, j->error);
+		conn_results(c);
 	}
 }
 
@@ -1194,7 +1369,40 @@ conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
 	return c;
 }
 
-/* Give queued jobs idle connections, open new ones within the limit. */
+/*
+ * A busy connection that may take one more job behind the ones it runs,
+ * or NULL.  Only where that pays: the target's jobs are quick (svc_us
+ * under PIPELINE_FAST_US, so slow analytic statements get connections of
+ * their own and run side by side), and the connection made progress (was
+ * given work while idle, or finished a job) within PIPELINE_WINDOW_US,
+ * so nothing waits behind a statement that turned out slow.  The least
+ * loaded such connection.
+ */
+static struct pgconn *
+target_pipeline_conn(struct target *t, int depth)
+{
+	struct pgconn *c, *best = NULL;
+	uint64_t now;
+
+	if (t->is_sysdb || depth < 2 || t->svc_us == 0 ||
+	    t->svc_us > PIPELINE_FAST_US)
+		return NULL;
+	now = dc_now_us();
+	for (c = t->conns; c != NULL; c = c->next) {
+		if (c->state != C_BUSY || c->poisoned || c->njobs >= depth ||
+		    now - c->progress_us > PIPELINE_WINDOW_US ||
+		    !conn_current(c))
+			continue;
+		if (best == NULL || c->njobs < best->njobs)
+			best = c;
+	}
+	return best;
+}
+
+/*
+ * Give queued jobs idle connections, or send them behind the jobs of a
+ * busy connection, or open new ones within the limit.
+ */
 static void
 target_kick(struct target *t)
 {
@@ -1206,9 +1414,12 @@ target_kick(struct target *t)
 
 	while ((j = t->qhead) != NULL) {
 		p = j->pool;
-		for (c = t->conns; c != NULL; c = c->next)
-			if (c->state == C_IDLE && conn_current(c))
-				break;
+		/* behind a busy connection that keeps up, then an idle one */
+		c = target_pipeline_conn(t, p->w->cfg->target_pipeline_depth);
+		if (c == NULL)
+			for (c = t->conns; c != NULL; c = c->next)
+				if (c->state == C_IDLE && conn_current(c))
+					break;
 		if (c == NULL)
 			break;
 		dequeue(t);
@@ -1251,7 +1462,7 @@ job_finish(struct dc_pgjob *j)
 	r.retried = j->retried;
 	if (r.res != NULL && j->max_rows > 0 && PQntuples(r.res) > j->max_rows)
 		r.truncated = 1;
-	if (!j->is_probe && j->t != NULL && !j->t->is_sysdb) {
+	if (!j->is_probe && !j->cancelled && j->t != NULL && !j->t->is_sysdb) {
 		stat_add(j->pool, j->status == DC_OK ?
 		    &j->pool->w->stats->queries_ok :
 		    &j->pool->w->stats->queries_failed, 1);
@@ -1396,14 +1607,26 @@ dc_pool_cancel(struct dc_pgjob *j)
 
 	j->cb = NULL;
 	if (j->c != NULL) {
-		/* running: drop the connection, the server stops the query */
 		struct pgconn *c = j->c;
+		struct dc_pgjob *rest;
 
-		c->job = NULL;
+		if (c->job != j) {
+			/* sent behind another job: let it run, drop its answer */
+			j->cancelled = 1;
+			return;
+		}
+		/*
+		 * Running: drop the connection, the server stops the query;
+		 * the jobs sent behind it go back to the queue.
+		 */
+		conn_pop_job(c);
+		rest = conn_take_jobs(c);
 		conn_close(c);
 		job_free(j);
-		if (t != NULL)
+		if (t != NULL) {
+			requeue_jobs(t, rest);
 			target_kick(t);
+		}
 		return;
 	}
 	if (t != NULL) {
@@ -1546,10 +1769,13 @@ dc_pool_free(struct dc_pool *p)
 	while ((t = p->targets) != NULL) {
 		p->targets = t->next;
 		while (t->conns != NULL) {
-			j = t->conns->job;
+			struct dc_pgjob *list = conn_take_jobs(t->conns);
+
 			conn_close(t->conns);
-			if (j != NULL)
+			while ((j = list) != NULL) {
+				list = j->next;
 				job_free(j);
+			}
 		}
 		while ((j = dequeue(t)) != NULL)
 			job_free(j);

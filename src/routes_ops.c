@@ -156,6 +156,7 @@ metrics(struct dc_req *r)
 	uint64_t rs[DC_METRIC_ROUTES][5], buckets[DC_METRIC_BUCKETS];
 	uint64_t dur_us = 0, llm = 0, llm_err = 0, llm_ms = 0, open = 0;
 	uint64_t opened = 0, failed = 0, qok = 0, qbad = 0, cum = 0;
+	uint64_t qpiped = 0, qagain = 0;
 	const char *method, *pattern;
 	char ids[DC_UUID_STR_LEN + 1];
 	int i, j, k, nworkers = 0, ntargets = 0;
@@ -189,6 +190,8 @@ metrics(struct dc_req *r)
 		failed += LOAD(st->target_conns_failed);
 		qok += LOAD(st->queries_ok);
 		qbad += LOAD(st->queries_failed);
+		qpiped += LOAD(st->queries_pipelined);
+		qagain += LOAD(st->queries_requeued);
 		add_targets(tsum, &ntargets, st->targets);
 	}
 
@@ -255,6 +258,12 @@ metrics(struct dc_req *r)
 		    (unsigned long long)tsum[j].ok, ids,
 		    (unsigned long long)tsum[j].bad);
 	}
+	metric_one(b, "datachatd_queries_pipelined_total", "counter",
+	    "Statements sent behind others on a busy target connection.",
+	    qpiped);
+	metric_one(b, "datachatd_queries_requeued_total", "counter",
+	    "Statements sent again: refused after the one before them failed, "
+	    "or their connection closed.", qagain);
 	metric_one(b, "datachatd_llm_calls_total", "counter",
 	    "Calls to the LLM provider.",
 	    (uint64_t)(llm));

@@ -744,3 +744,79 @@ def test_client_gone_cancels_its_query(two, targets, pg):
     finally:
         wait_for(lambda: not sleeping(pg, db), timeout=10, what="sleep over")
     assert ok_rows(sql(d, "SELECT 1 AS x", ids["b"]))["x"] == [1]
+
+
+# --- pipelining ---
+
+def metric(d, name):
+    for line in d.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no metric " + name)
+
+
+def test_pipelined_queries_each_get_their_answer(daemon_factory, registry_env,
+                                                pg):
+    """Many quick queries on one connection, sent ahead of each other, some
+    failing: every request gets its own rows or its own error, the
+    statements behind a failed one run again, and the connection ends
+    idle, not in a transaction."""
+    db = pg.create_db("qpipe")
+    d = daemon_factory(workers=1, env=clean_env(registry_env),
+                       conf={"max_target_connections": "1",
+                             "target_pipeline_depth": "8"}).start(
+                                 wait_ready=True)
+    t = register(d, "pipe", pg.url(db))
+    import requests
+    s = requests.Session()
+    for i in range(20):         # the target is quick: pipelining pays
+        assert ok_rows(sql(d, "SELECT %d AS i" % i, t, session=s))["i"] == [i]
+
+    def one(i):
+        if i % 5 == 0:
+            q = "SELECT 1 / (%d - %d) AS i" % (i, i)
+        elif i % 7 == 0:
+            q = "SELECT g AS v FROM generate_series(1, %d) g" % (i % 50)
+        else:
+            q = "SELECT %d AS i, 'row %d' AS tag" % (i, i)
+        return i, sql(d, q, t, timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(24) as ex:
+        results = list(ex.map(one, range(600), timeout=120))
+    for i, r in results:
+        assert r.status_code == 200, r.text
+        j = r.json()
+        if i % 5 == 0:
+            assert j["answer_source"] == "error", j
+            assert "division by zero" in j["answer"], j
+        elif i % 7 == 0:
+            assert j["data"] == {"v": list(range(1, i % 50 + 1))}, j
+        else:
+            assert j["data"] == {"i": [i], "tag": ["row %d" % i]}, j
+    assert metric(d, "datachatd_queries_pipelined_total") > 0
+    assert metric(d, "datachatd_queries_requeued_total") > 0
+    assert metric(d, 'datachatd_queries_total{outcome="error"}') == 120
+    assert backends(pg, db) == 1
+    wait_for(lambda: pg.sql("postgres", "SELECT state FROM pg_stat_activity "
+                            "WHERE datname = %s", (db,)) == [("idle",)],
+             timeout=5, what="the connection idle")
+    assert ok_rows(sql(d, "SHOW transaction_read_only", t))[
+        "transaction_read_only"] == ["on"]
+
+
+def test_slow_queries_are_not_pipelined(daemon_factory, registry_env, pg):
+    """Slow statements run side by side on connections of their own."""
+    db = pg.create_db("qnopipe")
+    d = daemon_factory(workers=1, env=clean_env(registry_env)).start(
+        wait_ready=True)
+    t = register(d, "nopipe", pg.url(db))
+    ok_rows(sql(d, "SELECT pg_sleep(0.2) AS s", t))
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(
+            lambda i: sql(d, "SELECT pg_sleep(0.5), %d AS i" % i, t,
+                          timeout=30), range(4), timeout=60))
+    elapsed = time.monotonic() - t0
+    assert sorted(ok_rows(r)["i"][0] for r in results) == [0, 1, 2, 3]
+    assert elapsed < 1.4, elapsed      # four at once, not one after another
+    assert metric(d, "datachatd_queries_pipelined_total") == 0

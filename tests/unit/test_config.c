@@ -123,6 +123,7 @@ test_defaults(void)
 	CHECK(cfg.connect_timeout == 5);
 	CHECK(cfg.target_idle_timeout == 300);
 	CHECK(cfg.max_target_connections == 4);
+	CHECK(cfg.target_pipeline_depth == 8);
 	CHECK_STR(cfg.llm_provider, "");
 	CHECK_STR(cfg.llm_openai_api_key, "");
 	CHECK_STR(cfg.llm_openai_model, "gpt-4o-mini");
@@ -631,7 +632,7 @@ test_table_and_sample(void)
 		for (k2 = k + 1; k2->name != NULL; k2++)
 			CHECK(strcmp(k->name, k2->name) != 0);
 	}
-	CHECK(n == 34);
+	CHECK(n == 35);
 
 	fp = open_memstream(&buf, &len);
 	CHECK(fp != NULL);
