@@ -24,13 +24,16 @@
  * them), with SQLSTATE 08001 so routes can answer 503; a connection lost
  * under a job that was already retried reports 08006 (502).
  *
- * A read-only job is BEGIN READ ONLY; SET LOCAL statement_timeout;
- * <sql>; ROLLBACK.  A target connection prepares the fixed three once,
- * right after connecting (with the configured timeout baked in), so each
- * job sends only its own SQL as text (the extended protocol refuses a
- * second statement in it) and the server skips parsing the rest.  The
- * ROLLBACK also undoes any setting the statement changed with
- * set_config(), so nothing of one job outlives it in the session.
+ * A read-only job is BEGIN READ ONLY; <sql>; ROLLBACK.  A target
+ * connection prepares BEGIN and ROLLBACK once, right after connecting,
+ * and sets the session's statement_timeout, so each job sends only its
+ * own SQL as text (the extended protocol refuses a second statement in
+ * it) and the server skips parsing the rest.  The ROLLBACK also undoes
+ * any setting the statement changed with set_config(), the timeout
+ * included, so nothing of one job outlives it in the session.  Where
+ * named statements do not survive (a transaction-pooling proxy, below)
+ * neither would the session's timeout: there the job is BEGIN READ ONLY;
+ * SET LOCAL statement_timeout; <sql>; ROLLBACK, all as text.
  *
  * The statement's rows come in single-row mode; the first max_rows + 1
  * are copied into one PGresult (PQcopyResult of the columns, then
@@ -97,9 +100,10 @@ enum conn_state {
 
 /*
  * The fixed statements of a read-only job.  A target connection prepares
- * them once (named statements), so a job sends only its own SQL as text;
- * a target behind a proxy that does not keep named statements (PgBouncer
- * in transaction mode, say) gets them as text instead.
+ * BEGIN and ROLLBACK once (named statements) and sets the timeout for the
+ * session, so a job sends only its own SQL as text; a target behind a
+ * proxy that does not keep named statements (PgBouncer in transaction
+ * mode, say) gets all of them as text instead.
  */
 enum stmt_kind {
 	S_TEXT = 0,		/* sql[i] with params[i] */
@@ -111,7 +115,6 @@ enum stmt_kind {
 
 static const char *const fixed_name[S_NKINDS] = {
 	[S_BEGIN] = "dc_begin",
-	[S_TIMEOUT] = "dc_timeout",
 	[S_ROLLBACK] = "dc_rollback",
 };
 #define MAX_QUEUE	1024	/* jobs waiting for one target, per worker */
@@ -136,6 +139,7 @@ struct pgconn {
 	int		 close_needed;
 	int		 prepared;	/* the fixed statements exist */
 	int		 prep_timeout;	/* statement_timeout they were made with */
+	char		 names[S_NKINDS][32];	/* of the fixed statements */
 	uint64_t	 gen;
 	uint64_t	 last_used_ms;
 	struct dc_pgjob	*job;		/* the job whose results come next */
@@ -160,6 +164,8 @@ struct dc_pgjob {
 	char		**params[MAX_STMTS];
 	int		 result_idx;
 	int		 single;	/* result_idx runs in single-row mode */
+	int		 nsent;		/* statements sent to this connection */
+	int		 ridx;		/* result_idx among those */
 	int		 capped;	/* single: max_rows + 1 rows arrived */
 	int		 step;		/* statement whose results we read */
 	int		 fail_step;	/* statement of the first error */
@@ -670,13 +676,20 @@ conn_send(struct pgconn *c, struct dc_pgjob *j)
 	c->jtail = j;
 	c->njobs++;
 	c->state = C_BUSY;
+	j->nsent = 0;
+	j->ridx = -1;
 	for (i = 0; i < j->nstmts; i++) {
+		if (j->kind[i] == S_TIMEOUT && c->prepared)
+			continue;	/* the session has it: conn_prepare() */
+		if (i == j->result_idx)
+			j->ridx = j->nsent;
+		j->nsent++;
 		if (j->kind[i] == S_TEXT)
 			ok = PQsendQueryParams(c->conn, j->sql[i], j->nparams[i],
 			    NULL, (const char *const *)j->params[i], NULL, NULL,
 			    0);
 		else if (c->prepared)
-			ok = PQsendQueryPrepared(c->conn, fixed_name[j->kind[i]],
+			ok = PQsendQueryPrepared(c->conn, c->names[j->kind[i]],
 			    0, NULL, NULL, NULL, 0);
 		else {
 			fixed_text(j->kind[i], cfg->statement_timeout, text,
@@ -828,7 +841,7 @@ handle_result(struct pgconn *c, struct dc_pgjob *j, PGresult *res)
 	case PGRES_TUPLES_OK:
 	case PGRES_COMMAND_OK:
 		j->got_rows = 1;
-		if (j->step == j->result_idx && j->status == DC_OK) {
+		if (j->step == j->ridx && j->status == DC_OK) {
 			if (j->result != NULL)
 				PQclear(j->result);
 			j->result = res;
@@ -913,12 +926,12 @@ conn_read_results(struct pgconn *c)
 		res = PQgetResult(c->conn);
 		if (res == NULL) {
 			/* end of one statement's results */
-			if (j->step < j->nstmts)
+			if (j->step < j->nsent)
 				j->step++;
 			else
 				return 1;
 			/* the next one's first result has not been parsed yet */
-			if (j->single && j->step == j->result_idx &&
+			if (j->single && j->step == j->ridx &&
 			    PQsetSingleRowMode(c->conn) != 1)
 				log_warn("single-row mode refused; reading the "
 				    "whole result");
@@ -928,12 +941,12 @@ conn_read_results(struct pgconn *c)
 			PQclear(res);
 			return 1;
 		}
-		if (j->single && j->step == j->result_idx)
+		if (j->single && j->step == j->ridx)
 			single_result(c, j, res);
 		else
 			handle_result(c, j, res);
 	}
-	return j->capped && j->step == j->result_idx && j->status == DC_OK ?
+	return j->capped && j->step == j->ridx && j->status == DC_OK ?
 	    2 : 0;
 }
 
@@ -1120,16 +1133,42 @@ static int
 conn_prepare(struct pgconn *c)
 {
 	const struct dc_config *cfg = c->pool->w->cfg;
+	uint8_t rnd[16];
 	char text[64];
 	int kind, rc;
 
+	/*
+	 * Names nobody else uses: behind a pooler that hands server sessions
+	 * from client to client, a job must never find another client's
+	 * statement of the same name (a "dc_begin" that is not READ ONLY).
+	 * Where ours are missing the job fails with 26000 before anything
+	 * ran, and the target falls back to text (prepared_lost).
+	 */
+	if (dc_uuid_generate(rnd) != DC_OK)
+		return DC_ERR;
 	c->prep_timeout = cfg->statement_timeout;
 	for (kind = S_BEGIN; kind < S_NKINDS; kind++) {
+		if (kind == S_TIMEOUT)
+			continue;
+		snprintf(c->names[kind], sizeof(c->names[kind]), "%s_%02x%02x"
+		    "%02x%02x%02x%02x%02x%02x", fixed_name[kind], rnd[0],
+		    rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 		fixed_text(kind, c->prep_timeout, text, sizeof(text));
-		if (PQsendPrepare(c->conn, fixed_name[kind], text, 0,
+		if (PQsendPrepare(c->conn, c->names[kind], text, 0,
 		    NULL) != 1)
 			return DC_ERR;
 	}
+	/*
+	 * The timeout for the whole session rather than SET LOCAL in every
+	 * job: one statement less each time.  A job cannot change it for the
+	 * next one (its ROLLBACK undoes set_config()), and a connection made
+	 * with another value is closed (conn_current).
+	 */
+	snprintf(text, sizeof(text), "SET statement_timeout = %d",
+	    c->prep_timeout);
+	if (PQsendQueryParams(c->conn, text, 0, NULL, NULL, NULL, NULL,
+	    0) != 1)
+		return DC_ERR;
 	if (PQpipelineSync(c->conn) != 1 || (rc = PQflush(c->conn)) < 0)
 		return DC_ERR;
 	conn_arm(c, EV_READ | EV_PERSIST | (rc == 1 ? EV_WRITE : 0));
@@ -1376,7 +1415,8 @@ conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
  * their own and run side by side), and the connection made progress (was
  * given work while idle, or finished a job) within PIPELINE_WINDOW_US,
  * so nothing waits behind a statement that turned out slow.  The least
- * loaded such connection.
+ * loaded such connection.  Never behind a transaction-pooling proxy
+ * (no_prepare): the server session may change between two jobs.
  */
 static struct pgconn *
 target_pipeline_conn(struct target *t, int depth)
@@ -1384,7 +1424,7 @@ target_pipeline_conn(struct target *t, int depth)
 	struct pgconn *c, *best = NULL;
 	uint64_t now;
 
-	if (t->is_sysdb || depth < 2 || t->svc_us == 0 ||
+	if (t->is_sysdb || t->no_prepare || depth < 2 || t->svc_us == 0 ||
 	    t->svc_us > PIPELINE_FAST_US)
 		return NULL;
 	now = dc_now_us();

@@ -820,3 +820,78 @@ def test_slow_queries_are_not_pipelined(daemon_factory, registry_env, pg):
     assert sorted(ok_rows(r)["i"][0] for r in results) == [0, 1, 2, 3]
     assert elapsed < 1.4, elapsed      # four at once, not one after another
     assert metric(d, "datachatd_queries_pipelined_total") == 0
+
+
+@pytest.fixture
+def bouncer(pg):
+    """PgBouncer in transaction pooling mode in front of the cluster: the
+    server session changes between transactions, so named statements and
+    session settings do not survive."""
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+    from conftest import PG_PASSWORD
+    pw = pwd.getpwnam("postgres")
+    d = tempfile.mkdtemp(prefix="dc-bouncer-")
+    os_ = __import__("os")
+    os_.chown(d, pw.pw_uid, pw.pw_gid)
+    port = free_port()
+    conf = os_.path.join(d, "pgbouncer.ini")
+    with open(conf, "w") as f:
+        f.write("[databases]\n* = host=127.0.0.1 port=%d user=postgres "
+                "password=%s\n[pgbouncer]\nlisten_addr = 127.0.0.1\n"
+                "listen_port = %d\nunix_socket_dir =\nauth_type = any\n"
+                "pool_mode = transaction\ndefault_pool_size = 3\n"
+                "ignore_startup_parameters = options\n"
+                "logfile = %s/pgbouncer.log\npidfile = %s/pgbouncer.pid\n"
+                % (pg.port, PG_PASSWORD, port, d, d))
+    proc = subprocess.Popen(["runuser", "-u", "postgres", "--",
+                             "/usr/sbin/pgbouncer", conf],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: __import__("socket").create_connection(
+            ("127.0.0.1", port), timeout=1).close() is None, timeout=10,
+            what="pgbouncer listening")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_behind_a_transaction_pooler(daemon_factory, registry_env, pg,
+                                     bouncer):
+    """Through PgBouncer in transaction mode: the prepared statements
+    vanish, so the daemon sends every statement as text, with the
+    timeout in each transaction, one job at a time per connection."""
+    db = pg.create_db("qbouncer")
+    pg.sql(db, "CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2)")
+    d = daemon_factory(workers=1, env=clean_env(registry_env),
+                       conf={"statement_timeout": "500"}).start(
+                           wait_ready=True)
+    url = "postgresql://postgres:x@127.0.0.1:%d/%s" % (bouncer, db)
+    t = register(d, "bounced", url)
+    for i in range(10):
+        assert ok_rows(sql(d, "SELECT sum(v) + %d AS s FROM t" % i,
+                           t))["s"] == [3 + i]
+
+    def one(i):
+        q = ("SELECT 1 / (%d - %d) AS i" % (i, i) if i % 4 == 0 else
+             "SELECT %d AS i" % i)
+        return i, sql(d, q, t, timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(12) as ex:
+        for i, r in ex.map(one, range(120), timeout=120):
+            j = r.json()
+            if i % 4 == 0:
+                assert "division by zero" in j["answer"], j
+            else:
+                assert j["data"] == {"i": [i]}, j
+    r = sql(d, "SELECT pg_sleep(2)", t)
+    assert r.json()["validation_errors"][0]["sqlstate"] == "57014", r.text
+    assert ok_rows(sql(d, "SHOW transaction_read_only", t))[
+        "transaction_read_only"] == ["on"]
+    # our statements were not found on some server session: text from then on
+    assert "does not keep prepared statements" in d.log()
