@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 
 struct dc_pg_result;
+struct dc_jw;
 
 /* The result's column names, made unique. */
 struct dc_result_cols {
@@ -43,6 +44,12 @@ struct json_object *dc_result_columnar(const PGresult *res, int nrows);
 
 /* [{"a": v1, "b": w1}, ...] over the first nrows rows. */
 struct json_object *dc_result_rows(const PGresult *res, int nrows);
+
+/* The same as text, for replies written with jsonw.h. */
+void		 dc_result_write_value(struct dc_jw *w, const PGresult *res,
+		     int row, int col);
+int		 dc_result_write_columnar(struct dc_jw *w, const PGresult *res,
+		     int nrows);
 
 /*
  * A failed query (r->status != DC_OK): the HTTP status and detail when

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dc.h"
+#include "jsonw.h"
 #include "pool.h"
 #include "result.h"
 
@@ -121,6 +122,76 @@ dc_result_value(const PGresult *res, int row, int col)
 		break;
 	}
 	return json_object_new_string_len(s, len);
+}
+
+void
+dc_result_write_value(struct dc_jw *w, const PGresult *res, int row, int col)
+{
+	struct json_object *o;
+	const char *s;
+	char *end;
+	int len;
+
+	if (PQgetisnull(res, row, col)) {
+		dc_jw_null(w);
+		return;
+	}
+	s = PQgetvalue(res, row, col);
+	len = PQgetlength(res, row, col);
+	switch (PQftype(res, col)) {
+	case INT2OID:
+	case INT4OID:
+	case INT8OID:
+	case OIDOID:
+		(void)strtoll(s, &end, 10);
+		if (end != s && *end == '\0' && json_number_ok(s)) {
+			dc_jw_raw(w, s, (size_t)len);
+			return;
+		}
+		break;
+	case FLOAT4OID:
+	case FLOAT8OID:
+	case NUMERICOID:
+		if (json_number_ok(s)) {
+			dc_jw_raw(w, s, (size_t)len);
+			return;
+		}
+		break;		/* NaN, Infinity, -Infinity */
+	case BOOLOID:
+		dc_jw_bool(w, s[0] == 't');
+		return;
+	case JSONOID:
+	case JSONBOID:
+		/* parsed and written again: only JSON json-c accepts */
+		o = json_value(s, len);
+		dc_jw_json(w, o);
+		json_object_put(o);
+		return;
+	default:
+		break;
+	}
+	dc_jw_string_len(w, s, (size_t)len);
+}
+
+int
+dc_result_write_columnar(struct dc_jw *w, const PGresult *res, int nrows)
+{
+	struct dc_result_cols cols;
+	int i, row;
+
+	if (dc_result_cols(res, &cols) != DC_OK)
+		return DC_ENOMEM;
+	dc_jw_object(w);
+	for (i = 0; i < cols.n; i++) {
+		dc_jw_key(w, cols.names[i]);
+		dc_jw_array(w);
+		for (row = 0; row < nrows; row++)
+			dc_result_write_value(w, res, row, i);
+		dc_jw_array_end(w);
+	}
+	dc_jw_object_end(w);
+	dc_result_cols_free(&cols);
+	return w->err ? DC_ENOMEM : DC_OK;
 }
 
 int

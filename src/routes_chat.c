@@ -30,6 +30,7 @@
 
 #include "dc.h"
 #include "http.h"
+#include "jsonw.h"
 #include "llm.h"
 #include "log.h"
 #include "nlq.h"
@@ -45,6 +46,25 @@
 #define CONV_ID_MAX	128
 #define ANSWER_COLS	8	/* column names quoted in the answer text */
 
+/*
+ * A ChatResponse until it is written (reply_response): the fields that
+ * vary; the rest are the same in every answer.
+ */
+struct resp {
+	char		*answer;	/* owned */
+	const char	*source;	/* answer_source */
+	int		 confident;	/* answer_confidence 1.0, else 0.0 */
+	const PGresult	*res;		/* data: res's first nrows rows */
+	struct json_object *data;	/* or this (owned); neither: null */
+	int		 nrows;		/* row_count, when with_rows */
+	int		 with_rows;
+	int		 truncated;	/* truncated, when with_truncated */
+	int		 with_truncated;
+	struct json_object *clarifying;	/* array (owned); NULL: [] */
+	struct json_object *errors;	/* validation_errors, as above */
+	struct json_object *warnings;	/* validation_warnings, as above */
+};
+
 /* One chat request between its stages; freed with the reply. */
 struct chat {
 	struct dc_req	*r;
@@ -55,7 +75,7 @@ struct chat {
 	char		*conversation_id;
 	const char	*mode;		/* "direct_sql" or "natural_language" */
 	uint64_t	 exec_start_ms;
-	struct json_object *trace;	/* decision_trace */
+	struct dc_jw	 trace;		/* decision_trace, an open array */
 
 	/* natural-language questions */
 	struct dc_entry	*e;		/* the target, for the async steps */
@@ -68,12 +88,23 @@ struct chat {
 	int		 llm_calls;
 	int		 retry_count;
 	int		 synthesize;	/* synthesize_simple_sql */
-	struct json_object *pending;	/* response awaiting its summary */
+	struct resp	*pending;	/* response awaiting its summary */
 };
 
 static void	 chat_run_sql(struct chat *q, const struct dc_entry *e);
 static void	 nl_refused(struct chat *q, const char *kind, const char *why);
 static void	 nl_summarize(struct chat *q, const PGresult *res, int nrows);
+
+static void
+resp_free(struct resp *m)
+{
+	free(m->answer);
+	json_object_put(m->data);
+	json_object_put(m->clarifying);
+	json_object_put(m->errors);
+	json_object_put(m->warnings);
+	memset(m, 0, sizeof(*m));
+}
 
 static void
 chat_free(struct chat *q)
@@ -84,10 +115,13 @@ chat_free(struct chat *q)
 	}
 	free(q->message);
 	free(q->prompt);
-	json_object_put(q->pending);
+	if (q->pending != NULL) {
+		resp_free(q->pending);
+		free(q->pending);
+	}
 	free(q->sql);
 	free(q->conversation_id);
-	json_object_put(q->trace);
+	dc_jw_free(&q->trace);
 	free(q);
 }
 
@@ -105,18 +139,47 @@ chat_cancel(struct dc_req *r, void *arg)
 	chat_free(q);
 }
 
+/*
+ * A decision_trace entry, written as it happens: trace_open() writes up
+ * to "details", the caller writes the details object, trace_close() ends
+ * the entry.  trace_add() does all three with details from json-c (NULL:
+ * {}), and takes them.
+ */
+static struct dc_jw *
+trace_open(struct chat *q, const char *stage, const char *decision,
+    const char *reason)
+{
+	struct dc_jw *w = &q->trace;
+
+	dc_jw_object(w);
+	dc_jw_key(w, "stage");
+	dc_jw_string(w, stage);
+	dc_jw_key(w, "decision");
+	dc_jw_string(w, decision);
+	dc_jw_key(w, "reason");
+	dc_jw_string(w, reason);
+	dc_jw_key(w, "details");
+	return w;
+}
+
+static void
+trace_close(struct chat *q)
+{
+	dc_jw_object_end(&q->trace);
+}
+
 static void
 trace_add(struct chat *q, const char *stage, const char *decision,
     const char *reason, struct json_object *details)
 {
-	struct json_object *o = json_object_new_object();
+	struct dc_jw *w = trace_open(q, stage, decision, reason);
 
-	json_object_object_add(o, "stage", json_object_new_string(stage));
-	json_object_object_add(o, "decision", json_object_new_string(decision));
-	json_object_object_add(o, "reason", json_object_new_string(reason));
-	json_object_object_add(o, "details", details != NULL ? details :
-	    json_object_new_object());
-	json_object_array_add(q->trace, o);
+	if (details != NULL)
+		dc_jw_json(w, details);
+	else
+		dc_jw_raw(w, "{}", 2);
+	json_object_put(details);
+	trace_close(q);
 }
 
 /*
@@ -227,129 +290,181 @@ nl_answer_text(struct chat *q, const PGresult *res, int nrows, int truncated)
 	return strdup(buf);
 }
 
-/* The fields every ChatResponse carries, whatever happened. */
-static struct json_object *
-response_base(struct chat *q, const char *answer, const char *source,
-    double confidence)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "answer", json_object_new_string(answer));
-	json_object_object_add(o, "clarifying_questions",
-	    json_object_new_array());
-	json_object_object_add(o, "sql", q->sql != NULL ?
-	    json_object_new_string(q->sql) : NULL);
-	json_object_object_add(o, "data", NULL);
-	json_object_object_add(o, "visualization_hint", NULL);
-	json_object_object_add(o, "sources", json_object_new_array());
-	json_object_object_add(o, "answer_source",
-	    json_object_new_string(source));
-	json_object_object_add(o, "answer_confidence",
-	    json_object_new_double_s(confidence, confidence > 0 ? "1.0" :
-	    "0.0"));
-	json_object_object_add(o, "evidence", json_object_new_array());
-	json_object_object_add(o, "validation_errors",
-	    json_object_new_array());
-	json_object_object_add(o, "validation_warnings",
-	    json_object_new_array());
-	json_object_object_add(o, "tool_approval_required",
-	    json_object_new_boolean(0));
-	json_object_object_add(o, "tool_approval_message", NULL);
-	json_object_object_add(o, "tool_approval_calls",
-	    json_object_new_array());
-	return o;
-}
-
 /* Milliseconds as a JSON number without a trip through printf's %g. */
-static struct json_object *
-ms_json(uint64_t ms)
+static void
+write_ms(struct dc_jw *w, uint64_t ms)
 {
 	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%llu.0", (unsigned long long)ms);
 
-	snprintf(buf, sizeof(buf), "%llu.0", (unsigned long long)ms);
-	return json_object_new_double_s((double)ms, buf);
+	dc_jw_raw(w, buf, (size_t)n);
 }
 
 static void
-response_finish(struct chat *q, struct json_object *o, int retried)
+write_array(struct dc_jw *w, struct json_object *a)
 {
-	struct json_object *m = json_object_new_object(), *timings;
-	uint64_t now = dc_now_ms();
-
-	timings = json_object_new_object();
-	if (q->exec_start_ms != 0)
-		json_object_object_add(timings, "executor",
-		    ms_json(now - q->exec_start_ms));
-	json_object_object_add(m, "total_latency_ms",
-	    ms_json(now - q->r->start_ms));
-	json_object_object_add(m, "agent_timings", timings);
-	json_object_object_add(m, "llm_calls",
-	    json_object_new_int(q->llm_calls));
-	json_object_object_add(m, "retry_count",
-	    json_object_new_int(q->retry_count));
-	json_object_object_add(m, "reconnects",
-	    json_object_new_int(retried ? 1 : 0));
-	json_object_object_add(o, "metrics", m);
-	json_object_object_add(o, "decision_trace", json_object_get(q->trace));
-	json_object_object_add(o, "conversation_id",
-	    json_object_new_string(q->conversation_id));
-	json_object_object_add(o, "target_database",
-	    json_object_new_string(q->target));
+	if (a != NULL)
+		dc_jw_json(w, a);
+	else
+		dc_jw_raw(w, "[]", 2);
 }
 
+/*
+ * Write the ChatResponse m, with the metrics, the trace and the ids of
+ * the request, and reply 200.  The fields come in DataChat's order.
+ */
 static void
+reply_response(struct chat *q, struct resp *m, int retried)
+{
+	uint64_t now = dc_now_ms();
+	struct dc_jw w;
+
+	dc_jw_init(&w);
+	dc_jw_object(&w);
+	dc_jw_key(&w, "answer");
+	dc_jw_string(&w, m->answer != NULL ? m->answer : "");
+	dc_jw_key(&w, "clarifying_questions");
+	write_array(&w, m->clarifying);
+	dc_jw_key(&w, "sql");
+	dc_jw_string(&w, q->sql);
+	dc_jw_key(&w, "data");
+	if (m->res != NULL) {
+		if (dc_result_write_columnar(&w, m->res, m->nrows) != DC_OK)
+			w.err = 1;
+	} else
+		dc_jw_json(&w, m->data);
+	dc_jw_key(&w, "visualization_hint");
+	dc_jw_null(&w);
+	dc_jw_key(&w, "sources");
+	dc_jw_raw(&w, "[]", 2);
+	dc_jw_key(&w, "answer_source");
+	dc_jw_string(&w, m->source);
+	dc_jw_key(&w, "answer_confidence");
+	dc_jw_raw(&w, m->confident ? "1.0" : "0.0", 3);
+	dc_jw_key(&w, "evidence");
+	dc_jw_raw(&w, "[]", 2);
+	dc_jw_key(&w, "validation_errors");
+	write_array(&w, m->errors);
+	dc_jw_key(&w, "validation_warnings");
+	write_array(&w, m->warnings);
+	dc_jw_key(&w, "tool_approval_required");
+	dc_jw_bool(&w, 0);
+	dc_jw_key(&w, "tool_approval_message");
+	dc_jw_null(&w);
+	dc_jw_key(&w, "tool_approval_calls");
+	dc_jw_raw(&w, "[]", 2);
+	if (m->with_rows) {
+		dc_jw_key(&w, "row_count");
+		dc_jw_int(&w, m->nrows);
+	}
+	if (m->with_truncated) {
+		dc_jw_key(&w, "truncated");
+		dc_jw_bool(&w, m->truncated);
+	}
+	dc_jw_key(&w, "metrics");
+	dc_jw_object(&w);
+	dc_jw_key(&w, "total_latency_ms");
+	write_ms(&w, now - q->r->start_ms);
+	dc_jw_key(&w, "agent_timings");
+	dc_jw_object(&w);
+	if (q->exec_start_ms != 0) {
+		dc_jw_key(&w, "executor");
+		write_ms(&w, now - q->exec_start_ms);
+	}
+	dc_jw_object_end(&w);
+	dc_jw_key(&w, "llm_calls");
+	dc_jw_int(&w, q->llm_calls);
+	dc_jw_key(&w, "retry_count");
+	dc_jw_int(&w, q->retry_count);
+	dc_jw_key(&w, "reconnects");
+	dc_jw_int(&w, retried ? 1 : 0);
+	dc_jw_object_end(&w);
+	dc_jw_key(&w, "decision_trace");
+	dc_jw_array_end(&q->trace);
+	if (q->trace.err)
+		w.err = 1;
+	else
+		dc_jw_raw(&w, q->trace.buf, q->trace.len);
+	dc_jw_key(&w, "conversation_id");
+	dc_jw_string(&w, q->conversation_id);
+	dc_jw_key(&w, "target_database");
+	dc_jw_string(&w, q->target);
+	dc_jw_object_end(&w);
+	resp_free(m);
+	if (w.err)
+		dc_reply_error(q->r, 500, "out of memory");
+	else
+		dc_reply_text(q->r, 200, "application/json", w.buf, w.len);
+	dc_jw_free(&w);
+}
+
+/*
+ * Answer with the rows.  Returns 1 when a summary call took q over
+ * (synthesize_simple_sql; q may be gone already), else 0.
+ */
+static int
 chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
 {
 	int max_rows = q->r->w->cfg->max_rows;
 	int nrows = dc_result_nrows(res->res, max_rows);
-	struct json_object *o, *details, *data;
-	char *answer;
+	struct resp m;
+	struct dc_jw *w;
 
-	details = json_object_new_object();
-	json_object_object_add(details, "rows", json_object_new_int(nrows));
-	json_object_object_add(details, "truncated",
-	    json_object_new_boolean(res->truncated));
-	json_object_object_add(details, "reconnected",
-	    json_object_new_boolean(res->retried));
-	trace_add(q, "execute", "sql", "executed read-only", details);
-	answer = q->e != NULL ? nl_answer_text(q, res->res, nrows,
+	w = trace_open(q, "execute", "sql", "executed read-only");
+	dc_jw_object(w);
+	dc_jw_key(w, "rows");
+	dc_jw_int(w, nrows);
+	dc_jw_key(w, "truncated");
+	dc_jw_bool(w, res->truncated);
+	dc_jw_key(w, "reconnected");
+	dc_jw_bool(w, res->retried);
+	dc_jw_object_end(w);
+	trace_close(q);
+
+	memset(&m, 0, sizeof(m));
+	m.answer = q->e != NULL ? nl_answer_text(q, res->res, nrows,
 	    res->truncated) : answer_text(res->res, nrows, res->truncated,
 	    max_rows);
-	data = dc_result_columnar(res->res, nrows);
-	if (answer == NULL || data == NULL) {
-		free(answer);
-		json_object_put(data);
+	m.source = q->source != NULL ? q->source : "sql";
+	m.confident = 1;
+	m.res = res->res;
+	m.nrows = nrows;
+	m.with_rows = 1;
+	m.truncated = res->truncated;
+	m.with_truncated = 1;
+	if (m.answer == NULL) {
 		dc_reply_error(q->r, 500, "out of memory");
-		return;
+		return 0;
 	}
-	o = response_base(q, answer, q->source != NULL ? q->source : "sql",
-	    1.0);
-	free(answer);
-	json_object_object_add(o, "data", data);
-	json_object_object_add(o, "row_count", json_object_new_int(nrows));
-	json_object_object_add(o, "truncated",
-	    json_object_new_boolean(res->truncated));
 	if (res->truncated) {
-		struct json_object *w = json_object_new_object();
+		struct json_object *warn = json_object_new_object();
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "result truncated to %d rows "
 		    "(max_rows)", max_rows);
-		json_object_object_add(w, "warning_type",
+		json_object_object_add(warn, "warning_type",
 		    json_object_new_string("row_limit"));
-		json_object_object_add(w, "message",
+		json_object_object_add(warn, "message",
 		    json_object_new_string(msg));
-		json_object_array_add(json_object_object_get(o,
-		    "validation_warnings"), w);
+		m.warnings = json_object_new_array();
+		json_object_array_add(m.warnings, warn);
 	}
 	if (q->synthesize && q->e != NULL && q->intent.kind == DC_NLQ_NONE) {
-		/* a second LLM call writes the answer text */
-		q->pending = o;
+		/* a second LLM call writes the answer text; rows go now */
+		m.data = dc_result_columnar(res->res, nrows);
+		m.res = NULL;
+		if (m.data == NULL ||
+		    (q->pending = malloc(sizeof(*q->pending))) == NULL) {
+			resp_free(&m);
+			dc_reply_error(q->r, 500, "out of memory");
+			return 0;
+		}
+		*q->pending = m;
 		nl_summarize(q, res->res, nrows);
-		return;
+		return 1;
 	}
-	response_finish(q, o, res->retried);
-	dc_reply_json(q->r, 200, o);
+	reply_response(q, &m, res->retried);
+	return 0;
 }
 
 /* The database refused the statement: say so in band, with its words. */
@@ -357,8 +472,9 @@ static void
 chat_answer_db_error(struct chat *q, const struct dc_pg_result *res)
 {
 	const char *kind = res->status == DC_ETIMEOUT ? "timeout" : "database";
-	struct json_object *o, *e, *details;
+	struct json_object *e, *details;
 	char answer[1024];
+	struct resp m;
 
 	if (res->status == DC_ETIMEOUT)
 		snprintf(answer, sizeof(answer), "The query was cancelled: it "
@@ -372,17 +488,18 @@ chat_answer_db_error(struct chat *q, const struct dc_pg_result *res)
 		json_object_object_add(details, "sqlstate",
 		    json_object_new_string(res->sqlstate));
 	trace_add(q, "execute", "error", kind, details);
-	o = response_base(q, answer, "error", 0.0);
+	memset(&m, 0, sizeof(m));
+	m.answer = strdup(answer);
+	m.source = "error";
 	e = json_object_new_object();
 	json_object_object_add(e, "error_type", json_object_new_string(kind));
 	json_object_object_add(e, "message",
 	    json_object_new_string(res->error));
 	json_object_object_add(e, "sqlstate", res->sqlstate != NULL ?
 	    json_object_new_string(res->sqlstate) : NULL);
-	json_object_array_add(json_object_object_get(o, "validation_errors"),
-	    e);
-	response_finish(q, o, res->retried);
-	dc_reply_json(q->r, 200, o);
+	m.errors = json_object_new_array();
+	json_object_array_add(m.errors, e);
+	reply_response(q, &m, res->retried);
 }
 
 static void
@@ -402,8 +519,7 @@ chat_executed(const struct dc_pg_result *res, void *arg)
 	}
 	q->r->cancel = NULL;
 	if (res->status == DC_OK) {
-		chat_answer_rows(q, res);
-		if (q->pending != NULL)
+		if (chat_answer_rows(q, res))
 			return;		/* the summary call owns q now */
 	} else if ((status = dc_result_failure(res, detail,
 	    sizeof(detail))) != 0)
@@ -422,7 +538,7 @@ chat_run_sql(struct chat *q, const struct dc_entry *e)
 {
 	struct dc_req *r = q->r;
 	struct dc_sql_verdict v;
-	struct json_object *details;
+	struct dc_jw *w;
 	char *stmt, detail[256];
 	int rc;
 
@@ -436,12 +552,13 @@ chat_run_sql(struct chat *q, const struct dc_entry *e)
 		chat_free(q);
 		return;
 	}
-	details = json_object_new_object();
-	json_object_object_add(details, "kind", json_object_new_string(
-	    v.kind == DC_SQL_EXPLAIN ? "explain" : v.kind == DC_SQL_SHOW ?
-	    "show" : "select"));
-	trace_add(q, "sql_guard", "admitted", "one read-only statement",
-	    details);
+	w = trace_open(q, "sql_guard", "admitted", "one read-only statement");
+	dc_jw_object(w);
+	dc_jw_key(w, "kind");
+	dc_jw_string(w, v.kind == DC_SQL_EXPLAIN ? "explain" :
+	    v.kind == DC_SQL_SHOW ? "show" : "select");
+	dc_jw_object_end(w);
+	trace_close(q);
 	stmt = strndup(q->sql, v.len);	/* without a trailing ';' */
 	if (stmt == NULL) {
 		dc_reply_error(r, 500, "out of memory");
@@ -473,11 +590,10 @@ nl_fail(struct chat *q, int status, const char *detail)
 }
 
 static void
-nl_reply(struct chat *q, struct json_object *o)
+nl_reply(struct chat *q, struct resp *m)
 {
-	response_finish(q, o, 0);
 	q->r->cancel = NULL;
-	dc_reply_json(q->r, 200, o);
+	reply_response(q, m, 0);
 	chat_free(q);
 }
 
@@ -485,19 +601,22 @@ nl_reply(struct chat *q, struct json_object *o)
 static void
 nl_final_error(struct chat *q, const char *kind, const char *why)
 {
-	struct json_object *o, *e;
+	struct json_object *e;
 	char answer[1024];
+	struct resp m;
 
 	snprintf(answer, sizeof(answer), "I could not answer this question: "
 	    "the generated SQL %s: %s", strcmp(kind, "guard") == 0 ?
 	    "was refused" : "failed", why);
-	o = response_base(q, answer, "error", 0.0);
+	memset(&m, 0, sizeof(m));
+	m.answer = strdup(answer);
+	m.source = "error";
 	e = json_object_new_object();
 	json_object_object_add(e, "error_type", json_object_new_string(kind));
 	json_object_object_add(e, "message", json_object_new_string(why));
-	json_object_array_add(json_object_object_get(o, "validation_errors"),
-	    e);
-	nl_reply(q, o);
+	m.errors = json_object_new_array();
+	json_object_array_add(m.errors, e);
+	nl_reply(q, &m);
 }
 
 static void	 nl_ask(struct chat *q, const char *prompt);
@@ -605,20 +724,21 @@ static void
 nl_summary_replied(const struct dc_llm_reply *rep, void *arg)
 {
 	struct chat *q = arg;
-	struct json_object *o = q->pending;
+	struct resp *m = q->pending;
+	char *text;
 
 	q->call = NULL;
 	q->llm_calls++;
-	q->pending = NULL;
-	if (rep->status == DC_OK && rep->text != NULL && rep->text[0] != '\0') {
-		json_object_object_add(o, "answer",
-		    json_object_new_string(rep->text));
+	if (rep->status == DC_OK && rep->text != NULL && rep->text[0] != '\0' &&
+	    (text = strdup(rep->text)) != NULL) {
+		free(m->answer);
+		m->answer = text;
 		trace_add(q, "synthesize", "llm", "synthesize_simple_sql asked "
 		    "for an LLM-written answer", NULL);
 	} else
 		trace_add(q, "synthesize", "skipped", rep->error != NULL ?
 		    rep->error : "empty reply", NULL);
-	nl_reply(q, o);
+	nl_reply(q, m);
 }
 
 static void
@@ -639,12 +759,8 @@ nl_summarize(struct chat *q, const PGresult *res, int nrows)
 	    "query results briefly and precisely.", prompt, nl_summary_replied,
 	    q, &q->call) : DC_ENOMEM;
 	free(prompt);
-	if (rc != DC_OK) {
-		struct json_object *o = q->pending;
-
-		q->pending = NULL;
-		nl_reply(q, o);
-	}
+	if (rc != DC_OK)
+		nl_reply(q, q->pending);
 }
 
 /* "name" or "schema.name", case-insensitively. */
@@ -677,7 +793,8 @@ table_name(const struct dc_schema_table *t, char *buf, size_t sz)
 static void
 nl_clarify(struct chat *q, const struct dc_schema *s)
 {
-	struct json_object *o, *qs;
+	struct json_object *qs;
+	struct resp m;
 	char answer[1024], name[300], line[400];
 	const char *want = q->intent.table;
 	const char *dot = strrchr(want, '.');
@@ -720,9 +837,11 @@ nl_clarify(struct chat *q, const struct dc_schema *s)
 		snprintf(answer + off, sizeof(answer) - off, "?");
 	trace_add(q, "catalog", "clarify", "the question names a table that "
 	    "does not exist", NULL);
-	o = response_base(q, answer, "clarification", 0.0);
-	json_object_object_add(o, "clarifying_questions", qs);
-	nl_reply(q, o);
+	memset(&m, 0, sizeof(m));
+	m.answer = strdup(answer);
+	m.source = "clarification";
+	m.clarifying = qs;
+	nl_reply(q, &m);
 }
 
 /* An answer read from the schema snapshot: no SQL ran, no LLM call. */
@@ -730,14 +849,18 @@ static void
 catalog_reply(struct chat *q, const char *decision, const char *answer,
     struct json_object *data, int nrows)
 {
-	struct json_object *o;
+	struct resp m;
 
 	trace_add(q, "catalog", decision, "answered from the target's "
 	    "catalog, no LLM call", NULL);
-	o = response_base(q, answer, "catalog", 1.0);
-	json_object_object_add(o, "data", data);
-	json_object_object_add(o, "row_count", json_object_new_int(nrows));
-	nl_reply(q, o);
+	memset(&m, 0, sizeof(m));
+	m.answer = strdup(answer);
+	m.source = "catalog";
+	m.confident = 1;
+	m.data = data;
+	m.nrows = nrows;
+	m.with_rows = 1;
+	nl_reply(q, &m);
 }
 
 static void
@@ -1037,7 +1160,8 @@ chat(struct dc_req *r)
 	}
 	q->r = r;
 	q->mode = direct ? "direct_sql" : "natural_language";
-	q->trace = json_object_new_array();
+	dc_jw_init(&q->trace);
+	dc_jw_array(&q->trace);
 	dc_uuid_format(e->id, q->target);
 	dc_strlcpy(q->dbtype, e->type, sizeof(q->dbtype));
 	q->conversation_id = conv != NULL && conv[0] != '\0' ? strdup(conv) :
@@ -1045,22 +1169,25 @@ chat(struct dc_req *r)
 	q->sql = direct ? strdup(sql) : NULL;
 	q->message = message != NULL ? strdup(message) : NULL;
 	q->synthesize = synthesize;
-	if (q->trace == NULL || q->conversation_id == NULL ||
+	if (q->trace.err || q->conversation_id == NULL ||
 	    (direct && q->sql == NULL)) {
 		dc_reply_error(r, 500, "out of memory");
 		goto out;
 	}
 	{
-		struct json_object *d = json_object_new_object();
+		struct dc_jw *w = trace_open(q, "routing", "target",
+		    target != NULL && !json_object_is_type(target,
+		    json_type_null) ? "target_database" :
+		    dc_target_is_env(e->id) ? "environment DATABASE_URL" :
+		    "registry default");
 
-		json_object_object_add(d, "target_database",
-		    json_object_new_string(q->target));
-		json_object_object_add(d, "database_type",
-		    json_object_new_string(q->dbtype));
-		trace_add(q, "routing", "target", target != NULL &&
-		    !json_object_is_type(target, json_type_null) ?
-		    "target_database" : dc_target_is_env(e->id) ?
-		    "environment DATABASE_URL" : "registry default", d);
+		dc_jw_object(w);
+		dc_jw_key(w, "target_database");
+		dc_jw_string(w, q->target);
+		dc_jw_key(w, "database_type");
+		dc_jw_string(w, q->dbtype);
+		dc_jw_object_end(w);
+		trace_close(q);
 	}
 	trace_add(q, "execution_mode", q->mode, direct ?
 	    "execution_mode=direct_sql" : "natural-language question", NULL);

@@ -2,7 +2,8 @@
  * test_result.c - unit tests for src/result.c: values typed by column
  * OID (integers, exact numerics, NaN and infinities as strings, booleans,
  * nulls, parsed json/jsonb), repeated column names made unique, the
- * columnar and row shapes, and the HTTP status of failed queries.  The
+ * columnar and row shapes (also as written by jsonw.h), and the HTTP
+ * status of failed queries.  The
  * PGresults are built in memory with libpq's PQmakeEmptyPGresult.
  */
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "dc.h"
+#include "jsonw.h"
 #include "pool.h"
 #include "result.h"
 #include "t.h"
@@ -86,6 +88,24 @@ test_values(void)
 	    "\"b\":[true,false,null],\"j\":[{\"a\":[1,null]},\"not json\",null],"
 	    "\"jb\":[[true],null,null],\"t\":[\"hello \\\"x\\\"\",\"\",null],"
 	    "\"d\":[\"2024-02-29\",\"1999-01-01\",null]}");
+	/* the writer of the query path says the same, byte for byte */
+	{
+		struct dc_jw w;
+
+		dc_jw_init(&w);
+		CHECK(dc_result_write_columnar(&w, res, 3) == DC_OK);
+		CHECK(!w.err);
+		CHECK_STR(w.buf, js(o));
+		dc_jw_free(&w);
+		dc_jw_init(&w);
+		CHECK(dc_result_write_columnar(&w, res, 1) == DC_OK);
+		CHECK_STR(w.buf, "{\"i2\":[-7],\"i4\":[2147483647],\"i8\":"
+		    "[9223372036854775807],\"o\":[4294967295],\"f4\":[1.5],"
+		    "\"f8\":[1e+100],\"n\":[12345678901234567890.123456789],"
+		    "\"b\":[true],\"j\":[{\"a\":[1,null]}],\"jb\":[[true]],"
+		    "\"t\":[\"hello \\\"x\\\"\"],\"d\":[\"2024-02-29\"]}");
+		dc_jw_free(&w);
+	}
 	json_object_put(o);
 	/* fewer rows than the result holds: the row cap */
 	o = dc_result_rows(res, 1);

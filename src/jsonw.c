@@ -1,0 +1,235 @@
+/*
+ * jsonw.c - JSON text written straight into a buffer (see jsonw.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+
+#define JW_MIN	2048
+
+void
+dc_jw_init(struct dc_jw *w)
+{
+	memset(w, 0, sizeof(*w));
+}
+
+void
+dc_jw_free(struct dc_jw *w)
+{
+	free(w->buf);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Room for n more bytes (and a NUL), or err. */
+static int
+reserve(struct dc_jw *w, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (w->err)
+		return -1;
+	if (w->len + n + 1 <= w->cap)
+		return 0;
+	for (cap = w->cap > 0 ? w->cap : JW_MIN; cap < w->len + n + 1; cap *= 2)
+		;
+	if ((p = realloc(w->buf, cap)) == NULL) {
+		w->err = 1;
+		return -1;
+	}
+	w->buf = p;
+	w->cap = cap;
+	return 0;
+}
+
+static void
+put(struct dc_jw *w, const char *s, size_t n)
+{
+	if (reserve(w, n) != 0)
+		return;
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len] = '\0';
+}
+
+static void
+put_char(struct dc_jw *w, char c)
+{
+	if (reserve(w, 1) != 0)
+		return;
+	w->buf[w->len++] = c;
+	w->buf[w->len] = '\0';
+}
+
+/* The comma before a value or key, unless it is the first or a key's. */
+static void
+separate(struct dc_jw *w)
+{
+	if (w->after_key) {
+		w->after_key = 0;
+		return;
+	}
+	if (w->depth == 0)
+		return;
+	if (w->count[w->depth - 1])
+		put_char(w, ',');
+	w->count[w->depth - 1] = 1;
+}
+
+static void
+open_level(struct dc_jw *w, char c)
+{
+	separate(w);
+	if (w->depth >= DC_JW_DEPTH) {
+		w->err = 1;
+		return;
+	}
+	put_char(w, c);
+	w->count[w->depth++] = 0;
+}
+
+static void
+close_level(struct dc_jw *w, char c)
+{
+	if (w->depth == 0) {
+		w->err = 1;
+		return;
+	}
+	w->depth--;
+	put_char(w, c);
+}
+
+void
+dc_jw_object(struct dc_jw *w)
+{
+	open_level(w, '{');
+}
+
+void
+dc_jw_object_end(struct dc_jw *w)
+{
+	close_level(w, '}');
+}
+
+void
+dc_jw_array(struct dc_jw *w)
+{
+	open_level(w, '[');
+}
+
+void
+dc_jw_array_end(struct dc_jw *w)
+{
+	close_level(w, ']');
+}
+
+/* "s", escaped: runs of plain bytes are copied whole. */
+static void
+put_string(struct dc_jw *w, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i, run = 0;
+	char esc[7];
+
+	put_char(w, '"');
+	for (i = 0; i < n; i++) {
+		unsigned char c = p[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		put(w, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"':  put(w, "\\\"", 2); break;
+		case '\\': put(w, "\\\\", 2); break;
+		case '\b': put(w, "\\b", 2); break;
+		case '\f': put(w, "\\f", 2); break;
+		case '\n': put(w, "\\n", 2); break;
+		case '\r': put(w, "\\r", 2); break;
+		case '\t': put(w, "\\t", 2); break;
+		default:
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xf];
+			put(w, esc, 6);
+			break;
+		}
+	}
+	put(w, s + run, n - run);
+	put_char(w, '"');
+}
+
+void
+dc_jw_key(struct dc_jw *w, const char *key)
+{
+	separate(w);
+	put_string(w, key, strlen(key));
+	put_char(w, ':');
+	w->after_key = 1;
+}
+
+void
+dc_jw_string(struct dc_jw *w, const char *s)
+{
+	if (s == NULL)
+		dc_jw_null(w);
+	else
+		dc_jw_string_len(w, s, strlen(s));
+}
+
+void
+dc_jw_string_len(struct dc_jw *w, const char *s, size_t n)
+{
+	separate(w);
+	put_string(w, s, n);
+}
+
+void
+dc_jw_int(struct dc_jw *w, long long v)
+{
+	char buf[24];
+	int n = snprintf(buf, sizeof(buf), "%lld", v);
+
+	dc_jw_raw(w, buf, (size_t)n);
+}
+
+void
+dc_jw_bool(struct dc_jw *w, int v)
+{
+	dc_jw_raw(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void
+dc_jw_null(struct dc_jw *w)
+{
+	dc_jw_raw(w, "null", 4);
+}
+
+void
+dc_jw_raw(struct dc_jw *w, const char *s, size_t n)
+{
+	separate(w);
+	put(w, s, n);
+}
+
+void
+dc_jw_json(struct dc_jw *w, struct json_object *o)
+{
+	const char *s;
+	size_t n;
+
+	if (o == NULL) {
+		dc_jw_null(w);
+		return;
+	}
+	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	if (s == NULL) {
+		w->err = 1;
+		return;
+	}
+	dc_jw_raw(w, s, n);
+}

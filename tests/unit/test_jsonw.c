@@ -1,0 +1,134 @@
+/*
+ * test_jsonw.c - unit tests for src/jsonw.c: commas between values and
+ * members at every depth, escaping (quotes, backslashes, control bytes,
+ * UTF-8 left alone), raw numbers, json-c values, and the failures
+ * (too deep, closing what is not open) that make the writer refuse.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "t.h"
+
+static void
+test_shapes(void)
+{
+	struct dc_jw w;
+
+	dc_jw_init(&w);
+	dc_jw_object(&w);
+	dc_jw_key(&w, "a");
+	dc_jw_int(&w, -42);
+	dc_jw_key(&w, "b");
+	dc_jw_array(&w);
+	dc_jw_bool(&w, 1);
+	dc_jw_bool(&w, 0);
+	dc_jw_null(&w);
+	dc_jw_object(&w);
+	dc_jw_object_end(&w);
+	dc_jw_array(&w);
+	dc_jw_array_end(&w);
+	dc_jw_raw(&w, "1.50", 4);
+	dc_jw_array_end(&w);
+	dc_jw_key(&w, "c");
+	dc_jw_string(&w, NULL);
+	dc_jw_key(&w, "d");
+	dc_jw_object(&w);
+	dc_jw_key(&w, "e");
+	dc_jw_string(&w, "f");
+	dc_jw_object_end(&w);
+	dc_jw_object_end(&w);
+	CHECK(!w.err);
+	CHECK_STR(w.buf, "{\"a\":-42,\"b\":[true,false,null,{},[],1.50],"
+	    "\"c\":null,\"d\":{\"e\":\"f\"}}");
+	CHECK(w.len == strlen(w.buf) && w.depth == 0);
+	dc_jw_free(&w);
+}
+
+static void
+test_escaping(void)
+{
+	struct dc_jw w;
+	struct json_object *o;
+	const char s[] = "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f caf\xc3\xa9";
+
+	dc_jw_init(&w);
+	dc_jw_string_len(&w, s, sizeof(s) - 1);
+	CHECK_STR(w.buf, "\"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001f\x7f "
+	    "caf\xc3\xa9\"");
+	/* json-c reads back exactly what went in */
+	o = json_tokener_parse(w.buf);
+	CHECK(o != NULL && json_object_get_string_len(o) == sizeof(s) - 1 &&
+	    memcmp(json_object_get_string(o), s, sizeof(s) - 1) == 0);
+	json_object_put(o);
+	dc_jw_free(&w);
+
+	/* a NUL inside a counted string is escaped, not the end */
+	dc_jw_init(&w);
+	dc_jw_string_len(&w, "a\0b", 3);
+	CHECK_STR(w.buf, "\"a\\u0000b\"");
+	dc_jw_free(&w);
+
+	/* keys are escaped too */
+	dc_jw_init(&w);
+	dc_jw_object(&w);
+	dc_jw_key(&w, "k\"ey");
+	dc_jw_int(&w, 1);
+	dc_jw_object_end(&w);
+	CHECK_STR(w.buf, "{\"k\\\"ey\":1}");
+	dc_jw_free(&w);
+}
+
+static void
+test_json_c_values(void)
+{
+	struct dc_jw w;
+	struct json_object *o = json_tokener_parse("{\"x\":[1,\"a/b\"]}");
+
+	dc_jw_init(&w);
+	dc_jw_array(&w);
+	dc_jw_json(&w, o);
+	dc_jw_json(&w, NULL);
+	dc_jw_array_end(&w);
+	CHECK_STR(w.buf, "[{\"x\":[1,\"a/b\"]},null]");
+	json_object_put(o);
+	dc_jw_free(&w);
+}
+
+static void
+test_failures(void)
+{
+	struct dc_jw w;
+	int i;
+
+	dc_jw_init(&w);
+	for (i = 0; i < DC_JW_DEPTH + 1; i++)
+		dc_jw_array(&w);
+	CHECK(w.err);
+	dc_jw_free(&w);
+
+	dc_jw_init(&w);
+	dc_jw_object_end(&w);
+	CHECK(w.err);
+	dc_jw_free(&w);
+
+	/* a large document grows its buffer */
+	dc_jw_init(&w);
+	dc_jw_array(&w);
+	for (i = 0; i < 10000; i++)
+		dc_jw_string(&w, "0123456789");
+	dc_jw_array_end(&w);
+	CHECK(!w.err && w.len == 2 + 10000 * 12 + 9999);
+	dc_jw_free(&w);
+}
+
+int
+main(void)
+{
+	test_shapes();
+	test_escaping();
+	test_json_c_values();
+	test_failures();
+	T_DONE();
+}
