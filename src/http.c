@@ -39,12 +39,16 @@
 #include "http.h"
 #include "log.h"
 #include "shreg.h"
+#include "util.h"
 #include "worker.h"
 
 #define JSON_MAX_DEPTH	32
 
 /* Requests in flight, so a worker that leaves can free them. */
 static struct dc_req *live_reqs;
+
+/* Parses every request body, reset in between (its stack is sizable). */
+static struct json_tokener *req_tok;
 
 /*
  * A deferred request starts watching its client's socket only once it has
@@ -377,7 +381,7 @@ dc_req_json(struct dc_req *r, struct json_object **out)
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
 	const char *ctype = evhttp_find_header(h, "Content-Type");
-	struct json_tokener *tok = NULL;
+	struct json_tokener *tok;
 	struct json_object *o = NULL;
 	size_t len = evbuffer_get_length(in);
 	enum json_tokener_error jerr;
@@ -399,12 +403,14 @@ dc_req_json(struct dc_req *r, struct json_object **out)
 		return DC_EINVAL;
 	}
 	data = (const char *)evbuffer_pullup(in, -1);
-	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-	if (tok == NULL || data == NULL) {
+	if (req_tok == NULL &&
+	    (req_tok = json_tokener_new_ex(JSON_MAX_DEPTH)) != NULL)
+		json_tokener_set_flags(req_tok, JSON_TOKENER_STRICT);
+	if ((tok = req_tok) == NULL || data == NULL) {
 		dc_reply_error(r, 500, "out of memory");
 		goto fail;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_reset(tok);
 	o = json_tokener_parse_ex(tok, data, (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (o == NULL || jerr != json_tokener_success ||
@@ -424,14 +430,11 @@ dc_req_json(struct dc_req *r, struct json_object **out)
 		dc_reply_error(r, 422, "request body must be a JSON object");
 		goto fail;
 	}
-	json_tokener_free(tok);
 	*out = o;
 	return DC_OK;
 fail:
 	if (o != NULL)
 		json_object_put(o);
-	if (tok != NULL)
-		json_tokener_free(tok);
 	return DC_EINVAL;
 }
 
@@ -619,6 +622,26 @@ dc_http_unserved(struct dc_worker *w)
 	return n;
 }
 
+/* "pid-n" in hex, as "%x-%llx" would write it (this is per request). */
+static void
+request_id(char *out, size_t sz, unsigned pid, unsigned long long n)
+{
+	static const char hex[] = "0123456789abcdef";
+	char buf[40], *p = buf + sizeof(buf);
+
+	*--p = '\0';
+	do {
+		*--p = hex[n & 0xf];
+		n >>= 4;
+	} while (n != 0);
+	*--p = '-';
+	do {
+		*--p = hex[pid & 0xf];
+		pid >>= 4;
+	} while (pid != 0);
+	dc_strlcpy(out, p, sz);
+}
+
 static void
 dispatch(struct evhttp_request *req, void *arg)
 {
@@ -645,8 +668,8 @@ dispatch(struct evhttp_request *req, void *arg)
 	r->start_us = dc_now_us();
 	r->start_ms = r->start_us / 1000;
 	r->method = method_name(evhttp_request_get_command(req));
-	snprintf(r->id, sizeof(r->id), "%x-%llx", (unsigned)w->stats->pid,
-	    (unsigned long long)++w->next_req_id);
+	request_id(r->id, sizeof(r->id), (unsigned)w->stats->pid,
+	    ++w->next_req_id);
 	w->inflight++;
 	__atomic_store_n(&w->stats->inflight, w->inflight, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&w->stats->requests, 1, __ATOMIC_RELAXED);
@@ -734,4 +757,7 @@ dc_http_teardown(struct dc_worker *w)
 	free(served);
 	served = NULL;
 	nserved = 0;
+	if (req_tok != NULL)
+		json_tokener_free(req_tok);
+	req_tok = NULL;
 }

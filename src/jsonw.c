@@ -190,10 +190,17 @@ dc_jw_string_len(struct dc_jw *w, const char *s, size_t n)
 void
 dc_jw_int(struct dc_jw *w, long long v)
 {
-	char buf[24];
-	int n = snprintf(buf, sizeof(buf), "%lld", v);
+	char buf[24], *p = buf + sizeof(buf);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v :
+	    (unsigned long long)v;
 
-	dc_jw_raw(w, buf, (size_t)n);
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	dc_jw_raw(w, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 void

@@ -290,14 +290,18 @@ nl_answer_text(struct chat *q, const PGresult *res, int nrows, int truncated)
 	return strdup(buf);
 }
 
-/* Milliseconds as a JSON number without a trip through printf's %g. */
+/* Milliseconds as a JSON number, "12.0", as DataChat writes them. */
 static void
 write_ms(struct dc_jw *w, uint64_t ms)
 {
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%llu.0", (unsigned long long)ms);
+	char buf[32], *p = buf + sizeof(buf) - 2;
 
-	dc_jw_raw(w, buf, (size_t)n);
+	memcpy(p, ".0", 2);
+	do {
+		*--p = (char)('0' + ms % 10);
+		ms /= 10;
+	} while (ms != 0);
+	dc_jw_raw(w, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 static void
@@ -1101,6 +1105,7 @@ new_conversation_id(void)
 static void
 chat(struct dc_req *r)
 {
+	static struct dc_entry entry;
 	struct json_object *body = NULL, *target = NULL, *v;
 	const char *message, *mode, *sql, *conv;
 	struct dc_resolve_err err;
@@ -1147,10 +1152,14 @@ chat(struct dc_req *r)
 		goto out;
 	}
 
-	/* stage 1: which database */
+	/*
+	 * stage 1: which database.  The entry is only read before chat()
+	 * returns (the stages copy what they keep), and requests are handled
+	 * one at a time: one buffer serves them all, wiped after each.
+	 */
 	json_object_object_get_ex(body, "target_database", &target);
-	if ((e = malloc(sizeof(*e))) == NULL ||
-	    (q = calloc(1, sizeof(*q))) == NULL) {
+	e = &entry;
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
 		dc_reply_error(r, 500, "out of memory");
 		goto out;
 	}
@@ -1201,10 +1210,8 @@ chat(struct dc_req *r)
 out:
 	if (q != NULL)
 		chat_free(q);
-	if (e != NULL) {
-		dc_explicit_bzero(e, sizeof(*e));
-		free(e);
-	}
+	if (e != NULL)
+		dc_explicit_bzero(e->url, sizeof(e->url));
 	json_object_put(body);
 }
 

@@ -4,6 +4,7 @@
  * UTF-8 left alone), raw numbers, json-c values, and the failures
  * (too deep, closing what is not open) that make the writer refuse.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,17 @@ test_shapes(void)
 	CHECK_STR(w.buf, "{\"a\":-42,\"b\":[true,false,null,{},[],1.50],"
 	    "\"c\":null,\"d\":{\"e\":\"f\"}}");
 	CHECK(w.len == strlen(w.buf) && w.depth == 0);
+	dc_jw_free(&w);
+
+	dc_jw_init(&w);
+	dc_jw_array(&w);
+	dc_jw_int(&w, 0);
+	dc_jw_int(&w, 9);
+	dc_jw_int(&w, -10);
+	dc_jw_int(&w, LLONG_MAX);
+	dc_jw_int(&w, LLONG_MIN);
+	dc_jw_array_end(&w);
+	CHECK_STR(w.buf, "[0,9,-10,9223372036854775807,-9223372036854775808]");
 	dc_jw_free(&w);
 }
 
