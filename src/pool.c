@@ -71,6 +71,9 @@
  * cancelled job still waiting behind another runs, and its answer is
  * dropped.
  */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +152,8 @@ struct pgconn {
 					   ROLLBACK that ends its transaction */
 	uint64_t	 progress_us;	/* a job was sent to it idle, or ended */
 	int		 inuse;		/* its results are being handed out */
+	int		 cork;		/* TCP_CORK set, on the pool's list */
+	struct pgconn	*cork_next;
 	int		 dead;		/* closed meanwhile: free when done */
 	struct pgconn	*next;
 };
@@ -203,6 +208,9 @@ struct target {
 
 struct dc_pool {
 	struct dc_worker *w;
+	struct event	 uncork_ev;	/* end of the loop pass: send */
+	int		 uncork_set;
+	struct pgconn	*corked;	/* connections holding output back */
 	struct target	*targets;
 	struct pgconn	*probes;
 };
@@ -571,6 +579,16 @@ conn_close(struct pgconn *c)
 	struct dc_pool *p = c->pool;
 
 	conn_unlink(c);
+	if (c->cork) {
+		struct pgconn **pp;
+
+		for (pp = &p->corked; *pp != NULL; pp = &(*pp)->cork_next)
+			if (*pp == c) {
+				*pp = c->cork_next;
+				break;
+			}
+		c->cork = 0;
+	}
 	if (c->ev_fd != -1)
 		event_del(&c->ev);
 	evtimer_del(&c->timer);
@@ -653,6 +671,50 @@ conn_idle(struct pgconn *c)
 	target_kick(t);
 }
 
+/*
+ * libpq sends each job at once (PQpipelineSync flushes).  The jobs given
+ * to one connection in one pass of the event loop should reach the server
+ * together, in one segment and one wakeup of its backend: the socket is
+ * corked (TCP_CORK, as nginx's tcp_nopush) before the first and uncorked
+ * once every event of the pass ran.  A unix socket is not corked.
+ */
+static void
+pool_uncork(evutil_socket_t fd, short what, void *arg)
+{
+	struct dc_pool *p = arg;
+	struct pgconn *c;
+	int off = 0;
+
+	while ((c = p->corked) != NULL) {
+		p->corked = c->cork_next;
+		c->cork_next = NULL;
+		c->cork = 0;
+		if (PQsocket(c->conn) >= 0)
+			(void)setsockopt(PQsocket(c->conn), IPPROTO_TCP,
+			    TCP_CORK, &off, sizeof(off));
+	}
+}
+
+static void
+conn_cork(struct pgconn *c)
+{
+	struct dc_pool *p = c->pool;
+	int on = 1;
+
+	if (c->cork || PQsocket(c->conn) < 0 ||
+	    setsockopt(PQsocket(c->conn), IPPROTO_TCP, TCP_CORK, &on,
+	    sizeof(on)) != 0)
+		return;
+	c->cork = 1;
+	c->cork_next = p->corked;
+	p->corked = c;
+	if (!p->uncork_set) {
+		event_assign(&p->uncork_ev, p->w->base, -1, 0, pool_uncork, p);
+		p->uncork_set = 1;
+	}
+	event_active(&p->uncork_ev, EV_TIMEOUT, 0);
+}
+
 static int
 conn_send(struct pgconn *c, struct dc_pgjob *j)
 {
@@ -660,6 +722,8 @@ conn_send(struct pgconn *c, struct dc_pgjob *j)
 	int i, rc, ok;
 	char text[64];
 
+	if (c->t != NULL && !c->t->is_sysdb)
+		conn_cork(c);
 	j->c = c;
 	j->step = 0;
 	j->fail_step = -1;
@@ -1821,5 +1885,7 @@ dc_pool_free(struct dc_pool *p)
 			job_free(j);
 		target_free(t);
 	}
+	if (p->uncork_set)
+		event_del(&p->uncork_ev);
 	free(p);
 }
