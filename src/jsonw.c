@@ -22,17 +22,15 @@ dc_jw_free(struct dc_jw *w)
 	memset(w, 0, sizeof(*w));
 }
 
-/* Room for n more bytes (and a NUL), or err. */
+/* Grow to hold n more bytes and a NUL, or err. */
 static int
-reserve(struct dc_jw *w, size_t n)
+grow(struct dc_jw *w, size_t n)
 {
 	size_t cap;
 	char *p;
 
 	if (w->err)
 		return -1;
-	if (w->len + n + 1 <= w->cap)
-		return 0;
 	for (cap = w->cap > 0 ? w->cap : JW_MIN; cap < w->len + n + 1; cap *= 2)
 		;
 	if ((p = realloc(w->buf, cap)) == NULL) {
@@ -42,6 +40,15 @@ reserve(struct dc_jw *w, size_t n)
 	w->buf = p;
 	w->cap = cap;
 	return 0;
+}
+
+/* Room for n more bytes (and a NUL), or err. */
+static inline int
+reserve(struct dc_jw *w, size_t n)
+{
+	if (w->len + n + 1 <= w->cap && !w->err)
+		return 0;
+	return grow(w, n);
 }
 
 static void
@@ -125,41 +132,54 @@ dc_jw_array_end(struct dc_jw *w)
 	close_level(w, ']');
 }
 
-/* "s", escaped: runs of plain bytes are copied whole. */
+/*
+ * "s", escaped, into room reserved once for the worst case (every byte
+ * a six-byte \u escape); runs of plain bytes are copied whole.
+ */
 static void
 put_string(struct dc_jw *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i, run = 0;
-	char esc[7];
+	char *d;
 
-	put_char(w, '"');
+	if (n > ((size_t)-1 - 3) / 6 || reserve(w, n * 6 + 2) != 0) {
+		w->err = 1;
+		return;
+	}
+	d = w->buf + w->len;
+	*d++ = '"';
 	for (i = 0; i < n; i++) {
 		unsigned char c = p[i];
 
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
-		put(w, s + run, i - run);
+		memcpy(d, s + run, i - run);
+		d += i - run;
 		run = i + 1;
+		*d++ = '\\';
 		switch (c) {
-		case '"':  put(w, "\\\"", 2); break;
-		case '\\': put(w, "\\\\", 2); break;
-		case '\b': put(w, "\\b", 2); break;
-		case '\f': put(w, "\\f", 2); break;
-		case '\n': put(w, "\\n", 2); break;
-		case '\r': put(w, "\\r", 2); break;
-		case '\t': put(w, "\\t", 2); break;
+		case '"':  *d++ = '"'; break;
+		case '\\': *d++ = '\\'; break;
+		case '\b': *d++ = 'b'; break;
+		case '\f': *d++ = 'f'; break;
+		case '\n': *d++ = 'n'; break;
+		case '\r': *d++ = 'r'; break;
+		case '\t': *d++ = 't'; break;
 		default:
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 0xf];
-			put(w, esc, 6);
+			memcpy(d, "u00", 3);
+			d[3] = hex[c >> 4];
+			d[4] = hex[c & 0xf];
+			d += 5;
 			break;
 		}
 	}
-	put(w, s + run, n - run);
-	put_char(w, '"');
+	memcpy(d, s + run, n - run);
+	d += n - run;
+	*d++ = '"';
+	*d = '\0';
+	w->len = (size_t)(d - w->buf);
 }
 
 void
