@@ -895,3 +895,96 @@ def test_behind_a_transaction_pooler(daemon_factory, registry_env, pg,
         "transaction_read_only"] == ["on"]
     # our statements were not found on some server session: text from then on
     assert "does not keep prepared statements" in d.log()
+
+
+def raw_chat(d, query, target):
+    """A direct-SQL request as bytes, to send on a socket of our own."""
+    import json as _json
+    body = _json.dumps({"execution_mode": "direct_sql", "sql": query,
+                        "target_database": target}).encode()
+    return (b"POST /api/v1/chat HTTP/1.1\r\nHost: t\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % len(body)) + body
+
+
+def raw_reply(sock, timeout=30):
+    """Status and JSON body of one HTTP reply read from sock."""
+    import json as _json
+    sock.settimeout(timeout)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before a reply"
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    n = int([h.split(b":")[1] for h in head.split(b"\r\n")
+             if h.lower().startswith(b"content-length:")][0])
+    while len(rest) < n:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed inside a reply"
+        rest += chunk
+    return int(head.split()[1]), _json.loads(rest[:n])
+
+
+def test_cancelled_pipelined_queries(daemon_factory, registry_env, pg):
+    """Clients that leave while their query waits behind another on the
+    same connection, or while the query in front of theirs runs: the
+    others still get their answers and the connection stays usable."""
+    import socket
+    import requests
+    db = pg.create_db("qpcancel")
+    d = daemon_factory(workers=1, env=clean_env(registry_env),
+                       conf={"max_target_connections": "1"}).start(
+                           wait_ready=True)
+    t = register(d, "pcancel", pg.url(db))
+    s = requests.Session()
+
+    def warm():
+        for i in range(40):     # quick queries: pipelining pays again
+            ok_rows(sql(d, "SELECT %d AS i" % i, t, session=s))
+
+    def burst(queries):
+        """All requests sent within a millisecond, the first first."""
+        socks = [socket.create_connection(("127.0.0.1", d.port))
+                 for _ in queries]
+        reqs = [raw_chat(d, q, t) for q in queries]
+        for so, rq in zip(socks, reqs):
+            so.sendall(rq)
+        return socks
+
+    # target_pipeline_depth 8: the one in front and seven behind it
+    # A: the query in front runs 0.6 s; the clients behind it leave
+    warm()
+    before = metric(d, "datachatd_queries_pipelined_total")
+    socks = burst(["SELECT pg_sleep(0.6), 'front' AS who"] +
+                  ["SELECT %d AS i" % i for i in range(7)])
+    time.sleep(0.15)
+    assert metric(d, "datachatd_queries_pipelined_total") >= before + 7
+    for so in socks[1:]:
+        so.close()
+    st, j = raw_reply(socks[0])
+    socks[0].close()
+    assert st == 200 and j["data"]["who"] == ["front"], j
+    # the seven left while waiting: their queries ran, their answers dropped
+    wait_for(lambda: d.log().count(" 499 ") >= 7, timeout=5,
+             what="seven requests ended as client gone")
+
+    # B: the client of the query in front leaves; those behind it stay
+    warm()
+    before = metric(d, "datachatd_queries_pipelined_total")
+    socks = burst(["SELECT pg_sleep(0.6), 'front' AS who"] +
+                  ["SELECT %d AS i" % i for i in range(7)])
+    time.sleep(0.15)
+    assert metric(d, "datachatd_queries_pipelined_total") >= before + 7
+    socks[0].close()
+    for i, so in enumerate(socks[1:]):
+        st, j = raw_reply(so)
+        so.close()
+        assert st == 200 and j["data"] == {"i": [i]}, j
+    assert metric(d, "datachatd_queries_requeued_total") >= 7
+
+    # the connection (or its replacement) still serves, read-only
+    assert ok_rows(sql(d, "SHOW transaction_read_only", t))[
+        "transaction_read_only"] == ["on"]
+    # the closed connection's backend ends with its pg_sleep
+    wait_for(lambda: backends(pg, db) == 1, timeout=10, what="one backend")
