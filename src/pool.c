@@ -150,7 +150,7 @@ struct pgconn {
 	int		 njobs;
 	int		 poisoned;	/* a job failed: no more jobs until the
 					   ROLLBACK that ends its transaction */
-	uint64_t	 progress_us;	/* a job was sent to it idle, or ended */
+	uint64_t	 progress_us;	/* given work while idle, or a job ended */
 	int		 inuse;		/* its results are being handed out */
 	int		 cork;		/* TCP_CORK set, on the pool's list */
 	struct pgconn	*cork_next;
@@ -200,8 +200,8 @@ struct target {
 	struct dc_pgjob	*qhead, *qtail;
 	int		 qlen;
 	int		 no_prepare;	/* named statements do not survive */
-	uint64_t	 svc_us;	/* moving average of a job's time at the
-					   head of its connection; 0: none yet */
+	uint64_t	 svc_us;	/* average time of a job once at the head
+					   of its connection; 0: none yet */
 	struct dc_target_stats *ts;	/* this worker's counters for it */
 	struct target	*next;
 };
@@ -1715,7 +1715,7 @@ dc_pool_cancel(struct dc_pgjob *j)
 		struct dc_pgjob *rest;
 
 		if (c->job != j) {
-			/* sent behind another job: let it run, drop its answer */
+			/* behind another job: let it run, drop its answer */
 			j->cancelled = 1;
 			return;
 		}
