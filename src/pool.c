@@ -150,7 +150,7 @@ struct pgconn {
 	int		 njobs;
 	int		 poisoned;	/* a job failed: no more jobs until the
 					   ROLLBACK that ends its transaction */
-	uint64_t	 progress_us;	/* given work while idle, or a job ended */
+	uint64_t	 progress_us;	/* last given work idle, or job ended */
 	int		 inuse;		/* its results are being handed out */
 	int		 cork;		/* TCP_CORK set, on the pool's list */
 	struct pgconn	*cork_next;
