@@ -200,8 +200,8 @@ struct target {
 	struct dc_pgjob	*qhead, *qtail;
 	int		 qlen;
 	int		 no_prepare;	/* named statements do not survive */
-	uint64_t	 svc_us;	/* average time of a job once at the head
-					   of its connection; 0: none yet */
+	uint64_t	 svc_us;	/* mean time of a job at the head of
+					   its connection; 0: none yet */
 	struct dc_target_stats *ts;	/* this worker's counters for it */
 	struct target	*next;
 };
