@@ -85,92 +85,101 @@ json_value(const char *s, int len)
 	return o;
 }
 
-struct json_object *
-dc_result_value(const PGresult *res, int row, int col)
+/* What a field is as JSON, by its column's type OID and its text. */
+enum value_kind {
+	V_NULL,
+	V_INTEGER,		/* the text is a JSON integer */
+	V_NUMBER,		/* the text is a JSON number */
+	V_BOOL,
+	V_JSON,			/* json or jsonb: to be parsed */
+	V_STRING,
+};
+
+static enum value_kind
+value_kind(const PGresult *res, int row, int col, const char **s, int *len)
 {
-	const char *s;
-	int len;
 	char *end;
 
 	if (PQgetisnull(res, row, col))
-		return NULL;
-	s = PQgetvalue(res, row, col);
-	len = PQgetlength(res, row, col);
+		return V_NULL;
+	*s = PQgetvalue(res, row, col);
+	*len = PQgetlength(res, row, col);
 	switch (PQftype(res, col)) {
 	case INT2OID:
 	case INT4OID:
 	case INT8OID:
-	case OIDOID: {
-		long long v = strtoll(s, &end, 10);
-
-		if (end != s && *end == '\0')
-			return json_object_new_int64(v);
+	case OIDOID:
+		(void)strtoll(*s, &end, 10);
+		if (end != *s && *end == '\0' && json_number_ok(*s))
+			return V_INTEGER;
 		break;
-	}
 	case FLOAT4OID:
 	case FLOAT8OID:
 	case NUMERICOID:
-		if (json_number_ok(s))
-			return json_object_new_double_s(strtod(s, NULL), s);
+		if (json_number_ok(*s))
+			return V_NUMBER;
 		break;		/* NaN, Infinity, -Infinity */
 	case BOOLOID:
-		return json_object_new_boolean(s[0] == 't');
+		return V_BOOL;
 	case JSONOID:
 	case JSONBOID:
-		return json_value(s, len);
+		return V_JSON;
 	default:
 		break;
 	}
-	return json_object_new_string_len(s, len);
+	return V_STRING;
+}
+
+struct json_object *
+dc_result_value(const PGresult *res, int row, int col)
+{
+	const char *s = NULL;
+	int len = 0;
+
+	switch (value_kind(res, row, col, &s, &len)) {
+	case V_NULL:
+		return NULL;
+	case V_INTEGER:
+		return json_object_new_int64(strtoll(s, NULL, 10));
+	case V_NUMBER:
+		return json_object_new_double_s(strtod(s, NULL), s);
+	case V_BOOL:
+		return json_object_new_boolean(s[0] == 't');
+	case V_JSON:
+		return json_value(s, len);
+	default:
+		return json_object_new_string_len(s, len);
+	}
 }
 
 void
 dc_result_write_value(struct dc_jw *w, const PGresult *res, int row, int col)
 {
 	struct json_object *o;
-	const char *s;
-	char *end;
-	int len;
+	const char *s = NULL;
+	int len = 0;
 
-	if (PQgetisnull(res, row, col)) {
+	switch (value_kind(res, row, col, &s, &len)) {
+	case V_NULL:
 		dc_jw_null(w);
-		return;
-	}
-	s = PQgetvalue(res, row, col);
-	len = PQgetlength(res, row, col);
-	switch (PQftype(res, col)) {
-	case INT2OID:
-	case INT4OID:
-	case INT8OID:
-	case OIDOID:
-		(void)strtoll(s, &end, 10);
-		if (end != s && *end == '\0' && json_number_ok(s)) {
-			dc_jw_raw(w, s, (size_t)len);
-			return;
-		}
 		break;
-	case FLOAT4OID:
-	case FLOAT8OID:
-	case NUMERICOID:
-		if (json_number_ok(s)) {
-			dc_jw_raw(w, s, (size_t)len);
-			return;
-		}
-		break;		/* NaN, Infinity, -Infinity */
-	case BOOLOID:
+	case V_INTEGER:
+	case V_NUMBER:
+		dc_jw_raw(w, s, (size_t)len);	/* the server's own spelling */
+		break;
+	case V_BOOL:
 		dc_jw_bool(w, s[0] == 't');
-		return;
-	case JSONOID:
-	case JSONBOID:
+		break;
+	case V_JSON:
 		/* parsed and written again: only JSON json-c accepts */
 		o = json_value(s, len);
 		dc_jw_json(w, o);
 		json_object_put(o);
-		return;
+		break;
 	default:
+		dc_jw_string_len(w, s, (size_t)len);
 		break;
 	}
-	dc_jw_string_len(w, s, (size_t)len);
 }
 
 int
