@@ -50,6 +50,7 @@ struct dc_config {
 	int		 target_idle_timeout;	/* seconds */
 	int		 max_target_connections;
 	int		 target_pipeline_depth;
+	char		*resolv_conf;
 
 	/* LLM */
 	char		*llm_provider;		/* "", openai, anthropic, local */

@@ -92,6 +92,8 @@ const struct dc_config_key dc_config_keys[] = {
 	    "most connections a worker keeps to one target database"),
 	K(target_pipeline_depth, DC_CT_INT, "8", 1, NULL, 1, 64,
 	    "most queries a worker sends ahead on one target connection"),
+	K(resolv_conf, DC_CT_STRING, "/etc/resolv.conf", 0, NULL, 0, 0,
+	    "resolver configuration for target host names"),
 
 	/* LLM */
 	K(llm_provider, DC_CT_STRING, "", 1, "LLM_DEFAULT_PROVIDER", 0, 0,

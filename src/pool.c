@@ -1,7 +1,9 @@
 /*
  * pool.c - a worker's PostgreSQL connections (see pool.h).
  *
- * Everything here is non-blocking: connections are opened with
+ * Everything here is non-blocking: a target's host name is looked up with
+ * evdns on the worker's loop (libpq would call getaddrinfo() and block),
+ * connections are opened at that address with
  * PQconnectStartParams/PQconnectPoll, statements sent in pipeline mode
  * with PQsendQueryParams + PQpipelineSync, and results read with
  * PQconsumeInput/PQgetResult when libevent says the socket is readable.
@@ -74,13 +76,16 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <event2/util.h>
 
 #include "dc.h"
 #include "log.h"
@@ -152,6 +157,13 @@ struct pgconn {
 					   ROLLBACK that ends its transaction */
 	uint64_t	 progress_us;	/* last given work idle, or job ended */
 	int		 inuse;		/* its results are being handed out */
+	struct evdns_getaddrinfo_request *dns_req;	/* resolving its host */
+	char		*pending_url;	/* the URL, while resolving (secret) */
+	int		 dns_dead;	/* closed while resolving: freed by
+					   conn_resolved() */
+	int		 dns_in_open;	/* conn_open() is starting the lookup */
+	int		 dns_err;	/* what a lookup answered at once */
+	char		 dns_addr[INET6_ADDRSTRLEN];
 	int		 cork;		/* TCP_CORK set, on the pool's list */
 	struct pgconn	*cork_next;
 	int		 dead;		/* closed meanwhile: free when done */
@@ -208,6 +220,7 @@ struct target {
 
 struct dc_pool {
 	struct dc_worker *w;
+	struct evdns_base *dns;		/* resolves target host names */
 	struct event	 uncork_ev;	/* end of the loop pass: send */
 	int		 uncork_set;
 	struct pgconn	*corked;	/* connections holding output back */
@@ -598,11 +611,25 @@ conn_close(struct pgconn *c)
 		stat_add(p, &p->w->stats->target_conns_open, -1);
 		TSTAT(c->t, open, -1);
 	}
+	if (c->pending_url != NULL) {
+		dc_explicit_bzero(c->pending_url, strlen(c->pending_url));
+		free(c->pending_url);
+		c->pending_url = NULL;
+	}
 	if (c->inuse) {
 		/* conn_results() is handing out its results: it frees c */
 		c->conn = NULL;
 		c->job = c->jtail = NULL;
 		c->dead = 1;
+		return;
+	}
+	if (c->dns_req != NULL) {
+		/* its callback is still to come, maybe from inside cancel */
+		struct evdns_getaddrinfo_request *req = c->dns_req;
+
+		c->dns_req = NULL;
+		c->dns_dead = 1;
+		evdns_getaddrinfo_cancel(req);
 		return;
 	}
 	free(c);
@@ -1426,26 +1453,52 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(&c->timer, &tv);
 }
 
-static struct pgconn *
-conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
-    size_t errsz)
+/*
+ * The host name libpq would look up for url, copied, or NULL when there
+ * is nothing to resolve: a unix socket, an IP address, hostaddr given,
+ * several hosts (libpq's own fallback list), or a URL it cannot parse.
+ */
+static char *
+url_host_to_resolve(const char *url)
 {
-	const char *keys[] = { "dbname", "application_name", "keepalives_idle",
-	    "keepalives_interval", "keepalives_count", "options", NULL };
-	const char *vals[] = { url, "datachatd", "10", "5", "3",
-	    "-c client_connection_check_interval=1000", NULL };
-	struct timeval tv = { p->w->cfg->connect_timeout, 0 };
-	struct pgconn *c;
+	PQconninfoOption *opts, *o;
+	const char *host = NULL, *hostaddr = NULL;
+	unsigned char buf[sizeof(struct in6_addr)];
+	char *err = NULL, *out = NULL;
 
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		dc_strlcpy(err, "out of memory", errsz);
+	if ((opts = PQconninfoParse(url, &err)) == NULL) {
+		PQfreemem(err);
 		return NULL;
 	}
-	c->pool = p;
-	c->t = t;
-	c->ev_fd = -1;
-	c->state = C_CONNECTING;
+	for (o = opts; o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+	}
+	if (host != NULL && host[0] != '\0' && host[0] != '/' &&
+	    host[0] != '@' && strchr(host, ',') == NULL &&
+	    (hostaddr == NULL || hostaddr[0] == '\0') &&
+	    inet_pton(AF_INET, host, buf) != 1 &&
+	    inet_pton(AF_INET6, host, buf) != 1)
+		out = strdup(host);
+	PQconninfoFree(opts);
+	return out;
+}
+
+/* Start libpq's connection to url, at hostaddr when we resolved it. */
+static int
+conn_start(struct pgconn *c, const char *url, const char *hostaddr,
+    char *err, size_t errsz)
+{
+	const char *keys[] = { "dbname", "application_name", "keepalives_idle",
+	    "keepalives_interval", "keepalives_count", "options", "hostaddr",
+	    NULL };
+	const char *vals[] = { url, "datachatd", "10", "5", "3",
+	    "-c client_connection_check_interval=1000", hostaddr, NULL };
+
+	if (hostaddr == NULL)
+		keys[6] = NULL;
 	c->conn = PQconnectStartParams(keys, vals, 1);
 	if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD) {
 		conn_message("could not connect to the database: ",
@@ -1453,10 +1506,156 @@ conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
 		    url, err, errsz);
 		if (c->conn != NULL)
 			PQfinish(c->conn);
+		c->conn = NULL;
+		return DC_ERR;
+	}
+	PQsetNoticeProcessor(c->conn, notice_quiet, NULL);
+	conn_arm(c, EV_WRITE);
+	return DC_OK;
+}
+
+/* The first address of a lookup's answer, as text. */
+static int
+first_address(struct evutil_addrinfo *ai, char *out, size_t sz)
+{
+	for (; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET && inet_ntop(AF_INET,
+		    &((struct sockaddr_in *)ai->ai_addr)->sin_addr, out,
+		    (socklen_t)sz) != NULL)
+			return 0;
+		if (ai->ai_family == AF_INET6 && inet_ntop(AF_INET6,
+		    &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, out,
+		    (socklen_t)sz) != NULL)
+			return 0;
+	}
+	return EVUTIL_EAI_NONAME;
+}
+
+/*
+ * The host name of a connection being opened was looked up (evdns, on
+ * the worker's loop: a slow DNS server delays only this connection).
+ */
+static void
+conn_resolved(int result, struct evutil_addrinfo *ai, void *arg)
+{
+	struct pgconn *c = arg;
+	char err[512], msg[600];
+
+	if (result == 0)
+		result = first_address(ai, c->dns_addr, sizeof(c->dns_addr));
+	if (ai != NULL)
+		evutil_freeaddrinfo(ai);
+	c->dns_req = NULL;
+	if (c->dns_dead) {	/* closed meanwhile */
+		free(c);
+		return;
+	}
+	if (c->dns_in_open) {	/* answered at once: conn_open goes on */
+		c->dns_err = result != 0 ? result : 0;
+		return;
+	}
+	if (result != 0) {
+		snprintf(msg, sizeof(msg), "could not connect to the database: "
+		    "could not resolve the host name: %s",
+		    evutil_gai_strerror(result));
+		connect_failed(c, msg);
+		return;
+	}
+	if (conn_start(c, c->pending_url, c->dns_addr, err,
+	    sizeof(err)) != DC_OK) {
+		connect_failed(c, err);
+		return;
+	}
+	dc_explicit_bzero(c->pending_url, strlen(c->pending_url));
+	free(c->pending_url);
+	c->pending_url = NULL;
+}
+
+static struct evdns_base *
+pool_dns(struct dc_pool *p)
+{
+	if (p->dns == NULL &&
+	    (p->dns = evdns_base_new(p->w->base, 0)) != NULL) {
+		/* resolv.conf and /etc/hosts, as libc would */
+		(void)evdns_base_resolv_conf_parse(p->dns, DNS_OPTIONS_ALL,
+		    p->w->cfg->resolv_conf);
+	}
+	return p->dns;
+}
+
+static struct pgconn *
+conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
+    size_t errsz)
+{
+	struct timeval tv = { p->w->cfg->connect_timeout, 0 };
+	struct evutil_addrinfo hints;
+	struct evdns_getaddrinfo_request *req;
+	struct evdns_base *dns;
+	struct pgconn *c;
+	char *host = url_host_to_resolve(url);
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		free(host);
+		dc_strlcpy(err, "out of memory", errsz);
+		return NULL;
+	}
+	c->pool = p;
+	c->t = t;
+	c->ev_fd = -1;
+	c->state = C_CONNECTING;
+	evtimer_assign(&c->timer, p->w->base, conn_timer, c);
+	if (host != NULL && (dns = pool_dns(p)) != NULL) {
+		/*
+		 * Resolve first: libpq would call getaddrinfo() inside
+		 * PQconnectStartParams and block the whole worker on DNS.
+		 */
+		if ((c->pending_url = strdup(url)) == NULL) {
+			free(host);
+			free(c);
+			dc_strlcpy(err, "out of memory", errsz);
+			return NULL;
+		}
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		c->dns_in_open = 1;
+		c->dns_err = -1;	/* no answer yet */
+		req = evdns_getaddrinfo(dns, host, NULL, &hints, conn_resolved,
+		    c);
+		c->dns_in_open = 0;
+		if (req != NULL)
+			c->dns_req = req;
+		else if (c->dns_err != 0) {
+			snprintf(err, errsz, "could not connect to the database: "
+			    "could not resolve host name \"%s\": %s", host,
+			    evutil_gai_strerror(c->dns_err));
+			free(host);
+			dc_explicit_bzero(c->pending_url, strlen(c->pending_url));
+			free(c->pending_url);
+			free(c);
+			return NULL;
+		} else {
+			/* answered at once (/etc/hosts): connect now */
+			if (conn_start(c, c->pending_url, c->dns_addr, err,
+			    errsz) != DC_OK) {
+				free(host);
+				dc_explicit_bzero(c->pending_url,
+				    strlen(c->pending_url));
+				free(c->pending_url);
+				free(c);
+				return NULL;
+			}
+			dc_explicit_bzero(c->pending_url, strlen(c->pending_url));
+			free(c->pending_url);
+			c->pending_url = NULL;
+		}
+	} else if (conn_start(c, url, NULL, err, errsz) != DC_OK) {
+		free(host);
 		free(c);
 		return NULL;
 	}
-	PQsetNoticeProcessor(c->conn, notice_quiet, NULL);
+	free(host);
 	if (t != NULL) {
 		c->gen = t->gen;
 		c->next = t->conns;
@@ -1466,9 +1665,7 @@ conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
 		c->next = p->probes;
 		p->probes = c;
 	}
-	evtimer_assign(&c->timer, p->w->base, conn_timer, c);
 	evtimer_add(&c->timer, &tv);
-	conn_arm(c, EV_WRITE);
 	return c;
 }
 
@@ -1887,5 +2084,7 @@ dc_pool_free(struct dc_pool *p)
 	}
 	if (p->uncork_set)
 		event_del(&p->uncork_ev);
+	if (p->dns != NULL)
+		evdns_base_free(p->dns, 1);	/* calls back closed lookups */
 	free(p);
 }

@@ -988,3 +988,133 @@ def test_cancelled_pipelined_queries(daemon_factory, registry_env, pg):
         "transaction_read_only"] == ["on"]
     # the closed connection's backend ends with its pg_sleep
     wait_for(lambda: backends(pg, db) == 1, timeout=10, what="one backend")
+
+
+# --- host names ---
+
+class SlowDNS:
+    """A DNS server on 127.0.0.1 that answers A queries for names ending in
+    .test after `delay` seconds: 127.0.0.1 for slowdb.test, NXDOMAIN for
+    the others; AAAA queries get no answer records."""
+
+    def __init__(self, delay):
+        import socket
+        self.delay = delay
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.queries = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(512)
+            except OSError:
+                continue
+            threading.Thread(target=self.answer, args=(data, peer),
+                             daemon=True).start()
+
+    def answer(self, q, peer):
+        import struct
+        i, labels = 12, []
+        while q[i] != 0:
+            labels.append(q[i + 1:i + 1 + q[i]].decode())
+            i += 1 + q[i]
+        qtype = struct.unpack("!H", q[i + 1:i + 3])[0]
+        question = q[12:i + 5]
+        name = ".".join(labels).lower()
+        self.queries.append((name, qtype))
+        time.sleep(self.delay)
+        known = name == "slowdb.test"
+        flags = 0x8180 if known else 0x8183
+        answer = b""
+        if known and qtype == 1:
+            answer = (b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) +
+                      bytes([127, 0, 0, 1]))
+        head = q[:2] + struct.pack("!HHHHH", flags, 1, 1 if answer else 0,
+                                   0, 0)
+        try:
+            self.sock.sendto(head + question + answer, peer)
+        except OSError:
+            pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def test_host_names_resolve_without_blocking(daemon_factory, registry_env,
+                                            targets, pg, tmp_path):
+    """A target named by host name is looked up on the worker's loop: while
+    a slow DNS server takes 1.5 s to answer, the same worker keeps
+    answering requests to another target; an unknown name is a clear
+    error; localhost comes from /etc/hosts."""
+    dns = SlowDNS(delay=1.5)
+    try:
+        conf = tmp_path / "resolv.conf"
+        conf.write_text("nameserver 127.0.0.1:%d\n" % dns.port)
+        d = daemon_factory(workers=1, env=clean_env(registry_env),
+                           conf={"resolv_conf": str(conf),
+                                 "connect_timeout": "10"}).start(
+                                     wait_ready=True)
+        b = register(d, "B", pg.url(targets["b"]))
+        ok_rows(sql(d, "SELECT 1 AS x", b))
+        url = "postgresql://postgres:%s@slowdb.test:%d/%s" % (
+            __import__("conftest").PG_PASSWORD, pg.port, targets["a"])
+        out = {}
+
+        def add():
+            t0 = time.monotonic()
+            r = d.post("/api/v1/databases", {
+                "name": "slow", "database_url": url,
+                "database_type": "postgresql"}, timeout=30)
+            out["r"], out["t"] = r, time.monotonic() - t0
+
+        th = threading.Thread(target=add)
+        th.start()
+        time.sleep(0.3)          # the lookup is under way
+        t0 = time.monotonic()
+        for i in range(20):
+            assert ok_rows(sql(d, "SELECT %d AS i" % i, b))["i"] == [i]
+        twenty = time.monotonic() - t0
+        th.join(timeout=30)
+        assert out["r"].status_code == 201, out["r"].text
+        assert out["t"] >= 1.4, out["t"]
+        assert twenty < 1.0, "20 requests took %.2f s behind a DNS lookup" \
+            % twenty
+        assert ("slowdb.test", 1) in dns.queries
+        slow = out["r"].json()["connection_id"]
+        assert ok_rows(sql(d, "SELECT current_database() AS db", slow))[
+            "db"] == [targets["a"]]
+
+        r = d.post("/api/v1/databases", {
+            "name": "nosuch", "database_type": "postgresql",
+            "database_url": url.replace("slowdb.test", "nosuch.test")},
+            timeout=30)
+        assert r.status_code in (400, 422, 503), r.text
+        assert "resolve" in r.json()["detail"], r.text
+        assert __import__("conftest").PG_PASSWORD not in r.text
+
+        local = register(d, "local", url.replace("slowdb.test", "localhost"))
+        assert ok_rows(sql(d, "SELECT 7 AS x", local))["x"] == [7]
+
+        # connect_timeout ends a lookup that takes longer: the lookup is
+        # cancelled and the daemon goes on
+        d2 = daemon_factory(workers=1, env=clean_env(registry_env),
+                            conf={"resolv_conf": str(conf),
+                                  "connect_timeout": "1"}).start(
+                                      wait_ready=True)
+        r = d2.post("/api/v1/databases", {
+            "name": "slow", "database_url": url,
+            "database_type": "postgresql"}, timeout=30)
+        assert r.status_code in (400, 503), r.text
+        assert "timeout after 1 s" in r.json()["detail"], r.text
+        time.sleep(1)            # the cancelled lookup's answer comes
+        assert d2.get("/api/v1/health").status_code == 200
+    finally:
+        dns.close()
