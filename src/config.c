@@ -912,6 +912,15 @@ dc_config_validate(struct dc_config *cfg, dc_config_report report, void *arg)
 	if (strlen(cfg->control_socket) >= sizeof(sun.sun_path))
 		problem(&pb, 0, "control_socket: path longer than %zu bytes",
 		    sizeof(sun.sun_path) - 1);
+	/*
+	 * A resolv_conf that was asked for must be readable: evdns would
+	 * quietly ask 127.0.0.1 instead.  The default may be missing (a host
+	 * without DNS): /etc/hosts still answers.
+	 */
+	if (strcmp(cfg->resolv_conf, "/etc/resolv.conf") != 0 &&
+	    access(cfg->resolv_conf, R_OK) != 0)
+		problem(&pb, 0, "resolv_conf: cannot read \"%s\": %s",
+		    show(cfg->resolv_conf, sb, sizeof(sb)), strerror(errno));
 	if ((rc = validate_credentials(cfg, &pb)) != DC_OK)
 		return rc;
 	if ((rc = validate_llm(cfg, &pb)) != DC_OK)

@@ -52,6 +52,18 @@ def test_config_check_bad_listen(tmp_path):
         assert ":1:" in r.stderr and "listen" in r.stderr, r.stderr
 
 
+def test_config_check_unreadable_resolv_conf(tmp_path):
+    r = run_t('resolv_conf = "%s"\n' % (tmp_path / "nope.conf"), tmp_path)
+    assert r.returncode == 1
+    assert "resolv_conf: cannot read" in r.stderr, r.stderr
+    assert "No such file" in r.stderr, r.stderr
+    good = tmp_path / "resolv.conf"
+    good.write_text("nameserver 127.0.0.1\n")
+    r = run_t('resolv_conf = "%s"\n' % good, tmp_path,
+              env={"DATABASE_CREDENTIALS_KEY": fernet_key()})
+    assert r.returncode == 0, r.stderr
+
+
 def test_config_check_bad_key_never_printed(tmp_path):
     good = fernet_key()
     bad = "this-is-not-a-fernet-key-but-a-secret"
