@@ -586,6 +586,17 @@ conn_unlink(struct pgconn *c)
 		c->t->nconns--;
 }
 
+/* Forget the URL a connection kept while its host was looked up. */
+static void
+conn_drop_url(struct pgconn *c)
+{
+	if (c->pending_url != NULL) {
+		dc_explicit_bzero(c->pending_url, strlen(c->pending_url));
+		free(c->pending_url);
+		c->pending_url = NULL;
+	}
+}
+
 static void
 conn_close(struct pgconn *c)
 {
@@ -611,11 +622,7 @@ conn_close(struct pgconn *c)
 		stat_add(p, &p->w->stats->target_conns_open, -1);
 		TSTAT(c->t, open, -1);
 	}
-	if (c->pending_url != NULL) {
-		dc_explicit_bzero(c->pending_url, strlen(c->pending_url));
-		free(c->pending_url);
-		c->pending_url = NULL;
-	}
+	conn_drop_url(c);
 	if (c->inuse) {
 		/* conn_results() is handing out its results: it frees c */
 		c->conn = NULL;
@@ -1566,9 +1573,7 @@ conn_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 		connect_failed(c, err);
 		return;
 	}
-	dc_explicit_bzero(c->pending_url, strlen(c->pending_url));
-	free(c->pending_url);
-	c->pending_url = NULL;
+	conn_drop_url(c);
 }
 
 static struct evdns_base *
@@ -1583,16 +1588,52 @@ pool_dns(struct dc_pool *p)
 	return p->dns;
 }
 
+/*
+ * Start looking up host for c.  DC_OK: the lookup runs (conn_resolved()
+ * goes on), or it was answered at once (/etc/hosts) and the connection
+ * started; else err says why.
+ */
+static int
+conn_lookup(struct pgconn *c, struct evdns_base *dns, const char *host,
+    const char *url, char *err, size_t errsz)
+{
+	struct evdns_getaddrinfo_request *req;
+	struct evutil_addrinfo hints;
+
+	if ((c->pending_url = strdup(url)) == NULL) {
+		dc_strlcpy(err, "out of memory", errsz);
+		return DC_ERR;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	c->dns_in_open = 1;
+	c->dns_err = -1;	/* no answer yet */
+	req = evdns_getaddrinfo(dns, host, NULL, &hints, conn_resolved, c);
+	c->dns_in_open = 0;
+	if (req != NULL) {
+		c->dns_req = req;
+		return DC_OK;
+	}
+	conn_drop_url(c);
+	if (c->dns_err != 0) {
+		snprintf(err, errsz, "could not connect to the database: could "
+		    "not resolve host name \"%s\": %s", host,
+		    evutil_gai_strerror(c->dns_err));
+		return DC_ERR;
+	}
+	return conn_start(c, url, c->dns_addr, err, errsz);
+}
+
 static struct pgconn *
 conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
     size_t errsz)
 {
 	struct timeval tv = { p->w->cfg->connect_timeout, 0 };
-	struct evutil_addrinfo hints;
-	struct evdns_getaddrinfo_request *req;
 	struct evdns_base *dns;
 	struct pgconn *c;
 	char *host = url_host_to_resolve(url);
+	int rc;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -1605,57 +1646,19 @@ conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
 	c->ev_fd = -1;
 	c->state = C_CONNECTING;
 	evtimer_assign(&c->timer, p->w->base, conn_timer, c);
-	if (host != NULL && (dns = pool_dns(p)) != NULL) {
-		/*
-		 * Resolve first: libpq would call getaddrinfo() inside
-		 * PQconnectStartParams and block the whole worker on DNS.
-		 */
-		if ((c->pending_url = strdup(url)) == NULL) {
-			free(host);
-			free(c);
-			dc_strlcpy(err, "out of memory", errsz);
-			return NULL;
-		}
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		c->dns_in_open = 1;
-		c->dns_err = -1;	/* no answer yet */
-		req = evdns_getaddrinfo(dns, host, NULL, &hints, conn_resolved,
-		    c);
-		c->dns_in_open = 0;
-		if (req != NULL)
-			c->dns_req = req;
-		else if (c->dns_err != 0) {
-			snprintf(err, errsz, "could not connect to the database: "
-			    "could not resolve host name \"%s\": %s", host,
-			    evutil_gai_strerror(c->dns_err));
-			free(host);
-			dc_explicit_bzero(c->pending_url, strlen(c->pending_url));
-			free(c->pending_url);
-			free(c);
-			return NULL;
-		} else {
-			/* answered at once (/etc/hosts): connect now */
-			if (conn_start(c, c->pending_url, c->dns_addr, err,
-			    errsz) != DC_OK) {
-				free(host);
-				dc_explicit_bzero(c->pending_url,
-				    strlen(c->pending_url));
-				free(c->pending_url);
-				free(c);
-				return NULL;
-			}
-			dc_explicit_bzero(c->pending_url, strlen(c->pending_url));
-			free(c->pending_url);
-			c->pending_url = NULL;
-		}
-	} else if (conn_start(c, url, NULL, err, errsz) != DC_OK) {
-		free(host);
+	/*
+	 * A host name is looked up first: libpq would call getaddrinfo()
+	 * inside PQconnectStartParams and block the whole worker on DNS.
+	 */
+	if (host != NULL && (dns = pool_dns(p)) != NULL)
+		rc = conn_lookup(c, dns, host, url, err, errsz);
+	else
+		rc = conn_start(c, url, NULL, err, errsz);
+	free(host);
+	if (rc != DC_OK) {
 		free(c);
 		return NULL;
 	}
-	free(host);
 	if (t != NULL) {
 		c->gen = t->gen;
 		c->next = t->conns;
