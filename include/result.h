@@ -48,8 +48,8 @@ struct json_object *dc_result_rows(const PGresult *res, int nrows);
 /* The same as text, for replies written with jsonw.h. */
 void		 dc_result_write_value(struct dc_jw *w, const PGresult *res,
 		     int row, int col);
-int		 dc_result_write_columnar(struct dc_jw *w, const PGresult *res,
-		     int nrows);
+void		 dc_result_write_columnar(struct dc_jw *w, const PGresult *res,
+		     const struct dc_result_cols *cols, int nrows);
 
 /*
  * A failed query (r->status != DC_OK): the HTTP status and detail when

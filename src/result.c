@@ -182,25 +182,21 @@ dc_result_write_value(struct dc_jw *w, const PGresult *res, int row, int col)
 	}
 }
 
-int
-dc_result_write_columnar(struct dc_jw *w, const PGresult *res, int nrows)
+void
+dc_result_write_columnar(struct dc_jw *w, const PGresult *res,
+    const struct dc_result_cols *cols, int nrows)
 {
-	struct dc_result_cols cols;
 	int i, row;
 
-	if (dc_result_cols(res, &cols) != DC_OK)
-		return DC_ENOMEM;
 	dc_jw_object(w);
-	for (i = 0; i < cols.n; i++) {
-		dc_jw_key(w, cols.names[i]);
+	for (i = 0; i < cols->n; i++) {
+		dc_jw_key(w, cols->names[i]);
 		dc_jw_array(w);
 		for (row = 0; row < nrows; row++)
 			dc_result_write_value(w, res, row, i);
 		dc_jw_array_end(w);
 	}
 	dc_jw_object_end(w);
-	dc_result_cols_free(&cols);
-	return w->err ? DC_ENOMEM : DC_OK;
 }
 
 int

@@ -55,6 +55,7 @@ struct resp {
 	const char	*source;	/* answer_source */
 	int		 confident;	/* answer_confidence 1.0, else 0.0 */
 	const PGresult	*res;		/* data: res's first nrows rows */
+	struct dc_result_cols cols;	/* res's column names (owned) */
 	struct json_object *data;	/* or this (owned); neither: null */
 	int		 nrows;		/* row_count, when with_rows */
 	int		 with_rows;
@@ -99,6 +100,7 @@ static void
 resp_free(struct resp *m)
 {
 	free(m->answer);
+	dc_result_cols_free(&m->cols);
 	json_object_put(m->data);
 	json_object_put(m->clarifying);
 	json_object_put(m->errors);
@@ -208,15 +210,13 @@ opt_string(struct dc_req *r, struct json_object *body, const char *key,
 /* --- the answer --- */
 
 static char *
-answer_text(const PGresult *res, int nrows, int truncated, int max_rows)
+answer_text(const struct dc_result_cols *c, int nrows, int truncated,
+    int max_rows)
 {
-	struct dc_result_cols cols;
 	char buf[1024];
 	size_t o;
 	int i;
 
-	if (dc_result_cols(res, &cols) != DC_OK)
-		return NULL;
 	if (truncated)
 		o = (size_t)snprintf(buf, sizeof(buf), "The query returned more "
 		    "than %d rows; showing the first %d (max_rows).", max_rows,
@@ -227,15 +227,14 @@ answer_text(const PGresult *res, int nrows, int truncated, int max_rows)
 	else
 		o = (size_t)snprintf(buf, sizeof(buf), "The query returned %d "
 		    "row%s.", nrows, nrows == 1 ? "" : "s");
-	for (i = 0; i < cols.n && i < ANSWER_COLS && o < sizeof(buf); i++)
+	for (i = 0; i < c->n && i < ANSWER_COLS && o < sizeof(buf); i++)
 		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s",
-		    i == 0 ? " Columns: " : ", ", cols.names[i]);
-	if (cols.n > ANSWER_COLS && o < sizeof(buf))
+		    i == 0 ? " Columns: " : ", ", c->names[i]);
+	if (c->n > ANSWER_COLS && o < sizeof(buf))
 		o += (size_t)snprintf(buf + o, sizeof(buf) - o, " and %d more",
-		    cols.n - ANSWER_COLS);
-	if (cols.n > 0 && o < sizeof(buf))
+		    c->n - ANSWER_COLS);
+	if (c->n > 0 && o < sizeof(buf))
 		snprintf(buf + o, sizeof(buf) - o, ".");
-	dc_result_cols_free(&cols);
 	return strdup(buf);
 }
 
@@ -244,9 +243,9 @@ answer_text(const PGresult *res, int nrows, int truncated, int max_rows)
  * "10 rows: name, revenue. Top: cust37 (2450.50)."
  */
 static char *
-nl_answer_text(struct chat *q, const PGresult *res, int nrows, int truncated)
+nl_answer_text(struct chat *q, const PGresult *res,
+    const struct dc_result_cols *c, int nrows, int truncated)
 {
-	struct dc_result_cols cols;
 	char buf[1024];
 	size_t o = 0;
 	int i;
@@ -258,35 +257,31 @@ nl_answer_text(struct chat *q, const PGresult *res, int nrows, int truncated)
 		    "s" : "");
 		return strdup(buf);
 	}
-	if (dc_result_cols(res, &cols) != DC_OK)
-		return NULL;
-	if (nrows == 1 && cols.n == 1) {
-		snprintf(buf, sizeof(buf), "%s: %s.", cols.names[0],
+	if (nrows == 1 && c->n == 1) {
+		snprintf(buf, sizeof(buf), "%s: %s.", c->names[0],
 		    PQgetisnull(res, 0, 0) ? "null" : PQgetvalue(res, 0, 0));
-		dc_result_cols_free(&cols);
 		return strdup(buf);
 	}
 	o = (size_t)snprintf(buf, sizeof(buf), "%s%d row%s", truncated ?
 	    "More than " : "", nrows, nrows == 1 ? "" : "s");
-	for (i = 0; i < cols.n && i < ANSWER_COLS && o < sizeof(buf); i++)
+	for (i = 0; i < c->n && i < ANSWER_COLS && o < sizeof(buf); i++)
 		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s",
-		    i == 0 ? ": " : ", ", cols.names[i]);
+		    i == 0 ? ": " : ", ", c->names[i]);
 	if (o < sizeof(buf))
 		o += (size_t)snprintf(buf + o, sizeof(buf) - o, ".");
-	if (nrows > 0 && cols.n > 0 && o < sizeof(buf)) {
+	if (nrows > 0 && c->n > 0 && o < sizeof(buf)) {
 		o += (size_t)snprintf(buf + o, sizeof(buf) - o, " %s: %.60s",
 		    q->intent.kind == DC_NLQ_SAMPLE ? "First" : "Top",
 		    PQgetisnull(res, 0, 0) ? "null" : PQgetvalue(res, 0, 0));
-		for (i = 1; i < cols.n && i < 4 && o < sizeof(buf); i++)
+		for (i = 1; i < c->n && i < 4 && o < sizeof(buf); i++)
 			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%.40s",
 			    i == 1 ? " (" : ", ", PQgetisnull(res, 0, i) ?
 			    "null" : PQgetvalue(res, 0, i));
-		if (cols.n > 1 && o < sizeof(buf))
+		if (c->n > 1 && o < sizeof(buf))
 			o += (size_t)snprintf(buf + o, sizeof(buf) - o, ")");
 		if (o < sizeof(buf))
 			snprintf(buf + o, sizeof(buf) - o, ".");
 	}
-	dc_result_cols_free(&cols);
 	return strdup(buf);
 }
 
@@ -333,8 +328,7 @@ reply_response(struct chat *q, struct resp *m, int retried)
 	dc_jw_string(&w, q->sql);
 	dc_jw_key(&w, "data");
 	if (m->res != NULL) {
-		if (dc_result_write_columnar(&w, m->res, m->nrows) != DC_OK)
-			w.err = 1;
+		dc_result_write_columnar(&w, m->res, &m->cols, m->nrows);
 	} else
 		dc_jw_json(&w, m->data);
 	dc_jw_key(&w, "visualization_hint");
@@ -426,8 +420,12 @@ chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
 	trace_close(q);
 
 	memset(&m, 0, sizeof(m));
-	m.answer = q->e != NULL ? nl_answer_text(q, res->res, nrows,
-	    res->truncated) : answer_text(res->res, nrows, res->truncated,
+	if (dc_result_cols(res->res, &m.cols) != DC_OK) {
+		dc_reply_error(q->r, 500, "out of memory");
+		return 0;
+	}
+	m.answer = q->e != NULL ? nl_answer_text(q, res->res, &m.cols, nrows,
+	    res->truncated) : answer_text(&m.cols, nrows, res->truncated,
 	    max_rows);
 	m.source = q->source != NULL ? q->source : "sql";
 	m.confident = 1;
@@ -437,6 +435,7 @@ chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
 	m.truncated = res->truncated;
 	m.with_truncated = 1;
 	if (m.answer == NULL) {
+		resp_free(&m);
 		dc_reply_error(q->r, 500, "out of memory");
 		return 0;
 	}
