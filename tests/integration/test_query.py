@@ -952,14 +952,18 @@ def test_cancelled_pipelined_queries(daemon_factory, registry_env, pg):
             so.sendall(rq)
         return socks
 
-    # target_pipeline_depth 8: the one in front and seven behind it
+    def slow_then_seven():
+        """target_pipeline_depth 8: the one in front, seven behind it."""
+        warm()
+        before = metric(d, "datachatd_queries_pipelined_total")
+        socks = burst(["SELECT pg_sleep(0.6), 'front' AS who"] +
+                      ["SELECT %d AS i" % i for i in range(7)])
+        time.sleep(0.15)
+        assert metric(d, "datachatd_queries_pipelined_total") >= before + 7
+        return socks
+
     # A: the query in front runs 0.6 s; the clients behind it leave
-    warm()
-    before = metric(d, "datachatd_queries_pipelined_total")
-    socks = burst(["SELECT pg_sleep(0.6), 'front' AS who"] +
-                  ["SELECT %d AS i" % i for i in range(7)])
-    time.sleep(0.15)
-    assert metric(d, "datachatd_queries_pipelined_total") >= before + 7
+    socks = slow_then_seven()
     for so in socks[1:]:
         so.close()
     st, j = raw_reply(socks[0])
@@ -970,12 +974,7 @@ def test_cancelled_pipelined_queries(daemon_factory, registry_env, pg):
              what="seven requests ended as client gone")
 
     # B: the client of the query in front leaves; those behind it stay
-    warm()
-    before = metric(d, "datachatd_queries_pipelined_total")
-    socks = burst(["SELECT pg_sleep(0.6), 'front' AS who"] +
-                  ["SELECT %d AS i" % i for i in range(7)])
-    time.sleep(0.15)
-    assert metric(d, "datachatd_queries_pipelined_total") >= before + 7
+    socks = slow_then_seven()
     socks[0].close()
     for i, so in enumerate(socks[1:]):
         st, j = raw_reply(so)
@@ -1118,3 +1117,28 @@ def test_host_names_resolve_without_blocking(daemon_factory, registry_env,
         assert d2.get("/api/v1/health").status_code == 200
     finally:
         dns.close()
+
+
+def test_prepared_statement_names_are_per_connection(daemon_factory,
+                                                     registry_env, pg):
+    """The prepared BEGIN and ROLLBACK carry random names, different on
+    every connection, so a pooler that hands server sessions around can
+    never make a job run another client's statement of the same name."""
+    import re
+    db = pg.create_db("qnames")
+    seen = []
+    for _ in range(2):
+        d = daemon_factory(workers=1, env=clean_env(registry_env),
+                           conf={"max_target_connections": "1"}).start(
+                               wait_ready=True)
+        t = register(d, "names", pg.url(db))
+        names = ok_rows(sql(d, "SELECT name FROM pg_prepared_statements "
+                               "ORDER BY name", t))["name"]
+        assert len(names) == 2, names
+        m = [re.fullmatch(r"dc_(begin|rollback)_([0-9a-f]{16})", n)
+             for n in names]
+        assert all(m), names
+        assert m[0].group(2) == m[1].group(2), names
+        seen.append(m[0].group(2))
+        d.stop()
+    assert seen[0] != seen[1]
