@@ -45,16 +45,20 @@
  * statement (an endless one would otherwise run into its timeout).
  *
  * Jobs are pipelined: a target connection may have up to
- * target_pipeline_depth jobs sent, each ending with its own Sync, whose
- * results come back in order.  When the target's jobs are quick, a job
+ * target_pipeline_depth jobs sent, whose results come back in order.
+ * The jobs one pass of the event loop gives a connection share one Sync,
+ * sent when the pass ends (pool_sync_pass), so the server gets them in
+ * one read and flushes their answers once.  When the target's jobs are
+ * quick, a job
  * goes behind those of a busy connection that made progress in the last
  * PIPELINE_WINDOW_US (so not behind a slow statement); else to an idle
  * connection, else it waits for one (or for a new one within
  * max_target_connections).  Under load the
  * server then gets several jobs per read and the worker several answers
  * per wakeup.  A job that fails leaves its transaction aborted; the jobs
- * sent behind it are refused at their BEGIN (25P02) without running and
- * go back to the queue, and the connection takes nothing more until a
+ * of its group are skipped by the server (PGRES_PIPELINE_ABORTED), those
+ * of later groups are refused at their BEGIN (25P02), neither ran, and
+ * all go back to the queue; the connection takes nothing more until a
  * ROLLBACK ended that transaction.  Jobs behind one whose connection must
  * close (cancelled, capped, broken) go back to the queue as well.
  *
@@ -164,8 +168,9 @@ struct pgconn {
 	int		 dns_in_open;	/* conn_open() is starting the lookup */
 	int		 dns_err;	/* what a lookup answered at once */
 	char		 dns_addr[INET6_ADDRSTRLEN];
-	int		 cork;		/* TCP_CORK set, on the pool's list */
-	struct pgconn	*cork_next;
+	int		 unsynced;	/* jobs sent without their Sync yet:
+					   on the pool's list */
+	struct pgconn	*sync_next;
 	int		 dead;		/* closed meanwhile: free when done */
 	struct pgconn	*next;
 };
@@ -188,6 +193,8 @@ struct dc_pgjob {
 	int		 fail_step;	/* statement of the first error */
 	int		 got_rows;	/* some result arrived */
 	int		 cancelled;	/* nobody waits for it any more */
+	int		 sync;		/* the last job before a Sync */
+	int		 aborted;	/* skipped after an error before it */
 	uint64_t	 sent_us;
 	dc_pg_cb	 cb;
 	void		*arg;
@@ -221,9 +228,9 @@ struct target {
 struct dc_pool {
 	struct dc_worker *w;
 	struct evdns_base *dns;		/* resolves target host names */
-	struct event	 uncork_ev;	/* end of the loop pass: send */
-	int		 uncork_set;
-	struct pgconn	*corked;	/* connections holding output back */
+	struct event	 sync_ev;	/* end of the loop pass: send */
+	int		 sync_set;
+	struct pgconn	*to_sync;	/* connections with unsynced jobs */
 	struct target	*targets;
 	struct pgconn	*probes;
 };
@@ -231,6 +238,7 @@ struct dc_pool {
 static void	 conn_event(evutil_socket_t fd, short what, void *arg);
 static void	 conn_timer(evutil_socket_t fd, short what, void *arg);
 static void	 conn_close(struct pgconn *c);
+static void	 conn_broken(struct pgconn *c, const char *why);
 static void	 job_finish(struct dc_pgjob *j);
 static void	 target_kick(struct target *t);
 static void	 target_close_stale(struct target *t);
@@ -597,22 +605,30 @@ conn_drop_url(struct pgconn *c)
 	}
 }
 
+/* Take c off the pool's list of connections to sync at the end of the pass. */
+static void
+conn_unlist_sync(struct pgconn *c)
+{
+	struct pgconn **pp;
+
+	if (!c->unsynced)
+		return;
+	for (pp = &c->pool->to_sync; *pp != NULL; pp = &(*pp)->sync_next)
+		if (*pp == c) {
+			*pp = c->sync_next;
+			break;
+		}
+	c->sync_next = NULL;
+	c->unsynced = 0;
+}
+
 static void
 conn_close(struct pgconn *c)
 {
 	struct dc_pool *p = c->pool;
 
 	conn_unlink(c);
-	if (c->cork) {
-		struct pgconn **pp;
-
-		for (pp = &p->corked; *pp != NULL; pp = &(*pp)->cork_next)
-			if (*pp == c) {
-				*pp = c->cork_next;
-				break;
-			}
-		c->cork = 0;
-	}
+	conn_unlist_sync(c);
 	if (c->ev_fd != -1)
 		event_del(&c->ev);
 	evtimer_del(&c->timer);
@@ -706,47 +722,56 @@ conn_idle(struct pgconn *c)
 }
 
 /*
- * libpq sends each job at once (PQpipelineSync flushes).  The jobs given
- * to one connection in one pass of the event loop should reach the server
- * together, in one segment and one wakeup of its backend: the socket is
- * corked (TCP_CORK, as nginx's tcp_nopush) before the first and uncorked
- * once every event of the pass ran.  A unix socket is not corked.
+ * The jobs given to one target connection in one pass of the event loop
+ * share one Sync, sent (and flushed) once every event of the pass ran:
+ * the server gets them in one segment, and answers them with one flush
+ * (it flushes at each Sync), so one wakeup of its backend and one of
+ * ours carry them all.  A job that fails makes the server skip the rest
+ * of its group (PGRES_PIPELINE_ABORTED): those did not run and go back
+ * to the queue.
  */
-static void
-pool_uncork(evutil_socket_t fd, short what, void *arg)
+/* Close the group of jobs sent to c: a Sync after the last one. */
+static int
+conn_sync_now(struct pgconn *c)
 {
-	struct dc_pool *p = arg;
-	struct pgconn *c;
-	int off = 0;
+	int rc;
 
-	while ((c = p->corked) != NULL) {
-		p->corked = c->cork_next;
-		c->cork_next = NULL;
-		c->cork = 0;
-		if (PQsocket(c->conn) >= 0)
-			(void)setsockopt(PQsocket(c->conn), IPPROTO_TCP,
-			    TCP_CORK, &off, sizeof(off));
-	}
+	conn_unlist_sync(c);
+	if (c->jtail == NULL)
+		return DC_OK;
+	c->jtail->sync = 1;
+	if (PQpipelineSync(c->conn) != 1 || (rc = PQflush(c->conn)) < 0)
+		return DC_ERR;
+	conn_arm(c, EV_READ | EV_PERSIST | (rc == 1 ? EV_WRITE : 0));
+	return DC_OK;
 }
 
 static void
-conn_cork(struct pgconn *c)
+pool_sync_pass(evutil_socket_t fd, short what, void *arg)
+{
+	struct dc_pool *p = arg;
+	struct pgconn *c;
+
+	while ((c = p->to_sync) != NULL)
+		if (conn_sync_now(c) != DC_OK)
+			conn_broken(c, PQerrorMessage(c->conn));
+}
+
+static void
+conn_defer_sync(struct pgconn *c)
 {
 	struct dc_pool *p = c->pool;
-	int on = 1;
 
-	if (c->cork || PQsocket(c->conn) < 0 ||
-	    setsockopt(PQsocket(c->conn), IPPROTO_TCP, TCP_CORK, &on,
-	    sizeof(on)) != 0)
+	if (c->unsynced)
 		return;
-	c->cork = 1;
-	c->cork_next = p->corked;
-	p->corked = c;
-	if (!p->uncork_set) {
-		event_assign(&p->uncork_ev, p->w->base, -1, 0, pool_uncork, p);
-		p->uncork_set = 1;
+	c->unsynced = 1;
+	c->sync_next = p->to_sync;
+	p->to_sync = c;
+	if (!p->sync_set) {
+		event_assign(&p->sync_ev, p->w->base, -1, 0, pool_sync_pass, p);
+		p->sync_set = 1;
 	}
-	event_active(&p->uncork_ev, EV_TIMEOUT, 0);
+	event_active(&p->sync_ev, EV_TIMEOUT, 0);
 }
 
 static int
@@ -756,9 +781,8 @@ conn_send(struct pgconn *c, struct dc_pgjob *j)
 	int i, rc, ok;
 	char text[64];
 
-	if (c->t != NULL && !c->t->is_sysdb)
-		conn_cork(c);
 	j->c = c;
+	j->sync = 0;
 	j->step = 0;
 	j->fail_step = -1;
 	j->got_rows = 0;
@@ -798,6 +822,11 @@ conn_send(struct pgconn *c, struct dc_pgjob *j)
 		if (ok != 1)
 			return DC_ERR;
 	}
+	if (c->t != NULL && !c->t->is_sysdb) {
+		conn_defer_sync(c);
+		return DC_OK;
+	}
+	j->sync = 1;
 	if (PQpipelineSync(c->conn) != 1)
 		return DC_ERR;
 	rc = PQflush(c->conn);
@@ -822,6 +851,7 @@ job_reset(struct dc_pgjob *j)
 	j->fail_step = -1;
 	j->got_rows = 0;
 	j->capped = 0;
+	j->aborted = 0;
 }
 
 /*
@@ -947,6 +977,8 @@ handle_result(struct pgconn *c, struct dc_pgjob *j, PGresult *res)
 		}
 		break;
 	case PGRES_PIPELINE_ABORTED:
+		if (j->step == 0)
+			j->aborted = 1;	/* none of it ran */
 		break;
 	default:
 		j->got_rows = 1;
@@ -1012,7 +1044,8 @@ drop:
  * Read what arrived.  Returns 1 when the job's pipeline is complete, 2
  * when a single-row statement has its max_rows + 1 rows and the rest of
  * its output has not arrived yet (the caller answers now and closes the
- * connection, which stops the statement), else 0.
+ * connection, which stops the statement), 3 when sending its Sync failed,
+ * else 0.
  */
 static int
 conn_read_results(struct pgconn *c)
@@ -1028,6 +1061,18 @@ conn_read_results(struct pgconn *c)
 				j->step++;
 			else
 				return 1;
+			if (j->step == j->nsent && !j->sync) {
+				if (j != c->jtail || !c->unsynced)
+					return 1;	/* the next job shares
+							   its Sync */
+				/*
+				 * Done before the pass sent its group's Sync
+				 * (an error is flushed at once, and libpq may
+				 * flush early): send it now, it is j's.
+				 */
+				if (conn_sync_now(c) != DC_OK)
+					return 3;
+			}
 			/* the next one's first result has not been parsed yet */
 			if (j->single && j->step == j->ridx &&
 			    PQsetSingleRowMode(c->conn) != 1)
@@ -1151,6 +1196,10 @@ conn_results(struct pgconn *c)
 			job_capped_on_conn(c);
 			break;
 		}
+		if (rc == 3) {
+			conn_broken(c, PQerrorMessage(c->conn));
+			break;
+		}
 		if (session_lost(j->sqlstate)) {
 			conn_broken(c, j->error);
 			break;
@@ -1164,8 +1213,8 @@ conn_results(struct pgconn *c)
 		was_poisoned = c->poisoned;
 		if (j->fail_step >= 0)
 			c->poisoned = 1;	/* its transaction is aborted */
-		if (was_poisoned && j->fail_step == 0 &&
-		    strcmp(j->sqlstate, "25P02") == 0) {
+		if (j->aborted || (was_poisoned && j->fail_step == 0 &&
+		    strcmp(j->sqlstate, "25P02") == 0)) {
 			/* refused because of the job before it: run it again */
 			requeue_jobs(t, j);
 			j = NULL;
@@ -2085,8 +2134,8 @@ dc_pool_free(struct dc_pool *p)
 			job_free(j);
 		target_free(t);
 	}
-	if (p->uncork_set)
-		event_del(&p->uncork_ev);
+	if (p->sync_set)
+		event_del(&p->sync_ev);
 	if (p->dns != NULL)
 		evdns_base_free(p->dns, 1);	/* calls back closed lookups */
 	free(p);
