@@ -926,6 +926,62 @@ def raw_reply(sock, timeout=30):
     return int(head.split()[1]), _json.loads(rest[:n])
 
 
+def test_replies_in_order_whole_and_in_parts(two, targets):
+    """Replies are written as soon as they are ready: requests pipelined
+    on one connection are all answered, in order; a reply larger than the
+    socket takes at once reaches a client that reads late, whole, and the
+    connection serves the next request."""
+    import json as _json
+    import socket
+    d, ids = two
+    t = ids["a"]
+    get = b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n"
+    bad = (b"POST /api/v1/chat HTTP/1.1\r\nHost: t\r\nContent-Type: "
+           b"application/json\r\nContent-Length: 5\r\n\r\n{bad}")
+    so = socket.create_connection(("127.0.0.1", d.port))
+    so.settimeout(30)
+    buf = bytearray()
+
+    def reply():
+        """The next reply on so, keeping what follows it in buf."""
+        while b"\r\n\r\n" not in buf:
+            chunk = so.recv(1 << 20)
+            assert chunk, "connection closed before a reply"
+            buf.extend(chunk)
+        end = buf.index(b"\r\n\r\n")
+        head = bytes(buf[:end])
+        n = int([h.split(b":")[1] for h in head.split(b"\r\n")
+                 if h.lower().startswith(b"content-length:")][0])
+        while len(buf) < end + 4 + n:
+            chunk = so.recv(1 << 20)
+            assert chunk, "connection closed inside a reply"
+            buf.extend(chunk)
+        body = bytes(buf[end + 4:end + 4 + n])
+        del buf[:end + 4 + n]
+        return int(head.split()[1]), _json.loads(body)
+
+    so.sendall(raw_chat(d, "SELECT 1 AS x", t) + get + bad +
+               raw_chat(d, "SELECT 2 AS x", t) + get)
+    st, j = reply()
+    assert st == 200 and j["data"] == {"x": [1]}, j
+    assert reply()[0] == 200
+    st, j = reply()
+    assert st == 400 and "invalid JSON" in j["detail"], j
+    st, j = reply()
+    assert st == 200 and j["data"] == {"x": [2]}, j
+    assert reply()[0] == 200
+
+    # 8 MB, and nobody reads for a while: written in parts
+    so.sendall(raw_chat(d, "SELECT repeat('x', 8000000) AS big", t) +
+               raw_chat(d, "SELECT 3 AS x", t))
+    time.sleep(0.5)
+    st, j = reply()
+    assert st == 200 and j["data"]["big"] == ["x" * 8000000], st
+    st, j = reply()
+    assert st == 200 and j["data"] == {"x": [3]}, j
+    so.close()
+
+
 def test_cancelled_pipelined_queries(daemon_factory, registry_env, pg):
     """Clients that leave while their query waits behind another on the
     same connection, or while the query in front of theirs runs: the
