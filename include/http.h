@@ -37,7 +37,7 @@ struct dc_req {
 	int		 status;
 	dc_req_cancel_cb cancel;
 	void		*cancel_arg;
-	struct event	 timer;		/* peer watch delay, request_timeout */
+	struct event	 timer;		/* request_timeout */
 	struct event	 peer_ev;	/* notices a client that hangs up */
 	int		 timer_set;	/* timer assigned */
 	int		 peer_set;	/* peer_ev assigned */

@@ -51,13 +51,6 @@ static struct dc_req *live_reqs;
 static struct json_tokener *req_tok;
 
 /*
- * A deferred request starts watching its client's socket only once it has
- * waited this long: most replies come sooner, and the watch costs two
- * epoll changes per request.
- */
-#define PEER_WATCH_DELAY_MS	20
-
-/*
  * served[fd] is the peer port + 1 of the connection on fd that last
  * carried a request (0: none).  An accepted socket whose peer differs is
  * a new connection that has not been served yet.
@@ -480,6 +473,12 @@ request_timed_out(struct dc_req *r)
  * While work is pending we watch the socket ourselves: readable with
  * nothing to read (EOF) or an error means the client left.  Bytes of a
  * pipelined next request are left alone, and the watch stops.
+ *
+ * The watch starts in the pass that read the request, where evhttp
+ * stopped reading the socket: libevent's changelist nets the two changes
+ * out, and the socket stays in epoll while the request waits; the reply
+ * written in one pass (write_now) likewise.  So a request costs at most
+ * one epoll change, where evhttp alone makes three.
  */
 static void
 peer_check(evutil_socket_t fd, short what, void *arg)
@@ -529,10 +528,7 @@ peer_watch(struct dc_req *r)
 	event_add(&r->peer_ev, NULL);
 }
 
-/*
- * The request's one timer: first the peer watch delay, then the rest of
- * request_timeout (504).
- */
+/* The request's one timer: request_timeout (504). */
 static void
 req_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -541,7 +537,6 @@ req_timer(evutil_socket_t fd, short what, void *arg)
 	struct timeval tv;
 
 	if (now < r->deadline_ms) {
-		peer_watch(r);
 		tv.tv_sec = (time_t)((r->deadline_ms - now) / 1000);
 		tv.tv_usec = (suseconds_t)((r->deadline_ms - now) % 1000 * 1000);
 		evtimer_add(&r->timer, &tv);
@@ -554,7 +549,7 @@ void
 dc_req_defer(struct dc_req *r, dc_req_cancel_cb cancel, void *arg)
 {
 	uint64_t limit = (uint64_t)r->w->cfg->request_timeout * 1000;
-	struct timeval tv = { 0, PEER_WATCH_DELAY_MS * 1000 };
+	struct timeval tv = { (time_t)(limit / 1000), 0 };
 
 	r->cancel = cancel;
 	r->cancel_arg = arg;
@@ -563,6 +558,7 @@ dc_req_defer(struct dc_req *r, dc_req_cancel_cb cancel, void *arg)
 	r->deadline_ms = r->start_ms + limit;
 	evtimer_assign(&r->timer, r->w->base, req_timer, r);
 	r->timer_set = 1;	/* request_timeout is 1 s at least */
+	peer_watch(r);
 	evtimer_add(&r->timer, &tv);
 }
 
