@@ -38,8 +38,8 @@
  * SET LOCAL statement_timeout; <sql>; ROLLBACK, all as text.
  *
  * The statement's rows come in single-row mode; the first max_rows + 1
- * are copied into one PGresult (PQcopyResult of the columns, then
- * PQsetvalue) and any more already received are dropped.  When the job
+ * are gathered into one PGresult (the first row's own when it is the
+ * only one) and any more already received are dropped.  When the job
  * has its max_rows + 1 rows and the statement is still sending, the job
  * is answered at once and the connection closed, which stops the
  * statement (an endless one would otherwise run into its timeout).
@@ -999,9 +999,10 @@ handle_result(struct pgconn *c, struct dc_pgjob *j, PGresult *res)
 
 /*
  * A result of the statement read in single-row mode: the first row's
- * result gives the columns of the one handed back; rows beyond
- * max_rows + 1 are dropped; the statement's final (empty) PGRES_TUPLES_OK
- * stands for a statement without rows.
+ * result is handed back as it is when no other row follows; a second
+ * row copies it into one that grows (PQcopyResult, then PQsetvalue);
+ * rows beyond max_rows + 1 are dropped; the statement's final (empty)
+ * PGRES_TUPLES_OK stands for a statement without rows.
  */
 static void
 single_result(struct pgconn *c, struct dc_pgjob *j, PGresult *res)
@@ -1018,10 +1019,21 @@ single_result(struct pgconn *c, struct dc_pgjob *j, PGresult *res)
 	j->got_rows = 1;
 	if (j->status != DC_OK || j->capped)
 		goto drop;
-	if (j->result == NULL &&
-	    (j->result = PQcopyResult(res, PG_COPYRES_ATTRS)) == NULL) {
-		set_error(j, DC_ERR, "out of memory", NULL);
-		goto drop;
+	if (j->result == NULL) {
+		j->result = res;	/* one row is a result as it is */
+		return;
+	}
+	if (PQresultStatus(j->result) == PGRES_SINGLE_TUPLE) {
+		/* a second row: into a result that can grow */
+		PGresult *all = PQcopyResult(j->result, PG_COPYRES_ATTRS |
+		    PG_COPYRES_TUPLES);
+
+		if (all == NULL) {
+			set_error(j, DC_ERR, "out of memory", NULL);
+			goto drop;
+		}
+		PQclear(j->result);
+		j->result = all;
 	}
 	n = PQntuples(j->result);
 	if (j->max_rows > 0 && n == j->max_rows)
