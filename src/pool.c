@@ -79,7 +79,6 @@
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -721,15 +720,6 @@ conn_idle(struct pgconn *c)
 	target_kick(t);
 }
 
-/*
- * The jobs given to one target connection in one pass of the event loop
- * share one Sync, sent (and flushed) once every event of the pass ran:
- * the server gets them in one segment, and answers them with one flush
- * (it flushes at each Sync), so one wakeup of its backend and one of
- * ours carry them all.  A job that fails makes the server skip the rest
- * of its group (PGRES_PIPELINE_ABORTED): those did not run and go back
- * to the queue.
- */
 /* Close the group of jobs sent to c: a Sync after the last one. */
 static int
 conn_sync_now(struct pgconn *c)
@@ -746,6 +736,15 @@ conn_sync_now(struct pgconn *c)
 	return DC_OK;
 }
 
+/*
+ * The jobs given to one target connection in one pass of the event loop
+ * share one Sync, sent (and flushed) once every event of the pass ran:
+ * the server gets them in one segment, and answers them with one flush
+ * (it flushes at each Sync), so one wakeup of its backend and one of
+ * ours carry them all.  A job that fails makes the server skip the rest
+ * of its group (PGRES_PIPELINE_ABORTED): those did not run and go back
+ * to the queue.
+ */
 static void
 pool_sync_pass(evutil_socket_t fd, short what, void *arg)
 {
@@ -778,7 +777,7 @@ static int
 conn_send(struct pgconn *c, struct dc_pgjob *j)
 {
 	const struct dc_config *cfg = c->pool->w->cfg;
-	int i, rc, ok;
+	int i, ok;
 	char text[64];
 
 	j->c = c;
@@ -826,14 +825,7 @@ conn_send(struct pgconn *c, struct dc_pgjob *j)
 		conn_defer_sync(c);
 		return DC_OK;
 	}
-	j->sync = 1;
-	if (PQpipelineSync(c->conn) != 1)
-		return DC_ERR;
-	rc = PQflush(c->conn);
-	if (rc < 0)
-		return DC_ERR;
-	conn_arm(c, EV_READ | EV_PERSIST | (rc == 1 ? EV_WRITE : 0));
-	return DC_OK;
+	return conn_sync_now(c);
 }
 
 /* Forget what a job's earlier attempt produced, before running it again. */
