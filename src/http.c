@@ -475,10 +475,11 @@ request_timed_out(struct dc_req *r)
  * pipelined next request are left alone, and the watch stops.
  *
  * The watch starts in the pass that read the request, where evhttp
- * stopped reading the socket: libevent's changelist nets the two changes
- * out, and the socket stays in epoll while the request waits; the reply
- * written in one pass (write_now) likewise.  So a request costs at most
- * one epoll change, where evhttp alone makes three.
+ * stopped reading the socket, so the socket stays in epoll while the
+ * request waits: libevent's changelist turns evhttp's removal and our
+ * addition into one EPOLL_CTL_MOD.  With the reply written in one pass
+ * (write_now), a request costs that one epoll change, where evhttp alone
+ * makes three (remove, add for writing, modify for reading).
  */
 static void
 peer_check(evutil_socket_t fd, short what, void *arg)
@@ -528,38 +529,44 @@ peer_watch(struct dc_req *r)
 	event_add(&r->peer_ev, NULL);
 }
 
+/* Arm the request's timer for what is left of request_timeout. */
+static void
+arm_deadline(struct dc_req *r, uint64_t now)
+{
+	uint64_t left = r->deadline_ms > now ? r->deadline_ms - now : 0;
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+	evtimer_add(&r->timer, &tv);
+}
+
 /* The request's one timer: request_timeout (504). */
 static void
 req_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct dc_req *r = arg;
 	uint64_t now = dc_now_ms();
-	struct timeval tv;
 
-	if (now < r->deadline_ms) {
-		tv.tv_sec = (time_t)((r->deadline_ms - now) / 1000);
-		tv.tv_usec = (suseconds_t)((r->deadline_ms - now) % 1000 * 1000);
-		evtimer_add(&r->timer, &tv);
-		return;
-	}
-	request_timed_out(r);
+	if (now < r->deadline_ms)
+		arm_deadline(r, now);	/* it fired early */
+	else
+		request_timed_out(r);
 }
 
 void
 dc_req_defer(struct dc_req *r, dc_req_cancel_cb cancel, void *arg)
 {
-	uint64_t limit = (uint64_t)r->w->cfg->request_timeout * 1000;
-	struct timeval tv = { (time_t)(limit / 1000), 0 };
-
 	r->cancel = cancel;
 	r->cancel_arg = arg;
 	if (r->timer_set)
 		return;
-	r->deadline_ms = r->start_ms + limit;
+	r->deadline_ms = r->start_ms +
+	    (uint64_t)r->w->cfg->request_timeout * 1000;
 	evtimer_assign(&r->timer, r->w->base, req_timer, r);
 	r->timer_set = 1;	/* request_timeout is 1 s at least */
 	peer_watch(r);
-	evtimer_add(&r->timer, &tv);
+	arm_deadline(r, dc_now_ms());
 }
 
 static int
