@@ -92,7 +92,7 @@ int		 dc_http_route_at(int idx, const char **method,
 		     const char **pattern);
 extern const uint64_t dc_duration_bounds_us[];
 
-/* The route tables, one per resource file (routes_*.c). */
+/* The route tables, one per resource file under src/api. */
 extern const struct dc_route dc_routes_ops[];
 extern const struct dc_route dc_routes_databases[];
 extern const struct dc_route dc_routes_chat[];

@@ -1,5 +1,5 @@
 /*
- * routes_tools.c - the routes that look inside a target database:
+ * tools.c - the routes that look inside a target database:
  *
  *   GET  /api/v1/tools                  the tools, with typed parameters
  *   POST /api/v1/tools/execute          run one (DataChat's tool API)

@@ -1,5 +1,5 @@
 /*
- * routes_ops.c - operational routes: GET /api/v1/health (the process is
+ * ops.c - operational routes: GET /api/v1/health (the process is
  * up and serving) and GET /api/v1/ready (the registry can be trusted).
  * A load balancer sends traffic only to a ready instance.
  */

@@ -1,5 +1,5 @@
 /*
- * routes_chat.c - POST /api/v1/chat: a question about one target
+ * chat.c - POST /api/v1/chat: a question about one target
  * database, answered in DataChat's ChatResponse shape.
  *
  * Every request goes through the same stages:

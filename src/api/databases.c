@@ -1,5 +1,5 @@
 /*
- * routes_databases.c - /api/v1/databases: the connection registry's REST
+ * databases.c - /api/v1/databases: the connection registry's REST
  * API, as DataChat's multi-database guide defines it.
  *
  * Reads come straight from the shared registry (no system-database round
