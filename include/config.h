@@ -51,6 +51,7 @@ struct dc_config {
 	int		 max_target_connections;
 	int		 target_pipeline_depth;
 	char		*resolv_conf;
+	char		*cors_origins;		/* comma-separated origins */
 
 	/* LLM */
 	char		*llm_provider;		/* "", openai, anthropic, local */

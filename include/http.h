@@ -33,6 +33,7 @@ struct dc_req {
 	char		*args[DC_MAX_PATH_ARGS];	/* {id} captures */
 	int		 nargs;
 	int		 replied;
+	int		 cors_done;	/* CORS headers already set */
 	int		 gone;		/* the client closed the connection */
 	int		 status;
 	dc_req_cancel_cb cancel;
@@ -86,6 +87,14 @@ void		 dc_reply_text(struct dc_req *r, int status,
  * On failure it has already replied (400/413/415) and returns DC_EINVAL.
  */
 int		 dc_req_json(struct dc_req *r, struct json_object **out);
+
+/*
+ * Whether a browser origin may call the API (cors_origins): CORS uses
+ * it, and so can any check of Origin on state-changing requests.
+ */
+struct dc_config;
+int		 dc_http_origin_allowed(const struct dc_config *cfg,
+		     const char *origin);
 
 /* Route number idx (metrics order) -> method and pattern. */
 int		 dc_http_route_at(int idx, const char **method,

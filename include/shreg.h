@@ -46,7 +46,7 @@ struct dc_entry {
 	char		 description[DC_DESC_MAX];
 };
 
-#define DC_METRIC_ROUTES	32	/* route index; the last is "unmatched" */
+#define DC_METRIC_ROUTES	64	/* route index; the last is "unmatched" */
 #define DC_METRIC_BUCKETS	12	/* request duration histogram */
 #define DC_METRIC_TARGETS	32	/* per-target counters per worker */
 

@@ -42,6 +42,16 @@ const char	*dc_url_type(const char *url);
  */
 char		*dc_url_libpq(const char *url);
 
+/*
+ * CORS origin lists ("http://a:3000, https://b"): whether origin is one
+ * of them (exact match, as Starlette's CORSMiddleware compares; "*"
+ * lists every origin), whether the list holds "*", and whether every
+ * entry looks like an origin (0, or DC_EINVAL with why filled).
+ */
+int		 dc_origin_listed(const char *list, const char *origin);
+int		 dc_origin_list_any(const char *list);
+int		 dc_origin_list_check(const char *list, char *why, size_t whysz);
+
 /* Microseconds since the epoch as ISO 8601 with offset. */
 void		 dc_iso8601(int64_t usec, char *out, size_t outsz);
 

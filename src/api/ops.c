@@ -1,7 +1,8 @@
 /*
  * ops.c - operational routes: GET /api/v1/health (the process is
- * up and serving) and GET /api/v1/ready (the registry can be trusted).
- * A load balancer sends traffic only to a ready instance.
+ * up and serving), GET /api/v1/ready (the registry can be trusted), the
+ * Prometheus metrics, and DataChat's banner on GET /.  A load balancer
+ * sends traffic only to a ready instance.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,7 @@ static void
 ready(struct dc_req *r)
 {
 	struct dc_worker *w = r->w;
-	struct json_object *o = json_object_new_object(), *reg;
+	struct json_object *o = json_object_new_object(), *reg, *chk;
 	int state = dc_shreg_state(w->reg), ok;
 	const char *why = NULL;
 	char ts[48];
@@ -85,9 +86,35 @@ ready(struct dc_req *r)
 	}
 	json_object_object_add(o, "status",
 	    json_object_new_string(ok ? "ready" : "not_ready"));
+	json_object_object_add(o, "version", json_object_new_string(DC_VERSION));
+	dc_iso8601((int64_t)dc_wall_ms() * 1000, ts, sizeof(ts));
+	json_object_object_add(o, "timestamp", json_object_new_string(ts));
+	/*
+	 * DataChat's three checks.  "database" is what routing needs (the
+	 * registry, when there is one, is current); datachatd keeps no
+	 * vector store and its query pipeline is the worker itself, which
+	 * is answering: both are up whenever this reply is written.
+	 */
+	chk = json_object_new_object();
+	json_object_object_add(chk, "database", json_object_new_boolean(ok));
+	json_object_object_add(chk, "vector_store",
+	    json_object_new_boolean(1));
+	json_object_object_add(chk, "pipeline", json_object_new_boolean(1));
+	json_object_object_add(o, "checks", chk);
 	if (why != NULL)
 		json_object_object_add(o, "detail", json_object_new_string(why));
 	dc_reply_json(r, ok ? 200 : 503, o);
+}
+
+/* GET /: the banner DataChat's API answers with. */
+static void
+root(struct dc_req *r)
+{
+	static const char banner[] = "{\"name\":\"DataChat API\","
+	    "\"version\":\"0.1.0\",\"description\":\"Natural language "
+	    "interface for data warehouses\",\"docs\":\"/docs\"}";
+
+	dc_reply_text(r, 200, "application/json", banner, sizeof(banner) - 1);
 }
 
 /*
@@ -304,6 +331,7 @@ metrics(struct dc_req *r)
 }
 
 const struct dc_route dc_routes_ops[] = {
+	{ "GET", "/", root },
 	{ "GET", "/api/v1/health", health },
 	{ "GET", "/api/v1/ready", ready },
 	{ "GET", "/health", health },

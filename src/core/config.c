@@ -32,6 +32,7 @@
 #include "dc.h"
 #include "config.h"
 #include "fernet.h"
+#include "util.h"
 
 #define CONFIG_MAX_FILE		(1024 * 1024)	/* a config file */
 #define CONFIG_MAX_KEYFILE	(64 * 1024)	/* a key file */
@@ -94,6 +95,9 @@ const struct dc_config_key dc_config_keys[] = {
 	    "most queries a worker sends ahead on one target connection"),
 	K(resolv_conf, DC_CT_STRING, "/etc/resolv.conf", 0, NULL, 0, 0,
 	    "resolver configuration for target host names"),
+	K(cors_origins, DC_CT_STRING,
+	    "http://localhost:3000,http://localhost:3001", 1, "CORS_ORIGINS",
+	    0, 0, "browser origins allowed by CORS, comma-separated, or *"),
 
 	/* LLM */
 	K(llm_provider, DC_CT_STRING, "", 1, "LLM_DEFAULT_PROVIDER", 0, 0,
@@ -903,6 +907,7 @@ dc_config_validate(struct dc_config *cfg, dc_config_report report, void *arg)
 	struct sockaddr_un sun;
 	char sb[CONFIG_SHOW_MAX + 8];
 	const char *why = NULL;
+	char why2[160];
 	int rc;
 
 	if (parse_listen(cfg->listen, &cfg->listen_addr, &cfg->listen_addrlen,
@@ -912,6 +917,9 @@ dc_config_validate(struct dc_config *cfg, dc_config_report report, void *arg)
 	if (strlen(cfg->control_socket) >= sizeof(sun.sun_path))
 		problem(&pb, 0, "control_socket: path longer than %zu bytes",
 		    sizeof(sun.sun_path) - 1);
+	/* an origin a browser can never send would silently allow nothing */
+	if (dc_origin_list_check(cfg->cors_origins, why2, sizeof(why2)) != DC_OK)
+		problem(&pb, 0, "cors_origins: %s", why2);
 	/*
 	 * A resolv_conf that was asked for must be readable: evdns would
 	 * quietly ask 127.0.0.1 instead.  The default may be missing (a host

@@ -415,3 +415,88 @@ dc_scrub_password(const char *msg, const char *url, char *out, size_t outsz)
 	out[o] = '\0';
 	dc_explicit_bzero(pw, sizeof(pw));
 }
+
+/*
+ * One entry of a comma-separated origin list, whitespace trimmed as
+ * DataChat's CORS_ORIGINS parsing does: *p advances past it.
+ */
+static int
+next_origin(const char **p, const char **start, size_t *len)
+{
+	const char *s = *p, *e;
+
+	while (*s != '\0') {
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		if (*s == '\0')
+			break;
+		for (e = s; *e != '\0' && *e != ','; e++)
+			;
+		*p = e;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		*start = s;
+		*len = (size_t)(e - s);
+		return 1;
+	}
+	*p = s;
+	return 0;
+}
+
+int
+dc_origin_listed(const char *list, const char *origin)
+{
+	const char *p = list, *s;
+	size_t len;
+
+	if (list == NULL || origin == NULL)
+		return 0;
+	while (next_origin(&p, &s, &len))
+		if ((len == 1 && *s == '*') ||
+		    (strlen(origin) == len && memcmp(s, origin, len) == 0))
+			return 1;
+	return 0;
+}
+
+int
+dc_origin_list_any(const char *list)
+{
+	const char *p = list, *s;
+	size_t len;
+
+	while (list != NULL && next_origin(&p, &s, &len))
+		if (len == 1 && *s == '*')
+			return 1;
+	return 0;
+}
+
+int
+dc_origin_list_check(const char *list, char *why, size_t whysz)
+{
+	const char *p = list, *s, *host;
+	size_t len, i;
+
+	while (next_origin(&p, &s, &len)) {
+		if (len == 1 && *s == '*')
+			continue;
+		if (len > 7 && strncmp(s, "http://", 7) == 0)
+			host = s + 7;
+		else if (len > 8 && strncmp(s, "https://", 8) == 0)
+			host = s + 8;
+		else {
+			snprintf(why, whysz, "\"%.*s\" is not an origin: "
+			    "expected http://host[:port] or https://host[:port]",
+			    (int)(len > 80 ? 80 : len), s);
+			return DC_EINVAL;
+		}
+		/* a browser's Origin is scheme://host[:port], no path */
+		for (i = (size_t)(host - s); i < len; i++)
+			if (s[i] == '/' || s[i] == ' ' || s[i] == '\t') {
+				snprintf(why, whysz, "\"%.*s\" is not an origin: "
+				    "no path, no trailing slash, no spaces",
+				    (int)(len > 80 ? 80 : len), s);
+				return DC_EINVAL;
+			}
+	}
+	return DC_OK;
+}

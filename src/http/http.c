@@ -114,8 +114,7 @@ match_path(const char *pattern, const char *path, struct dc_req *r)
 		p++;
 		s++;
 	}
-	/* a trailing slash is tolerated, as FastAPI redirects it */
-	if (*p == '\0' && (*s == '\0' || strcmp(s, "/") == 0)) {
+	if (*p == '\0' && *s == '\0') {
 		if (r != NULL)
 			r->nargs = nargs;
 		return 1;
@@ -238,6 +237,92 @@ finish(struct dc_req *r, int status)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
 }
 
+/* --- CORS, as Starlette's CORSMiddleware does it for DataChat --- */
+
+/* Methods a preflight may ask for: allow_methods=["*"] in DataChat. */
+#define CORS_METHODS	"DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+
+int
+dc_http_origin_allowed(const struct dc_config *cfg, const char *origin)
+{
+	return origin != NULL && dc_origin_listed(cfg->cors_origins, origin);
+}
+
+/*
+ * An actual request from a browser (it carries Origin): an allowed
+ * origin is echoed with credentials allowed and Vary: Origin; with "*"
+ * configured, "*" is sent unless the request carries a cookie (a browser
+ * refuses "*" with credentials).  Other origins get no CORS header.
+ */
+static void
+cors_headers(struct dc_req *r, struct evkeyvalq *h)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+	const char *origin = evhttp_find_header(in, "Origin");
+
+	if (origin == NULL || !dc_http_origin_allowed(r->w->cfg, origin))
+		return;
+	if (dc_origin_list_any(r->w->cfg->cors_origins) &&
+	    evhttp_find_header(in, "Cookie") == NULL) {
+		evhttp_add_header(h, "Access-Control-Allow-Origin", "*");
+	} else {
+		evhttp_add_header(h, "Access-Control-Allow-Origin", origin);
+		evhttp_add_header(h, "Vary", "Origin");
+	}
+	evhttp_add_header(h, "Access-Control-Allow-Credentials", "true");
+}
+
+/*
+ * A preflight (OPTIONS with Origin and Access-Control-Request-Method) is
+ * answered here for every path, before routing, as the middleware does:
+ * 200 "OK" when the origin and the method are allowed, with the headers
+ * the browser asked for mirrored back (allow_headers=["*"]); 400 naming
+ * what is not allowed otherwise, without any Access-Control-Allow-*
+ * header, so the browser blocks the request.
+ */
+static void
+cors_preflight(struct dc_req *r, const char *origin, const char *method)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	const char *want = evhttp_find_header(in,
+	    "Access-Control-Request-Headers");
+	int origin_ok = dc_http_origin_allowed(r->w->cfg, origin);
+	static const char *const methods[] = { "DELETE", "GET", "HEAD",
+	    "OPTIONS", "PATCH", "POST", "PUT" };
+	int method_ok = 0;
+	const char *body;
+	size_t i;
+
+	/* an exact, case-sensitive match, as Starlette compares it */
+	for (i = 0; i < DC_ARRAY_SIZE(methods); i++)
+		if (strcmp(method, methods[i]) == 0)
+			method_ok = 1;
+
+	evhttp_add_header(h, "Vary", "Origin");
+	if (origin_ok && method_ok) {
+		evhttp_add_header(h, "Access-Control-Allow-Origin", origin);
+		evhttp_add_header(h, "Access-Control-Allow-Methods",
+		    CORS_METHODS);
+		evhttp_add_header(h, "Access-Control-Max-Age", "600");
+		evhttp_add_header(h, "Access-Control-Allow-Credentials",
+		    "true");
+		if (want != NULL)
+			evhttp_add_header(h, "Access-Control-Allow-Headers",
+			    want);
+		body = "OK";
+	} else if (!origin_ok && !method_ok)
+		body = "Disallowed CORS origin, method";
+	else if (!origin_ok)
+		body = "Disallowed CORS origin";
+	else
+		body = "Disallowed CORS method";
+	/* the headers are set: send_buffer must not add them again */
+	r->cors_done = 1;
+	dc_reply_text(r, origin_ok && method_ok ? 200 : 400,
+	    "text/plain; charset=utf-8", body, strlen(body));
+}
+
 static void
 flush_done(struct evhttp_request *req, void *arg)
 {
@@ -291,6 +376,8 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 		return;
 	}
 	finish(r, status);
+	if (!r->gone && !r->cors_done)
+		cors_headers(r, h);
 	if (ctype != NULL)
 		evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "X-Request-Id", r->id);
@@ -300,15 +387,19 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 	switch (status) {
 	case 200: reason = "OK"; break;
 	case 201: reason = "Created"; break;
+	case 202: reason = "Accepted"; break;
 	case 204: reason = "No Content"; break;
+	case 307: reason = "Temporary Redirect"; break;
 	case 400: reason = "Bad Request"; break;
 	case 404: reason = "Not Found"; break;
+	case 403: reason = "Forbidden"; break;
 	case 405: reason = "Method Not Allowed"; break;
 	case 409: reason = "Conflict"; break;
 	case 413: reason = "Payload Too Large"; break;
 	case 415: reason = "Unsupported Media Type"; break;
 	case 422: reason = "Unprocessable Entity"; break;
 	case 500: reason = "Internal Server Error"; break;
+	case 501: reason = "Not Implemented"; break;
 	case 502: reason = "Bad Gateway"; break;
 	case 503: reason = "Service Unavailable"; break;
 	case 504: reason = "Gateway Timeout"; break;
@@ -669,6 +760,52 @@ request_id(char *out, size_t sz, unsigned pid, unsigned long long n)
 	dc_strlcpy(out, p, sz);
 }
 
+/*
+ * Starlette's redirect_slashes: a path no route knows that ends in "/"
+ * is answered 307 to the same URL without it, when some route (for any
+ * method) knows that one.  Location is absolute, built from Host.
+ */
+static int
+redirect_slash(struct dc_req *r, const struct evhttp_uri *uri,
+    const char *raw)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+	const struct dc_route *rt;
+	const char *host, *query;
+	size_t len = strlen(r->path);
+	char *path, *loc = NULL;
+	int i, known = 0;
+
+	if (len < 2 || r->path[len - 1] != '/' ||
+	    (path = strndup(r->path, len - 1)) == NULL)
+		return 0;
+	for (i = 0; route_tables[i] != NULL && !known; i++)
+		for (rt = route_tables[i]; rt->pattern != NULL; rt++)
+			if (match_path(rt->pattern, path, NULL)) {
+				known = 1;
+				break;
+			}
+	free(path);
+	if (!known)
+		return 0;
+	host = evhttp_find_header(in, "Host");
+	query = evhttp_uri_get_query(uri);
+	len = strlen(raw);
+	while (len > 1 && raw[len - 1] == '/')
+		len--;
+	if (asprintf(&loc, "%s%s%.*s%s%s", host != NULL ? "http://" : "",
+	    host != NULL ? host : "", (int)len, raw,
+	    query != NULL ? "?" : "", query != NULL ? query : "") < 0) {
+		dc_reply_error(r, 500, "out of memory");
+		return 1;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+	    "Location", loc);
+	free(loc);
+	dc_reply_empty(r, 307);
+	return 1;
+}
+
 static void
 dispatch(struct evhttp_request *req, void *arg)
 {
@@ -677,7 +814,8 @@ dispatch(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri;
 	struct evhttp_connection *evcon;
 	struct dc_req *r;
-	const char *raw;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const char *raw, *origin, *acrm;
 	char allow[64];
 	int i, idx, path_known = 0;
 
@@ -714,6 +852,14 @@ dispatch(struct evhttp_request *req, void *arg)
 	/* every request sees the newest registry it can */
 	dc_worker_sync_registry(w);
 
+	if (strcmp(r->method, "OPTIONS") == 0 &&
+	    (origin = evhttp_find_header(in, "Origin")) != NULL &&
+	    (acrm = evhttp_find_header(in,
+	    "Access-Control-Request-Method")) != NULL) {
+		cors_preflight(r, origin, acrm);
+		return;
+	}
+
 	allow[0] = '\0';
 	for (i = 0, idx = 0; route_tables[i] != NULL; i++) {
 		for (rt = route_tables[i]; rt->pattern != NULL; rt++, idx++) {
@@ -741,11 +887,12 @@ dispatch(struct evhttp_request *req, void *arg)
 	if (path_known) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Allow", allow);
-		dc_reply_error(r, 405, "method %s not allowed on %s (allowed: "
-		    "%s)", r->method, r->path, allow);
+		dc_reply_error(r, 405, "Method Not Allowed");
 		return;
 	}
-	dc_reply_error(r, 404, "Not Found: no route for %s", r->path);
+	if (redirect_slash(r, uri, raw))
+		return;
+	dc_reply_error(r, 404, "Not Found");
 }
 
 void

@@ -237,6 +237,43 @@ test_iso8601(void)
 	CHECK_STR(small, "1970-01");
 }
 
+static void
+test_origins(void)
+{
+	const char *dflt = "http://localhost:3000,http://localhost:3001";
+	char why[160];
+
+	CHECK(dc_origin_listed(dflt, "http://localhost:3000"));
+	CHECK(dc_origin_listed(dflt, "http://localhost:3001"));
+	CHECK(!dc_origin_listed(dflt, "http://localhost:300"));
+	CHECK(!dc_origin_listed(dflt, "http://localhost:30001"));
+	CHECK(!dc_origin_listed(dflt, "http://LOCALHOST:3000"));
+	CHECK(!dc_origin_listed(dflt, "http://localhost:3000/"));
+	CHECK(!dc_origin_listed(dflt, ""));
+	CHECK(!dc_origin_listed(dflt, NULL));
+	CHECK(!dc_origin_listed("", "http://a"));
+	/* spaces around entries and empty entries, as DataChat splits */
+	CHECK(dc_origin_listed(" http://a , ,https://b:8443 ,", "https://b:8443"));
+	CHECK(dc_origin_listed(" http://a , ,https://b:8443 ,", "http://a"));
+	CHECK(!dc_origin_listed(" http://a , ,https://b:8443 ,", " http://a"));
+	CHECK(dc_origin_listed("http://a,*", "http://anything"));
+	CHECK(dc_origin_list_any("http://a, *"));
+	CHECK(!dc_origin_list_any(dflt));
+	CHECK(!dc_origin_list_any("**"));
+
+	CHECK(dc_origin_list_check(dflt, why, sizeof(why)) == 0);
+	CHECK(dc_origin_list_check("", why, sizeof(why)) == 0);
+	CHECK(dc_origin_list_check("*", why, sizeof(why)) == 0);
+	CHECK(dc_origin_list_check("https://[::1]:8443", why, sizeof(why)) == 0);
+	CHECK(dc_origin_list_check("localhost:3000", why, sizeof(why)) ==
+	    DC_EINVAL);
+	CHECK(strstr(why, "localhost:3000") != NULL);
+	CHECK(dc_origin_list_check("http://a/", why, sizeof(why)) == DC_EINVAL);
+	CHECK(dc_origin_list_check("http://a/b", why, sizeof(why)) == DC_EINVAL);
+	CHECK(dc_origin_list_check("http://", why, sizeof(why)) == DC_EINVAL);
+	CHECK(dc_origin_list_check("http://a b", why, sizeof(why)) == DC_EINVAL);
+}
+
 int
 main(void)
 {
@@ -244,5 +281,6 @@ main(void)
 	test_mask();
 	test_type();
 	test_iso8601();
+	test_origins();
 	T_DONE();
 }
