@@ -1,8 +1,10 @@
 /*
  * datachatctl.c - the admin command.
  *
- * Daemon commands go to the master's control socket (control.h): one JSON
- * line out, one JSON line back.  Registry commands go through the REST
+ * The commands are the rows of dc_ctl_commands[] (control.h), the table
+ * the master reads too: this file takes its usage text, its argument
+ * counts and its dispatch from it.  Daemon commands go to the master's
+ * control socket: one JSON line out, one JSON line back.  Registry commands go through the REST
  * API, so they get exactly the validation and write path of
  * POST /api/v1/databases; the master's `status` answer says where the
  * daemon listens.  Output is aligned columns for people, or the JSON the
@@ -11,6 +13,7 @@
  * Exit status: 0 success, 1 the command failed, 2 usage, 3 the daemon
  * cannot be reached.
  */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -34,25 +37,41 @@
 static const char *sock_path = DEFAULT_SOCKET;
 static int json_out;
 
+/* The command list comes from dc_ctl_commands[], as the master's does. */
 static void
 usage(FILE *fp)
 {
+	static const char *const heads[] = {
+	    [DC_CTL_MASTER] = "daemon commands (control socket)",
+	    [DC_CTL_REST] = "registry commands (REST API)",
+	    [DC_CTL_LOCAL] = "other commands" };
+	const struct dc_ctl_command *c;
+	char line[160];
+	int where, i;
+
 	fprintf(fp,
 	    "usage: datachatctl [-s socket] [-c config] [--json] command [args]\n"
-	    "\n"
-	    "daemon:    status | workers | targets | reload [--wait] | resync\n"
-	    "           invalidate ID|all | stop [smart|fast|immediate]\n"
-	    "           log-reopen | rotate-key\n"
-	    "registry:  list | remove ID | set-default ID | rename ID NAME\n"
-	    "           add --name N --type T --url URL|- [--default]\n"
-	    "               [--tag T]... [--description D]\n"
-	    "keys:      genkey\n"
 	    "\n"
 	    "  -s socket  the control socket (default: control_socket from\n"
 	    "             the config, else " DEFAULT_SOCKET ")\n"
 	    "  -c config  read control_socket from this datachatd.conf\n"
-	    "  --json     print JSON instead of columns\n"
-	    "See datachatctl(8).\n");
+	    "  --json     print JSON instead of columns\n");
+	for (where = DC_CTL_MASTER; where <= DC_CTL_LOCAL; where++) {
+		fprintf(fp, "\n%s:\n", heads[where]);
+		for (i = 0; i < DC_CTL_NCMDS; i++) {
+			c = &dc_ctl_commands[i];
+			if (c->where != where)
+				continue;
+			snprintf(line, sizeof(line), "%s%s%s", c->name,
+			    c->synopsis[0] != '\0' ? " " : "", c->synopsis);
+			if (strlen(line) > 26)
+				fprintf(fp, "  %s\n  %-26s  %s\n", line, "",
+				    c->help);
+			else
+				fprintf(fp, "  %-26s  %s\n", line, c->help);
+		}
+	}
+	fprintf(fp, "\nSee datachatctl(8).\n");
 }
 
 static void
@@ -62,15 +81,15 @@ quiet(void *arg, const char *file, int line, const char *msg)
 
 /* Ask the master; exits on failure, returns the answer's data. */
 static struct json_object *
-call(const char *cmd, struct json_object *args, int timeout_s,
+call(const struct dc_ctl_command *cmd, struct json_object *args,
     struct json_object **holder)
 {
 	struct json_object *ans, *ok, *data = NULL, *err;
 	char msg[512];
 	int rc;
 
-	rc = dc_control_call(sock_path, cmd, args, timeout_s, &ans, msg,
-	    sizeof(msg));
+	rc = dc_control_call(sock_path, cmd->name, args, cmd->timeout_s, &ans,
+	    msg, sizeof(msg));
 	json_object_put(args);
 	if (rc != DC_OK) {
 		fprintf(stderr, "datachatctl: %s\n", msg);
@@ -78,7 +97,7 @@ call(const char *cmd, struct json_object *args, int timeout_s,
 	}
 	if (!json_object_object_get_ex(ans, "ok", &ok) ||
 	    !json_object_get_boolean(ok)) {
-		fprintf(stderr, "datachatctl: %s: %s\n", cmd,
+		fprintf(stderr, "datachatctl: %s: %s\n", cmd->name,
 		    json_object_object_get_ex(ans, "error", &err) ?
 		    json_object_get_string(err) : "failed");
 		json_object_put(ans);
@@ -106,12 +125,15 @@ field(struct json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
-/* Print an array of objects as aligned columns. */
+/* Print an array of objects as aligned columns (cols NULL-terminated). */
 static void
-print_table(struct json_object *arr, const char *const *cols, int ncols)
+print_table(struct json_object *arr, const char *const *cols)
 {
 	size_t w[16] = { 0 }, n = json_object_array_length(arr), i;
-	int c;
+	int c, ncols;
+
+	for (ncols = 0; cols[ncols] != NULL; ncols++)
+		assert(ncols < (int)DC_ARRAY_SIZE(w));
 
 	for (c = 0; c < ncols; c++)
 		w[c] = strlen(cols[c]);
@@ -172,11 +194,14 @@ collect(char *p, size_t sz, size_t n, void *arg)
 static char *
 api_base(void)
 {
-	struct json_object *holder, *st = call("status", NULL, 10, &holder);
-	const char *listen = field(st, "listen");
+	struct json_object *holder, *st;
+	const char *listen;
 	char *base = NULL, host[300];
-	const char *port = strrchr(listen, ':');
+	const char *port;
 
+	st = call(&dc_ctl_commands[DC_CTL_STATUS], NULL, &holder);
+	listen = field(st, "listen");
+	port = strrchr(listen, ':');
 	if (port == NULL) {
 		fprintf(stderr, "datachatctl: cannot tell where datachatd "
 		    "listens (%s)\n", listen);
@@ -341,85 +366,120 @@ usage:
 }
 
 static int
-cmd_registry(const char *cmd, int argc, char **argv)
+cmd_registry(const struct dc_ctl_command *cmd, int argc, char **argv)
 {
-	static const char *const cols[] = { "connection_id", "name",
-	    "database_type", "is_default", "database_url" };
 	struct json_object *req = NULL, *res;
 	char path[128];
 
-	if (strcmp(cmd, "list") == 0) {
-		if (argc != 1)
-			goto usage;
+	if (cmd->id == DC_CTL_ADD)
+		return cmd_add(argc, argv);
+	if (cmd->id == DC_CTL_LIST) {
 		res = api("GET", "", NULL);
 		if (json_out)
 			print_json(res);
 		else
-			print_table(res, cols, 5);
+			print_table(res, cmd->columns);
 		json_object_put(res);
 		return 0;
 	}
-	if (strcmp(cmd, "add") == 0)
-		return cmd_add(argc, argv);
-	if (argc < 2)
-		goto usage;
 	if (strlen(argv[1]) > 64)
 		goto usage;
-	if (strcmp(cmd, "remove") == 0 && argc == 2) {
+	switch (cmd->id) {
+	case DC_CTL_REMOVE:
 		snprintf(path, sizeof(path), "/%s", argv[1]);
 		res = api("DELETE", path, NULL);
 		printf("removed %s\n", argv[1]);
-	} else if (strcmp(cmd, "set-default") == 0 && argc == 2) {
+		break;
+	case DC_CTL_SET_DEFAULT:
 		snprintf(path, sizeof(path), "/%s/default", argv[1]);
 		req = json_object_new_object();
 		json_object_object_add(req, "is_default",
 		    json_object_new_boolean(1));
 		res = api("PUT", path, req);
 		printf("default is now %s\n", argv[1]);
-	} else if (strcmp(cmd, "rename") == 0 && argc == 3) {
+		break;
+	case DC_CTL_RENAME:
 		snprintf(path, sizeof(path), "/%s", argv[1]);
 		req = json_object_new_object();
 		json_object_object_add(req, "name",
 		    json_object_new_string(argv[2]));
 		res = api("PATCH", path, req);
 		printf("renamed %s to %s\n", argv[1], argv[2]);
-	} else
+		break;
+	default:
+		assert(!"registry command without a case");
 		goto usage;
+	}
 	json_object_put(req);
 	json_object_put(res);
 	return 0;
 usage:
 	fprintf(stderr, "datachatctl: bad arguments for %s (see "
-	    "datachatctl -h)\n", cmd);
+	    "datachatctl -h)\n", cmd->name);
 	return EXIT_USAGE;
 }
 
 static int
-cmd_daemon(const char *cmd, int argc, char **argv)
+cmd_daemon(const struct dc_ctl_command *cmd, int argc, char **argv)
 {
-	static const char *const wcols[] = { "slot", "pid", "state", "started",
-	    "requests", "inflight", "target_connections", "generation" };
-	static const char *const tcols[] = { "connection_id", "name",
-	    "database_type", "is_default", "open_connections" };
 	struct json_object *args = json_object_new_array(), *holder, *data;
-	int i, timeout = 10;
+	int i;
 
 	for (i = 1; i < argc; i++)
 		json_object_array_add(args, json_object_new_string(argv[i]));
-	if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "rotate-key") == 0)
-		timeout = 60;
-	data = call(cmd, args, timeout, &holder);
+	data = call(cmd, args, &holder);
 	if (json_out)
 		print_json(data);
-	else if (strcmp(cmd, "workers") == 0)
-		print_table(data, wcols, 8);
-	else if (strcmp(cmd, "targets") == 0)
-		print_table(data, tcols, 5);
+	else if (cmd->columns != NULL && data != NULL &&
+	    json_object_is_type(data, json_type_array))
+		print_table(data, cmd->columns);
 	else if (data != NULL && json_object_is_type(data, json_type_object))
 		print_object(data, "");
 	else
 		printf("ok\n");
 	json_object_put(holder);
+	return 0;
+}
+
+static int
+cmd_genkey(void)
+{
+	char key[DC_FERNET_KEY_B64_LEN + 1];
+
+	if (dc_fernet_init() != DC_OK || dc_fernet_genkey(key) != DC_OK) {
+		fprintf(stderr, "datachatctl: cannot generate a key\n");
+		return EXIT_FAIL;
+	}
+	printf("%s\n", key);
+	dc_explicit_bzero(key, sizeof(key));
+	return 0;
+}
+
+/* -c: the control socket named by a datachatd.conf. */
+static int
+socket_from_config(const char *config)
+{
+	struct dc_config cfg;
+	char *text = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *fp;
+
+	if ((fp = fopen(config, "r")) == NULL) {
+		fprintf(stderr, "datachatctl: %s: %s\n", config,
+		    strerror(errno));
+		return EXIT_USAGE;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	dc_config_defaults(&cfg);
+	n = getdelim(&text, &cap, '\0', fp);
+	fclose(fp);
+	if (n > 0)
+		dc_config_parse_text(&cfg, config, text, quiet, NULL);
+	free(text);
+	if (cfg.control_socket != NULL && cfg.control_socket[0] != '\0')
+		sock_path = strdup(cfg.control_socket);
+	dc_config_free(&cfg);
 	return 0;
 }
 
@@ -431,15 +491,10 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	static const char *const daemon_cmds[] = { "status", "workers",
-	    "targets", "reload", "resync", "invalidate", "stop", "log-reopen",
-	    "rotate-key", NULL };
-	static const char *const registry_cmds[] = { "list", "add", "remove",
-	    "set-default", "rename", NULL };
-	struct dc_config cfg;
-	const char *config = NULL, *cmd;
-	char key[DC_FERNET_KEY_B64_LEN + 1];
-	int ch, i, rc;
+	const struct dc_ctl_command *cmd;
+	const char *config = NULL;
+	char usage_line[160];
+	int ch, nargs, rc;
 
 	/* stop at the command: its own options follow it */
 	while ((ch = getopt_long(argc, argv, "+s:c:hV", longopts, NULL)) != -1) {
@@ -468,52 +523,34 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	cmd = argv[optind];
-	if (strcmp(cmd, "genkey") == 0) {
-		if (dc_fernet_init() != DC_OK || dc_fernet_genkey(key) != DC_OK) {
-			fprintf(stderr, "datachatctl: cannot generate a key\n");
-			return EXIT_FAIL;
-		}
-		printf("%s\n", key);
-		dc_explicit_bzero(key, sizeof(key));
-		return 0;
+	cmd = dc_ctl_find(argv[optind]);
+	if (cmd == NULL) {
+		fprintf(stderr, "datachatctl: unknown command \"%s\" (see "
+		    "datachatctl -h)\n", argv[optind]);
+		return EXIT_USAGE;
 	}
-	if (config != NULL && strcmp(sock_path, DEFAULT_SOCKET) == 0) {
-		memset(&cfg, 0, sizeof(cfg));
-		dc_config_defaults(&cfg);
-		{
-			FILE *fp = fopen(config, "r");
-			char *text = NULL;
-			size_t cap = 0;
-			ssize_t n;
-
-			if (fp == NULL) {
-				fprintf(stderr, "datachatctl: %s: %s\n", config,
-				    strerror(errno));
-				return EXIT_USAGE;
-			}
-			n = getdelim(&text, &cap, '\0', fp);
-			fclose(fp);
-			if (n > 0)
-				dc_config_parse_text(&cfg, config, text, quiet,
-				    NULL);
-			free(text);
-		}
-		if (cfg.control_socket != NULL && cfg.control_socket[0] != '\0')
-			sock_path = strdup(cfg.control_socket);
-		dc_config_free(&cfg);
+	nargs = argc - optind - 1;
+	/* add parses its own options; the master checks the values */
+	if (cmd->id != DC_CTL_ADD && dc_ctl_check_args(cmd, nargs, usage_line,
+	    sizeof(usage_line)) != NULL) {
+		fprintf(stderr, "datachatctl: %s\n", usage_line);
+		return EXIT_USAGE;
 	}
-	for (i = 0; daemon_cmds[i] != NULL; i++)
-		if (strcmp(cmd, daemon_cmds[i]) == 0)
-			return cmd_daemon(cmd, argc - optind, argv + optind);
-	for (i = 0; registry_cmds[i] != NULL; i++)
-		if (strcmp(cmd, registry_cmds[i]) == 0) {
-			curl_global_init(CURL_GLOBAL_DEFAULT);
-			rc = cmd_registry(cmd, argc - optind, argv + optind);
-			curl_global_cleanup();
-			return rc;
-		}
-	fprintf(stderr, "datachatctl: unknown command \"%s\" (see "
-	    "datachatctl -h)\n", cmd);
-	return EXIT_USAGE;
+	if (config != NULL && strcmp(sock_path, DEFAULT_SOCKET) == 0 &&
+	    (rc = socket_from_config(config)) != 0)
+		return rc;
+	switch (cmd->where) {
+	case DC_CTL_LOCAL:
+		assert(cmd->id == DC_CTL_GENKEY);
+		return cmd_genkey();
+	case DC_CTL_MASTER:
+		return cmd_daemon(cmd, argc - optind, argv + optind);
+	case DC_CTL_REST:
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		rc = cmd_registry(cmd, argc - optind, argv + optind);
+		curl_global_cleanup();
+		return rc;
+	}
+	assert(!"command without a place to run");
+	return EXIT_FAIL;
 }

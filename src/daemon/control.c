@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -25,6 +26,82 @@
 #include "control.h"
 #include "dc.h"
 #include "log.h"
+
+static const char *const worker_columns[] = { "slot", "pid", "state",
+    "started", "requests", "inflight", "target_connections", "generation",
+    NULL };
+static const char *const target_columns[] = { "connection_id", "name",
+    "database_type", "is_default", "open_connections", NULL };
+static const char *const list_columns[] = { "connection_id", "name",
+    "database_type", "is_default", "database_url", NULL };
+
+#define C(id, name, where, min, max, syn, tmo, cols, help)		\
+	[id] = { id, name, where, min, max, syn, tmo, cols, help }
+
+const struct dc_ctl_command dc_ctl_commands[DC_CTL_NCMDS] = {
+	C(DC_CTL_STATUS, "status", DC_CTL_MASTER, 0, 0, "", 10, NULL,
+	    "version, uptime, workers, registry, system DB"),
+	C(DC_CTL_WORKERS, "workers", DC_CTL_MASTER, 0, 0, "", 10,
+	    worker_columns, "per worker: pid, requests, in flight, generation"),
+	C(DC_CTL_TARGETS, "targets", DC_CTL_MASTER, 0, 0, "", 10,
+	    target_columns, "per target: connections open in the workers"),
+	C(DC_CTL_RELOAD, "reload", DC_CTL_MASTER, 0, 1, "[--wait]", 60, NULL,
+	    "reread the config, resync the registry (HUP)"),
+	C(DC_CTL_RESYNC, "resync", DC_CTL_MASTER, 0, 0, "", 60, NULL,
+	    "reread every registry row"),
+	C(DC_CTL_INVALIDATE, "invalidate", DC_CTL_MASTER, 1, 1, "ID|all", 10,
+	    NULL, "close the workers' connections to a target"),
+	C(DC_CTL_STOP, "stop", DC_CTL_MASTER, 0, 1,
+	    "[smart|fast|immediate]", 10, NULL,
+	    "stop; smart lets the requests finish"),
+	C(DC_CTL_LOG_REOPEN, "log-reopen", DC_CTL_MASTER, 0, 0, "", 10, NULL,
+	    "reopen the log files (USR1)"),
+	C(DC_CTL_ROTATE_KEY, "rotate-key", DC_CTL_MASTER, 0, 0, "", 60, NULL,
+	    "re-encrypt stored URLs with the first key"),
+	C(DC_CTL_LIST, "list", DC_CTL_REST, 0, 0, "", 60, list_columns,
+	    "the connections, passwords masked"),
+	C(DC_CTL_ADD, "add", DC_CTL_REST, 0, -1,
+	    "--name N --type T --url URL|- [--default] [--tag T]... "
+	    "[--description D]", 60, NULL,
+	    "register a connection (--url - reads stdin)"),
+	C(DC_CTL_REMOVE, "remove", DC_CTL_REST, 1, 1, "ID", 60, NULL,
+	    "delete a connection"),
+	C(DC_CTL_SET_DEFAULT, "set-default", DC_CTL_REST, 1, 1, "ID", 60, NULL,
+	    "make a connection the default"),
+	C(DC_CTL_RENAME, "rename", DC_CTL_REST, 2, 2, "ID NAME", 60, NULL,
+	    "rename a connection"),
+	C(DC_CTL_GENKEY, "genkey", DC_CTL_LOCAL, 0, 0, "", 0, NULL,
+	    "print a new Fernet key (no daemon needed)"),
+};
+
+#undef C
+
+const struct dc_ctl_command *
+dc_ctl_find(const char *name)
+{
+	int i;
+
+	for (i = 0; i < DC_CTL_NCMDS; i++) {
+		/* the enum and the rows must stay in step */
+		assert(dc_ctl_commands[i].id == i &&
+		    dc_ctl_commands[i].name != NULL);
+		if (strcmp(dc_ctl_commands[i].name, name) == 0)
+			return &dc_ctl_commands[i];
+	}
+	return NULL;
+}
+
+const char *
+dc_ctl_check_args(const struct dc_ctl_command *cmd, int nargs, char *buf,
+    size_t bufsz)
+{
+	if (nargs >= cmd->min_args &&
+	    (cmd->max_args < 0 || nargs <= cmd->max_args))
+		return NULL;
+	snprintf(buf, bufsz, "usage: %s%s%s", cmd->name,
+	    cmd->synopsis[0] != '\0' ? " " : "", cmd->synopsis);
+	return buf;
+}
 
 struct dc_control {
 	struct event_base *base;
@@ -100,9 +177,11 @@ conn_read(struct bufferevent *bev, void *arg)
 	struct dc_ctl_conn *cc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct json_object *req = NULL, *cmd, *args = NULL, *data = NULL;
+	const struct dc_ctl_command *c;
 	const char *err;
+	char usage[160], *line;
 	size_t len;
-	char *line;
+	int i, nargs;
 
 	line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 	if (line == NULL) {
@@ -126,8 +205,26 @@ conn_read(struct bufferevent *bev, void *arg)
 		    "an array");
 		goto out;
 	}
+	nargs = args != NULL ? (int)json_object_array_length(args) : 0;
+	for (i = 0; i < nargs; i++)
+		if (!json_object_is_type(json_object_array_get_idx(args, i),
+		    json_type_string)) {
+			dc_control_answer(cc, NULL, "malformed request: "
+			    "every argument must be a string");
+			goto out;
+		}
+	c = dc_ctl_find(json_object_get_string(cmd));
+	if (c == NULL || c->where != DC_CTL_MASTER) {
+		dc_control_answer(cc, NULL, "unknown command (see "
+		    "datachatctl(8))");
+		goto out;
+	}
+	if ((err = dc_ctl_check_args(c, nargs, usage, sizeof(usage))) != NULL) {
+		dc_control_answer(cc, NULL, err);
+		goto out;
+	}
 	cc->pending = 1;
-	err = cc->ctl->handler(cc, json_object_get_string(cmd), args, &data);
+	err = cc->ctl->handler(cc, c, args, &data);
 	if (err != DC_CTL_DEFER)
 		dc_control_answer(cc, data, err);
 out:
@@ -277,9 +374,16 @@ dc_control_call(const char *path, const char *cmd, struct json_object *args,
 		if (errno == EACCES || errno == EPERM)
 			snprintf(err, errsz, "permission denied on the control "
 			    "socket %s", path);
+		else if (errno == ENOENT)
+			snprintf(err, errsz, "no control socket %s: is "
+			    "datachatd running with this control_socket? "
+			    "(give it with -s, or -c with its config)", path);
+		else if (errno == ECONNREFUSED)
+			snprintf(err, errsz, "datachatd is not running (nothing "
+			    "listens on %s)", path);
 		else
-			snprintf(err, errsz, "datachatd is not running (cannot "
-			    "connect to %s: %s)", path, strerror(errno));
+			snprintf(err, errsz, "cannot connect to %s: %s", path,
+			    strerror(errno));
 		close(fd);
 		return DC_EUNAVAIL;
 	}

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -127,13 +128,13 @@ live_workers(void)
 }
 
 static void
-send_all(uint16_t type, uint64_t gen, uint32_t arg)
+send_all(uint16_t type, uint64_t gen, uint32_t arg, const uint8_t id[16])
 {
 	int i;
 
 	for (i = 0; i < DC_MAX_WORKERS; i++)
 		if (M.slots[i].state != SLOT_FREE && M.slots[i].chan != NULL)
-			dc_msg_send(M.slots[i].chan, type, 0, 0, gen, arg, NULL);
+			dc_msg_send(M.slots[i].chan, type, 0, 0, gen, arg, id);
 }
 
 /* Publish what the store wrote and tell every worker. */
@@ -142,7 +143,7 @@ publish(void)
 {
 	uint64_t gen = dc_shreg_commit(M.reg);
 
-	send_all(DC_MSG_NUDGE, gen, 0);
+	send_all(DC_MSG_NUDGE, gen, 0, NULL);
 	return gen;
 }
 
@@ -644,12 +645,21 @@ begin_shutdown(int mode)
 		event_base_loopbreak(M.base);
 		return;
 	}
-	send_all(DC_MSG_SHUTDOWN, 0, (uint32_t)mode);
+	send_all(DC_MSG_SHUTDOWN, 0, (uint32_t)mode, NULL);
 	tv.tv_sec = mode == DC_SHUTDOWN_SMART ? M.cfg->shutdown_timeout + 1 : 3;
 	tv.tv_usec = 0;
 	evtimer_add(M.shutdown_timer, &tv);
 	if (live_workers() == 0)
 		event_base_loopexit(M.base, NULL);
+}
+
+/* USR1 and log-reopen: this process's log file, then the workers'. */
+static void
+reopen_logs(void)
+{
+	log_info("reopening log files");
+	dc_log_reopen();
+	send_all(DC_MSG_LOG_REOPEN, 0, 0, NULL);
 }
 
 static void
@@ -670,9 +680,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		begin_shutdown(DC_SHUTDOWN_IMMEDIATE);
 		break;
 	case SIGUSR1:
-		log_info("reopening log files");
-		dc_log_reopen();
-		send_all(DC_MSG_LOG_REOPEN, 0, 0);
+		reopen_logs();
 		break;
 	case SIGCHLD:
 		reap_children();
@@ -975,91 +983,106 @@ stop_later(evutil_socket_t fd, short what, void *arg)
 	begin_shutdown((int)(intptr_t)arg);
 }
 
+/* invalidate ID|all: the workers close their connections to it. */
 static const char *
-ctl_handler(struct dc_ctl_conn *cc, const char *cmd, struct json_object *args,
-    struct json_object **data)
+ctl_invalidate(const char *what)
+{
+	uint8_t id[16];
+
+	if (strcmp(what, "all") == 0)
+		memset(id, 0, sizeof(id));
+	else if (dc_uuid_parse(what, id) != DC_OK)
+		return "invalidate: not a connection id (UUID) or all";
+	send_all(DC_MSG_INVALIDATE, 0, 0, id);
+	return NULL;
+}
+
+/* stop [smart|fast|immediate]: answer first, then stop. */
+static const char *
+ctl_stop(const char *mode_name)
+{
+	struct timeval tv = { 0, 100000 };
+	int mode;
+
+	if (mode_name == NULL || strcmp(mode_name, "smart") == 0)
+		mode = DC_SHUTDOWN_SMART;
+	else if (strcmp(mode_name, "fast") == 0)
+		mode = DC_SHUTDOWN_FAST;
+	else if (strcmp(mode_name, "immediate") == 0)
+		mode = DC_SHUTDOWN_IMMEDIATE;
+	else
+		return "usage: stop [smart|fast|immediate]";
+	event_base_once(M.base, -1, EV_TIMEOUT, stop_later,
+	    (void *)(intptr_t)mode, &tv);
+	return NULL;
+}
+
+static const char *
+ctl_reload(struct dc_ctl_conn *cc, const char *opt)
+{
+	if (opt != NULL && strcmp(opt, "--wait") != 0)
+		return "usage: reload [--wait]";
+	if (M.shutdown)
+		return "shutting down";
+	if (reload() != DC_OK)
+		return "the configuration has problems (see the log); "
+		    "the running configuration is kept";
+	return opt != NULL ? ctl_wait(cc) : NULL;
+}
+
+static const char *
+ctl_resync(struct json_object **data)
+{
+	if (full_resync() != DC_OK)
+		return "resync failed: the system database is not reachable";
+	*data = json_object_new_object();
+	json_object_object_add(*data, "generation",
+	    json_object_new_int64((int64_t)dc_shreg_gen(M.reg)));
+	return NULL;
+}
+
+/*
+ * The control socket's commands.  control.c already checked that cmd is
+ * a DC_CTL_MASTER row of dc_ctl_commands[] and that its argument count
+ * fits; the values are checked here.
+ */
+static const char *
+ctl_handler(struct dc_ctl_conn *cc, const struct dc_ctl_command *cmd,
+    struct json_object *args, struct json_object **data)
 {
 	int nargs = args != NULL ? (int)json_object_array_length(args) : 0;
 	const char *a0 = nargs > 0 ? json_object_get_string(
 	    json_object_array_get_idx(args, 0)) : NULL;
-	uint8_t id[16];
 
-	if (strcmp(cmd, "status") == 0) {
+	assert(cmd->where == DC_CTL_MASTER);
+	switch (cmd->id) {
+	case DC_CTL_STATUS:
 		*data = ctl_status();
 		return NULL;
-	}
-	if (strcmp(cmd, "workers") == 0) {
+	case DC_CTL_WORKERS:
 		*data = ctl_workers();
 		return NULL;
-	}
-	if (strcmp(cmd, "targets") == 0) {
+	case DC_CTL_TARGETS:
 		*data = ctl_targets();
 		return NULL;
-	}
-	if (strcmp(cmd, "reload") == 0) {
-		if (nargs > 1 || (a0 != NULL && strcmp(a0, "--wait") != 0))
-			return "usage: reload [--wait]";
-		if (M.shutdown)
-			return "shutting down";
-		if (reload() != DC_OK)
-			return "the configuration has problems (see the log); "
-			    "the running configuration is kept";
-		if (a0 != NULL)
-			return ctl_wait(cc);
+	case DC_CTL_RELOAD:
+		return ctl_reload(cc, a0);
+	case DC_CTL_RESYNC:
+		return ctl_resync(data);
+	case DC_CTL_INVALIDATE:
+		return ctl_invalidate(a0);
+	case DC_CTL_STOP:
+		return ctl_stop(a0);
+	case DC_CTL_LOG_REOPEN:
+		reopen_logs();
 		return NULL;
-	}
-	if (strcmp(cmd, "resync") == 0) {
-		if (full_resync() != DC_OK)
-			return "resync failed: the system database is not "
-			    "reachable";
-		*data = json_object_new_object();
-		json_object_object_add(*data, "generation",
-		    json_object_new_int64((int64_t)dc_shreg_gen(M.reg)));
-		return NULL;
-	}
-	if (strcmp(cmd, "invalidate") == 0) {
-		if (nargs != 1)
-			return "usage: invalidate ID|all";
-		if (strcmp(a0, "all") == 0)
-			memset(id, 0, sizeof(id));
-		else if (dc_uuid_parse(a0, id) != DC_OK)
-			return "invalidate: not a connection id (UUID) or all";
-		{
-			int i;
-
-			for (i = 0; i < DC_MAX_WORKERS; i++)
-				if (M.slots[i].state != SLOT_FREE &&
-				    M.slots[i].chan != NULL)
-					dc_msg_send(M.slots[i].chan,
-					    DC_MSG_INVALIDATE, 0, 0, 0, 0, id);
-		}
-		return NULL;
-	}
-	if (strcmp(cmd, "stop") == 0) {
-		int mode = DC_SHUTDOWN_SMART;
-		struct timeval tv = { 0, 100000 };
-
-		if (a0 == NULL || strcmp(a0, "smart") == 0)
-			mode = DC_SHUTDOWN_SMART;
-		else if (strcmp(a0, "fast") == 0)
-			mode = DC_SHUTDOWN_FAST;
-		else if (strcmp(a0, "immediate") == 0)
-			mode = DC_SHUTDOWN_IMMEDIATE;
-		else
-			return "usage: stop [smart|fast|immediate]";
-		/* answer first, then stop */
-		event_base_once(M.base, -1, EV_TIMEOUT, stop_later,
-		    (void *)(intptr_t)mode, &tv);
-		return NULL;
-	}
-	if (strcmp(cmd, "log-reopen") == 0) {
-		dc_log_reopen();
-		send_all(DC_MSG_LOG_REOPEN, 0, 0);
-		return NULL;
-	}
-	if (strcmp(cmd, "rotate-key") == 0)
+	case DC_CTL_ROTATE_KEY:
 		return ctl_rotate_key(data);
-	return "unknown command (see datachatctl(8))";
+	default:
+		/* a DC_CTL_MASTER row without a case here */
+		assert(!"control command without a handler");
+		return "not implemented";
+	}
 }
 
 /* --- start-up --- */

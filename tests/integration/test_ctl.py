@@ -104,12 +104,57 @@ def test_usage_and_errors(d, tmp_path):
     assert r.returncode == 1
     r = subprocess.run([DATACHATCTL, "-s", str(tmp_path / "nope.sock"), "status"],
                        capture_output=True, text=True)
-    assert r.returncode == 3 and "not running" in r.stderr
+    assert r.returncode == 3 and "no control socket" in r.stderr
+    # a socket file nobody listens on: that is "not running"
+    import socket as so
+    dead = str(tmp_path / "dead.sock")
+    s = so.socket(so.AF_UNIX)
+    s.bind(dead)
+    s.close()
+    r = subprocess.run([DATACHATCTL, "-s", dead, "status"],
+                       capture_output=True, text=True)
+    assert r.returncode == 3 and "not running" in r.stderr, r.stderr
+    r = subprocess.run([DATACHATCTL, "-s", dead, "remove"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "usage: remove ID" in r.stderr
     r = subprocess.run([DATACHATCTL], capture_output=True, text=True)
     assert r.returncode == 2
     r = subprocess.run([DATACHATCTL, "genkey"], capture_output=True, text=True)
     assert r.returncode == 0
     Fernet(r.stdout.strip().encode())  # a valid key
+
+
+def raw_ctl(d, request):
+    """One request on the control socket, as any client could send it."""
+    import socket as so
+    s = so.socket(so.AF_UNIX)
+    s.settimeout(10)
+    s.connect(d.ctl_sock)
+    s.sendall(request + b"\n")
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return json.loads(buf)
+
+
+def test_master_checks_requests_against_the_command_table(d):
+    a = raw_ctl(d, b'{"cmd": "invalidate", "args": []}')
+    assert a == {"ok": False, "error": "usage: invalidate ID|all"}
+    a = raw_ctl(d, b'{"cmd": "status", "args": ["extra"]}')
+    assert a == {"ok": False, "error": "usage: status"}
+    a = raw_ctl(d, b'{"cmd": "stop", "args": [1]}')
+    assert not a["ok"] and "must be a string" in a["error"]
+    # registry and local commands are datachatctl's, not the master's
+    for cmd in (b"list", b"genkey", b"frobnicate"):
+        a = raw_ctl(d, b'{"cmd": "%s"}' % cmd)
+        assert not a["ok"] and "unknown command" in a["error"], a
+    a = raw_ctl(d, b'{"cmd": "workers"}')
+    assert a["ok"] and len(a["data"]) == 2
+    assert d.proc.poll() is None
 
 
 def test_reload_wait_and_resync(d):
