@@ -22,9 +22,37 @@ enum dc_log_level {
 	DC_LOG_DEBUG,
 };
 
+/* What a listening socket is; auth and TLS rules depend on it. */
+enum dc_listen_kind {
+	DC_LISTEN_LOOPBACK = 1,	/* TCP on 127.0.0.0/8 or ::1 */
+	DC_LISTEN_TCP,		/* TCP on any other address */
+	DC_LISTEN_UNIX,		/* a unix socket path */
+};
+
+#define DC_MAX_LISTENERS	16
+#define DC_LISTEN_TEXT_MAX	256
+
+/*
+ * One `listen` line, parsed: `ADDRESS [option=value ...]` where ADDRESS
+ * is host:port, [v6]:port, *:port, or a unix socket path (/path or
+ * unix:/path).  Options apply to unix sockets: mode=0660 (the file's
+ * permission bits), owner=USER and group=GROUP (default: the daemon's
+ * user and its group).  The master opens every listener before fork and
+ * every worker accepts on all of them.
+ */
+struct dc_listener {
+	int		 kind;			/* enum dc_listen_kind */
+	char		 address[DC_LISTEN_TEXT_MAX];	/* as written */
+	struct sockaddr_storage addr;		/* sockaddr_un for unix */
+	socklen_t	 addrlen;
+	int		 mode;			/* unix: 0660 by default */
+	char		 owner[64];		/* unix: "" = the daemon's */
+	char		 group[64];		/* unix: "" = owner's group */
+};
+
 struct dc_config {
 	/* process */
-	char		*listen;		/* host:port as written */
+	char		*listen;		/* the listen lines, \n-separated */
 	int		 workers;		/* resolved: auto -> CPUs */
 	char		*user;
 	char		*pidfile;
@@ -69,8 +97,8 @@ struct dc_config {
 	int		 llm_timeout;		/* seconds */
 
 	/* derived, filled by dc_config_validate() */
-	struct sockaddr_storage listen_addr;
-	socklen_t	 listen_addrlen;
+	struct dc_listener listeners[DC_MAX_LISTENERS];
+	int		 nlisteners;
 	char		*source;		/* file it came from, or NULL */
 };
 
@@ -81,6 +109,7 @@ enum dc_config_type {
 	DC_CT_DOUBLE,
 	DC_CT_WORKERS,		/* "auto" or an int */
 	DC_CT_LOGLEVEL,
+	DC_CT_LISTEN,		/* a listener; the key may be given again */
 };
 
 struct dc_config_key {
@@ -140,5 +169,16 @@ void		 dc_config_dump_sample(FILE *fp);
 /* Parse "host:port" / "[v6]:port" into a sockaddr. 0 or DC_EINVAL. */
 int		 dc_parse_listen(const char *s, struct sockaddr_storage *ss,
 		     socklen_t *len);
+
+/*
+ * Parse one listen line (address and options) into *l.  0, or DC_EINVAL
+ * with *why saying what is wrong.  Names in owner= and group= are only
+ * checked for syntax here; dc_config_validate looks them up.
+ */
+int		 dc_listener_parse(const char *text, struct dc_listener *l,
+		     const char **why);
+
+/* "loopback", "tcp" or "unix". */
+const char	*dc_listen_kind_name(int kind);
 
 #endif /* DC_CONFIG_H */

@@ -110,6 +110,14 @@ int		 dc_control_fd(const struct dc_control *ctl);	/* for fork */
 void		 dc_control_answer(struct dc_ctl_conn *cc, struct json_object *data,
 		     const char *error);
 
+/*
+ * Bind a unix stream socket at path with the given mode, replacing a
+ * stale socket file and refusing a live one (the control socket and the
+ * API's unix listeners).  The fd is non-blocking and close-on-exec, not
+ * yet listening.  0, or DC_ERR with a log line.
+ */
+int		 dc_unix_bind(const char *path, int mode, int *fd);
+
 /* Client side (datachatctl): one request, its answer parsed. */
 int		 dc_control_call(const char *path, const char *cmd,
 		     struct json_object *args, int timeout_s,

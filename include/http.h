@@ -64,7 +64,8 @@ struct dc_route {
 };
 
 /* Install the generic callback on w->http; teardown frees leftovers. */
-void		 dc_http_setup(struct dc_worker *w, int listen_fd);
+void		 dc_http_setup(struct dc_worker *w, const int *listen_fds,
+		     int nlisten);
 void		 dc_http_teardown(struct dc_worker *w);
 
 /*

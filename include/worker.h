@@ -1,5 +1,5 @@
 /*
- * worker.h - a worker process: one event base, one evhttp on the socket
+ * worker.h - a worker process: one event base, one evhttp on the sockets
  * inherited from the master, a channel back to the master, and the
  * per-worker state the routes use (target pool, caches).  Workers read the
  * shared registry without locks and leave when the master's channel
@@ -36,7 +36,8 @@ struct dc_worker {
 	char		 index_str[12];	/* for the X-Datachatd-Worker header */
 	struct event_base *base;
 	struct evhttp	*http;
-	struct evhttp_bound_socket *bound;
+	struct evhttp_bound_socket *bound[DC_MAX_LISTENERS];
+	int		 nbound;	/* accepting on; 0 once draining */
 	struct bufferevent *chan;
 	struct dc_config *cfg;
 	struct dc_shreg	*reg;
@@ -59,8 +60,8 @@ struct dc_worker {
 extern struct dc_worker *dc_worker;
 
 /* Entry point after fork; never returns. */
-void		 dc_worker_main(int index, int listen_fd, int chan_fd,
-		     struct dc_config *cfg, struct dc_shreg *reg,
+void		 dc_worker_main(int index, const int *listen_fds, int nlisten,
+		     int chan_fd, struct dc_config *cfg, struct dc_shreg *reg,
 		     const struct dc_fernet_ring *ring) __attribute__((noreturn));
 
 /*

@@ -20,8 +20,10 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <math.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -45,8 +47,9 @@
 
 const struct dc_config_key dc_config_keys[] = {
 	/* process */
-	K(listen, DC_CT_STRING, "127.0.0.1:8000", 0, NULL, 0, 0,
-	    "address of the REST API: host:port, [v6addr]:port or *:port"),
+	K(listen, DC_CT_LISTEN, "127.0.0.1:8000", 0, NULL, 0, 0,
+	    "a socket of the REST API: host:port, [v6addr]:port, *:port or "
+	    "a unix socket path; repeat the key for more"),
 	K(workers, DC_CT_WORKERS, "auto", 0, NULL, 1, 64,
 	    "number of worker processes, or auto for one per online CPU"),
 	K(user, DC_CT_STRING, "", 0, NULL, 0, 0,
@@ -215,7 +218,8 @@ field_double(struct dc_config *cfg, const struct dc_config_key *k)
 static int
 is_string(const struct dc_config_key *k)
 {
-	return k->type == DC_CT_STRING || k->type == DC_CT_SECRET;
+	return k->type == DC_CT_STRING || k->type == DC_CT_SECRET ||
+	    k->type == DC_CT_LISTEN;
 }
 
 /* Free a string field, wiping it first when it may hold a secret. */
@@ -372,15 +376,54 @@ set_log_level(struct dc_config *cfg, const struct dc_config_key *k,
 	return DC_EINVAL;
 }
 
+/* Add one more line to a key that may be given several times. */
+static int
+append_line(struct dc_config *cfg, const struct dc_config_key *k,
+    const char *v)
+{
+	char **fp = field_str(cfg, k), *joined;
+
+	if (asprintf(&joined, "%s\n%s", *fp, v) < 0)
+		return DC_ENOMEM;
+	free_str(*fp, k->type == DC_CT_SECRET);
+	*fp = joined;
+	return DC_OK;
+}
+
+/*
+ * A listen line: checked here so that a problem carries its line.  The
+ * lines of a file are kept \n-separated (see dc_config_parse_text);
+ * dc_config_validate parses them into cfg->listeners.
+ */
+static int
+set_listen(struct dc_config *cfg, const struct dc_config_key *k,
+    const char *v, const char *who, struct problems *pb, int line, int again)
+{
+	struct dc_listener l;
+	char sb[CONFIG_SHOW_MAX + 8];
+	const char *why;
+
+	if (strchr(v, '\n') != NULL ||
+	    dc_listener_parse(v, &l, &why) != DC_OK) {
+		if (strchr(v, '\n') != NULL)
+			why = "a newline in the value";
+		problem(pb, line, "%s: bad address \"%s\": %s", who,
+		    show(v, sb, sizeof(sb)), why);
+		return DC_EINVAL;
+	}
+	return again ? append_line(cfg, k, v) : set_str(cfg, k, v);
+}
+
 /*
  * Store value v for key k.  who names the key in messages (the key, or
- * the environment variable).  A bad value is reported and not stored, and
+ * the environment variable); again says the file gave the key before
+ * (only a listen key may be repeated, and each adds a socket).  A bad value is reported and not stored, and
  * only values of keys that are not secrets are ever quoted.
  * Returns 0, DC_EINVAL (reported) or DC_ENOMEM.
  */
 static int
 set_value(struct dc_config *cfg, const struct dc_config_key *k,
-    const char *v, const char *who, struct problems *pb, int line)
+    const char *v, const char *who, struct problems *pb, int line, int again)
 {
 	char sb[CONFIG_SHOW_MAX + 8];
 
@@ -396,6 +439,8 @@ set_value(struct dc_config *cfg, const struct dc_config_key *k,
 		return set_str(cfg, k, v);
 	case DC_CT_SECRET:
 		return set_str(cfg, k, v);
+	case DC_CT_LISTEN:
+		return set_listen(cfg, k, v, who, pb, line, again);
 	case DC_CT_INT:
 		return set_int(cfg, k, v, who, pb, line);
 	case DC_CT_DOUBLE:
@@ -456,7 +501,7 @@ dc_config_defaults(struct dc_config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	for (k = dc_config_keys; k->name != NULL; k++) {
-		rc = set_value(cfg, k, k->def, k->name, &pb, 0);
+		rc = set_value(cfg, k, k->def, k->name, &pb, 0, 0);
 		if (rc != DC_OK)
 			goto out;
 	}
@@ -638,25 +683,17 @@ dc_config_parse_text(struct dc_config *cfg, const char *file,
 			    show(key, sb, sizeof(sb)));
 			goto next;
 		}
-		if (seen[k - dc_config_keys] != 0) {
+		if (seen[k - dc_config_keys] != 0 && k->type != DC_CT_LISTEN) {
 			problem(&pb, line, "key \"%s\" given twice (first on "
 			    "line %d)", k->name, seen[k - dc_config_keys]);
 			goto next;
 		}
-		seen[k - dc_config_keys] = line;
-		if (strcmp(k->name, "listen") == 0) {
-			struct sockaddr_storage ss;
-			socklen_t sl;
-
-			/* checked here so the problem carries its line */
-			if (dc_parse_listen(val, &ss, &sl) != DC_OK) {
-				problem(&pb, line, "listen: bad address \"%s\", "
-				    "expected host:port with a port 1-65535",
-				    val);
-				goto next;
-			}
-		}
-		if (set_value(cfg, k, val, k->name, &pb, line) == DC_ENOMEM) {
+		/* a repeated listen adds a socket; the first replaces the default */
+		r = set_value(cfg, k, val, k->name, &pb, line,
+		    seen[k - dc_config_keys] != 0);
+		if (seen[k - dc_config_keys] == 0)
+			seen[k - dc_config_keys] = line;
+		if (r == DC_ENOMEM) {
 			rc = DC_ENOMEM;
 			goto out;
 		}
@@ -687,7 +724,7 @@ dc_config_apply_env(struct dc_config *cfg, dc_config_report report,
 			continue;
 		if ((v = getenv(k->env)) == NULL || *v == '\0')
 			continue;
-		if (set_value(cfg, k, v, k->env, &pb, 0) == DC_ENOMEM)
+		if (set_value(cfg, k, v, k->env, &pb, 0, 0) == DC_ENOMEM)
 			return DC_ENOMEM;
 	}
 	return pb.count;
@@ -778,6 +815,186 @@ dc_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 	const char *why;
 
 	return parse_listen(s, ss, len, &why);
+}
+
+const char *
+dc_listen_kind_name(int kind)
+{
+	switch (kind) {
+	case DC_LISTEN_LOOPBACK:	return "loopback";
+	case DC_LISTEN_TCP:		return "tcp";
+	case DC_LISTEN_UNIX:		return "unix";
+	}
+	return "unknown";
+}
+
+static int
+is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *sin = (const void *)ss;
+	const struct sockaddr_in6 *sin6 = (const void *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	return ss->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+}
+
+/* A user or group name as useradd(8) accepts it. */
+static int
+valid_name(const char *v)
+{
+	size_t i, n = strlen(v);
+
+	if (n == 0 || n > 32 || v[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) && strchr("._-", v[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+/* One option=value of a listen line. */
+static int
+listener_option(struct dc_listener *l, const char *opt, const char **why)
+{
+	const char *v = strchr(opt, '=');
+	char *end;
+	long mode;
+
+	if (v == NULL) {
+		*why = "expected option=value after the address";
+		return DC_EINVAL;
+	}
+	v++;
+	if (l->kind != DC_LISTEN_UNIX) {
+		*why = "mode=, owner= and group= apply to unix sockets only";
+		return DC_EINVAL;
+	}
+	if (strncmp(opt, "mode=", 5) == 0) {
+		errno = 0;
+		mode = strtol(v, &end, 8);
+		if (*v == '\0' || *end != '\0' || errno != 0 || mode < 0 ||
+		    mode > 0777) {
+			*why = "mode= takes octal permission bits, like 0660";
+			return DC_EINVAL;
+		}
+		l->mode = (int)mode;
+		return DC_OK;
+	}
+	if (strncmp(opt, "owner=", 6) == 0 || strncmp(opt, "group=", 6) == 0) {
+		if (!valid_name(v)) {
+			*why = "owner= and group= take a user or group name";
+			return DC_EINVAL;
+		}
+		dc_strlcpy(opt[0] == 'o' ? l->owner : l->group, v,
+		    sizeof(l->owner));
+		return DC_OK;
+	}
+	*why = "unknown option, expected mode=, owner= or group=";
+	return DC_EINVAL;
+}
+
+int
+dc_listener_parse(const char *text, struct dc_listener *l, const char **why)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)(void *)&l->addr;
+	char buf[DC_LISTEN_TEXT_MAX], *tok, *save = NULL, *path;
+	int rc = DC_EINVAL;
+
+	memset(l, 0, sizeof(*l));
+	l->mode = 0660;
+	*why = "empty address";
+	if (text == NULL || strlen(text) >= sizeof(buf)) {
+		if (text != NULL)
+			*why = "too long";
+		goto out;
+	}
+	dc_strlcpy(buf, text, sizeof(buf));
+	if ((tok = strtok_r(buf, " \t", &save)) == NULL)
+		goto out;
+	dc_strlcpy(l->address, tok, sizeof(l->address));
+	if (tok[0] == '/' || strncmp(tok, "unix:", 5) == 0) {
+		path = tok[0] == '/' ? tok : tok + 5;
+		if (path[0] != '/') {
+			*why = "a unix socket path must be absolute";
+			goto out;
+		}
+		if (strlen(path) >= sizeof(sun->sun_path)) {
+			*why = "unix socket path too long";
+			goto out;
+		}
+		l->kind = DC_LISTEN_UNIX;
+		sun->sun_family = AF_UNIX;
+		dc_strlcpy(sun->sun_path, path, sizeof(sun->sun_path));
+		l->addrlen = sizeof(*sun);
+	} else {
+		if (parse_listen(tok, &l->addr, &l->addrlen, why) != DC_OK)
+			goto out;
+		l->kind = is_loopback(&l->addr) ? DC_LISTEN_LOOPBACK :
+		    DC_LISTEN_TCP;
+	}
+	while ((tok = strtok_r(NULL, " \t", &save)) != NULL)
+		if (listener_option(l, tok, why) != DC_OK)
+			goto out;
+	rc = DC_OK;
+out:
+	return rc;
+}
+
+/* Same socket: the same address family and address, or the same path. */
+static int
+same_listener(const struct dc_listener *a, const struct dc_listener *b)
+{
+	return a->addrlen == b->addrlen &&
+	    memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
+/* cfg->listen's lines into cfg->listeners, with the names looked up. */
+static void
+validate_listeners(struct dc_config *cfg, struct problems *pb)
+{
+	struct dc_listener *l;
+	char *lines, *line, *save = NULL, sb[CONFIG_SHOW_MAX + 8];
+	const char *why;
+	int i;
+
+	cfg->nlisteners = 0;
+	if ((lines = strdup(cfg->listen)) == NULL) {
+		problem(pb, 0, "listen: out of memory");
+		return;
+	}
+	for (line = strtok_r(lines, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (cfg->nlisteners == DC_MAX_LISTENERS) {
+			problem(pb, 0, "listen: more than %d sockets",
+			    DC_MAX_LISTENERS);
+			break;
+		}
+		l = &cfg->listeners[cfg->nlisteners];
+		if (dc_listener_parse(line, l, &why) != DC_OK) {
+			problem(pb, 0, "listen: bad address \"%s\": %s",
+			    show(line, sb, sizeof(sb)), why);
+			continue;
+		}
+		for (i = 0; i < cfg->nlisteners; i++)
+			if (same_listener(&cfg->listeners[i], l))
+				break;
+		if (i < cfg->nlisteners) {
+			problem(pb, 0, "listen: %s is given twice", l->address);
+			continue;
+		}
+		if (l->owner[0] != '\0' && getpwnam(l->owner) == NULL)
+			problem(pb, 0, "listen %s: owner %s: no such user",
+			    l->address, l->owner);
+		if (l->group[0] != '\0' && getgrnam(l->group) == NULL)
+			problem(pb, 0, "listen %s: group %s: no such group",
+			    l->address, l->group);
+		cfg->nlisteners++;
+	}
+	if (cfg->nlisteners == 0 && pb->count == 0)
+		problem(pb, 0, "listen: no socket to listen on");
+	free(lines);
 }
 
 /*
@@ -906,14 +1123,10 @@ dc_config_validate(struct dc_config *cfg, dc_config_report report, void *arg)
 	struct problems pb = { report, arg, config_name(cfg), 0 };
 	struct sockaddr_un sun;
 	char sb[CONFIG_SHOW_MAX + 8];
-	const char *why = NULL;
 	char why2[160];
 	int rc;
 
-	if (parse_listen(cfg->listen, &cfg->listen_addr, &cfg->listen_addrlen,
-	    &why) != DC_OK)
-		problem(&pb, 0, "listen: bad address \"%s\": %s",
-		    show(cfg->listen, sb, sizeof(sb)), why);
+	validate_listeners(cfg, &pb);
 	if (strlen(cfg->control_socket) >= sizeof(sun.sun_path))
 		problem(&pb, 0, "control_socket: path longer than %zu bytes",
 		    sizeof(sun.sun_path) - 1);

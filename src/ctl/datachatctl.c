@@ -191,23 +191,50 @@ collect(char *p, size_t sz, size_t n, void *arg)
 	return sz * n;
 }
 
+/* The REST API over a unix listener: curl connects to this path. */
+static char unix_path[DC_LISTEN_TEXT_MAX];
+
+/*
+ * Where to reach the REST API: the first loopback listener the master
+ * names in its status, else another TCP one (a wildcard address reached
+ * over loopback), else a unix one.
+ */
 static char *
 api_base(void)
 {
-	struct json_object *holder, *st;
-	const char *listen;
+	static const int order[] = { DC_LISTEN_LOOPBACK, DC_LISTEN_TCP,
+	    DC_LISTEN_UNIX };
+	struct json_object *holder, *st, *lis, *l = NULL;
+	const char *addr = NULL, *port;
 	char *base = NULL, host[300];
-	const char *port;
+	size_t o, i, n;
 
 	st = call(&dc_ctl_commands[DC_CTL_STATUS], NULL, &holder);
-	listen = field(st, "listen");
-	port = strrchr(listen, ':');
-	if (port == NULL) {
+	if (json_object_object_get_ex(st, "listeners", &lis) &&
+	    json_object_is_type(lis, json_type_array)) {
+		n = json_object_array_length(lis);
+		for (o = 0; o < DC_ARRAY_SIZE(order) && addr == NULL; o++)
+			for (i = 0; i < n && addr == NULL; i++) {
+				l = json_object_array_get_idx(lis, i);
+				if (strcmp(field(l, "kind"), dc_listen_kind_name(
+				    order[o])) == 0)
+					addr = field(l, "address");
+			}
+	}
+	if (addr != NULL && strcmp(field(l, "kind"), "unix") == 0) {
+		dc_strlcpy(unix_path, strncmp(addr, "unix:", 5) == 0 ?
+		    addr + 5 : addr, sizeof(unix_path));
+		if (asprintf(&base, "http://localhost/api/v1/databases") < 0)
+			exit(EXIT_FAIL);
+		json_object_put(holder);
+		return base;
+	}
+	if (addr == NULL || (port = strrchr(addr, ':')) == NULL) {
 		fprintf(stderr, "datachatctl: cannot tell where datachatd "
-		    "listens (%s)\n", listen);
+		    "listens\n");
 		exit(EXIT_FAIL);
 	}
-	snprintf(host, sizeof(host), "%.*s", (int)(port - listen), listen);
+	snprintf(host, sizeof(host), "%.*s", (int)(port - addr), addr);
 	if (strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0)
 		strcpy(host, "127.0.0.1");
 	else if (strcmp(host, "[::]") == 0)
@@ -243,6 +270,8 @@ api(const char *method, const char *path, struct json_object *req)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	if (unix_path[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, unix_path);
 	if (req != NULL)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS,
 		    json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));

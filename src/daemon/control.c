@@ -272,20 +272,19 @@ socket_alive(const char *path)
 }
 
 int
-dc_control_open(struct event_base *base, const char *path,
-    dc_ctl_handler handler, struct dc_control **out)
+dc_unix_bind(const char *path, int mode, int *out)
 {
-	struct dc_control *ctl = NULL;
 	struct sockaddr_un sun;
 	mode_t old;
 	int fd = -1;
 
+	*out = -1;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		log_error("control socket path too long: %s", path);
+		log_error("unix socket path too long: %s", path);
 		return DC_ERR;
 	}
 	if (socket_alive(path)) {
-		log_error("control socket %s is in use: is another datachatd "
+		log_error("socket %s is in use: is another datachatd "
 		    "running?", path);
 		return DC_ERR;
 	}
@@ -296,13 +295,33 @@ dc_control_open(struct event_base *base, const char *path,
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		goto fail;
+	/* never a moment with wider permissions than asked for */
 	old = umask(0177);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		umask(old);
 		goto fail;
 	}
 	umask(old);
-	chmod(path, 0600);
+	if (chmod(path, (mode_t)mode) == -1)
+		goto fail;
+	*out = fd;
+	return DC_OK;
+fail:
+	log_error("cannot open unix socket %s: %s", path, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return DC_ERR;
+}
+
+int
+dc_control_open(struct event_base *base, const char *path,
+    dc_ctl_handler handler, struct dc_control **out)
+{
+	struct dc_control *ctl = NULL;
+	int fd = -1;
+
+	if (dc_unix_bind(path, 0600, &fd) != DC_OK)
+		return DC_ERR;
 	ctl = calloc(1, sizeof(*ctl));
 	if (ctl == NULL || (ctl->path = strdup(path)) == NULL)
 		goto fail;
@@ -320,8 +339,8 @@ fail:
 		free(ctl->path);
 		free(ctl);
 	}
-	if (fd != -1)
-		close(fd);
+	close(fd);
+	unlink(path);
 	return DC_ERR;
 }
 

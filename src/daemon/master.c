@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <assert.h>
@@ -62,7 +63,9 @@ struct master {
 	struct event_base *base;
 	struct dc_config *cfg;
 	const struct dc_master_opts *opts;
-	int		 listen_fd;
+	int		 listen_fds[DC_MAX_LISTENERS];	/* cfg->listeners' */
+	int		 nlisten;
+	int		 unix_made[DC_MAX_LISTENERS];	/* unlink at exit */
 	struct dc_shreg	*reg;
 	struct dc_fernet_ring ring;
 
@@ -448,7 +451,8 @@ spawn_one(int i)
 			close(dc_control_fd(M.ctl));
 		if (ready_fd != -1)
 			close(ready_fd);
-		dc_worker_main(i, M.listen_fd, sv[1], M.cfg, M.reg, &M.ring);
+		dc_worker_main(i, M.listen_fds, M.nlisten, sv[1], M.cfg, M.reg,
+		    &M.ring);
 	}
 	close(sv[1]);
 	evutil_make_socket_nonblocking(sv[0]);
@@ -779,7 +783,8 @@ iso_ms(uint64_t ms, char *buf, size_t sz)
 static struct json_object *
 ctl_status(void)
 {
-	struct json_object *o = json_object_new_object(), *reg;
+	struct json_object *o = json_object_new_object(), *reg, *lis;
+	int i;
 	const char *state;
 	char ts[48];
 
@@ -789,7 +794,20 @@ ctl_status(void)
 	json_object_object_add(o, "started", json_object_new_string(ts));
 	json_object_object_add(o, "uptime_seconds",
 	    json_object_new_int64((int64_t)(dc_wall_ms() - M.started_ms) / 1000));
-	json_object_object_add(o, "listen", json_object_new_string(M.cfg->listen));
+	/* listen: the first socket, as before several were allowed */
+	json_object_object_add(o, "listen",
+	    json_object_new_string(M.cfg->listeners[0].address));
+	lis = json_object_new_array();
+	for (i = 0; i < M.cfg->nlisteners; i++) {
+		struct json_object *l = json_object_new_object();
+
+		json_object_object_add(l, "address", json_object_new_string(
+		    M.cfg->listeners[i].address));
+		json_object_object_add(l, "kind", json_object_new_string(
+		    dc_listen_kind_name(M.cfg->listeners[i].kind)));
+		json_object_array_add(lis, l);
+	}
+	json_object_object_add(o, "listeners", lis);
 	json_object_object_add(o, "workers_alive",
 	    json_object_new_int(running_workers()));
 	json_object_object_add(o, "workers_configured",
@@ -1087,29 +1105,108 @@ ctl_handler(struct dc_ctl_conn *cc, const struct dc_ctl_command *cmd,
 
 /* --- start-up --- */
 
+/*
+ * A unix listener belongs to owner= (default: the daemon's user) and
+ * group= (default: the owner's group), so that a proxy such as nginx can
+ * be let in by group.  Done before the privilege drop, as root.
+ */
 static int
-open_listener(void)
+own_unix_listener(const struct dc_listener *l, const char *path)
 {
-	int fd, on = 1;
+	const char *owner = l->owner[0] != '\0' ? l->owner : M.cfg->user;
+	struct passwd *pw = NULL;
+	struct group *gr = NULL;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
 
-	fd = socket(M.cfg->listen_addr.ss_family, SOCK_STREAM, 0);
-	if (fd == -1)
-		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (bind(fd, (struct sockaddr *)&M.cfg->listen_addr,
-	    M.cfg->listen_addrlen) == -1)
-		goto fail;
-	if (listen(fd, 511) == -1)
-		goto fail;
-	evutil_make_socket_nonblocking(fd);
-	evutil_make_socket_closeonexec(fd);
-	M.listen_fd = fd;
+	if (owner[0] != '\0') {
+		if ((pw = getpwnam(owner)) == NULL) {
+			log_error("listen %s: no user %s", l->address, owner);
+			return DC_ERR;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (l->group[0] != '\0') {
+		if ((gr = getgrnam(l->group)) == NULL) {
+			log_error("listen %s: no group %s", l->address,
+			    l->group);
+			return DC_ERR;
+		}
+		gid = gr->gr_gid;
+	}
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    chown(path, uid, gid) == -1) {
+		log_error("listen %s: chown: %s", l->address, strerror(errno));
+		return DC_ERR;
+	}
+	return DC_OK;
+}
+
+/* Every listen line, before fork: the workers accept on all of them. */
+static int
+open_listeners(void)
+{
+	const struct dc_listener *l;
+	const char *path;
+	int fd = -1, on = 1, i;
+
+	for (i = 0; i < M.cfg->nlisteners; i++) {
+		l = &M.cfg->listeners[i];
+		if (l->kind == DC_LISTEN_UNIX) {
+			path = ((const struct sockaddr_un *)(const void *)
+			    &l->addr)->sun_path;
+			if (dc_unix_bind(path, l->mode, &fd) != DC_OK)
+				goto out;
+			M.unix_made[i] = 1;
+			M.listen_fds[M.nlisten++] = fd;
+			if (own_unix_listener(l, path) != DC_OK)
+				goto out;
+		} else {
+			fd = socket(l->addr.ss_family, SOCK_STREAM, 0);
+			if (fd == -1)
+				goto fail;
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+			    sizeof(on));
+			if (l->addr.ss_family == AF_INET6)
+				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+				    sizeof(on));
+			if (bind(fd, (const struct sockaddr *)&l->addr,
+			    l->addrlen) == -1)
+				goto fail;
+			M.listen_fds[M.nlisten++] = fd;
+		}
+		fd = -1;
+		if (listen(M.listen_fds[i], 511) == -1)
+			goto fail;
+		evutil_make_socket_nonblocking(M.listen_fds[i]);
+		evutil_make_socket_closeonexec(M.listen_fds[i]);
+	}
 	return DC_OK;
 fail:
-	log_error("cannot listen on %s: %s", M.cfg->listen, strerror(errno));
+	log_error("cannot listen on %s: %s", l->address, strerror(errno));
 	if (fd != -1)
 		close(fd);
+out:
 	return DC_ERR;
+}
+
+static void
+close_listeners(void)
+{
+	const struct sockaddr_un *sun;
+	int i;
+
+	for (i = 0; i < M.nlisten; i++) {
+		close(M.listen_fds[i]);
+		if (!M.unix_made[i])
+			continue;
+		sun = (const void *)&M.cfg->listeners[i].addr;
+		if (unlink(sun->sun_path) == -1 && errno != ENOENT)
+			log_warn("cannot remove %s: %s", sun->sun_path,
+			    strerror(errno));
+	}
+	M.nlisten = 0;
 }
 
 static int
@@ -1296,8 +1393,7 @@ cleanup(void)
 		unlink(M.pidfile);
 		free(M.pidfile);
 	}
-	if (M.listen_fd > 0)
-		close(M.listen_fd);
+	close_listeners();
 	if (M.reg != NULL)
 		dc_shreg_destroy(M.reg);
 	dc_fernet_ring_wipe(&M.ring);
@@ -1314,13 +1410,12 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	memset(&M, 0, sizeof(M));
 	M.cfg = cfg;
 	M.opts = opts;
-	M.listen_fd = -1;
 	M.sysdb_backoff_ms = 200;
 	signal(SIGPIPE, SIG_IGN);
 
 	if (load_keys() != DC_OK)
 		goto out;
-	if (open_listener() != DC_OK)
+	if (open_listeners() != DC_OK)
 		goto out;
 	if (!opts->foreground) {
 		if (daemonize() != DC_OK) {
@@ -1362,8 +1457,11 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	    cfg->control_socket, ctl_handler, &M.ctl) != DC_OK)
 		goto out;
 
-	log_info("datachatd %s listening on %s with %d workers", DC_VERSION,
-	    cfg->listen, cfg->workers);
+	for (i = 0; i < cfg->nlisteners; i++)
+		log_info("listening on %s (%s)", cfg->listeners[i].address,
+		    dc_listen_kind_name(cfg->listeners[i].kind));
+	log_info("datachatd %s started with %d workers", DC_VERSION,
+	    cfg->workers);
 	if (cfg->system_database_url[0] != '\0')
 		sysdb_connect(-1, 0, NULL);	/* first try before fork */
 	else

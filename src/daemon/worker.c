@@ -2,7 +2,7 @@
  * worker.c - a worker process.
  *
  * After fork the worker builds its own event base and evhttp on the
- * listening socket it inherited, and a bufferevent on its channel to the
+ * listening sockets it inherited (every listen line), and a bufferevent on its channel to the
  * master.  It never touches the master's event base or system-database
  * connection (their fds were closed for it before this runs).  Signals
  * that the master relays (HUP, INT, QUIT, USR1) are ignored here: the
@@ -11,6 +11,7 @@
  * its master.
  */
 #include <sys/prctl.h>
+#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,14 +164,14 @@ begin_shutdown(int mode)
 {
 	struct timeval tv = { W.cfg->shutdown_timeout, 0 };
 	struct timeval poll = { 0, 50000 };
+	int i;
 
 	if (mode == DC_SHUTDOWN_IMMEDIATE)
 		_exit(0);
-	if (W.bound != NULL) {
-		/* stop accepting; the other workers keep the socket */
-		evhttp_del_accept_socket(W.http, W.bound);
-		W.bound = NULL;
-	}
+	/* stop accepting; the other workers keep the sockets */
+	for (i = 0; i < W.nbound; i++)
+		evhttp_del_accept_socket(W.http, W.bound[i]);
+	W.nbound = 0;
 	W.shutting_down = mode;
 	if (mode == DC_SHUTDOWN_FAST) {
 		event_base_loopexit(W.base, NULL);
@@ -234,11 +235,13 @@ chan_event(struct bufferevent *bev, short what, void *arg)
 }
 
 void
-dc_worker_main(int index, int listen_fd, int chan_fd, struct dc_config *cfg,
-    struct dc_shreg *reg, const struct dc_fernet_ring *ring)
+dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
+    struct dc_config *cfg, struct dc_shreg *reg,
+    const struct dc_fernet_ring *ring)
 {
 	struct event_config *ecfg;
 	struct sigaction sa;
+	int i;
 
 	memset(&W, 0, sizeof(W));
 	dc_worker = &W;
@@ -294,11 +297,17 @@ dc_worker_main(int index, int listen_fd, int chan_fd, struct dc_config *cfg,
 	W.http = evhttp_new(W.base);
 	if (W.http == NULL)
 		_exit(2);
-	dc_http_setup(&W, listen_fd);
-	W.bound = evhttp_accept_socket_with_handle(W.http, listen_fd);
-	if (W.bound == NULL) {
-		log_error("cannot accept on the listening socket");
-		_exit(2);
+	assert(nlisten > 0 && nlisten <= DC_MAX_LISTENERS);
+	dc_http_setup(&W, listen_fds, nlisten);
+	for (i = 0; i < nlisten; i++) {
+		W.bound[i] = evhttp_accept_socket_with_handle(W.http,
+		    listen_fds[i]);
+		if (W.bound[i] == NULL) {
+			log_error("cannot accept on %s",
+			    cfg->listeners[i].address);
+			_exit(2);
+		}
+		W.nbound++;
 	}
 	W.pool = dc_pool_new(&W);
 	if (W.pool == NULL)

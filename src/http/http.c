@@ -21,6 +21,8 @@
  */
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <dirent.h>
 #include <errno.h>
@@ -35,6 +37,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "config.h"
 #include "dc.h"
 #include "http.h"
 #include "log.h"
@@ -51,13 +54,17 @@ static struct dc_req *live_reqs;
 static struct json_tokener *req_tok;
 
 /*
- * served[fd] is the peer port + 1 of the connection on fd that last
- * carried a request (0: none).  An accepted socket whose peer differs is
- * a new connection that has not been served yet.
+ * served[fd] is the inode of the socket on fd that last carried a
+ * request (0: none).  An accepted socket with another inode is a new
+ * connection that has not been served yet.  The inode tells sockets
+ * apart whatever their kind (a unix client has no port).
  */
-static uint32_t	*served;
+static ino_t	*served;
 static size_t	 nserved;
-static int	 listen_port = -1;
+
+/* The listeners' addresses: an accepted socket carries one of them. */
+static struct sockaddr_storage lis_addr[DC_MAX_LISTENERS];
+static int	 nlis;
 
 static const struct dc_route *const route_tables[] = {
 	dc_routes_ops,
@@ -670,13 +677,48 @@ sock_port(const struct sockaddr_storage *ss)
 	return -1;
 }
 
+/*
+ * Was the socket whose local address is ss accepted on one of our
+ * listeners?  A TCP listener on a wildcard address hands out sockets
+ * with a specific one, so TCP compares family and port; a unix one
+ * compares the path.
+ */
+static int
+from_listener(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_un *a, *b;
+	int i;
+
+	for (i = 0; i < nlis; i++) {
+		if (lis_addr[i].ss_family != ss->ss_family)
+			continue;
+		if (ss->ss_family != AF_UNIX) {
+			if (sock_port(&lis_addr[i]) == sock_port(ss))
+				return 1;
+			continue;
+		}
+		a = (const void *)&lis_addr[i];
+		b = (const void *)ss;
+		if (a->sun_path[0] != '\0' &&
+		    strncmp(a->sun_path, b->sun_path, sizeof(a->sun_path)) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static ino_t
+sock_inode(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
 static void
 note_served(struct evhttp_connection *evcon)
 {
 	struct bufferevent *bev;
-	ev_uint16_t port;
-	uint32_t *p;
-	char *addr;
+	ino_t *p;
 	size_t n;
 	int fd;
 
@@ -692,8 +734,7 @@ note_served(struct evhttp_connection *evcon)
 		served = p;
 		nserved = n;
 	}
-	evhttp_connection_get_peer(evcon, &addr, &port);
-	served[fd] = (uint32_t)port + 1;
+	served[fd] = sock_inode(fd);
 }
 
 /*
@@ -709,29 +750,30 @@ dc_http_unserved(struct dc_worker *w)
 	struct dirent *de;
 	socklen_t len;
 	DIR *d;
-	int fd, port, acc, avail, n = 0;
+	int fd, acc, avail, n = 0;
 
 	(void)w;
-	if (listen_port < 0 || (d = opendir("/proc/self/fd")) == NULL)
+	if (nlis == 0 || (d = opendir("/proc/self/fd")) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
 		fd = atoi(de->d_name);
 		len = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
 		if (fd == dirfd(d) ||
 		    getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
-		    sock_port(&ss) != listen_port)
+		    !from_listener(&ss))
 			continue;
 		len = sizeof(acc);
 		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == -1 ||
 		    acc)
-			continue;		/* the listening socket */
+			continue;		/* a listening socket */
 		len = sizeof(ss);
 		if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
 			continue;		/* not connected any more */
-		port = sock_port(&ss);
-		if ((size_t)fd < nserved && served[fd] == (uint32_t)port + 1 &&
+		if ((size_t)fd < nserved && served[fd] != 0 &&
+		    served[fd] == sock_inode(fd) &&
 		    (ioctl(fd, FIONREAD, &avail) == -1 || avail == 0))
 			continue;		/* idle keep-alive */
 		n++;
@@ -896,14 +938,18 @@ dispatch(struct evhttp_request *req, void *arg)
 }
 
 void
-dc_http_setup(struct dc_worker *w, int listen_fd)
+dc_http_setup(struct dc_worker *w, const int *listen_fds, int nlisten)
 {
 	const struct dc_config *c = w->cfg;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	socklen_t len;
+	int i;
 
-	if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) == 0)
-		listen_port = sock_port(&ss);
+	for (nlis = 0, i = 0; i < nlisten && nlis < DC_MAX_LISTENERS; i++) {
+		len = sizeof(lis_addr[nlis]);
+		if (getsockname(listen_fds[i],
+		    (struct sockaddr *)&lis_addr[nlis], &len) == 0)
+			nlis++;
+	}
 
 	/*
 	 * Bodies up to max_body_size get a JSON 413 from dc_req_json; far
