@@ -59,6 +59,7 @@ struct dc_config {
 	char		*control_socket;
 	char		*log;			/* stderr | syslog | path */
 	int		 log_level;		/* enum dc_log_level */
+	char		*log_format;		/* text | json */
 	int		 shutdown_timeout;	/* seconds */
 
 	/* registry */
@@ -110,6 +111,7 @@ enum dc_config_type {
 	DC_CT_WORKERS,		/* "auto" or an int */
 	DC_CT_LOGLEVEL,
 	DC_CT_LISTEN,		/* a listener; the key may be given again */
+	DC_CT_CHOICE,		/* a string, one of the key's choices */
 };
 
 struct dc_config_key {
@@ -121,6 +123,7 @@ struct dc_config_key {
 	long		 min, max;	/* bounds for DC_CT_INT */
 	size_t		 offset;	/* into struct dc_config */
 	const char	*desc;		/* one line for the docs */
+	const char *const *choices;	/* DC_CT_CHOICE: NULL-terminated */
 };
 
 /* The table itself, terminated by an entry with name == NULL. */
@@ -165,6 +168,18 @@ void		 dc_config_free(struct dc_config *cfg);
 
 /* Write the sample config (every key, commented, with defaults). */
 void		 dc_config_dump_sample(FILE *fp);
+
+/*
+ * The value of key k in cfg as an operator may see it (datachatd -T,
+ * datachatctl config): a secret URL with its password masked, any other
+ * secret as ******** when set.
+ */
+void		 dc_config_value(const struct dc_config *cfg,
+		     const struct dc_config_key *k, char *buf, size_t size);
+
+/* Every key of cfg as a config file would say it, secrets masked. */
+void		 dc_config_dump_effective(const struct dc_config *cfg,
+		     FILE *fp);
 
 /* Parse "host:port" / "[v6]:port" into a sockaddr. 0 or DC_EINVAL. */
 int		 dc_parse_listen(const char *s, struct sockaddr_storage *ss,

@@ -23,6 +23,7 @@
 #ifndef DC_LLM_H
 #define DC_LLM_H
 
+struct dc_config;
 struct dc_worker;
 struct dc_llm;
 struct dc_llm_call;
@@ -59,6 +60,12 @@ struct dc_llm	*dc_llm_new(struct dc_worker *w);
 
 /* Abort every call in flight (their callbacks never run) and free. */
 void		 dc_llm_free(struct dc_llm *llm);
+
+/*
+ * Why the configuration's LLM cannot be used (none configured, no key,
+ * no model...), or NULL when it can; for `datachatd -t`.
+ */
+const char	*dc_llm_config_problem(const struct dc_config *c);
 
 /*
  * 1 when the configured provider can be used.  Otherwise 0, and *why

@@ -251,7 +251,7 @@ main(int argc, char **argv)
 	if (argc != 1 || T.n < 1 || T.n > MAX_CALLS || T.ncancel < 0)
 		usage();
 
-	dc_log_open("stderr", verbose ? DC_LOG_DEBUG : DC_LOG_WARNING);
+	dc_log_open("stderr", verbose ? DC_LOG_DEBUG : DC_LOG_WARNING, 0);
 	snprintf(dc_proc_title, sizeof(dc_proc_title), "%s", TOOL_NAME);
 	if (dc_config_load(&cfg, conf, report, NULL) != 0) {
 		dc_config_free(&cfg);

@@ -198,6 +198,12 @@ unusable(const struct dc_config *c, int p)
 	}
 }
 
+const char *
+dc_llm_config_problem(const struct dc_config *c)
+{
+	return unusable(c, provider_of(c));
+}
+
 int
 dc_llm_configured(const struct dc_llm *llm, const char **why)
 {

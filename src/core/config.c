@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <math.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -40,17 +41,25 @@
 #define CONFIG_MAX_KEYFILE	(64 * 1024)	/* a key file */
 #define CONFIG_SHOW_MAX		64		/* value chars in a message */
 
+static const char *const llm_providers[] = { "openai", "anthropic",
+    "local", "", NULL };
+static const char *const log_formats[] = { "text", "json", NULL };
+
 /* One table entry; the field name is the key name, so they cannot differ. */
 #define K(field, type, def, reload, env, min, max, desc)		\
 	{ #field, type, def, reload, env, min, max,			\
-	    offsetof(struct dc_config, field), desc }
+	    offsetof(struct dc_config, field), desc, NULL }
+/* A key whose value is one of a list of words. */
+#define KC(field, choices, def, reload, env, desc)			\
+	{ #field, DC_CT_CHOICE, def, reload, env, 0, 0,			\
+	    offsetof(struct dc_config, field), desc, choices }
 
 const struct dc_config_key dc_config_keys[] = {
 	/* process */
 	K(listen, DC_CT_LISTEN, "127.0.0.1:8000", 0, NULL, 0, 0,
 	    "a socket of the REST API: host:port, [v6addr]:port, *:port or "
 	    "a unix socket path; repeat the key for more"),
-	K(workers, DC_CT_WORKERS, "auto", 0, NULL, 1, 64,
+	K(workers, DC_CT_WORKERS, "auto", 1, NULL, 1, 64,
 	    "number of worker processes, or auto for one per online CPU"),
 	K(user, DC_CT_STRING, "", 0, NULL, 0, 0,
 	    "user to run as after binding the sockets, if set"),
@@ -62,6 +71,8 @@ const struct dc_config_key dc_config_keys[] = {
 	    "where to log: stderr, syslog or a file path"),
 	K(log_level, DC_CT_LOGLEVEL, "info", 1, NULL, 0, 0,
 	    "least severe level logged: error, warning, info or debug"),
+	KC(log_format, log_formats, "text", 1, NULL,
+	    "log lines as text, or json for one JSON object per line"),
 	K(shutdown_timeout, DC_CT_INT, "30", 1, NULL, 1, 3600,
 	    "seconds a smart shutdown waits for requests before exiting"),
 
@@ -103,7 +114,7 @@ const struct dc_config_key dc_config_keys[] = {
 	    0, 0, "browser origins allowed by CORS, comma-separated, or *"),
 
 	/* LLM */
-	K(llm_provider, DC_CT_STRING, "", 1, "LLM_DEFAULT_PROVIDER", 0, 0,
+	KC(llm_provider, llm_providers, "", 1, "LLM_DEFAULT_PROVIDER",
 	    "LLM used for chat: openai, anthropic, local, or empty for none"),
 	K(llm_openai_api_key, DC_CT_SECRET, "", 1, "LLM_OPENAI_API_KEY", 0, 0,
 	    "API key for the openai provider"),
@@ -134,7 +145,7 @@ const struct dc_config_key dc_config_keys[] = {
 	K(llm_timeout, DC_CT_INT, "60", 1, "LLM_TIMEOUT", 1, 600,
 	    "seconds an LLM call may take"),
 
-	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL }
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL }
 };
 
 static const char *const log_level_names[] = {
@@ -144,8 +155,6 @@ static const char *const log_level_names[] = {
 	[DC_LOG_DEBUG] = "debug",
 };
 
-static const char *const llm_providers[] = { "", "openai", "anthropic",
-    "local" };
 
 /* Where problems go, and how many were reported. */
 struct problems {
@@ -219,7 +228,7 @@ static int
 is_string(const struct dc_config_key *k)
 {
 	return k->type == DC_CT_STRING || k->type == DC_CT_SECRET ||
-	    k->type == DC_CT_LISTEN;
+	    k->type == DC_CT_LISTEN || k->type == DC_CT_CHOICE;
 }
 
 /* Free a string field, wiping it first when it may hold a secret. */
@@ -275,15 +284,35 @@ online_cpus(const struct dc_config_key *k)
 	return (int)n;
 }
 
-static int
-valid_provider(const char *v)
+/* "a, b or c" for a choice key's message ("" shows as empty). */
+static void
+choice_list(const struct dc_config_key *k, char *buf, size_t size)
 {
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	while (k->choices[n] != NULL)
+		n++;
+	for (i = 0; i < n; i++)
+		snprintf(buf + strlen(buf), size - strlen(buf), "%s%s",
+		    i == 0 ? "" : i + 1 == n ? " or " : ", ",
+		    k->choices[i][0] != '\0' ? k->choices[i] : "empty");
+}
+
+static int
+set_choice(struct dc_config *cfg, const struct dc_config_key *k,
+    const char *v, const char *who, struct problems *pb, int line)
+{
+	char sb[CONFIG_SHOW_MAX + 8], list[256];
 	size_t i;
 
-	for (i = 0; i < DC_ARRAY_SIZE(llm_providers); i++)
-		if (strcmp(v, llm_providers[i]) == 0)
-			return 1;
-	return 0;
+	for (i = 0; k->choices[i] != NULL; i++)
+		if (strcmp(v, k->choices[i]) == 0)
+			return set_str(cfg, k, v);
+	choice_list(k, list, sizeof(list));
+	problem(pb, line, "%s: bad value \"%s\", expected %s", who,
+	    show(v, sb, sizeof(sb)), list);
+	return DC_EINVAL;
 }
 
 static int
@@ -425,18 +454,11 @@ static int
 set_value(struct dc_config *cfg, const struct dc_config_key *k,
     const char *v, const char *who, struct problems *pb, int line, int again)
 {
-	char sb[CONFIG_SHOW_MAX + 8];
-
 	switch (k->type) {
 	case DC_CT_STRING:
-		if (strcmp(k->name, "llm_provider") == 0 &&
-		    !valid_provider(v)) {
-			problem(pb, line, "%s: bad value \"%s\", expected "
-			    "openai, anthropic, local or empty", who,
-			    show(v, sb, sizeof(sb)));
-			return DC_EINVAL;
-		}
 		return set_str(cfg, k, v);
+	case DC_CT_CHOICE:
+		return set_choice(cfg, k, v, who, pb, line);
 	case DC_CT_SECRET:
 		return set_str(cfg, k, v);
 	case DC_CT_LISTEN:
@@ -1071,21 +1093,17 @@ out:
 }
 
 /*
- * llm_provider must be one we know.  The API key of the selected
- * provider comes from the first line of llm_key_file when it is not set
- * otherwise; the file is checked whatever the provider.
+ * The API key of the selected provider comes from the first line of
+ * llm_key_file when it is not set otherwise; the file is checked
+ * whatever the provider.
  */
 static int
 validate_llm(struct dc_config *cfg, struct problems *pb)
 {
-	char sb[CONFIG_SHOW_MAX + 8], *text = NULL, **dst = NULL, *start, *e;
+	char *text = NULL, **dst = NULL, *start, *e;
 	char *key;
 	int rc = DC_OK;
 
-	if (!valid_provider(cfg->llm_provider))
-		problem(pb, 0, "llm_provider: bad value \"%s\", expected "
-		    "openai, anthropic, local or empty",
-		    show(cfg->llm_provider, sb, sizeof(sb)));
 	if (cfg->llm_key_file[0] == '\0')
 		goto out;
 	rc = read_secret_file("llm_key_file", cfg->llm_key_file, &text, pb);
@@ -1117,6 +1135,99 @@ out:
 	return rc;
 }
 
+/*
+ * May user pw (NULL: this process) create and remove files in dir?
+ * Read from the mode bits, as the kernel would decide without ACLs.
+ */
+static int
+dir_writable_by(const struct stat *st, const struct passwd *pw)
+{
+	gid_t groups[64];
+	int n = (int)DC_ARRAY_SIZE(groups), i;
+	uid_t uid = pw != NULL ? pw->pw_uid : geteuid();
+
+	if (uid == 0)
+		return 1;
+	if (st->st_uid == uid)
+		return (st->st_mode & (S_IWUSR | S_IXUSR)) ==
+		    (S_IWUSR | S_IXUSR);
+	if (pw != NULL) {
+		if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) == -1)
+			n = 0;
+	} else {
+		groups[0] = getegid();
+		n = 1 + getgroups((int)DC_ARRAY_SIZE(groups) - 1, groups + 1);
+	}
+	for (i = 0; i < n; i++)
+		if (groups[i] == st->st_gid)
+			return (st->st_mode & (S_IWGRP | S_IXGRP)) ==
+			    (S_IWGRP | S_IXGRP);
+	return (st->st_mode & (S_IWOTH | S_IXOTH)) == (S_IWOTH | S_IXOTH);
+}
+
+/*
+ * The directory of a file the daemon makes, removes or reopens after it
+ * dropped privileges must exist and be writable by `user`: otherwise the
+ * failure would come later, or never be seen (a pidfile left behind).
+ */
+static void
+check_dir(const char *key, const char *path, const char *why,
+    const struct dc_config *cfg, const struct passwd *pw,
+    struct problems *pb)
+{
+	char dir[PATH_MAX], *slash;
+	struct stat st;
+
+	if (path[0] != '/') {
+		problem(pb, 0, "%s: \"%s\" is not an absolute path", key, path);
+		return;
+	}
+	dc_strlcpy(dir, path, sizeof(dir));
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		problem(pb, 0, "%s: directory %s does not exist", key, dir);
+		return;
+	}
+	if (!dir_writable_by(&st, pw))
+		problem(pb, 0, "%s: directory %s is not writable by user %s, "
+		    "which %s", key, dir, cfg->user[0] != '\0' ? cfg->user :
+		    "running datachatd", why);
+}
+
+/* `user` exists, and the places it writes to are its to write. */
+static void
+validate_paths(struct dc_config *cfg, struct problems *pb)
+{
+	const struct sockaddr_un *sun;
+	struct passwd *pw = NULL;
+	int i;
+
+	if (cfg->user[0] != '\0' && (pw = getpwnam(cfg->user)) == NULL) {
+		problem(pb, 0, "user: no such user \"%s\"", cfg->user);
+		return;
+	}
+	if (cfg->pidfile[0] != '\0')
+		check_dir("pidfile", cfg->pidfile, "removes the pidfile at "
+		    "exit", cfg, pw, pb);
+	if (cfg->control_socket[0] != '\0')
+		check_dir("control_socket", cfg->control_socket, "creates the "
+		    "control socket there", cfg, pw, pb);
+	if (strcmp(cfg->log, "stderr") != 0 && strcmp(cfg->log, "syslog") != 0)
+		check_dir("log", cfg->log, "reopens the log there after "
+		    "rotation", cfg, pw, pb);
+	for (i = 0; i < cfg->nlisteners; i++) {
+		if (cfg->listeners[i].kind != DC_LISTEN_UNIX)
+			continue;
+		sun = (const void *)&cfg->listeners[i].addr;
+		check_dir("listen", sun->sun_path, "removes the socket at exit",
+		    cfg, pw, pb);
+	}
+}
+
 int
 dc_config_validate(struct dc_config *cfg, dc_config_report report, void *arg)
 {
@@ -1133,6 +1244,7 @@ dc_config_validate(struct dc_config *cfg, dc_config_report report, void *arg)
 	/* an origin a browser can never send would silently allow nothing */
 	if (dc_origin_list_check(cfg->cors_origins, why2, sizeof(why2)) != DC_OK)
 		problem(&pb, 0, "cors_origins: %s", why2);
+	validate_paths(cfg, &pb);
 	/*
 	 * A resolv_conf that was asked for must be readable: evdns would
 	 * quietly ask 127.0.0.1 instead.  The default may be missing (a host
@@ -1321,6 +1433,71 @@ dc_config_dump_sample(FILE *fp)
 			fprintf(fp, "; environment: %s", k->env);
 		fprintf(fp, ")\n#%s = ", k->name);
 		put_value(fp, def);
+		fputc('\n', fp);
+	}
+}
+
+void
+dc_config_value(const struct dc_config *cfg, const struct dc_config_key *k,
+    char *buf, size_t size)
+{
+	struct dc_config *m = (struct dc_config *)(uintptr_t)cfg;
+	const char *v;
+
+	switch (k->type) {
+	case DC_CT_SECRET:
+		v = *field_str(m, k);
+		/* a URL keeps its host and database, never its password */
+		if (v[0] == '\0')
+			dc_strlcpy(buf, "", size);
+		else if (strstr(v, "://") != NULL)
+			dc_url_mask(v, buf, size);
+		else
+			dc_strlcpy(buf, "********", size);
+		break;
+	case DC_CT_INT:
+	case DC_CT_WORKERS:
+		snprintf(buf, size, "%d", *field_int(m, k));
+		break;
+	case DC_CT_DOUBLE:
+		snprintf(buf, size, "%g", *field_double(m, k));
+		break;
+	case DC_CT_LOGLEVEL:
+		dc_strlcpy(buf, log_level_names[*field_int(m, k)], size);
+		break;
+	default:
+		dc_strlcpy(buf, *field_str(m, k), size);
+		break;
+	}
+}
+
+void
+dc_config_dump_effective(const struct dc_config *cfg, FILE *fp)
+{
+	const struct dc_config_key *k;
+	char value[4096], *line, *save = NULL;
+	const char *env;
+
+	fprintf(fp, "# the effective configuration of %s: defaults, the file,\n"
+	    "# then the environment; secrets masked\n",
+	    cfg->source != NULL ? cfg->source : "datachatd (no file)");
+	for (k = dc_config_keys; k->name != NULL; k++) {
+		dc_config_value(cfg, k, value, sizeof(value));
+		env = k->env != NULL ? getenv(k->env) : NULL;
+		if (env != NULL && env[0] != '\0')
+			fprintf(fp, "# from the environment: %s\n", k->env);
+		/* one line per socket, as they were written */
+		for (line = strtok_r(value, "\n", &save); k->type ==
+		    DC_CT_LISTEN && line != NULL; line = strtok_r(NULL, "\n",
+		    &save)) {
+			fprintf(fp, "%s = ", k->name);
+			put_value(fp, line);
+			fputc('\n', fp);
+		}
+		if (k->type == DC_CT_LISTEN)
+			continue;
+		fprintf(fp, "%s = ", k->name);
+		put_value(fp, value);
 		fputc('\n', fp);
 	}
 }

@@ -448,6 +448,27 @@ usage:
 	return EXIT_USAGE;
 }
 
+/* reload: what it did, and loudly what it could not apply. */
+static void
+print_reload(struct json_object *data)
+{
+	struct json_object *keys, *v;
+	size_t i, n = 0;
+
+	if (json_object_object_get_ex(data, "restart_needed", &keys) &&
+	    json_object_is_type(keys, json_type_array))
+		n = json_object_array_length(keys);
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(keys, i);
+		fprintf(stderr, "datachatctl: warning: %s changed, but only a "
+		    "restart applies it\n", json_object_get_string(v));
+	}
+	json_object_object_del(data, "restart_needed");
+	if (json_object_object_length(data) > 0)
+		print_object(data, "");
+	printf("reloaded%s\n", n > 0 ? " (see the warnings)" : "");
+}
+
 static int
 cmd_daemon(const struct dc_ctl_command *cmd, int argc, char **argv)
 {
@@ -459,6 +480,10 @@ cmd_daemon(const struct dc_ctl_command *cmd, int argc, char **argv)
 	data = call(cmd, args, &holder);
 	if (json_out)
 		print_json(data);
+	else if (cmd->id == DC_CTL_CONFIG)
+		fputs(field(data, "text"), stdout);
+	else if (cmd->id == DC_CTL_RELOAD)
+		print_reload(data);
 	else if (cmd->columns != NULL && data != NULL &&
 	    json_object_is_type(data, json_type_array))
 		print_table(data, cmd->columns);

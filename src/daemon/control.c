@@ -58,6 +58,8 @@ const struct dc_ctl_command dc_ctl_commands[DC_CTL_NCMDS] = {
 	    "reopen the log files (USR1)"),
 	C(DC_CTL_ROTATE_KEY, "rotate-key", DC_CTL_MASTER, 0, 0, "", 60, NULL,
 	    "re-encrypt stored URLs with the first key"),
+	C(DC_CTL_CONFIG, "config", DC_CTL_MASTER, 0, 0, "", 10, NULL,
+	    "the running configuration, secrets masked"),
 	C(DC_CTL_LIST, "list", DC_CTL_REST, 0, 0, "", 60, list_columns,
 	    "the connections, passwords masked"),
 	C(DC_CTL_ADD, "add", DC_CTL_REST, 0, -1,

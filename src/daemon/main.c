@@ -13,22 +13,27 @@
 
 #include <curl/curl.h>
 
+#include "check.h"
 #include "dc.h"
 #include "config.h"
 #include "fernet.h"
 #include "log.h"
 #include "master.h"
+#include "proctitle.h"
 
 static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: datachatd [-fhtVv] [-c file] [--dump-config]\n"
+	    "usage: datachatd [-fhTtVv] [-c file] [--dump-config]\n"
 	    "\n"
 	    "  -c file        read the configuration from file\n"
 	    "  -f             stay in the foreground, log to stderr\n"
-	    "  -t             check the configuration (file and environment)"
-	    " and exit\n"
+	    "  -t             check the configuration (file and environment),\n"
+	    "                 the system database and the LLM settings, and"
+	    " exit\n"
+	    "  -T             like -t, then print the effective configuration\n"
+	    "                 with its secrets masked\n"
 	    "  -v             verbose: log at debug level\n"
 	    "  -V             print the version and exit\n"
 	    "  -h             print this help and exit\n"
@@ -67,8 +72,10 @@ main(int argc, char **argv)
 	char *path = NULL, abspath[PATH_MAX];
 	int ch, test = 0, problems, reported = 0, rc;
 
+	/* before anything points into argv: the title will overwrite it */
+	dc_proctitle_init(argc, argv);
 	memset(&opts, 0, sizeof(opts));
-	while ((ch = getopt_long(argc, argv, "c:fhtvV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:fhTtvV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -78,6 +85,9 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			test = 1;
+			break;
+		case 'T':
+			test = 2;
 			break;
 		case 'v':
 			opts.verbose = 1;
@@ -123,10 +133,9 @@ main(int argc, char **argv)
 			dc_config_free(&cfg);
 			return 1;
 		}
-		printf("datachatd: configuration %s is OK\n",
-		    opts.config_path ? opts.config_path : "(defaults)");
+		rc = dc_check_run(&cfg, test == 2);
 		dc_config_free(&cfg);
-		return 0;
+		return rc;
 	}
 	if (problems != 0) {
 		fprintf(stderr, "datachatd: not starting: the configuration "
@@ -136,15 +145,14 @@ main(int argc, char **argv)
 	}
 	if (opts.verbose)
 		cfg.log_level = DC_LOG_DEBUG;
-	if (dc_log_open(opts.foreground ? "stderr" : cfg.log,
-	    cfg.log_level) != DC_OK) {
+	/* a daemon that logs to stderr switches to syslog once detached */
+	if (dc_log_open(cfg.log, cfg.log_level,
+	    strcmp(cfg.log_format, "json") == 0) != DC_OK) {
 		fprintf(stderr, "datachatd: cannot open log %s: %s\n", cfg.log,
 		    strerror(errno));
 		dc_config_free(&cfg);
 		return 1;
 	}
-	if (opts.foreground && strcmp(cfg.log, "stderr") != 0)
-		dc_log_open(cfg.log, cfg.log_level);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rc = dc_master_main(&cfg, &opts);
 	curl_global_cleanup();

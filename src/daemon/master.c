@@ -40,6 +40,7 @@
 #include "log.h"
 #include "master.h"
 #include "msg.h"
+#include "proctitle.h"
 #include "shreg.h"
 #include "store.h"
 #include "util.h"
@@ -91,6 +92,7 @@ struct master {
 
 struct ctl_wait {
 	struct dc_ctl_conn *cc;
+	struct json_object *restart_needed;	/* key names, for the answer */
 	uint64_t	 gen;
 	struct event	*timer;
 	struct ctl_wait	*next;
@@ -102,7 +104,7 @@ static int ready_fd = -1;	/* daemon mode: tells the launcher we run */
 static void	 check_waits(void);
 static int	 full_resync(void);
 static void	 drain_notifies(void);
-static int	 reload(void);
+static int	 reload(struct json_object *restart_needed);
 static void	 begin_shutdown(int mode);
 
 static void	 spawn_workers(void);
@@ -564,11 +566,22 @@ config_problem(void *arg, const char *file, int line, const char *msg)
 static void
 config_notice(void *arg, const char *file, int line, const char *msg)
 {
+	struct json_object *keys = arg;
+	const char *sp = strchr(msg, ' ');
+
 	log_warn("reload: %s", msg);
+	/* "KEY changed: restart needed to apply" (dc_config_apply_reload) */
+	if (keys != NULL && sp != NULL)
+		json_object_array_add(keys,
+		    json_object_new_string_len(msg, (int)(sp - msg)));
 }
 
+/*
+ * SIGHUP and datachatctl reload.  restart_needed (may be NULL) gets the
+ * names of the keys that changed but only apply at the next start.
+ */
 static int
-reload(void)
+reload(struct json_object *restart_needed)
 {
 	struct timeval tv;
 	struct dc_config next;
@@ -588,15 +601,14 @@ reload(void)
 			full_resync();
 		return DC_ERR;
 	}
-	dc_config_apply_reload(M.cfg, &next, config_notice, NULL);
+	dc_config_apply_reload(M.cfg, &next, config_notice, restart_needed);
 	dc_config_free(&next);
 	if (M.opts->verbose)
 		M.cfg->log_level = DC_LOG_DEBUG;	/* -v outlives reloads */
-	if (dc_log_open(M.cfg->log, M.cfg->log_level) != DC_OK)
-		log_error("cannot open log %s: %s", M.cfg->log,
-		    strerror(errno));
-	if (!M.opts->foreground && strcmp(M.cfg->log, "stderr") == 0)
-		dc_log_open("syslog", M.cfg->log_level);
+	if (dc_log_open(dc_log_target(M.cfg, M.opts->foreground),
+	    M.cfg->log_level, strcmp(M.cfg->log_format, "json") == 0) != DC_OK)
+		log_error("cannot open log %s: %s; still logging where the "
+		    "running configuration said", M.cfg->log, strerror(errno));
 
 	/* new workers with the new config; the old ones finish and leave */
 	for (i = 0; i < DC_MAX_WORKERS; i++) {
@@ -662,7 +674,7 @@ static void
 reopen_logs(void)
 {
 	log_info("reopening log files");
-	dc_log_reopen();
+	dc_log_reopen();	/* a failure is logged, old file kept */
 	send_all(DC_MSG_LOG_REOPEN, 0, 0, NULL);
 }
 
@@ -672,7 +684,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGHUP:
 		if (!M.shutdown)
-			reload();
+			reload(NULL);
 		break;
 	case SIGTERM:
 		begin_shutdown(DC_SHUTDOWN_SMART);
@@ -727,7 +739,11 @@ wait_done(struct ctl_wait *cw, const char *err)
 		    json_object_new_int64((int64_t)dc_shreg_gen(M.reg)));
 		json_object_object_add(o, "workers",
 		    json_object_new_int(running_workers()));
+		json_object_object_add(o, "restart_needed",
+		    cw->restart_needed);
+		cw->restart_needed = NULL;
 	}
+	json_object_put(cw->restart_needed);
 	dc_control_answer(cw->cc, o, err);
 	event_free(cw->timer);
 	free(cw);
@@ -753,17 +769,21 @@ wait_expired(evutil_socket_t fd, short what, void *arg)
 }
 
 static const char *
-ctl_wait(struct dc_ctl_conn *cc)
+ctl_wait(struct dc_ctl_conn *cc, struct json_object *restart_needed)
 {
 	struct timeval tv = { 30, 0 };
 	struct ctl_wait *cw = calloc(1, sizeof(*cw));
 
-	if (cw == NULL)
+	if (cw == NULL) {
+		json_object_put(restart_needed);
 		return "out of memory";
+	}
+	cw->restart_needed = restart_needed;
 	cw->cc = cc;
 	cw->gen = dc_shreg_gen(M.reg);
 	cw->timer = evtimer_new(M.base, wait_expired, cw);
 	if (cw->timer == NULL) {
+		json_object_put(cw->restart_needed);
 		free(cw);
 		return "out of memory";
 	}
@@ -1001,6 +1021,46 @@ stop_later(evutil_socket_t fd, short what, void *arg)
 	begin_shutdown((int)(intptr_t)arg);
 }
 
+/*
+ * config: the running configuration as datachatd -T prints it (text),
+ * and key by key (keys; listen as a list of its sockets).
+ */
+static const char *
+ctl_config(struct json_object **data)
+{
+	const struct dc_config_key *k;
+	struct json_object *keys, *lis;
+	char value[4096], *text = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if ((fp = open_memstream(&text, &len)) == NULL)
+		return "out of memory";
+	dc_config_dump_effective(M.cfg, fp);
+	fclose(fp);
+	*data = json_object_new_object();
+	keys = json_object_new_object();
+	for (k = dc_config_keys; k->name != NULL; k++) {
+		dc_config_value(M.cfg, k, value, sizeof(value));
+		if (k->type != DC_CT_LISTEN) {
+			json_object_object_add(keys, k->name,
+			    json_object_new_string(value));
+			continue;
+		}
+		lis = json_object_new_array();
+		for (line = strtok_r(value, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			json_object_array_add(lis, json_object_new_string(line));
+		json_object_object_add(keys, k->name, lis);
+	}
+	json_object_object_add(*data, "source", M.opts->config_path != NULL ?
+	    json_object_new_string(M.opts->config_path) : NULL);
+	json_object_object_add(*data, "keys", keys);
+	json_object_object_add(*data, "text", json_object_new_string(text));
+	free(text);
+	return NULL;
+}
+
 /* invalidate ID|all: the workers close their connections to it. */
 static const char *
 ctl_invalidate(const char *what)
@@ -1036,16 +1096,27 @@ ctl_stop(const char *mode_name)
 }
 
 static const char *
-ctl_reload(struct dc_ctl_conn *cc, const char *opt)
+ctl_reload(struct dc_ctl_conn *cc, const char *opt,
+    struct json_object **data)
 {
+	struct json_object *keys;
+
 	if (opt != NULL && strcmp(opt, "--wait") != 0)
 		return "usage: reload [--wait]";
 	if (M.shutdown)
 		return "shutting down";
-	if (reload() != DC_OK)
+	if ((keys = json_object_new_array()) == NULL)
+		return "out of memory";
+	if (reload(keys) != DC_OK) {
+		json_object_put(keys);
 		return "the configuration has problems (see the log); "
 		    "the running configuration is kept";
-	return opt != NULL ? ctl_wait(cc) : NULL;
+	}
+	if (opt != NULL)
+		return ctl_wait(cc, keys);
+	*data = json_object_new_object();
+	json_object_object_add(*data, "restart_needed", keys);
+	return NULL;
 }
 
 static const char *
@@ -1084,7 +1155,7 @@ ctl_handler(struct dc_ctl_conn *cc, const struct dc_ctl_command *cmd,
 		*data = ctl_targets();
 		return NULL;
 	case DC_CTL_RELOAD:
-		return ctl_reload(cc, a0);
+		return ctl_reload(cc, a0, data);
 	case DC_CTL_RESYNC:
 		return ctl_resync(data);
 	case DC_CTL_INVALIDATE:
@@ -1096,6 +1167,8 @@ ctl_handler(struct dc_ctl_conn *cc, const struct dc_ctl_command *cmd,
 		return NULL;
 	case DC_CTL_ROTATE_KEY:
 		return ctl_rotate_key(data);
+	case DC_CTL_CONFIG:
+		return ctl_config(data);
 	default:
 		/* a DC_CTL_MASTER row without a case here */
 		assert(!"control command without a handler");
@@ -1263,6 +1336,9 @@ drop_privileges(void)
 	if (M.pidfile != NULL &&
 	    chown(M.pidfile, pw->pw_uid, pw->pw_gid) == -1)
 		log_warn("chown %s: %s", M.pidfile, strerror(errno));
+	/* so that it can be reopened after rotation */
+	if (dc_log_chown(pw->pw_uid, pw->pw_gid) != DC_OK)
+		log_warn("chown %s: %s", M.cfg->log, strerror(errno));
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1) {
 		log_error("cannot drop privileges to %s: %s", M.cfg->user,
@@ -1423,7 +1499,8 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 			goto out;
 		}
 		if (strcmp(cfg->log, "stderr") == 0)
-			dc_log_open("syslog", cfg->log_level);
+			dc_log_open("syslog", cfg->log_level,
+			    strcmp(cfg->log_format, "json") == 0);
 	}
 	if (write_pidfile() != DC_OK)
 		goto out;
@@ -1467,6 +1544,8 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	else
 		log_warn("no system database (SYSTEM_DATABASE_URL): the "
 		    "registry is disabled");
+	dc_proctitle_set("datachatd: master%s%s", cfg->source != NULL ?
+	    " -c " : "", cfg->source != NULL ? cfg->source : "");
 	spawn_workers();
 	report_ready(1);
 	event_base_dispatch(M.base);

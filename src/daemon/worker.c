@@ -29,6 +29,7 @@
 #include "log.h"
 #include "msg.h"
 #include "pool.h"
+#include "proctitle.h"
 #include "util.h"
 #include "worker.h"
 
@@ -252,6 +253,8 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 	W.ring = ring;
 	W.stats = dc_shreg_stats(reg, index);
 	snprintf(dc_proc_title, sizeof(dc_proc_title), "worker %d", index);
+	dc_proctitle_set("datachatd: worker %d%s%s", index, cfg->source !=
+	    NULL ? " -c " : "", cfg->source != NULL ? cfg->source : "");
 
 	/* the registry holds decrypted URLs: no core files, no ptrace */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -36,6 +36,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 
 #include "config.h"
 #include "dc.h"
@@ -221,18 +222,54 @@ dc_http_route_at(int idx, const char **method, const char **pattern)
 	return DC_ENOENT;
 }
 
+/* The client's address for the access log: numeric, or "unix". */
 static void
-finish(struct dc_req *r, int status)
+client_address(struct evhttp_connection *evcon, char *buf, size_t size)
+{
+	const struct sockaddr *sa;
+
+	dc_strlcpy(buf, "-", size);
+	if (evcon == NULL ||
+	    (sa = evhttp_connection_get_addr(evcon)) == NULL)
+		return;
+	if (sa->sa_family == AF_UNIX)
+		dc_strlcpy(buf, "unix", size);
+	else if (sa->sa_family == AF_INET)
+		evutil_inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, buf, size);
+	else if (sa->sa_family == AF_INET6)
+		evutil_inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, buf, size);
+}
+
+/* Account the reply and write its access log line. */
+static void
+finish(struct dc_req *r, int status, size_t bytes)
 {
 	struct dc_worker *w = r->w;
-	struct evhttp_connection *evcon;
-	uint64_t ms = dc_now_ms() - r->start_ms;
+	struct evhttp_connection *evcon = NULL;
+	struct dc_access a;
+	const char *ua = NULL;
+	char client[INET6_ADDRSTRLEN + 1];
 
 	r->replied = 1;
 	r->status = status;
-	log_info("%s %s %s %d %llums%s", r->id, r->method,
-	    r->path != NULL ? r->path : "-", status, (unsigned long long)ms,
-	    r->gone ? " (client gone)" : "");
+	if (!r->gone) {
+		evcon = evhttp_request_get_connection(r->req);
+		ua = evhttp_find_header(evhttp_request_get_input_headers(
+		    r->req), "User-Agent");
+	}
+	client_address(evcon, client, sizeof(client));
+	a.id = r->id;
+	a.client = client;
+	a.method = r->method;
+	a.path = r->path != NULL ? r->path : "-";
+	a.user_agent = ua != NULL ? ua : "-";
+	a.status = status;
+	a.bytes = bytes;
+	a.ms = dc_now_ms() - r->start_ms;
+	a.gone = r->gone;
+	dc_log_access(&a);
 	account(w->stats, r->route_idx, status, dc_now_us() - r->start_us);
 	if (status < 300)
 		__atomic_add_fetch(&w->stats->status_2xx, 1, __ATOMIC_RELAXED);
@@ -382,7 +419,7 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 		log_error("%s replied twice (bug)", r->id);
 		return;
 	}
-	finish(r, status);
+	finish(r, status, buf != NULL ? evbuffer_get_length(buf) : 0);
 	if (!r->gone && !r->cors_done)
 		cors_headers(r, h);
 	if (ctype != NULL)

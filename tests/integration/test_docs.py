@@ -348,8 +348,10 @@ def test_init_script_exports_defaults_file(init_script, tmp_path):
     r = s.run("start")
     try:
         assert r.returncode == 0, r.stdout + r.stderr
+        # the title names the master and its config; -v shows in the log
         with open("/proc/%d/cmdline" % s.master(), "rb") as f:
-            assert f.read().split(b"\0")[-2:] == [b"-v", b""]
+            assert f.read().rstrip(b"\0") == b"datachatd: master -c " + \
+                s.conf.encode()
         r = requests.get("http://127.0.0.1:%d/api/v1/databases" % s.port,
                          timeout=5)
         ids = [c["connection_id"] for c in r.json()]
@@ -358,6 +360,7 @@ def test_init_script_exports_defaults_file(init_script, tmp_path):
         assert s.run("stop").returncode == 0
     wait_for(lambda: not s.leftovers(), timeout=10,
              what="no datachatd process left")
+    assert " DEBUG: " in s.log_text()     # DAEMON_OPTS=-v
 
 
 def test_make_install_places_everything_and_keeps_operator_files(tmp_path):

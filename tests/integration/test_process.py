@@ -328,8 +328,12 @@ def test_user_drops_privileges(daemon_factory):
     import pwd
     nobody = pwd.getpwnam("nobody")
     d = daemon_factory(workers=2, conf={"user": "nobody"})
-    # the control socket is made after the drop: its directory must allow it
+    # the control socket is made, and the pid file removed, after the
+    # drop: their directory must allow it (datachatd checks)
     os.chmod(d.sockdir, 0o777)
+    d.pidfile = os.path.join(d.sockdir, "d.pid")
+    d.settings["pidfile"] = d.pidfile
+    d.write_conf()
     d.start()
     wait_for(lambda: len(d.workers()) == 2, what="2 workers")
     for pid in [d.proc.pid] + d.workers():
@@ -339,6 +343,9 @@ def test_user_drops_privileges(daemon_factory):
     assert os.stat(d.ctl_sock).st_uid == nobody.pw_uid
     assert os.stat(d.pidfile).st_uid == nobody.pw_uid
     assert "running as user nobody" in d.log()
+    assert d.stop() == 0
+    assert not os.path.exists(d.pidfile), "pid file left behind"
+    assert not os.path.exists(d.ctl_sock)
 
 
 def test_daemon_mode_reports_start_failure(daemon_factory, tmp_path):

@@ -164,8 +164,8 @@ test_good_file(void)
 	    "listen = 0.0.0.0:9000\n"
 	    "workers = 3\n"
 	    "  user=nobody\n"
-	    "pidfile = /run/datachatd.pid\n"
-	    "control_socket = /run/datachatd.sock\n"
+	    "pidfile = /tmp/datachatd.pid\n"
+	    "control_socket = /tmp/datachatd.sock\n"
 	    "log = syslog\n"
 	    "log_level = debug\n"
 	    "shutdown_timeout = 5\n"
@@ -192,8 +192,8 @@ test_good_file(void)
 	CHECK_STR(cfg.listen, "0.0.0.0:9000");
 	CHECK(cfg.workers == 3);
 	CHECK_STR(cfg.user, "nobody");
-	CHECK_STR(cfg.pidfile, "/run/datachatd.pid");
-	CHECK_STR(cfg.control_socket, "/run/datachatd.sock");
+	CHECK_STR(cfg.pidfile, "/tmp/datachatd.pid");
+	CHECK_STR(cfg.control_socket, "/tmp/datachatd.sock");
 	CHECK_STR(cfg.log, "syslog");
 	CHECK(cfg.log_level == DC_LOG_DEBUG);
 	CHECK(cfg.shutdown_timeout == 5);
@@ -716,7 +716,7 @@ test_table_and_sample(void)
 		for (k2 = k + 1; k2->name != NULL; k2++)
 			CHECK(strcmp(k->name, k2->name) != 0);
 	}
-	CHECK(n == 37);
+	CHECK(n == 38);
 
 	fp = open_memstream(&buf, &len);
 	CHECK(fp != NULL);
@@ -793,6 +793,50 @@ test_load(void)
 	clear_env();
 }
 
+/* user exists; what it writes after the privilege drop is its to write */
+static void
+test_paths(void)
+{
+	struct dc_config cfg;
+	struct reports r;
+	char dir[] = "/tmp/test_config_dir.XXXXXX", text[512];
+
+	CHECK(mkdtemp(dir) != NULL);
+	chmod(dir, 0700);
+	/* root's private directory: nobody cannot remove a pidfile there */
+	snprintf(text, sizeof(text), "user = nobody\npidfile = %s/d.pid\n"
+	    "control_socket = /tmp/no-such-dir-here/ctl.sock\n"
+	    "log = %s/d.log\nlisten = \"%s/api.sock\"\n", dir, dir, dir);
+	CHECK(parse(&cfg, text, &r) == 0);
+	CHECK(dc_config_validate(&cfg, collect, &r) == 4);
+	CHECK(strstr(r.all, "pidfile: directory /tmp/test_config_dir.") != NULL);
+	CHECK(strstr(r.all, "not writable by user nobody, which removes the "
+	    "pidfile at exit") != NULL);
+	CHECK(strstr(r.all, "control_socket: directory /tmp/no-such-dir-here "
+	    "does not exist") != NULL);
+	CHECK(strstr(r.all, "log: directory") != NULL);
+	CHECK(strstr(r.all, "listen: directory") != NULL);
+	dc_config_free(&cfg);
+
+	/* once nobody may write there (or no user is set), it validates */
+	chmod(dir, 0777);
+	snprintf(text, sizeof(text), "user = nobody\npidfile = %s/d.pid\n"
+	    "control_socket = %s/ctl.sock\n", dir, dir);
+	CHECK(parse(&cfg, text, &r) == 0);
+	CHECK(dc_config_validate(&cfg, collect, &r) == 0);
+	dc_config_free(&cfg);
+
+	CHECK(parse(&cfg, "user = no-such-user-here\n", &r) == 0);
+	CHECK(dc_config_validate(&cfg, collect, &r) == 1);
+	CHECK(strstr(r.all, "no such user") != NULL);
+	dc_config_free(&cfg);
+	CHECK(parse(&cfg, "pidfile = relative.pid\n", &r) == 0);
+	CHECK(dc_config_validate(&cfg, collect, &r) == 1);
+	CHECK(strstr(r.all, "not an absolute path") != NULL);
+	dc_config_free(&cfg);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -802,6 +846,7 @@ main(void)
 	test_quotes_comments();
 	test_listen();
 	test_listeners();
+	test_paths();
 	test_env();
 	test_credentials();
 	test_workers();
