@@ -29,7 +29,9 @@
 #include "dc.h"
 #include "fernet.h"
 
-#define DEFAULT_SOCKET	"/run/datachatd/datachatd.sock"
+/* What the shipped configuration says (etc/datachatd.conf.in). */
+#define DEFAULT_CONFIG	SYSCONFDIR "/datachatd/datachatd.conf"
+#define DEFAULT_SOCKET	RUNSTATEDIR "/datachatd/datachatd.sock"
 #define EXIT_FAIL	1
 #define EXIT_USAGE	2
 #define EXIT_DOWN	3
@@ -52,9 +54,10 @@ usage(FILE *fp)
 	fprintf(fp,
 	    "usage: datachatctl [-s socket] [-c config] [--json] command [args]\n"
 	    "\n"
-	    "  -s socket  the control socket (default: control_socket from\n"
-	    "             the config, else " DEFAULT_SOCKET ")\n"
+	    "  -s socket  the control socket (default: control_socket of the\n"
+	    "             config, else " DEFAULT_SOCKET ")\n"
 	    "  -c config  read control_socket from this datachatd.conf\n"
+	    "             (default: " DEFAULT_CONFIG " if readable)\n"
 	    "  --json     print JSON instead of columns\n");
 	for (where = DC_CTL_MASTER; where <= DC_CTL_LOCAL; where++) {
 		fprintf(fp, "\n%s:\n", heads[where]);
@@ -548,13 +551,14 @@ main(int argc, char **argv)
 	const struct dc_ctl_command *cmd;
 	const char *config = NULL;
 	char usage_line[160];
-	int ch, nargs, rc;
+	int ch, nargs, rc, sock_given = 0;
 
 	/* stop at the command: its own options follow it */
 	while ((ch = getopt_long(argc, argv, "+s:c:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			sock_path = optarg;
+			sock_given = 1;
 			break;
 		case 'c':
 			config = optarg;
@@ -590,7 +594,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "datachatctl: %s\n", usage_line);
 		return EXIT_USAGE;
 	}
-	if (config != NULL && strcmp(sock_path, DEFAULT_SOCKET) == 0 &&
+	/* -s wins; else -c, else the installed config when it can be read */
+	if (!sock_given && config == NULL && access(DEFAULT_CONFIG, R_OK) == 0)
+		config = DEFAULT_CONFIG;
+	if (!sock_given && config != NULL &&
 	    (rc = socket_from_config(config)) != 0)
 		return rc;
 	switch (cmd->where) {

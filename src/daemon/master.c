@@ -1333,6 +1333,11 @@ drop_privileges(void)
 		log_error("unknown user %s", M.cfg->user);
 		return DC_ERR;
 	}
+	/* started as that user already (systemd's User=): nothing to drop */
+	if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid) {
+		log_info("running as user %s", M.cfg->user);
+		return DC_OK;
+	}
 	if (M.pidfile != NULL &&
 	    chown(M.pidfile, pw->pw_uid, pw->pw_gid) == -1)
 		log_warn("chown %s: %s", M.pidfile, strerror(errno));

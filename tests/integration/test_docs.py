@@ -15,7 +15,9 @@ from conftest import DATACHATD, ROOT, free_port, procs_with, wait_for
 
 MAN = os.path.join(ROOT, "man")
 PAGES = ["datachatd.8", "datachatd.conf.5", "datachatctl.8"]
-INIT = os.path.join(ROOT, "etc", "init.d", "datachatd")
+BUILD = os.environ.get("DC_BUILDDIR", os.path.join(ROOT, "build", "plain"))
+# made by configure from etc/init.d/datachatd.in
+INIT = os.path.join(BUILD, "etc", "init.d", "datachatd")
 
 
 def read(*path):
@@ -116,7 +118,7 @@ def test_every_config_key_is_documented():
 
 def test_every_environment_variable_is_documented():
     page8 = read("man", "datachatd.8")
-    defaults = read("etc", "default", "datachatd")
+    defaults = read("etc", "default", "datachatd.in")
     for _, _, env in config_keys():
         if env is None:
             continue
@@ -364,35 +366,80 @@ def test_init_script_exports_defaults_file(init_script, tmp_path):
 
 
 def test_make_install_places_everything_and_keeps_operator_files(tmp_path):
-    build = os.environ.get("DC_BUILDDIR", os.path.join(ROOT, "build", "plain"))
+    """make install DESTDIR=...: every file where configure said, the
+    secrets private, the operator's files kept, and the init script, the
+    unit, the shipped configuration and datachatctl agreeing on paths."""
     dest = str(tmp_path / "dest")
 
     def install():
-        r = subprocess.run(["make", "-s", "-C", build, "install", "DESTDIR=" + dest],
+        r = subprocess.run(["make", "-s", "-C", BUILD, "install",
+                            "DESTDIR=" + dest],
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
 
+    def makevar(name):
+        r = subprocess.run(["make", "-s", "-C", BUILD, "--no-print-directory",
+                            "-f", "Makefile", "-f", "-", "print"],
+                           input="print:\n\t@echo $(%s)\n" % name,
+                           capture_output=True, text=True, timeout=60)
+        return r.stdout.strip()
+
     install()
-    prefix = None
-    for root, _, files in os.walk(dest):
-        if "datachatd" in files and root.endswith("sbin"):
-            prefix = os.path.dirname(root)
-    assert prefix, "datachatd not installed"
-    found = set()
-    for root, _, files in os.walk(dest):
-        for f in files:
-            found.add(os.path.relpath(os.path.join(root, f), prefix))
-    for want in ("sbin/datachatd", "sbin/datachatctl", "etc/datachatd.conf",
-                 "etc/default/datachatd", "etc/init.d/datachatd",
-                 "lib/systemd/system/datachatd.service",
-                 "share/man/man8/datachatd.8", "share/man/man8/datachatctl.8",
-                 "share/man/man5/datachatd.conf.5"):
-        assert want in found, (want, sorted(found))
-    defaults = os.path.join(prefix, "etc/default/datachatd")
-    assert os.stat(defaults).st_mode & 0o077 == 0, "secrets file must be private"
-    conf = os.path.join(prefix, "etc/datachatd.conf")
+    sbindir, sysconfdir = makevar("sbindir"), makevar("sysconfdir")
+    runstatedir, localstatedir = makevar("runstatedir"), makevar("localstatedir")
+    unitdir, mandir = makevar("systemdunitdir"), makevar("mandir")
+
+    def path(p):
+        return dest + p
+
+    for want in (sbindir + "/datachatd", sbindir + "/datachatctl",
+                 sysconfdir + "/datachatd/datachatd.conf",
+                 sysconfdir + "/default/datachatd",
+                 sysconfdir + "/init.d/datachatd",
+                 sysconfdir + "/logrotate.d/datachatd",
+                 unitdir + "/datachatd.service",
+                 makevar("tmpfilesdir") + "/datachatd.conf",
+                 makevar("sysusersdir") + "/datachatd.conf",
+                 makevar("docdir") + "/datachatd.conf.sample",
+                 mandir + "/man8/datachatd.8", mandir + "/man8/datachatctl.8",
+                 mandir + "/man5/datachatd.conf.5"):
+        assert os.path.isfile(path(want)), want
+    assert os.access(path(sysconfdir + "/init.d/datachatd"), os.X_OK)
+    assert os.stat(path(sysconfdir + "/default/datachatd")).st_mode & 0o077 == 0
+    conf = path(sysconfdir + "/datachatd/datachatd.conf")
+    assert os.stat(conf).st_mode & 0o027 == 0
+    text = open(conf).read()
+    rundir = runstatedir + "/datachatd"
+    assert "\npidfile = %s/datachatd.pid\n" % rundir in text
+    assert "\ncontrol_socket = %s/datachatd.sock\n" % rundir in text
+    assert "\nuser = datachat\n" in text
+    assert "\nlog = %s/log/datachatd/datachatd.log\n" % localstatedir in text
+    unit = open(path(unitdir + "/datachatd.service")).read()
+    assert "PIDFile=%s/datachatd.pid\n" % rundir in unit
+    assert "ExecStart=%s/datachatd -c %s/datachatd/datachatd.conf" % (
+        sbindir, sysconfdir) in unit
+    init = open(path(sysconfdir + "/init.d/datachatd")).read()
+    assert "DAEMON=${DAEMON:-%s/datachatd}" % sbindir in init
+    assert "PIDFILE=${PIDFILE:-%s/datachatd.pid}" % rundir in init
+    assert "CONFIG=${CONFIG:-%s/datachatd/datachatd.conf}" % sysconfdir in init
+    assert not re.search(r"@[a-z]+@", unit + init + text), "unsubstituted"
+    h = subprocess.run([path(sbindir + "/datachatctl"), "-h"],
+                       capture_output=True, text=True).stdout
+    assert rundir + "/datachatd.sock" in h and \
+        sysconfdir + "/datachatd/datachatd.conf" in h
+    # the operator's changes survive a second make install
     with open(conf, "w") as f:
         f.write("listen = 127.0.0.1:9999\n")
     install()
     with open(conf) as f:
-        assert f.read() == "listen = 127.0.0.1:9999\n", "make install overwrote the config"
+        assert f.read() == "listen = 127.0.0.1:9999\n", \
+            "make install overwrote the config"
+    # uninstall removes what is unchanged, keeps what the operator changed
+    r = subprocess.run(["make", "-s", "-C", BUILD, "uninstall",
+                        "DESTDIR=" + dest], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "kept %s: it was changed" % conf in r.stdout
+    assert os.path.exists(conf)
+    assert not os.path.exists(path(sysconfdir + "/default/datachatd"))
+    assert not os.path.exists(path(sbindir + "/datachatd"))
