@@ -3,9 +3,10 @@
  *
  * Every key lives in one table (config.c: name, type, default, whether
  * SIGHUP can change it, environment variable, one-line description).  The
- * parser, `datachatd -t`, `datachatd --dump-config` (which writes
- * etc/datachatd.conf) and the key list in datachatd.conf(5) all come from
- * it, so they cannot drift.  A configuration is parsed into a fresh
+ * parser, `datachatd -t` and `-T`, `datachatd --dump-config` (which
+ * writes etc/datachatd.conf) and `datachatctl config` all come from it;
+ * tests/integration/test_docs.py holds the key list of datachatd.conf(5)
+ * against it, so they cannot drift.  A configuration is parsed into a fresh
  * struct dc_config and only swapped in when every key validated, so a
  * broken file on reload leaves the running config untouched.
  */

@@ -2,9 +2,24 @@
  * dc.h - what every datachatd source file shares.
  *
  * The project prefix is dc_.  This header holds the few process-wide
- * globals (declared here, defined in main.c), the error codes that carry a
- * failure from where it happens to the edge that reports it, and small
- * helpers too trivial for a module of their own.
+ * globals (declared here, defined in src/core/util.c), the error codes
+ * that carry a failure from where it happens to the edge that reports
+ * it, the out-of-memory policy, and small helpers too trivial for a
+ * module of their own.
+ *
+ * Out of memory.  An allocation that fails is an error like any other,
+ * never a crash and never a silent loss: the function returns DC_ENOMEM
+ * (or NULL, where NULL already means failure) along its one error path,
+ * freeing what it made, and the edge reports it: a request gets 500
+ * {"detail": "out of memory"}, a control command fails with "out of
+ * memory", the master logs it and keeps its running state.  json-c is
+ * held to the same rule: json_object_new_*() may return NULL, and
+ * json_object_object_add() / json_object_array_add() return -1 without
+ * taking the value, so building a response goes through the dc_json_*
+ * helpers below (jsonw.h), which remember the first failure; the builder
+ * checks once, at the end, and drops the half-built object.  Where a
+ * failure cannot be reported (a log line, a best-effort metric), the
+ * code says so in a comment.
  */
 #ifndef DC_H
 #define DC_H

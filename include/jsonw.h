@@ -48,4 +48,24 @@ void		 dc_jw_raw(struct dc_jw *w, const char *s, size_t n);
 /* A json-c value (NULL: null). */
 void		 dc_jw_json(struct dc_jw *w, struct json_object *o);
 
+/*
+ * Building a json-c tree under the out-of-memory policy (dc.h).  Each
+ * call adds val to obj (or arr) when both exist and the add succeeds;
+ * otherwise it drops val and marks the build failed.  A NULL val is a
+ * constructor that failed, so a JSON null is added with dc_jb_null.  The
+ * builder checks once, at the end: dc_jb_done returns obj, or NULL after
+ * dropping it when anything failed.
+ */
+struct dc_jb {
+	int		 failed;
+};
+
+void		 dc_jb_add(struct dc_jb *b, struct json_object *obj,
+		     const char *key, struct json_object *val);
+void		 dc_jb_null(struct dc_jb *b, struct json_object *obj,
+		     const char *key);
+void		 dc_jb_push(struct dc_jb *b, struct json_object *arr,
+		     struct json_object *val);
+struct json_object *dc_jb_done(struct dc_jb *b, struct json_object *obj);
+
 #endif /* DC_JSONW_H */

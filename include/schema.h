@@ -5,8 +5,9 @@
  * daemon asks a PostgreSQL target: the tables (schema, name, type, row
  * count), optionally with their columns (type, nullability, primary and
  * foreign keys).  The tools (list_tables, list_columns) run it with
- * filters; GET /api/v1/databases/{id}/schema and, later, the chat path
- * use the full snapshot through the cache.
+ * filters; GET /api/v1/databases/{id}/schema and the chat path (the
+ * schema given to the LLM, catalog answers) use the full snapshot
+ * through the cache.
  *
  * The cache is per worker (each worker is a process) and per target,
  * keyed by connection id and entry generation (plus the URL for the

@@ -4,9 +4,11 @@
  *
  * The master is the only writer.  Each slot carries its own seqlock: the
  * writer makes seq odd, writes, makes it even again; a reader copies the
- * slot and retries when seq was odd or moved.  After every change the
- * master bumps registry_gen with release semantics, so a worker that sees
- * a new generation also sees every slot written before it.  Readers never
+ * slot and retries when seq was odd or moved.  The master writes a batch
+ * of changes (one row, or a full resync) and then publishes it:
+ * dc_shreg_commit() bumps registry_gen with release semantics, so a
+ * worker that sees a new generation also sees every slot written before
+ * it.  Readers never
  * lock and never block the writer.
  *
  * The segment also holds one stats block per worker slot, each written
@@ -95,7 +97,7 @@ enum dc_shreg_state {
 
 struct dc_shreg;	/* opaque: the mapping */
 
-/* Master, before fork.  capacity entries, nworkers stats blocks. */
+/* Master, before fork: capacity entries, DC_MAX_WORKERS stats blocks. */
 int		 dc_shreg_create(struct dc_shreg **reg, int capacity);
 void		 dc_shreg_destroy(struct dc_shreg *reg);
 

@@ -260,3 +260,42 @@ dc_jw_json(struct dc_jw *w, struct json_object *o)
 	}
 	dc_jw_raw(w, s, n);
 }
+
+/* --- json-c trees under the out-of-memory policy --- */
+
+void
+dc_jb_add(struct dc_jb *b, struct json_object *obj, const char *key,
+    struct json_object *val)
+{
+	if (obj == NULL || val == NULL ||
+	    json_object_object_add(obj, key, val) != 0) {
+		json_object_put(val);	/* not taken on failure */
+		b->failed = 1;
+	}
+}
+
+void
+dc_jb_null(struct dc_jb *b, struct json_object *obj, const char *key)
+{
+	if (obj == NULL || json_object_object_add(obj, key, NULL) != 0)
+		b->failed = 1;
+}
+
+void
+dc_jb_push(struct dc_jb *b, struct json_object *arr, struct json_object *val)
+{
+	if (arr == NULL || val == NULL || json_object_array_add(arr, val) != 0) {
+		json_object_put(val);
+		b->failed = 1;
+	}
+}
+
+struct json_object *
+dc_jb_done(struct dc_jb *b, struct json_object *obj)
+{
+	if (b->failed || obj == NULL) {
+		json_object_put(obj);
+		return NULL;
+	}
+	return obj;
+}

@@ -5,6 +5,8 @@
  * checks the length and type before trusting a frame, so a confused peer
  * is detected and its channel closed rather than misread.
  */
+#include <assert.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -24,12 +26,19 @@ static const char *const msg_names[] = {
 	[DC_MSG_RESYNC] = "RESYNC",
 };
 
+/* A frame is fixed-size and crosses a socketpair as it is in memory. */
+_Static_assert(sizeof(struct dc_msg) == 48, "struct dc_msg is one frame");
+_Static_assert(DC_MSG_TYPE_MAX <= UINT16_MAX, "a type fits its field");
+
 int
 dc_msg_send(struct bufferevent *bev, uint16_t type, uint32_t token,
     int32_t status, uint64_t gen, uint32_t arg, const uint8_t id[16])
 {
 	struct dc_msg m;
 
+	/* a bad type here is our bug; a bad one received is the peer's */
+	assert(type > 0 && type < DC_MSG_TYPE_MAX);
+	assert(msg_names[type] != NULL);
 	memset(&m, 0, sizeof(m));
 	m.len = sizeof(m);
 	m.type = type;
@@ -55,6 +64,8 @@ dc_msg_recv(struct bufferevent *bev, struct dc_msg *m)
 		return DC_EINVAL;
 	if (m->len != sizeof(*m) || m->type == 0 || m->type >= DC_MSG_TYPE_MAX)
 		return DC_EINVAL;
+	/* what the frame checks above guarantee to every caller */
+	assert(m->len == sizeof(*m) && msg_names[m->type] != NULL);
 	return 1;
 }
 

@@ -28,6 +28,7 @@
 #include "control.h"
 #include "dc.h"
 #include "fernet.h"
+#include "jsonw.h"
 
 /* What the shipped configuration says (etc/datachatd.conf.in). */
 #define DEFAULT_CONFIG	SYSCONFDIR "/datachatd/datachatd.conf"
@@ -38,6 +39,23 @@
 
 static const char *sock_path = DEFAULT_SOCKET;
 static int json_out;
+
+/*
+ * Request bodies and arguments are built under the out-of-memory policy
+ * (dc.h): any failed step marks jb, and a request is checked (built())
+ * before it leaves; a command that ran out of memory says so and exits.
+ */
+static struct dc_jb jb;
+
+static struct json_object *
+built(struct json_object *o)
+{
+	if ((o = dc_jb_done(&jb, o)) == NULL) {
+		fprintf(stderr, "datachatctl: out of memory\n");
+		exit(EXIT_FAIL);
+	}
+	return o;
+}
 
 /* The command list comes from dc_ctl_commands[], as the master's does. */
 static void
@@ -91,6 +109,8 @@ call(const struct dc_ctl_command *cmd, struct json_object *args,
 	char msg[512];
 	int rc;
 
+	if (args != NULL)
+		args = built(args);
 	rc = dc_control_call(sock_path, cmd->name, args, cmd->timeout_s, &ans,
 	    msg, sizeof(msg));
 	json_object_put(args);
@@ -275,7 +295,7 @@ api(const char *method, const char *path, struct json_object *req)
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
 	if (unix_path[0] != '\0')
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, unix_path);
-	if (req != NULL)
+	if (req != NULL && built(req) != NULL)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS,
 		    json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
 	cc = curl_easy_perform(c);
@@ -339,12 +359,12 @@ cmd_add(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
-			json_object_object_add(req, "name",
+			dc_jb_add(&jb, req, "name",
 			    json_object_new_string(optarg));
 			have_name = 1;
 			break;
 		case 't':
-			json_object_object_add(req, "database_type",
+			dc_jb_add(&jb, req, "database_type",
 			    json_object_new_string(optarg));
 			have_type = 1;
 			break;
@@ -354,15 +374,15 @@ cmd_add(int argc, char **argv)
 			    strdup(optarg);
 			break;
 		case 'd':
-			json_object_object_add(req, "is_default",
+			dc_jb_add(&jb, req, "is_default",
 			    json_object_new_boolean(1));
 			break;
 		case 'g':
-			json_object_array_add(tags,
+			dc_jb_push(&jb, tags,
 			    json_object_new_string(optarg));
 			break;
 		case 'D':
-			json_object_object_add(req, "description",
+			dc_jb_add(&jb, req, "description",
 			    json_object_new_string(optarg));
 			break;
 		default:
@@ -375,10 +395,10 @@ cmd_add(int argc, char **argv)
 		    "--url (use --url - to read it from standard input)\n");
 		goto usage;
 	}
-	json_object_object_add(req, "database_url", json_object_new_string(url));
+	dc_jb_add(&jb, req, "database_url", json_object_new_string(url));
 	dc_explicit_bzero(url, strlen(url));
 	free(url);
-	json_object_object_add(req, "tags", tags);
+	dc_jb_add(&jb, req, "tags", tags);
 	res = api("POST", "", req);
 	json_object_put(req);
 	if (json_out)
@@ -425,7 +445,7 @@ cmd_registry(const struct dc_ctl_command *cmd, int argc, char **argv)
 	case DC_CTL_SET_DEFAULT:
 		snprintf(path, sizeof(path), "/%s/default", argv[1]);
 		req = json_object_new_object();
-		json_object_object_add(req, "is_default",
+		dc_jb_add(&jb, req, "is_default",
 		    json_object_new_boolean(1));
 		res = api("PUT", path, req);
 		printf("default is now %s\n", argv[1]);
@@ -433,7 +453,7 @@ cmd_registry(const struct dc_ctl_command *cmd, int argc, char **argv)
 	case DC_CTL_RENAME:
 		snprintf(path, sizeof(path), "/%s", argv[1]);
 		req = json_object_new_object();
-		json_object_object_add(req, "name",
+		dc_jb_add(&jb, req, "name",
 		    json_object_new_string(argv[2]));
 		res = api("PATCH", path, req);
 		printf("renamed %s to %s\n", argv[1], argv[2]);
@@ -479,7 +499,7 @@ cmd_daemon(const struct dc_ctl_command *cmd, int argc, char **argv)
 	int i;
 
 	for (i = 1; i < argc; i++)
-		json_object_array_add(args, json_object_new_string(argv[i]));
+		dc_jb_push(&jb, args, json_object_new_string(argv[i]));
 	data = call(cmd, args, &holder);
 	if (json_out)
 		print_json(data);

@@ -25,6 +25,7 @@
 
 #include "control.h"
 #include "dc.h"
+#include "jsonw.h"
 #include "log.h"
 
 static const char *const worker_columns[] = { "slot", "pid", "state",
@@ -150,22 +151,31 @@ void
 dc_control_answer(struct dc_ctl_conn *cc, struct json_object *data,
     const char *error)
 {
-	struct json_object *o = json_object_new_object();
+	static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\"}";
+	struct json_object *o;
+	struct dc_jb b = { 0 };
 	const char *s;
 
 	cc->pending = 0;
 	if (cc->bev == NULL) {
 		json_object_put(data);
-		json_object_put(o);
 		free(cc);
 		return;
 	}
-	json_object_object_add(o, "ok", json_object_new_boolean(error == NULL));
-	if (error != NULL)
-		json_object_object_add(o, "error", json_object_new_string(error));
+	o = json_object_new_object();
+	dc_jb_add(&b, o, "ok", json_object_new_boolean(error == NULL));
+	if (error != NULL) {
+		dc_jb_add(&b, o, "error", json_object_new_string(error));
+		json_object_put(data);
+	} else if (data != NULL)
+		dc_jb_add(&b, o, "data", data);
 	else
-		json_object_object_add(o, "data", data);
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+		dc_jb_null(&b, o, "data");
+	o = dc_jb_done(&b, o);
+	s = o != NULL ? json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN) : NULL;
+	if (s == NULL)
+		s = oom;
 	bufferevent_write(cc->bev, s, strlen(s));
 	bufferevent_write(cc->bev, "\n", 1);
 	json_object_put(o);
@@ -370,6 +380,7 @@ dc_control_call(const char *path, const char *cmd, struct json_object *args,
     int timeout_s, struct json_object **answer, char *err, size_t errsz)
 {
 	struct json_object *req;
+	struct dc_jb b = { 0 };
 	struct sockaddr_un sun;
 	struct pollfd pfd;
 	char buf[8192], *acc = NULL, *nl;
@@ -409,10 +420,18 @@ dc_control_call(const char *path, const char *cmd, struct json_object *args,
 		return DC_EUNAVAIL;
 	}
 	req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string(cmd));
-	json_object_object_add(req, "args", args != NULL ?
-	    json_object_get(args) : json_object_new_array());
-	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	dc_jb_add(&b, req, "cmd", json_object_new_string(cmd));
+	dc_jb_add(&b, req, "args", args != NULL ? json_object_get(args) :
+	    json_object_new_array());
+	req = dc_jb_done(&b, req);
+	s = req != NULL ? json_object_to_json_string_ext(req,
+	    JSON_C_TO_STRING_PLAIN) : NULL;
+	if (s == NULL) {
+		snprintf(err, errsz, "out of memory");
+		json_object_put(req);
+		close(fd);
+		return DC_ENOMEM;
+	}
 	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s) ||
 	    write(fd, "\n", 1) != 1) {
 		snprintf(err, errsz, "cannot send to %s: %s", path,

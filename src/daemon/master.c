@@ -37,6 +37,7 @@
 #include "control.h"
 #include "dc.h"
 #include "fernet.h"
+#include "jsonw.h"
 #include "log.h"
 #include "master.h"
 #include "msg.h"
@@ -568,11 +569,16 @@ config_notice(void *arg, const char *file, int line, const char *msg)
 {
 	struct json_object *keys = arg;
 	const char *sp = strchr(msg, ' ');
+	struct dc_jb b = { 0 };
 
 	log_warn("reload: %s", msg);
-	/* "KEY changed: restart needed to apply" (dc_config_apply_reload) */
+	/*
+	 * "KEY changed: restart needed to apply" (dc_config_apply_reload).
+	 * Out of memory, a name goes missing from datachatctl's warning; the
+	 * log line above still has it.
+	 */
 	if (keys != NULL && sp != NULL)
-		json_object_array_add(keys,
+		dc_jb_push(&b, keys,
 		    json_object_new_string_len(msg, (int)(sp - msg)));
 }
 
@@ -727,6 +733,7 @@ wait_done(struct ctl_wait *cw, const char *err)
 {
 	struct ctl_wait **pp;
 	struct json_object *o = NULL;
+	struct dc_jb b = { 0 };
 
 	for (pp = &M.waits; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == cw) {
@@ -735,13 +742,14 @@ wait_done(struct ctl_wait *cw, const char *err)
 		}
 	if (err == NULL) {
 		o = json_object_new_object();
-		json_object_object_add(o, "generation",
+		dc_jb_add(&b, o, "generation",
 		    json_object_new_int64((int64_t)dc_shreg_gen(M.reg)));
-		json_object_object_add(o, "workers",
+		dc_jb_add(&b, o, "workers",
 		    json_object_new_int(running_workers()));
-		json_object_object_add(o, "restart_needed",
-		    cw->restart_needed);
+		dc_jb_add(&b, o, "restart_needed", cw->restart_needed);
 		cw->restart_needed = NULL;
+		if ((o = dc_jb_done(&b, o)) == NULL)
+			err = "out of memory";
 	}
 	json_object_put(cw->restart_needed);
 	dc_control_answer(cw->cc, o, err);
@@ -803,34 +811,35 @@ iso_ms(uint64_t ms, char *buf, size_t sz)
 static struct json_object *
 ctl_status(void)
 {
+	struct dc_jb b = { 0 };
 	struct json_object *o = json_object_new_object(), *reg, *lis;
 	int i;
 	const char *state;
 	char ts[48];
 
-	json_object_object_add(o, "version", json_object_new_string(DC_VERSION));
-	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	dc_jb_add(&b, o, "version", json_object_new_string(DC_VERSION));
+	dc_jb_add(&b, o, "pid", json_object_new_int((int)getpid()));
 	iso_ms(M.started_ms, ts, sizeof(ts));
-	json_object_object_add(o, "started", json_object_new_string(ts));
-	json_object_object_add(o, "uptime_seconds",
+	dc_jb_add(&b, o, "started", json_object_new_string(ts));
+	dc_jb_add(&b, o, "uptime_seconds",
 	    json_object_new_int64((int64_t)(dc_wall_ms() - M.started_ms) / 1000));
 	/* listen: the first socket, as before several were allowed */
-	json_object_object_add(o, "listen",
+	dc_jb_add(&b, o, "listen",
 	    json_object_new_string(M.cfg->listeners[0].address));
 	lis = json_object_new_array();
 	for (i = 0; i < M.cfg->nlisteners; i++) {
 		struct json_object *l = json_object_new_object();
 
-		json_object_object_add(l, "address", json_object_new_string(
+		dc_jb_add(&b, l, "address", json_object_new_string(
 		    M.cfg->listeners[i].address));
-		json_object_object_add(l, "kind", json_object_new_string(
+		dc_jb_add(&b, l, "kind", json_object_new_string(
 		    dc_listen_kind_name(M.cfg->listeners[i].kind)));
-		json_object_array_add(lis, l);
+		dc_jb_push(&b, lis, l);
 	}
-	json_object_object_add(o, "listeners", lis);
-	json_object_object_add(o, "workers_alive",
+	dc_jb_add(&b, o, "listeners", lis);
+	dc_jb_add(&b, o, "workers_alive",
 	    json_object_new_int(running_workers()));
-	json_object_object_add(o, "workers_configured",
+	dc_jb_add(&b, o, "workers_configured",
 	    json_object_new_int(M.cfg->workers));
 	reg = json_object_new_object();
 	switch (dc_shreg_state(M.reg)) {
@@ -840,31 +849,32 @@ ctl_status(void)
 	}
 	if (M.cfg->system_database_url[0] == '\0')
 		state = "disabled";
-	json_object_object_add(reg, "state", json_object_new_string(state));
-	json_object_object_add(reg, "entries",
+	dc_jb_add(&b, reg, "state", json_object_new_string(state));
+	dc_jb_add(&b, reg, "entries",
 	    json_object_new_int(dc_shreg_count(M.reg)));
-	json_object_object_add(reg, "capacity",
+	dc_jb_add(&b, reg, "capacity",
 	    json_object_new_int(dc_shreg_capacity(M.reg)));
-	json_object_object_add(reg, "generation",
+	dc_jb_add(&b, reg, "generation",
 	    json_object_new_int64((int64_t)dc_shreg_gen(M.reg)));
-	json_object_object_add(reg, "undecryptable_rows",
+	dc_jb_add(&b, reg, "undecryptable_rows",
 	    json_object_new_int(dc_shreg_bad_rows(M.reg)));
 	if (dc_shreg_last_resync(M.reg) != 0) {
 		iso_ms(dc_shreg_last_resync(M.reg), ts, sizeof(ts));
-		json_object_object_add(reg, "last_resync",
+		dc_jb_add(&b, reg, "last_resync",
 		    json_object_new_string(ts));
 	} else
-		json_object_object_add(reg, "last_resync", NULL);
-	json_object_object_add(o, "registry", reg);
-	json_object_object_add(o, "system_database", json_object_new_string(
+		dc_jb_null(&b, reg, "last_resync");
+	dc_jb_add(&b, o, "registry", reg);
+	dc_jb_add(&b, o, "system_database", json_object_new_string(
 	    M.cfg->system_database_url[0] == '\0' ? "not configured" :
 	    M.sysdb != NULL ? "connected" : "disconnected"));
-	return o;
+	return dc_jb_done(&b, o);
 }
 
 static struct json_object *
 ctl_workers(void)
 {
+	struct dc_jb b = { 0 };
 	struct json_object *arr = json_object_new_array(), *o;
 	struct dc_worker_stats *st;
 	char ts[48];
@@ -875,31 +885,32 @@ ctl_workers(void)
 			continue;
 		st = dc_shreg_stats(M.reg, i);
 		o = json_object_new_object();
-		json_object_object_add(o, "slot", json_object_new_int(i));
-		json_object_object_add(o, "pid",
+		dc_jb_add(&b, o, "slot", json_object_new_int(i));
+		dc_jb_add(&b, o, "pid",
 		    json_object_new_int((int)M.slots[i].pid));
-		json_object_object_add(o, "state", json_object_new_string(
+		dc_jb_add(&b, o, "state", json_object_new_string(
 		    M.slots[i].state == SLOT_RUNNING ? "running" : "retiring"));
 		iso_ms(__atomic_load_n(&st->started_ms, __ATOMIC_RELAXED), ts,
 		    sizeof(ts));
-		json_object_object_add(o, "started", json_object_new_string(ts));
-		json_object_object_add(o, "requests", json_object_new_int64(
+		dc_jb_add(&b, o, "started", json_object_new_string(ts));
+		dc_jb_add(&b, o, "requests", json_object_new_int64(
 		    (int64_t)__atomic_load_n(&st->requests, __ATOMIC_RELAXED)));
-		json_object_object_add(o, "inflight", json_object_new_int64(
+		dc_jb_add(&b, o, "inflight", json_object_new_int64(
 		    (int64_t)__atomic_load_n(&st->inflight, __ATOMIC_RELAXED)));
-		json_object_object_add(o, "target_connections",
+		dc_jb_add(&b, o, "target_connections",
 		    json_object_new_int64((int64_t)__atomic_load_n(
 		    &st->target_conns_open, __ATOMIC_RELAXED)));
-		json_object_object_add(o, "generation",
+		dc_jb_add(&b, o, "generation",
 		    json_object_new_int64((int64_t)M.slots[i].gen_acked));
-		json_object_array_add(arr, o);
+		dc_jb_push(&b, arr, o);
 	}
-	return arr;
+	return dc_jb_done(&b, arr);
 }
 
 static struct json_object *
 ctl_targets(void)
 {
+	struct dc_jb b = { 0 };
 	struct json_object *arr = json_object_new_array(), *o;
 	struct dc_worker_stats *st;
 	struct dc_entry *all;
@@ -908,8 +919,10 @@ ctl_targets(void)
 	uint64_t open;
 
 	all = calloc((size_t)cap, sizeof(*all));
-	if (all == NULL)
-		return arr;
+	if (all == NULL) {
+		json_object_put(arr);
+		return NULL;
+	}
 	n = dc_shreg_list(M.reg, all, cap);
 	for (i = 0; i < n; i++) {
 		open = 0;
@@ -925,27 +938,28 @@ ctl_targets(void)
 		}
 		dc_uuid_format(all[i].id, ids);
 		o = json_object_new_object();
-		json_object_object_add(o, "connection_id",
+		dc_jb_add(&b, o, "connection_id",
 		    json_object_new_string(ids));
-		json_object_object_add(o, "name",
+		dc_jb_add(&b, o, "name",
 		    json_object_new_string(all[i].name));
-		json_object_object_add(o, "database_type",
+		dc_jb_add(&b, o, "database_type",
 		    json_object_new_string(all[i].type));
-		json_object_object_add(o, "is_default",
+		dc_jb_add(&b, o, "is_default",
 		    json_object_new_boolean(all[i].is_default));
-		json_object_object_add(o, "open_connections",
+		dc_jb_add(&b, o, "open_connections",
 		    json_object_new_int64((int64_t)open));
-		json_object_array_add(arr, o);
+		dc_jb_push(&b, arr, o);
 	}
 	dc_explicit_bzero(all, (size_t)cap * sizeof(*all));
 	free(all);
-	return arr;
+	return dc_jb_done(&b, arr);
 }
 
 /* Re-encrypt every stored URL with the first key, in one transaction. */
 static const char *
 ctl_rotate_key(struct json_object **data)
 {
+	struct dc_jb b = { 0 };
 	static char err[300];
 	const char *params[2];
 	PGresult *res = NULL, *up;
@@ -1003,9 +1017,12 @@ ctl_rotate_key(struct json_object **data)
 	    "key, %d left undecryptable", done, bad);
 	full_resync();
 	*data = json_object_new_object();
-	json_object_object_add(*data, "rotated", json_object_new_int(done));
-	json_object_object_add(*data, "undecryptable", json_object_new_int(bad));
-	return NULL;
+	dc_jb_add(&b, *data, "rotated", json_object_new_int(done));
+	dc_jb_add(&b, *data, "undecryptable", json_object_new_int(bad));
+	/* the rows are re-encrypted either way; only the counts are lost */
+	*data = dc_jb_done(&b, *data);
+	return *data != NULL ? NULL : "rotated, but out of memory for the "
+	    "answer: see the log for the counts";
 sqlfail:
 	snprintf(err, sizeof(err), "rotation failed, nothing changed: %s",
 	    PQerrorMessage(M.sysdb));
@@ -1028,6 +1045,7 @@ stop_later(evutil_socket_t fd, short what, void *arg)
 static const char *
 ctl_config(struct json_object **data)
 {
+	struct dc_jb b = { 0 };
 	const struct dc_config_key *k;
 	struct json_object *keys, *lis;
 	char value[4096], *text = NULL, *line, *save = NULL;
@@ -1043,22 +1061,26 @@ ctl_config(struct json_object **data)
 	for (k = dc_config_keys; k->name != NULL; k++) {
 		dc_config_value(M.cfg, k, value, sizeof(value));
 		if (k->type != DC_CT_LISTEN) {
-			json_object_object_add(keys, k->name,
+			dc_jb_add(&b, keys, k->name,
 			    json_object_new_string(value));
 			continue;
 		}
 		lis = json_object_new_array();
 		for (line = strtok_r(value, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save))
-			json_object_array_add(lis, json_object_new_string(line));
-		json_object_object_add(keys, k->name, lis);
+			dc_jb_push(&b, lis, json_object_new_string(line));
+		dc_jb_add(&b, keys, k->name, lis);
 	}
-	json_object_object_add(*data, "source", M.opts->config_path != NULL ?
-	    json_object_new_string(M.opts->config_path) : NULL);
-	json_object_object_add(*data, "keys", keys);
-	json_object_object_add(*data, "text", json_object_new_string(text));
+	if (M.opts->config_path != NULL)
+		dc_jb_add(&b, *data, "source",
+		    json_object_new_string(M.opts->config_path));
+	else
+		dc_jb_null(&b, *data, "source");
+	dc_jb_add(&b, *data, "keys", keys);
+	dc_jb_add(&b, *data, "text", json_object_new_string(text));
 	free(text);
-	return NULL;
+	*data = dc_jb_done(&b, *data);
+	return *data != NULL ? NULL : "out of memory";
 }
 
 /* invalidate ID|all: the workers close their connections to it. */
@@ -1100,6 +1122,7 @@ ctl_reload(struct dc_ctl_conn *cc, const char *opt,
     struct json_object **data)
 {
 	struct json_object *keys;
+	struct dc_jb b = { 0 };
 
 	if (opt != NULL && strcmp(opt, "--wait") != 0)
 		return "usage: reload [--wait]";
@@ -1115,19 +1138,24 @@ ctl_reload(struct dc_ctl_conn *cc, const char *opt,
 	if (opt != NULL)
 		return ctl_wait(cc, keys);
 	*data = json_object_new_object();
-	json_object_object_add(*data, "restart_needed", keys);
-	return NULL;
+	dc_jb_add(&b, *data, "restart_needed", keys);
+	*data = dc_jb_done(&b, *data);
+	return *data != NULL ? NULL : "reloaded, but out of memory for the "
+	    "answer";
 }
 
 static const char *
 ctl_resync(struct json_object **data)
 {
+	struct dc_jb b = { 0 };
+
 	if (full_resync() != DC_OK)
 		return "resync failed: the system database is not reachable";
 	*data = json_object_new_object();
-	json_object_object_add(*data, "generation",
+	dc_jb_add(&b, *data, "generation",
 	    json_object_new_int64((int64_t)dc_shreg_gen(M.reg)));
-	return NULL;
+	*data = dc_jb_done(&b, *data);
+	return *data != NULL ? NULL : "out of memory";
 }
 
 /*
@@ -1147,13 +1175,13 @@ ctl_handler(struct dc_ctl_conn *cc, const struct dc_ctl_command *cmd,
 	switch (cmd->id) {
 	case DC_CTL_STATUS:
 		*data = ctl_status();
-		return NULL;
+		return *data != NULL ? NULL : "out of memory";
 	case DC_CTL_WORKERS:
 		*data = ctl_workers();
-		return NULL;
+		return *data != NULL ? NULL : "out of memory";
 	case DC_CTL_TARGETS:
 		*data = ctl_targets();
-		return NULL;
+		return *data != NULL ? NULL : "out of memory";
 	case DC_CTL_RELOAD:
 		return ctl_reload(cc, a0, data);
 	case DC_CTL_RESYNC:

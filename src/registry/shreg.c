@@ -12,10 +12,12 @@
  */
 #include <sys/mman.h>
 
+#include <assert.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dc.h"
 #include "shreg.h"
@@ -57,6 +59,7 @@ struct dc_shreg {
 	_Atomic int		 sysdb_up;
 	_Atomic int		 count;
 	uint64_t		 next_entry_gen;	/* writer only */
+	pid_t			 writer;		/* the master */
 	struct dc_stats_slot	 stats[DC_MAX_WORKERS];
 	struct dc_slot		 slots[];
 };
@@ -105,6 +108,7 @@ dc_shreg_create(struct dc_shreg **regp, int capacity)
 	atomic_init(&reg->sysdb_up, 0);
 	atomic_init(&reg->count, 0);
 	reg->next_entry_gen = 0;
+	reg->writer = getpid();
 	*regp = reg;
 	rv = DC_OK;
 out:
@@ -126,12 +130,19 @@ dc_shreg_destroy(struct dc_shreg *reg)
 
 /* --- writer side --- */
 
+/*
+ * Only the process that made the segment (the master) writes it: a second
+ * writer would break the seqlock, which has no writer-side lock.
+ */
+#define ASSERT_WRITER(reg)	assert((reg)->writer == getpid())
+
 /* Open a write: seq goes odd before any byte of the slot changes. */
 static void
 slot_write_begin(struct dc_slot *sl)
 {
 	uint32_t s = atomic_load_explicit(&sl->seq, memory_order_relaxed);
 
+	assert((s & 1) == 0);	/* writes never nest or overlap */
 	atomic_store_explicit(&sl->seq, s + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 }
@@ -142,6 +153,7 @@ slot_write_end(struct dc_slot *sl)
 {
 	uint32_t s = atomic_load_explicit(&sl->seq, memory_order_relaxed);
 
+	assert((s & 1) == 1);	/* a write was open */
 	atomic_store_explicit(&sl->seq, s + 1, memory_order_release);
 }
 
@@ -175,6 +187,8 @@ dc_shreg_put(struct dc_shreg *reg, const struct dc_entry *e)
 	struct dc_slot *sl, *freesl;
 	uint64_t gen;
 	int rv = DC_EFULL, isnew = 0;
+
+	ASSERT_WRITER(reg);
 
 	sl = slot_find(reg, e->id, &freesl);
 	if (sl == NULL) {
@@ -234,6 +248,8 @@ dc_shreg_remove(struct dc_shreg *reg, const uint8_t id[16])
 	struct dc_slot *sl;
 	int rv = DC_ENOENT;
 
+	ASSERT_WRITER(reg);
+
 	if ((sl = slot_find(reg, id, NULL)) == NULL)
 		goto out;
 	slot_clear(reg, sl);
@@ -247,6 +263,8 @@ dc_shreg_mark_all(struct dc_shreg *reg)
 {
 	int i;
 
+	ASSERT_WRITER(reg);
+
 	for (i = 0; i < reg->capacity; i++)
 		reg->slots[i].mark = reg->slots[i].used;
 }
@@ -256,6 +274,8 @@ dc_shreg_sweep(struct dc_shreg *reg)
 {
 	struct dc_slot *sl;
 	int i, n = 0;
+
+	ASSERT_WRITER(reg);
 
 	for (i = 0; i < reg->capacity; i++) {
 		sl = &reg->slots[i];
@@ -271,6 +291,7 @@ dc_shreg_sweep(struct dc_shreg *reg)
 uint64_t
 dc_shreg_commit(struct dc_shreg *reg)
 {
+	ASSERT_WRITER(reg);
 	return atomic_fetch_add_explicit(&reg->registry_gen, 1,
 	    memory_order_release) + 1;
 }
@@ -361,8 +382,11 @@ slot_read(const struct dc_slot *sl, enum dc_match how, const uint8_t *id,
 			atomic_thread_fence(memory_order_acquire);
 			s2 = atomic_load_explicit(&sl->seq,
 			    memory_order_relaxed);
-			if (s1 == s2)
+			if (s1 == s2) {
+				/* an even, unchanged seq: nothing overlapped */
+				assert((s2 & 1) == 0);
 				break;
+			}
 		}
 		if (++spins >= DC_SHREG_SPINS) {
 			spins = 0;

@@ -135,6 +135,47 @@ test_failures(void)
 	dc_jw_free(&w);
 }
 
+/* The json-c builder of the out-of-memory policy (dc.h). */
+static void
+test_jb(void)
+{
+	struct json_object *o, *a;
+	struct dc_jb b = { 0 };
+
+	o = json_object_new_object();
+	a = json_object_new_array();
+	dc_jb_add(&b, o, "n", json_object_new_int(7));
+	dc_jb_null(&b, o, "none");
+	dc_jb_push(&b, a, json_object_new_string("x"));
+	dc_jb_add(&b, o, "list", a);
+	CHECK(!b.failed);
+	o = dc_jb_done(&b, o);
+	CHECK(o != NULL);
+	CHECK_STR(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+	    "{\"n\":7,\"none\":null,\"list\":[\"x\"]}");
+	json_object_put(o);
+
+	/* a constructor that failed (NULL) fails the build; no leak */
+	o = json_object_new_object();
+	dc_jb_add(&b, o, "ok", json_object_new_int(1));
+	dc_jb_add(&b, o, "lost", NULL);
+	CHECK(b.failed);
+	CHECK(dc_jb_done(&b, o) == NULL);	/* o was dropped */
+	b.failed = 0;
+	/* a container that failed: the value is dropped, not leaked */
+	dc_jb_add(&b, NULL, "k", json_object_new_string("v"));
+	CHECK(b.failed);
+	b.failed = 0;
+	dc_jb_push(&b, NULL, json_object_new_int(2));
+	CHECK(b.failed);
+	b.failed = 0;
+	a = json_object_new_array();
+	dc_jb_push(&b, a, NULL);
+	CHECK(b.failed && json_object_array_length(a) == 0);
+	json_object_put(a);
+	CHECK(dc_jb_done(&b, NULL) == NULL);
+}
+
 int
 main(void)
 {
@@ -142,5 +183,6 @@ main(void)
 	test_escaping();
 	test_json_c_values();
 	test_failures();
+	test_jb();
 	T_DONE();
 }
