@@ -6,6 +6,7 @@ log with logrotate, stops it, checks that nothing is left running and no
 pid file or socket remains, and purges it.  The machine is a throwaway
 CI machine; the test refuses to touch a datachatd package it did not
 install."""
+import fcntl
 import glob
 import os
 import pwd
@@ -76,11 +77,13 @@ def deb():
 
 @pytest.fixture
 def package(deb):
+    # several checkouts may run this suite on one machine: one at a time
+    lock = open("/var/lock/datachatd-package-test.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     assert not installed(), "a datachatd package is installed already; " \
         "this test installs and purges its own"
-    r = sh("dpkg", "-i", deb, timeout=300)
     try:
-        yield r
+        yield sh("dpkg", "-i", deb, timeout=300)
     finally:
         for pid in daemon_pids():
             try:
@@ -88,6 +91,7 @@ def package(deb):
             except OSError:
                 pass
         sh("dpkg", "--purge", "datachatd", check=False, timeout=300)
+        lock.close()
 
 
 def test_lintian_reports_no_error(deb):
