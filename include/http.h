@@ -83,11 +83,41 @@ void		 dc_reply_empty(struct dc_req *r, int status);
 void		 dc_reply_text(struct dc_req *r, int status,
 		     const char *ctype, const char *body, size_t len);
 
+struct dc_model;
+struct dc_val;
+
 /*
- * Parse the request body as a JSON object (depth and size limited).
- * On failure it has already replied (400/413/415) and returns DC_EINVAL.
+ * The request body as FastAPI reads it: JSON when there is no
+ * Content-Type or it is application/json or application/...+json; for any
+ * other type the body's text (a JSON string), which no model accepts.
+ * *absent is set for an empty body or JSON null.  On a body that is not
+ * JSON it has replied (422 json_invalid with Python's message and
+ * position, 400 for bytes that are not UTF-8, 413 past max_body_size)
+ * and returns DC_EINVAL.
  */
+int		 dc_req_body(struct dc_req *r, struct json_object **out,
+		     int *absent);
+
+/*
+ * Read and validate the body against model m (model.h): vals filled,
+ * *body (the caller's to put; vals point into it) on success.  A
+ * missing body is 422 unless optional (DataChat's "X | None = None"
+ * bodies), when every field takes its default.  On failure it has
+ * replied (422 with pydantic's error list) and returns DC_EINVAL.
+ */
+int		 dc_req_model(struct dc_req *r, const struct dc_model *m,
+		     int optional, struct dc_val *vals,
+		     struct json_object **body);
+
+/* The query string against model m, loc "query"; as dc_req_model. */
+int		 dc_req_query(struct dc_req *r, const struct dc_model *m,
+		     struct dc_val *vals, struct json_object **query);
+
+/* A body that must be a JSON object, whatever its fields; as above. */
 int		 dc_req_json(struct dc_req *r, struct json_object **out);
+
+/* 422 {"detail": errs}; takes errs. */
+void		 dc_reply_422(struct dc_req *r, struct json_object *errs);
 
 /*
  * Whether a browser origin may call the API (cors_origins): CORS uses
@@ -107,5 +137,9 @@ extern const struct dc_route dc_routes_ops[];
 extern const struct dc_route dc_routes_databases[];
 extern const struct dc_route dc_routes_chat[];
 extern const struct dc_route dc_routes_tools[];
+extern const struct dc_route dc_routes_system[];
+extern const struct dc_route dc_routes_conversations[];
+extern const struct dc_route dc_routes_feedback[];
+extern const struct dc_route dc_routes_datapoints[];
 
 #endif /* DC_HTTP_H */

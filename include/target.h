@@ -2,10 +2,11 @@
  * target.h - from a request to a registry entry.
  *
  * One function resolves which database a request means, with the same
- * rules and errors for every route: a valid target_database is used;
- * omitted means the registry default, else the environment DATABASE_URL
- * entry, else 400; not a UUID is 400; unknown is 404; a registry that was
- * never loaded is 503 (never a silent fallback to another database).
+ * rules and errors for every route, DataChat's: a given target_database
+ * is used; omitted or "" means the registry default, else the
+ * environment DATABASE_URL entry, else nothing; not a UUID is 400;
+ * unknown is 404; a registry that was never loaded is 503 (never a
+ * silent fallback to another database).
  * The virtual environment entry and the JSON shape of a connection live
  * here too, so the databases routes and the query routes agree.
  */
@@ -24,14 +25,25 @@ struct dc_resolve_err {
 };
 
 /*
- * Resolve target (NULL or a JSON value, maybe null) into *e.
- * Returns 0, or DC_ERR with err filled.
+ * Resolve target (NULL or a JSON value, maybe null or "") into *e, by
+ * DataChat's rules.  Returns 0; DC_ERR with err filled (400, 404, 503);
+ * or DC_ENOENT when no target was given and none is configured anywhere
+ * (DataChat's system_not_initialized).
  */
 int		 dc_target_resolve(struct dc_worker *w, struct json_object *target,
 		     struct dc_entry *e, struct dc_resolve_err *err);
 
-/* Fill e with the environment DATABASE_URL entry.  0 or DC_ENOENT. */
+/*
+ * Fill e with the environment DATABASE_URL entry (routing uses it even
+ * when a registry row has the same URL).  0 or DC_ENOENT.
+ */
 int		 dc_target_env_entry(struct dc_worker *w, struct dc_entry *e);
+
+/* The same, for GET /databases: DC_ENOENT too when a row has its URL. */
+int		 dc_target_env_listed(struct dc_worker *w, struct dc_entry *e);
+
+/* A registry that can store connections: system database and a key. */
+int		 dc_target_registry_usable(struct dc_worker *w);
 
 /* 1 when id is the environment entry's id. */
 int		 dc_target_is_env(const uint8_t id[16]);

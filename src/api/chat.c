@@ -33,14 +33,17 @@
 #include "jsonw.h"
 #include "llm.h"
 #include "log.h"
+#include "model.h"
 #include "nlq.h"
 #include "pool.h"
 #include "prompt.h"
 #include "result.h"
 #include "schema.h"
 #include "sqlguard.h"
+#include "system.h"
 #include "target.h"
 #include "util.h"
+#include "viz.h"
 #include "worker.h"
 
 #define CONV_ID_MAX	128
@@ -74,6 +77,8 @@ struct chat {
 	char		 dbtype[DC_TYPE_MAX];
 	char		*sql;
 	char		*conversation_id;
+	char		*session_summary;	/* echoed (owned) */
+	char		*session_state;		/* echoed, JSON text (owned) */
 	const char	*mode;		/* "direct_sql" or "natural_language" */
 	uint64_t	 exec_start_ms;
 	struct dc_jw	 trace;		/* decision_trace, an open array */
@@ -123,6 +128,8 @@ chat_free(struct chat *q)
 	}
 	free(q->sql);
 	free(q->conversation_id);
+	free(q->session_summary);
+	free(q->session_state);
 	dc_jw_free(&q->trace);
 	free(q);
 }
@@ -184,57 +191,20 @@ trace_add(struct chat *q, const char *stage, const char *decision,
 	trace_close(q);
 }
 
-/*
- * Optional string field: 1 present (*out NULL for JSON null), 0 absent,
- * -1 replied 422.
- */
-static int
-opt_string(struct dc_req *r, struct json_object *body, const char *key,
-    const char **out)
-{
-	struct json_object *v;
-
-	*out = NULL;
-	if (!json_object_object_get_ex(body, key, &v))
-		return 0;
-	if (v == NULL || json_object_is_type(v, json_type_null))
-		return 1;
-	if (!json_object_is_type(v, json_type_string)) {
-		dc_reply_error(r, 422, "%s must be a string", key);
-		return -1;
-	}
-	*out = json_object_get_string(v);
-	return 1;
-}
-
 /* --- the answer --- */
 
+/*
+ * DataChat's words for a direct SQL answer; DataChat has no row cap, so
+ * a capped result says so after them.
+ */
 static char *
-answer_text(const struct dc_result_cols *c, int nrows, int truncated,
-    int max_rows)
+direct_answer_text(int nrows, int truncated)
 {
-	char buf[1024];
-	size_t o;
-	int i;
+	char buf[192];
 
-	if (truncated)
-		o = (size_t)snprintf(buf, sizeof(buf), "The query returned more "
-		    "than %d rows; showing the first %d (max_rows).", max_rows,
-		    nrows);
-	else if (nrows == 0)
-		o = (size_t)snprintf(buf, sizeof(buf), "The query returned no "
-		    "rows.");
-	else
-		o = (size_t)snprintf(buf, sizeof(buf), "The query returned %d "
-		    "row%s.", nrows, nrows == 1 ? "" : "s");
-	for (i = 0; i < c->n && i < ANSWER_COLS && o < sizeof(buf); i++)
-		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s",
-		    i == 0 ? " Columns: " : ", ", c->names[i]);
-	if (c->n > ANSWER_COLS && o < sizeof(buf))
-		o += (size_t)snprintf(buf + o, sizeof(buf) - o, " and %d more",
-		    c->n - ANSWER_COLS);
-	if (c->n > 0 && o < sizeof(buf))
-		snprintf(buf + o, sizeof(buf) - o, ".");
+	snprintf(buf, sizeof(buf), "Executed SQL query successfully. Returned "
+	    "%d row(s).%s", nrows, truncated ? " The statement returned more "
+	    "rows; only these are shown (max_rows)." : "");
 	return strdup(buf);
 }
 
@@ -308,31 +278,170 @@ write_array(struct dc_jw *w, struct json_object *a)
 		dc_jw_raw(w, "[]", 2);
 }
 
+#define LIVE_SCHEMA_NOTICE "Live schema mode: DataPoints are not loaded yet. " \
+	"Answers are generated from database metadata and query results only."
+
+/*
+ * Which columns DataChat's visualization rules call numeric (viz.h):
+ * asyncpg hands it ints and floats as numbers, numeric as Decimal (not
+ * a number to _to_float), text-like types as str (a number when float()
+ * reads it), everything else as objects that are not numbers.
+ */
+static int
+column_numeric(const PGresult *res, int col, int nrows)
+{
+	int i, text;
+
+	switch (PQftype(res, col)) {
+	case 20: case 21: case 23: case 26:	/* int8 int2 int4 oid */
+	case 700: case 701:			/* float4 float8 */
+		text = 0;
+		break;
+	case 18: case 19: case 25: case 114: case 142: case 705:
+	case 790: case 1042: case 1043: case 3802:
+		text = 1;	/* char name text json xml unknown money ... */
+		break;
+	default:
+		return 0;
+	}
+	for (i = 0; i < nrows; i++) {
+		if (PQgetisnull(res, i, col))
+			continue;
+		if (!text || dc_viz_text_is_number(PQgetvalue(res, i, col)))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+json_numeric(struct json_object *vals)
+{
+	size_t i, n = json_object_array_length(vals);
+	struct json_object *v;
+
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(vals, i);
+		if (json_object_is_type(v, json_type_int) ||
+		    json_object_is_type(v, json_type_double))
+			return 1;
+		if (json_object_is_type(v, json_type_string) &&
+		    dc_viz_text_is_number(json_object_get_string(v)))
+			return 1;
+	}
+	return 0;
+}
+
+/* The hint for what m answers with; NULL when it has no data. */
+static const char *
+resp_viz(const struct resp *m)
+{
+	const char *names[64];
+	int numeric[64], n = 0, rows = 0;
+	struct json_object_iter it;
+
+	if (m->res != NULL) {
+		for (n = 0; n < m->cols.n && n < 64; n++) {
+			names[n] = m->cols.names[n];
+			numeric[n] = column_numeric(m->res, n, m->nrows);
+		}
+		return dc_viz_hint(n, names, numeric, m->nrows);
+	}
+	if (m->data == NULL || !json_object_is_type(m->data, json_type_object))
+		return NULL;
+	json_object_object_foreachC(m->data, it) {
+		if (n == 64)
+			break;
+		names[n] = it.key;
+		numeric[n] = json_object_is_type(it.val, json_type_array) &&
+		    json_numeric(it.val);
+		if (json_object_is_type(it.val, json_type_array) &&
+		    (int)json_object_array_length(it.val) > rows)
+			rows = (int)json_object_array_length(it.val);
+		n++;
+	}
+	return dc_viz_hint(n, names, numeric, rows);
+}
+
 /*
  * Write the ChatResponse m, with the metrics, the trace and the ids of
- * the request, and reply 200.  The fields come in DataChat's order.
+ * the request, and reply 200.  Every field of DataChat's model is there,
+ * in its order; datachatd's own (row_count, truncated, target_database)
+ * follow.  This is the one writer of a ChatResponse.
  */
 static void
 reply_response(struct chat *q, struct resp *m, int retried)
 {
 	uint64_t now = dc_now_ms();
+	const char *hint = resp_viz(m);
 	struct dc_jw w;
+	size_t alen;
 
+	(void)retried;
 	dc_jw_init(&w);
 	dc_jw_object(&w);
 	dc_jw_key(&w, "answer");
-	dc_jw_string(&w, m->answer != NULL ? m->answer : "");
+	/* DataChat says it answers from the live schema: no DataPoints */
+	alen = m->answer != NULL ? strlen(m->answer) : 0;
+	if (m->answer != NULL && strstr(m->answer, LIVE_SCHEMA_NOTICE) == NULL) {
+		char *a = malloc(alen + sizeof(LIVE_SCHEMA_NOTICE) + 2);
+
+		if (a == NULL)
+			w.err = 1;
+		else {
+			memcpy(a, m->answer, alen);
+			memcpy(a + alen, "\n\n", 2);
+			memcpy(a + alen + 2, LIVE_SCHEMA_NOTICE,
+			    sizeof(LIVE_SCHEMA_NOTICE));
+			dc_jw_string(&w, a);
+			free(a);
+		}
+	} else
+		dc_jw_string(&w, m->answer != NULL ? m->answer : "");
 	dc_jw_key(&w, "clarifying_questions");
 	write_array(&w, m->clarifying);
 	dc_jw_key(&w, "sql");
 	dc_jw_string(&w, q->sql);
 	dc_jw_key(&w, "data");
-	if (m->res != NULL) {
+	if (m->res != NULL && m->nrows == 0)
+		dc_jw_raw(&w, "{}", 2);	/* DataChat's columns come from rows */
+	else if (m->res != NULL)
 		dc_result_write_columnar(&w, m->res, &m->cols, m->nrows);
-	} else
+	else
 		dc_jw_json(&w, m->data);
 	dc_jw_key(&w, "visualization_hint");
-	dc_jw_null(&w);
+	dc_jw_string(&w, q->e == NULL && hint == NULL ? "none" : hint);
+	dc_jw_key(&w, "visualization_metadata");
+	if (q->e == NULL) {
+		/* infer_direct_sql_visualization() */
+		hint = hint != NULL ? hint : "none";
+		dc_jw_object(&w);
+		dc_jw_key(&w, "requested");
+		dc_jw_string(&w, "direct_sql");
+		dc_jw_key(&w, "deterministic");
+		dc_jw_string(&w, hint);
+		dc_jw_key(&w, "final");
+		dc_jw_string(&w, hint);
+		dc_jw_key(&w, "resolution_reason");
+		dc_jw_string(&w, "direct_sql_result_shape");
+		dc_jw_object_end(&w);
+	} else if (hint != NULL) {
+		/* the executor's metadata when no LLM was asked about it */
+		dc_jw_object(&w);
+		dc_jw_key(&w, "requested");
+		dc_jw_null(&w);
+		dc_jw_key(&w, "deterministic");
+		dc_jw_string(&w, hint);
+		dc_jw_key(&w, "llm_suggested");
+		dc_jw_null(&w);
+		dc_jw_key(&w, "llm_reason");
+		dc_jw_null(&w);
+		dc_jw_key(&w, "final");
+		dc_jw_string(&w, hint);
+		dc_jw_key(&w, "resolution_reason");
+		dc_jw_string(&w, "deterministic_default");
+		dc_jw_object_end(&w);
+	} else
+		dc_jw_null(&w);
 	dc_jw_key(&w, "sources");
 	dc_jw_raw(&w, "[]", 2);
 	dc_jw_key(&w, "answer_source");
@@ -351,6 +460,53 @@ reply_response(struct chat *q, struct resp *m, int retried)
 	dc_jw_null(&w);
 	dc_jw_key(&w, "tool_approval_calls");
 	dc_jw_raw(&w, "[]", 2);
+	dc_jw_key(&w, "metrics");
+	dc_jw_object(&w);
+	dc_jw_key(&w, "total_latency_ms");
+	write_ms(&w, now - q->r->start_ms);
+	dc_jw_key(&w, "agent_timings");
+	dc_jw_object(&w);
+	if (q->exec_start_ms != 0) {
+		dc_jw_key(&w, q->e == NULL ? "direct_sql_execution" :
+		    "executor");
+		write_ms(&w, now - q->exec_start_ms);
+	}
+	dc_jw_object_end(&w);
+	dc_jw_key(&w, "llm_calls");
+	dc_jw_int(&w, q->llm_calls);
+	dc_jw_key(&w, "retry_count");
+	dc_jw_int(&w, q->retry_count);
+	dc_jw_key(&w, "sql_formatter_fallback_calls");
+	dc_jw_int(&w, 0);
+	dc_jw_key(&w, "sql_formatter_fallback_successes");
+	dc_jw_int(&w, 0);
+	dc_jw_key(&w, "query_compiler_llm_calls");
+	dc_jw_int(&w, 0);
+	dc_jw_key(&w, "query_compiler_llm_refinements");
+	dc_jw_int(&w, 0);
+	dc_jw_key(&w, "query_compiler_latency_ms");
+	dc_jw_raw(&w, "0.0", 3);
+	dc_jw_object_end(&w);
+	dc_jw_key(&w, "conversation_id");
+	dc_jw_string(&w, q->conversation_id);
+	/* memory is DataChat's pipeline's; datachatd hands back what came */
+	dc_jw_key(&w, "session_summary");
+	dc_jw_string(&w, q->session_summary);
+	dc_jw_key(&w, "session_state");
+	if (q->session_state != NULL)
+		dc_jw_raw(&w, q->session_state, strlen(q->session_state));
+	else
+		dc_jw_null(&w);
+	dc_jw_key(&w, "sub_answers");
+	dc_jw_raw(&w, "[]", 2);
+	dc_jw_key(&w, "decision_trace");
+	dc_jw_array_end(&q->trace);
+	if (q->trace.err)
+		w.err = 1;
+	else
+		dc_jw_raw(&w, q->trace.buf, q->trace.len);
+	dc_jw_key(&w, "workflow_artifacts");
+	dc_jw_null(&w);
 	if (m->with_rows) {
 		dc_jw_key(&w, "row_count");
 		dc_jw_int(&w, m->nrows);
@@ -359,32 +515,6 @@ reply_response(struct chat *q, struct resp *m, int retried)
 		dc_jw_key(&w, "truncated");
 		dc_jw_bool(&w, m->truncated);
 	}
-	dc_jw_key(&w, "metrics");
-	dc_jw_object(&w);
-	dc_jw_key(&w, "total_latency_ms");
-	write_ms(&w, now - q->r->start_ms);
-	dc_jw_key(&w, "agent_timings");
-	dc_jw_object(&w);
-	if (q->exec_start_ms != 0) {
-		dc_jw_key(&w, "executor");
-		write_ms(&w, now - q->exec_start_ms);
-	}
-	dc_jw_object_end(&w);
-	dc_jw_key(&w, "llm_calls");
-	dc_jw_int(&w, q->llm_calls);
-	dc_jw_key(&w, "retry_count");
-	dc_jw_int(&w, q->retry_count);
-	dc_jw_key(&w, "reconnects");
-	dc_jw_int(&w, retried ? 1 : 0);
-	dc_jw_object_end(&w);
-	dc_jw_key(&w, "decision_trace");
-	dc_jw_array_end(&q->trace);
-	if (q->trace.err)
-		w.err = 1;
-	else
-		dc_jw_raw(&w, q->trace.buf, q->trace.len);
-	dc_jw_key(&w, "conversation_id");
-	dc_jw_string(&w, q->conversation_id);
 	dc_jw_key(&w, "target_database");
 	dc_jw_string(&w, q->target);
 	dc_jw_object_end(&w);
@@ -425,8 +555,7 @@ chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
 		return 0;
 	}
 	m.answer = q->e != NULL ? nl_answer_text(q, res->res, &m.cols, nrows,
-	    res->truncated) : answer_text(&m.cols, nrows, res->truncated,
-	    max_rows);
+	    res->truncated) : direct_answer_text(nrows, res->truncated);
 	m.source = q->source != NULL ? q->source : "sql";
 	m.confident = 1;
 	m.res = res->res;
@@ -527,6 +656,13 @@ chat_executed(const struct dc_pg_result *res, void *arg)
 	} else if ((status = dc_result_failure(res, detail,
 	    sizeof(detail))) != 0)
 		dc_reply_error(q->r, status, "%s", detail);
+	else if (q->e == NULL && res->status == DC_ETIMEOUT)
+		/* direct SQL: DataChat's connector errors, as 400 */
+		dc_reply_error(q->r, 400, "Query timeout (%ds)",
+		    (q->r->w->cfg->statement_timeout + 999) / 1000);
+	else if (q->e == NULL)
+		dc_reply_error(q->r, 400, "Query execution failed: %s",
+		    res->error);
 	else
 		chat_answer_db_error(q, res);
 	chat_free(q);
@@ -551,7 +687,8 @@ chat_run_sql(struct chat *q, const struct dc_entry *e)
 			return;
 		}
 		r->cancel = NULL;
-		dc_reply_error(r, 400, "SQL rejected: %s", v.reason);
+		dc_reply_error(r, 400, "SQL Editor accepts read-only SQL only "
+		    "(SELECT/WITH/SHOW/DESCRIBE/EXPLAIN). %s", v.reason);
 		chat_free(q);
 		return;
 	}
@@ -858,7 +995,7 @@ catalog_reply(struct chat *q, const char *decision, const char *answer,
 	    "catalog, no LLM call", NULL);
 	memset(&m, 0, sizeof(m));
 	m.answer = strdup(answer);
-	m.source = "catalog";
+	m.source = "context";	/* from the catalog: no SQL ran */
 	m.confident = 1;
 	m.data = data;
 	m.nrows = nrows;
@@ -1075,6 +1212,59 @@ chat_natural_language(struct chat *q, const struct dc_entry *e)
 		nl_fail(q, 500, "cannot read the target's schema");
 }
 
+/* DataChat's ChatRequest and its Message (models/api.py). */
+static const struct dc_field message_fields[] = {
+	{ .name = "role", .type = DC_FT_STR, .flags = DC_F_REQUIRED },
+	{ .name = "content", .type = DC_FT_STR, .flags = DC_F_REQUIRED },
+	{ .name = NULL }
+};
+static const struct dc_model message_model = { "Message", message_fields };
+
+static const char *const exec_modes[] = { "natural_language", "direct_sql",
+    NULL };
+static const char *const workflow_modes[] = { "auto", "finance_variance_v1",
+    NULL };
+
+enum { R_MESSAGE, R_MODE, R_SQL, R_CONV, R_TARGET, R_HISTORY, R_SUMMARY,
+    R_STATE, R_SYNTH, R_WORKFLOW };
+static const struct dc_field chat_fields[] = {
+	{ .name = "message", .type = DC_FT_STR, .flags = DC_F_REQUIRED,
+	    .min_length = 1 },
+	{ .name = "execution_mode", .type = DC_FT_LITERAL,
+	    .dflt = "natural_language", .choices = exec_modes },
+	{ .name = "sql", .type = DC_FT_STR, .flags = DC_F_NULLABLE },
+	{ .name = "conversation_id", .type = DC_FT_STR, .flags = DC_F_NULLABLE,
+	    .max_length = CONV_ID_MAX },
+	{ .name = "target_database", .type = DC_FT_STR,
+	    .flags = DC_F_NULLABLE },
+	{ .name = "conversation_history", .type = DC_FT_LIST_MODEL,
+	    .sub = &message_model },
+	{ .name = "session_summary", .type = DC_FT_STR,
+	    .flags = DC_F_NULLABLE },
+	{ .name = "session_state", .type = DC_FT_DICT, .flags = DC_F_NULLABLE },
+	{ .name = "synthesize_simple_sql", .type = DC_FT_BOOL,
+	    .flags = DC_F_NULLABLE },
+	{ .name = "workflow_mode", .type = DC_FT_LITERAL,
+	    .flags = DC_F_NULLABLE, .dflt = "auto", .choices = workflow_modes },
+	{ .name = NULL }
+};
+static const struct dc_model chat_model = { "ChatRequest", chat_fields };
+
+/* A copy of s without the whitespace Python's str.strip() removes. */
+static char *
+strip_dup(const char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || (s[n - 1] >= '\t' &&
+	    s[n - 1] <= '\r')))
+		n--;
+	return strndup(s, n);
+}
+
 /*
  * conv_ and 12 hex digits, as DataChat makes them.  An id only has to
  * be unlikely to repeat, not secret: a generator seeded once per worker
@@ -1105,50 +1295,37 @@ static void
 chat(struct dc_req *r)
 {
 	static struct dc_entry entry;
-	struct json_object *body = NULL, *target = NULL, *v;
-	const char *message, *mode, *sql, *conv;
+	struct dc_val v[DC_MODEL_MAX_FIELDS];
+	struct json_object *body = NULL, *target;
+	const char *message, *sql = NULL, *conv;
 	struct dc_resolve_err err;
 	struct dc_entry *e = NULL;
 	struct chat *q = NULL;
-	int direct, synthesize = 0;
+	size_t n;
+	int direct, synthesize, rc;
 
-	if (dc_req_json(r, &body) != DC_OK)
+	if (dc_req_model(r, &chat_model, 0, v, &body) != DC_OK)
 		return;
-	if (opt_string(r, body, "message", &message) < 0 ||
-	    opt_string(r, body, "execution_mode", &mode) < 0 ||
-	    opt_string(r, body, "sql", &sql) < 0 ||
-	    opt_string(r, body, "conversation_id", &conv) < 0)
-		goto out;
-	direct = mode != NULL && strcmp(mode, "direct_sql") == 0;
-	if (direct && (sql == NULL || sql[strspn(sql, " \t\r\n")] == '\0')) {
-		dc_reply_error(r, 422, "sql is required when execution_mode is "
-		    "\"direct_sql\"");
-		goto out;
-	}
-	if (direct && json_object_object_get_ex(body, "sql", &v) &&
-	    (size_t)json_object_get_string_len(v) != strlen(sql)) {
-		/* the guard reads C strings: never let it see half a statement */
-		dc_reply_error(r, 422, "sql must not contain a NUL character");
-		goto out;
-	}
-	if (!direct && (message == NULL || message[0] == '\0')) {
-		dc_reply_error(r, 422, "message is required (or send "
-		    "execution_mode \"direct_sql\" with sql)");
-		goto out;
-	}
-	if (json_object_object_get_ex(body, "synthesize_simple_sql", &v) &&
-	    v != NULL) {
-		if (!json_object_is_type(v, json_type_boolean)) {
-			dc_reply_error(r, 422, "synthesize_simple_sql must be a "
-			    "boolean");
+	message = v[R_MESSAGE].s;
+	direct = strcmp(v[R_MODE].s, "direct_sql") == 0;
+	conv = v[R_CONV].null ? NULL : v[R_CONV].s;
+	synthesize = !v[R_SYNTH].null && v[R_SYNTH].i;
+	target = v[R_TARGET].null ? NULL : v[R_TARGET].v;
+	if (direct) {
+		/* DataChat: (sql or message).strip() */
+		if (!v[R_SQL].null && v[R_SQL].slen > 0) {
+			sql = v[R_SQL].s;
+			n = v[R_SQL].slen;
+		} else {
+			sql = message;
+			n = v[R_MESSAGE].slen;
+		}
+		if (strlen(sql) != n) {
+			/* the guard reads C strings: never half a statement */
+			dc_reply_error(r, 400, "SQL Editor accepts read-only SQL "
+			    "only (SELECT/WITH/SHOW/DESCRIBE/EXPLAIN).");
 			goto out;
 		}
-		synthesize = json_object_get_boolean(v);
-	}
-	if (conv != NULL && strlen(conv) > CONV_ID_MAX) {
-		dc_reply_error(r, 422, "conversation_id is longer than %d bytes",
-		    CONV_ID_MAX);
-		goto out;
 	}
 
 	/*
@@ -1156,14 +1333,16 @@ chat(struct dc_req *r)
 	 * returns (the stages copy what they keep), and requests are handled
 	 * one at a time: one buffer serves them all, wiped after each.
 	 */
-	json_object_object_get_ex(body, "target_database", &target);
 	e = &entry;
 	if ((q = calloc(1, sizeof(*q))) == NULL) {
 		dc_reply_error(r, 500, "out of memory");
 		goto out;
 	}
-	if (dc_target_resolve(r->w, target, e, &err) != DC_OK) {
-		dc_reply_error(r, err.status, "%s", err.detail);
+	if ((rc = dc_target_resolve(r->w, target, e, &err)) != DC_OK) {
+		if (rc == DC_ENOENT)
+			dc_reply_not_initialized(r);
+		else
+			dc_reply_error(r, err.status, "%s", err.detail);
 		goto out;
 	}
 	q->r = r;
@@ -1174,12 +1353,23 @@ chat(struct dc_req *r)
 	dc_strlcpy(q->dbtype, e->type, sizeof(q->dbtype));
 	q->conversation_id = conv != NULL && conv[0] != '\0' ? strdup(conv) :
 	    new_conversation_id();
-	q->sql = direct ? strdup(sql) : NULL;
+	q->sql = direct ? strip_dup(sql) : NULL;
 	q->message = message != NULL ? strdup(message) : NULL;
+	q->session_summary = v[R_SUMMARY].null ? NULL :
+	    strdup(v[R_SUMMARY].s);
+	q->session_state = v[R_STATE].null ? NULL :
+	    strdup(json_object_to_json_string_ext(v[R_STATE].v,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	q->synthesize = synthesize;
 	if (q->trace.err || q->conversation_id == NULL ||
-	    (direct && q->sql == NULL)) {
+	    (direct && q->sql == NULL) || (!v[R_SUMMARY].null &&
+	    q->session_summary == NULL) || (!v[R_STATE].null &&
+	    q->session_state == NULL)) {
 		dc_reply_error(r, 500, "out of memory");
+		goto out;
+	}
+	if (direct && q->sql[0] == '\0') {
+		dc_reply_error(r, 400, "SQL mode requires a non-empty SQL query.");
 		goto out;
 	}
 	{
@@ -1198,7 +1388,7 @@ chat(struct dc_req *r)
 		trace_close(q);
 	}
 	trace_add(q, "execution_mode", q->mode, direct ?
-	    "execution_mode=direct_sql" : "natural-language question", NULL);
+	    "user_selected_sql_editor_mode" : "natural-language question", NULL);
 
 	/* stage 2: where the SQL comes from; 3 and 4: guard and run it */
 	if (direct)

@@ -16,12 +16,57 @@
 #include "fernet.h"
 #include "http.h"
 #include "log.h"
+#include "model.h"
+#include "system.h"
 #include "pool.h"
 #include "target.h"
 #include "util.h"
 #include "worker.h"
 
 enum write_op { OP_CREATE = 1, OP_UPDATE, OP_DEFAULT, OP_DELETE };
+
+/* DataChat's models/database.py, field for field. */
+static const char *const db_types[] = { "postgresql", "clickhouse", "mysql",
+    NULL };
+
+enum { C_NAME, C_URL, C_TYPE, C_TAGS, C_DESC, C_DEFAULT };
+static const struct dc_field create_fields[] = {
+	{ .name = "name", .type = DC_FT_STR, .flags = DC_F_REQUIRED,
+	    .min_length = 1, .max_length = DC_NAME_MAX - 1 },
+	{ .name = "database_url", .type = DC_FT_STR,
+	    .flags = DC_F_REQUIRED | DC_F_SECRET, .max_length = DC_URL_MAX - 1 },
+	{ .name = "database_type", .type = DC_FT_LITERAL,
+	    .flags = DC_F_REQUIRED, .choices = db_types },
+	{ .name = "tags", .type = DC_FT_LIST_STR },
+	{ .name = "description", .type = DC_FT_STR, .flags = DC_F_NULLABLE,
+	    .max_length = DC_DESC_MAX - 1 },
+	{ .name = "is_default", .type = DC_FT_BOOL, .dflt = "false" },
+	{ .name = NULL }
+};
+static const struct dc_model create_model = { "DatabaseConnectionCreate",
+    create_fields };
+
+enum { U_NAME, U_URL, U_TYPE, U_DESC };
+static const struct dc_field update_fields[] = {
+	{ .name = "name", .type = DC_FT_STR, .flags = DC_F_NULLABLE,
+	    .min_length = 1, .max_length = DC_NAME_MAX - 1 },
+	{ .name = "database_url", .type = DC_FT_STR,
+	    .flags = DC_F_NULLABLE | DC_F_SECRET, .max_length = DC_URL_MAX - 1 },
+	{ .name = "database_type", .type = DC_FT_LITERAL,
+	    .flags = DC_F_NULLABLE, .choices = db_types },
+	{ .name = "description", .type = DC_FT_STR, .flags = DC_F_NULLABLE,
+	    .max_length = DC_DESC_MAX - 1 },
+	{ .name = NULL }
+};
+static const struct dc_model update_model = { "DatabaseConnectionUpdate",
+    update_fields };
+
+static const struct dc_field default_fields[] = {
+	{ .name = "is_default", .type = DC_FT_BOOL, .dflt = "true" },
+	{ .name = NULL }
+};
+static const struct dc_model default_model = {
+    "DatabaseConnectionUpdateDefault", default_fields };
 
 /* One write in progress; lives until the reply (or the client leaving). */
 struct dbwrite {
@@ -35,6 +80,8 @@ struct dbwrite {
 	char		*name, *url, *type, *description, *tags;
 	int		 set_description;	/* PATCH: description present */
 	char		*token;		/* Fernet token of url */
+	dc_db_done_cb	 done;		/* answers instead of us (setup) */
+	void		*done_arg;
 };
 
 static void
@@ -72,125 +119,85 @@ dbwrite_cancel(struct dc_req *r, void *arg)
 static int
 registry_writable(struct dc_req *r)
 {
-	struct dc_worker *w = r->w;
-
-	if (w->cfg->system_database_url[0] == '\0') {
-		dc_reply_error(r, 503, "the connection registry is disabled: "
-		    "set SYSTEM_DATABASE_URL to store connections");
+	if (!dc_target_registry_usable(r->w)) {
+		dc_reply_error(r, 503, "Database registry is unavailable. Ensure "
+		    "DATABASE_CREDENTIALS_KEY is set.");
 		return 0;
 	}
-	if (w->ring->nkeys == 0) {
-		dc_reply_error(r, 503, "no credentials key configured "
-		    "(DATABASE_CREDENTIALS_KEY or credentials_key_file): "
-		    "connections cannot be stored");
+	if (dc_shreg_state(r->w->reg) == DC_REG_NEVER_LOADED) {
+		dc_reply_error(r, 503, "the connection registry is not loaded "
+		    "yet: the system database is not reachable");
 		return 0;
 	}
 	return 1;
 }
 
-/* Path {id}: 400 when not a UUID. */
+/* Path {id}: Python's uuid.UUID() must read it, else DataChat's 400. */
 static int
 path_id(struct dc_req *r, uint8_t id[16])
 {
-	if (r->nargs < 1 || dc_uuid_parse(r->args[0], id) != DC_OK) {
-		dc_reply_error(r, 400, "invalid connection id: expected a UUID");
+	if (r->nargs < 1 || dc_model_uuid_lax(r->args[0], id) != DC_OK) {
+		dc_reply_error(r, 400, "Invalid connection ID.");
 		return 0;
 	}
 	return 1;
+}
+
+/* The environment entry's id, exactly as DataChat compares it. */
+static int
+path_is_env(struct dc_req *r)
+{
+	return r->nargs >= 1 && strcmp(r->args[0], DC_ENV_ENTRY_ID) == 0;
+}
+
+/* str(KeyError(...)): the quotes stay. */
+static void
+reply_not_found(struct dc_req *r, const char *id)
+{
+	dc_reply_error(r, 404, "'Connection not found: %.200s'", id);
 }
 
 /*
- * Optional string field: 1 present (value in *out, may be NULL for JSON
- * null when nullable), 0 absent, -1 replied with an error.
+ * DataChat's _validate_connection before it connects: the type must be
+ * the one the URL's scheme implies, and the URL must name a host.  Its
+ * message quotes the URL; ours masks the password in it.  The engines
+ * datachatd does not drive yet are refused after that, clearly.
  */
-static int
-get_string(struct dc_req *r, struct json_object *body, const char *key,
-    int nullable, const char **out)
-{
-	struct json_object *v;
-
-	*out = NULL;
-	if (!json_object_object_get_ex(body, key, &v))
-		return 0;
-	if (v == NULL || json_object_is_type(v, json_type_null)) {
-		if (nullable)
-			return 1;
-		dc_reply_error(r, 422, "%s must be a string, not null", key);
-		return -1;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		dc_reply_error(r, 422, "%s must be a string", key);
-		return -1;
-	}
-	*out = json_object_get_string(v);
-	return 1;
-}
-
-static int
-check_name(struct dc_req *r, const char *name)
-{
-	const char *p;
-
-	for (p = name; *p == ' ' || *p == '\t'; p++)
-		;
-	if (*p == '\0') {
-		dc_reply_error(r, 422, "name must not be empty");
-		return 0;
-	}
-	if (strlen(name) >= DC_NAME_MAX) {
-		dc_reply_error(r, 422, "name is longer than %d bytes",
-		    DC_NAME_MAX - 1);
-		return 0;
-	}
-	return 1;
-}
-
-/* The URL's scheme and the declared type must agree; postgresql only. */
 static int
 check_url_type(struct dc_req *r, const char *url, const char *type)
 {
-	const char *implied;
+	const char *implied = dc_url_type(url), *p, *host;
+	char masked[DC_URL_MAX], scheme[64];
+	size_t n;
 
-	if (url[0] == '\0') {
-		dc_reply_error(r, 422, "database_url must not be empty");
-		return 0;
-	}
-	if (strlen(url) >= DC_URL_MAX) {
-		dc_reply_error(r, 422, "database_url is longer than %d bytes",
-		    DC_URL_MAX - 1);
-		return 0;
-	}
-	if (strcmp(type, "postgresql") != 0 && strcmp(type, "mysql") != 0 &&
-	    strcmp(type, "clickhouse") != 0) {
-		dc_reply_error(r, 400, "unknown database_type \"%.32s\": "
-		    "expected postgresql, mysql or clickhouse", type);
-		return 0;
-	}
-	implied = dc_url_type(url);
 	if (implied == NULL) {
-		dc_reply_error(r, 400, "database_url has an unknown scheme: "
-		    "expected postgresql://, mysql:// or clickhouse://");
+		p = strstr(url, "://");
+		n = p != NULL ? (size_t)(p - url) : strcspn(url, ":");
+		if (p == NULL && url[n] != ':')
+			n = 0;
+		snprintf(scheme, sizeof(scheme), "%.*s", (int)(n < 63 ? n : 63),
+		    url);
+		dc_reply_error(r, 400, "Unsupported database URL scheme: %s",
+		    scheme);
 		return 0;
 	}
 	if (strcmp(implied, type) != 0) {
-		dc_reply_error(r, 400, "database_type %s does not match the "
-		    "database_url scheme (%s)", type, implied);
+		dc_url_mask(url, masked, sizeof(masked));
+		dc_reply_error(r, 400, "Database type does not match URL scheme: "
+		    "received '%s', inferred '%s' from '%s'.", type, implied,
+		    masked);
+		return 0;
+	}
+	host = strstr(url, "://") + 3;
+	if ((p = strrchr(host, '@')) != NULL && p < host + strcspn(host, "/?"))
+		host = p + 1;
+	if (*host == '\0' || *host == '/' || *host == '?' || *host == ':') {
+		dc_reply_error(r, 400, "Invalid database URL: host is required.");
 		return 0;
 	}
 	if (strcmp(type, "postgresql") != 0) {
 		dc_reply_error(r, 400, "database_type %s is not supported yet: "
 		    "datachatd connects to postgresql targets only", type);
-		return 0;
-	}
-	return 1;
-}
-
-static int
-check_description(struct dc_req *r, const char *desc)
-{
-	if (desc != NULL && strlen(desc) >= DC_DESC_MAX) {
-		dc_reply_error(r, 422, "description is longer than %d bytes",
-		    DC_DESC_MAX - 1);
 		return 0;
 	}
 	return 1;
@@ -213,48 +220,23 @@ dbwrite_new(struct dc_req *r, int op, const uint8_t *id)
 	return d;
 }
 
+/* tags (validated list[str]) as JSON text; the INSERT makes it text[]. */
 static char *
-tags_text(struct dc_req *r, struct json_object *body, int *err)
+tags_text(struct dc_req *r, struct json_object *tags, int *err)
 {
-	struct json_object *v, *pg;
-	size_t i, n;
-	char *out;
+	const char *s;
 
 	*err = 0;
-	if (!json_object_object_get_ex(body, "tags", &v) || v == NULL ||
-	    json_object_is_type(v, json_type_null))
+	if (tags == NULL)
 		return strdup("[]");
-	if (!json_object_is_type(v, json_type_array)) {
-		dc_reply_error(r, 422, "tags must be an array of strings");
+	s = json_object_to_json_string_ext(tags, JSON_C_TO_STRING_PLAIN);
+	if (strlen(s) >= DC_TAGS_MAX) {
+		dc_reply_error(r, 400, "tags are longer than %d bytes in all "
+		    "(datachatd's limit)", DC_TAGS_MAX - 1);
 		*err = 1;
 		return NULL;
 	}
-	n = json_object_array_length(v);
-	/* a JSON array of strings; the INSERT turns it into text[] */
-	pg = json_object_new_array();
-	for (i = 0; i < n; i++) {
-		struct json_object *t = json_object_array_get_idx(v, i);
-
-		if (!json_object_is_type(t, json_type_string)) {
-			json_object_put(pg);
-			dc_reply_error(r, 422, "tags must be an array of "
-			    "strings");
-			*err = 1;
-			return NULL;
-		}
-		json_object_array_add(pg, json_object_get(t));
-	}
-	out = strdup(json_object_to_json_string_ext(pg,
-	    JSON_C_TO_STRING_PLAIN));
-	json_object_put(pg);
-	if (strlen(out) >= DC_TAGS_MAX) {
-		free(out);
-		dc_reply_error(r, 422, "tags are longer than %d bytes",
-		    DC_TAGS_MAX - 1);
-		*err = 1;
-		return NULL;
-	}
-	return out;
+	return strdup(s);
 }
 
 /* --- completion: refresh from the master, then answer --- */
@@ -265,6 +247,10 @@ answer(struct dbwrite *d)
 	struct dc_req *r = d->r;
 	struct dc_entry *e;
 
+	if (d->done != NULL) {
+		d->done(r, d->done_arg);
+		return;
+	}
 	switch (d->op) {
 	case OP_DEFAULT:
 	case OP_DELETE:
@@ -350,7 +336,7 @@ committed(const struct dc_pg_result *res, void *arg)
 	if ((d->op == OP_UPDATE || d->op == OP_DELETE || d->op == OP_DEFAULT) &&
 	    (res->res == NULL || PQntuples(res->res) == 0)) {
 		r->cancel = NULL;
-		dc_reply_error(r, 404, "Database connection not found");
+		reply_not_found(r, r->args[0]);
 		dbwrite_free(d);
 		return;
 	}
@@ -544,7 +530,7 @@ render_list(struct dc_worker *w, uint64_t gen)
 	qsort(all, (size_t)n, sizeof(*all), cmp_newest_first);
 	for (i = 0; i < n; i++)
 		json_object_array_add(arr, dc_entry_to_json(&all[i]));
-	if (dc_target_env_entry(w, &env) == DC_OK) {
+	if (dc_target_env_listed(w, &env) == DC_OK) {
 		json_object_array_add(arr, dc_entry_to_json(&env));
 		dc_explicit_bzero(&env, sizeof(env));
 	}
@@ -588,18 +574,26 @@ get_database(struct dc_req *r)
 	struct dc_entry *e;
 	uint8_t id[16];
 
-	if (!path_id(r, id))
-		return;
 	e = malloc(sizeof(*e));
 	if (e == NULL) {
 		dc_reply_error(r, 500, "out of memory");
 		return;
 	}
-	if (dc_target_is_env(id) ? dc_target_env_entry(r->w, e) != DC_OK :
-	    dc_shreg_get(r->w->reg, id, e) != DC_OK)
-		dc_reply_error(r, 404, "Database connection not found");
-	else
-		dc_reply_json(r, 200, dc_entry_to_json(e));
+	if (path_is_env(r)) {
+		if (dc_target_env_listed(r->w, e) == DC_OK)
+			dc_reply_json(r, 200, dc_entry_to_json(e));
+		else
+			dc_reply_error(r, 404, "Connection not found: %s",
+			    r->args[0]);
+	} else if (!dc_target_registry_usable(r->w))
+		dc_reply_error(r, 503, "Database registry is unavailable. "
+		    "Ensure DATABASE_CREDENTIALS_KEY is set.");
+	else if (path_id(r, id)) {
+		if (dc_shreg_get(r->w->reg, id, e) != DC_OK)
+			reply_not_found(r, r->args[0]);
+		else
+			dc_reply_json(r, 200, dc_entry_to_json(e));
+	}
 	dc_explicit_bzero(e, sizeof(*e));
 	free(e);
 }
@@ -607,35 +601,16 @@ get_database(struct dc_req *r)
 static void
 create_database(struct dc_req *r)
 {
-	struct json_object *body = NULL, *v;
-	const char *name, *url, *type, *desc;
+	struct dc_val v[DC_MODEL_MAX_FIELDS];
+	struct json_object *body = NULL;
 	struct dbwrite *d = NULL;
-	int rc, err;
+	int err;
 
-	if (dc_req_json(r, &body) != DC_OK)
+	if (dc_req_model(r, &create_model, 0, v, &body) != DC_OK)
 		return;
-	if ((rc = get_string(r, body, "name", 0, &name)) < 0 ||
-	    (rc == 0 && (dc_reply_error(r, 422, "name is required"), 1)))
-		goto out;
-	if ((rc = get_string(r, body, "database_url", 0, &url)) < 0 ||
-	    (rc == 0 && (dc_reply_error(r, 422, "database_url is required"),
-	    1)))
-		goto out;
-	if ((rc = get_string(r, body, "database_type", 0, &type)) < 0 ||
-	    (rc == 0 && (dc_reply_error(r, 422, "database_type is required"),
-	    1)))
-		goto out;
-	if (get_string(r, body, "description", 1, &desc) < 0 ||
-	    !check_description(r, desc))
-		goto out;
-	if (json_object_object_get_ex(body, "is_default", &v) && v != NULL &&
-	    !json_object_is_type(v, json_type_boolean)) {
-		dc_reply_error(r, 422, "is_default must be a boolean");
-		goto out;
-	}
-	if (!check_name(r, name) || !check_url_type(r, url, type))
-		goto out;
 	if (!registry_writable(r))
+		goto out;
+	if (!check_url_type(r, v[C_URL].s, v[C_TYPE].s))
 		goto out;
 	if (dc_shreg_count(r->w->reg) >= dc_shreg_capacity(r->w->reg)) {
 		dc_reply_error(r, 507, "the connection registry is full (%d "
@@ -645,16 +620,17 @@ create_database(struct dc_req *r)
 	}
 	if ((d = dbwrite_new(r, OP_CREATE, NULL)) == NULL)
 		goto out;
-	d->is_default = v != NULL && json_object_get_boolean(v);
-	d->tags = tags_text(r, body, &err);
+	d->is_default = (int)v[C_DEFAULT].i;
+	d->tags = tags_text(r, v[C_TAGS].v, &err);
 	if (err)
 		goto out;
-	d->name = strdup(name);
-	d->url = strdup(url);
-	d->type = strdup(type);
-	d->description = desc != NULL ? strdup(desc) : NULL;
+	d->name = strdup(v[C_NAME].s);
+	d->url = strdup(v[C_URL].s);
+	d->type = strdup(v[C_TYPE].s);
+	d->description = v[C_DESC].null ? NULL : strdup(v[C_DESC].s);
 	if (d->tags == NULL || d->name == NULL || d->url == NULL ||
-	    d->type == NULL || dc_uuid_generate(d->id) != DC_OK) {
+	    d->type == NULL || (!v[C_DESC].null && d->description == NULL) ||
+	    dc_uuid_generate(d->id) != DC_OK) {
 		dc_reply_error(r, 500, "out of memory");
 		goto out;
 	}
@@ -667,65 +643,79 @@ out:
 	json_object_put(body);
 }
 
+/*
+ * PATCH: DataChat's model_dump(exclude_unset=True), then a null name,
+ * URL or type is dropped; a null description clears it.  A new URL or
+ * type is checked by connecting, as DataChat does.
+ */
 static void
 update_database(struct dc_req *r)
 {
+	struct dc_val v[DC_MODEL_MAX_FIELDS];
 	struct json_object *body = NULL;
-	const char *name, *url, *type, *desc;
 	struct dbwrite *d = NULL;
 	struct dc_entry *e = NULL;
 	uint8_t id[16];
 	int has_name, has_url, has_type, has_desc;
 
-	if (!path_id(r, id))
+	if (dc_req_model(r, &update_model, 0, v, &body) != DC_OK)
 		return;
-	if (dc_req_json(r, &body) != DC_OK)
-		return;
-	if ((has_name = get_string(r, body, "name", 0, &name)) < 0 ||
-	    (has_url = get_string(r, body, "database_url", 0, &url)) < 0 ||
-	    (has_type = get_string(r, body, "database_type", 0, &type)) < 0 ||
-	    (has_desc = get_string(r, body, "description", 1, &desc)) < 0)
+	if (path_is_env(r)) {
+		dc_reply_error(r, 400, "Environment Database is derived from "
+		    "DATABASE_URL and cannot be edited here.");
 		goto out;
+	}
+	if (!v[U_NAME].set && !v[U_URL].set && !v[U_TYPE].set &&
+	    !v[U_DESC].set) {
+		dc_reply_error(r, 400, "At least one field must be provided for "
+		    "update.");
+		goto out;
+	}
+	has_name = v[U_NAME].set && !v[U_NAME].null;
+	has_url = v[U_URL].set && !v[U_URL].null;
+	has_type = v[U_TYPE].set && !v[U_TYPE].null;
+	has_desc = v[U_DESC].set;
 	if (!has_name && !has_url && !has_type && !has_desc) {
-		dc_reply_error(r, 400, "nothing to update: give at least one "
-		    "of name, database_url, database_type, description");
+		dc_reply_error(r, 400, "At least one non-empty field must be "
+		    "provided for update.");
 		goto out;
 	}
-	if (dc_target_is_env(id)) {
-		dc_reply_error(r, 400, "the environment database comes from "
-		    "DATABASE_URL and cannot be changed through the API");
-		goto out;
-	}
-	if ((has_name && !check_name(r, name)) || !check_description(r, desc))
-		goto out;
-	if (!registry_writable(r))
+	if (!registry_writable(r) || !path_id(r, id))
 		goto out;
 	e = malloc(sizeof(*e));
 	if (e == NULL || dc_shreg_get(r->w->reg, id, e) != DC_OK) {
-		dc_reply_error(r, e == NULL ? 500 : 404, e == NULL ?
-		    "out of memory" : "Database connection not found");
+		if (e == NULL)
+			dc_reply_error(r, 500, "out of memory");
+		else
+			reply_not_found(r, r->args[0]);
 		goto out;
 	}
-	if ((has_url || has_type) && !check_url_type(r, has_url ? url : e->url,
-	    has_type ? type : e->type))
+	/* a new URL alone implies its type; a new type checks the URL */
+	if ((has_url || has_type) && !check_url_type(r,
+	    has_url ? v[U_URL].s : e->url, has_type ? v[U_TYPE].s :
+	    has_url ? (dc_url_type(v[U_URL].s) != NULL ?
+	    dc_url_type(v[U_URL].s) : "") : e->type))
 		goto out;
 	if ((d = dbwrite_new(r, OP_UPDATE, id)) == NULL)
 		goto out;
-	d->name = has_name ? strdup(name) : NULL;
-	d->url = has_url ? strdup(url) : NULL;
-	d->type = has_type ? strdup(type) : NULL;
+	d->name = has_name ? strdup(v[U_NAME].s) : NULL;
+	d->url = has_url ? strdup(v[U_URL].s) : has_type ? strdup(e->url) :
+	    NULL;
+	d->type = has_type ? strdup(v[U_TYPE].s) : has_url ?
+	    strdup(dc_url_type(v[U_URL].s)) : NULL;
 	d->set_description = has_desc;
-	d->description = desc != NULL ? strdup(desc) : NULL;
-	if ((has_name && d->name == NULL) || (has_url && d->url == NULL) ||
-	    (has_type && d->type == NULL) || (desc != NULL &&
-	    d->description == NULL)) {
+	d->description = has_desc && !v[U_DESC].null ?
+	    strdup(v[U_DESC].s) : NULL;
+	if ((has_name && d->name == NULL) || ((has_url || has_type) &&
+	    (d->url == NULL || d->type == NULL)) || (has_desc &&
+	    !v[U_DESC].null && d->description == NULL)) {
 		dc_reply_error(r, 500, "out of memory");
 		goto out;
 	}
 	json_object_put(body);
 	dc_explicit_bzero(e, sizeof(*e));
 	free(e);
-	start_write(d, has_url);
+	start_write(d, has_url || has_type);
 	return;
 out:
 	if (d != NULL)
@@ -740,37 +730,28 @@ out:
 static void
 set_default(struct dc_req *r)
 {
-	struct json_object *body = NULL, *v;
+	struct dc_val v[DC_MODEL_MAX_FIELDS];
+	struct json_object *body = NULL;
 	struct dbwrite *d;
 	uint8_t id[16];
 
-	if (!path_id(r, id))
+	if (dc_req_model(r, &default_model, 0, v, &body) != DC_OK)
 		return;
-	if (dc_req_json(r, &body) != DC_OK)
-		return;
-	if (!json_object_object_get_ex(body, "is_default", &v)) {
-		dc_reply_error(r, 422, "is_default is required");
+	if (!v[0].i) {
+		dc_reply_error(r, 400, "is_default must be true to set default "
+		    "connection");
 		goto out;
 	}
-	if (v == NULL || !json_object_is_type(v, json_type_boolean)) {
-		dc_reply_error(r, 422, "is_default must be a boolean");
+	if (path_is_env(r)) {
+		dc_reply_error(r, 400, "Environment Database is derived from "
+		    "DATABASE_URL and cannot be set as an explicit registry "
+		    "default.");
 		goto out;
 	}
-	if (!json_object_get_boolean(v)) {
-		dc_reply_error(r, 400, "is_default must be true: set another "
-		    "connection as default instead");
-		goto out;
-	}
-	if (dc_target_is_env(id)) {
-		dc_reply_error(r, 400, "the environment database cannot be "
-		    "made the registry default; it is used when no default "
-		    "is set");
-		goto out;
-	}
-	if (!registry_writable(r))
+	if (!registry_writable(r) || !path_id(r, id))
 		goto out;
 	if (dc_shreg_entry_gen(r->w->reg, id) == 0) {
-		dc_reply_error(r, 404, "Database connection not found");
+		reply_not_found(r, r->args[0]);
 		goto out;
 	}
 	if ((d = dbwrite_new(r, OP_DEFAULT, id)) != NULL)
@@ -785,21 +766,77 @@ delete_database(struct dc_req *r)
 	struct dbwrite *d;
 	uint8_t id[16];
 
-	if (!path_id(r, id))
-		return;
-	if (dc_target_is_env(id)) {
-		dc_reply_error(r, 400, "the environment database comes from "
-		    "DATABASE_URL and cannot be deleted through the API");
+	if (path_is_env(r)) {
+		dc_reply_error(r, 400, "Environment Database is derived from "
+		    "DATABASE_URL and cannot be deleted here.");
 		return;
 	}
-	if (!registry_writable(r))
+	if (!registry_writable(r) || !path_id(r, id))
 		return;
 	if (dc_shreg_entry_gen(r->w->reg, id) == 0) {
-		dc_reply_error(r, 404, "Database connection not found");
+		reply_not_found(r, r->args[0]);
 		return;
 	}
 	if ((d = dbwrite_new(r, OP_DELETE, id)) != NULL)
 		start_write(d, 0);
+}
+
+/*
+ * POST /system/initialize with a database_url: DataChat's setup adds it
+ * as "Primary Database" (tags ["setup"], default) unless a registry row
+ * already has that URL, after checking that it connects.  done() answers
+ * once the row is published (or at once when nothing was to add); on
+ * any failure this has replied itself.
+ */
+void
+dc_databases_setup_register(struct dc_req *r, const char *url,
+    dc_db_done_cb done, void *arg)
+{
+	struct dc_entry *all = NULL;
+	struct dbwrite *d = NULL;
+	int i, n, max, dup = 0;
+	const char *type = dc_url_type(url);
+
+	if (!registry_writable(r))
+		return;
+	/* an unknown scheme is replied to there */
+	if (!check_url_type(r, url, type != NULL ? type : ""))
+		return;
+	max = dc_shreg_count(r->w->reg) + 16;
+	if (max > dc_shreg_capacity(r->w->reg))
+		max = dc_shreg_capacity(r->w->reg);
+	if ((all = calloc((size_t)max + 1, sizeof(*all))) == NULL) {
+		dc_reply_error(r, 500, "out of memory");
+		return;
+	}
+	n = dc_shreg_list(r->w->reg, all, max);
+	for (i = 0; i < n; i++)
+		if (strcmp(all[i].url, url) == 0)
+			dup = 1;
+	dc_explicit_bzero(all, (size_t)n * sizeof(*all));
+	free(all);
+	if (dup) {
+		done(r, arg);
+		return;
+	}
+	if ((d = dbwrite_new(r, OP_CREATE, NULL)) == NULL)
+		return;
+	d->done = done;
+	d->done_arg = arg;
+	d->is_default = 1;
+	d->tags = strdup("[\"setup\"]");
+	d->name = strdup("Primary Database");
+	d->url = strdup(url);
+	d->type = strdup(type);
+	d->description = strdup("Added during setup");
+	if (d->tags == NULL || d->name == NULL || d->url == NULL ||
+	    d->type == NULL || d->description == NULL ||
+	    dc_uuid_generate(d->id) != DC_OK) {
+		dc_reply_error(r, 500, "out of memory");
+		dbwrite_free(d);
+		return;
+	}
+	start_write(d, 1);
 }
 
 const struct dc_route dc_routes_databases[] = {

@@ -472,6 +472,7 @@ execute_tool(struct dc_req *r)
 	struct dc_entry *e = NULL;
 	struct toolrun *t = NULL;
 	const char *name;
+	int rc;
 
 	if (dc_req_json(r, &body) != DC_OK)
 		return;
@@ -513,8 +514,12 @@ execute_tool(struct dc_req *r)
 		goto out;
 	}
 	json_object_object_get_ex(body, "target_database", &target);
-	if (dc_target_resolve(r->w, target, e, &err) != DC_OK) {
-		dc_reply_error(r, err.status, "%s", err.detail);
+	if ((rc = dc_target_resolve(r->w, target, e, &err)) != DC_OK) {
+		if (rc == DC_ENOENT)
+			dc_reply_error(r, 500, "No default database connection "
+			    "configured.");
+		else
+			dc_reply_error(r, err.status, "%s", err.detail);
 		goto out;
 	}
 	dc_uuid_format(e->id, t->target);
@@ -569,26 +574,41 @@ schema_done(const struct dc_schema *s, const struct dc_pg_result *res,
 	toolrun_free(t);
 }
 
+/* The listed connection whose id is exactly the path's, as a string. */
+static int
+schema_target(struct dc_req *r, struct dc_entry *e)
+{
+	char canon[DC_UUID_STR_LEN + 1];
+	uint8_t id[16];
+
+	if (strcmp(r->args[0], DC_ENV_ENTRY_ID) == 0)
+		return dc_target_env_listed(r->w, e) == DC_OK;
+	if (dc_uuid_parse(r->args[0], id) != DC_OK)
+		return 0;
+	dc_uuid_format(id, canon);
+	return strcmp(canon, r->args[0]) == 0 &&
+	    dc_shreg_get(r->w->reg, id, e) == DC_OK;
+}
+
 static void
 get_schema(struct dc_req *r)
 {
-	struct json_object *id = NULL;
-	struct dc_resolve_err err;
 	struct dc_entry *e = NULL;
 	struct toolrun *t = NULL;
 	char detail[256];
 	int rc;
 
-	if ((id = json_object_new_string(r->args[0])) == NULL ||
-	    (e = malloc(sizeof(*e))) == NULL ||
+	if ((e = malloc(sizeof(*e))) == NULL ||
 	    (t = calloc(1, sizeof(*t))) == NULL) {
 		dc_reply_error(r, 500, "out of memory");
 		goto out;
 	}
-	/* the same rules (400, 404, 503) as target_database */
-	if (dc_target_resolve(r->w, id, e, &err) != DC_OK) {
-		dc_reply_error(r, err.status == 422 ? 400 : err.status, "%s",
-		    err.detail);
+	/*
+	 * DataChat looks the id up in its list of connections: whatever is
+	 * not there, a malformed id included, is "Connection not found".
+	 */
+	if (!schema_target(r, e)) {
+		dc_reply_error(r, 404, "Connection not found: %s", r->args[0]);
 		goto out;
 	}
 	t->r = r;
@@ -611,7 +631,6 @@ out:
 		dc_explicit_bzero(e, sizeof(*e));
 		free(e);
 	}
-	json_object_put(id);
 }
 
 const struct dc_route dc_routes_tools[] = {

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -37,11 +38,14 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
+#include <sys/queue.h>
 
 #include "config.h"
 #include "dc.h"
 #include "http.h"
 #include "log.h"
+#include "model.h"
+#include "pyjson.h"
 #include "shreg.h"
 #include "util.h"
 #include "worker.h"
@@ -72,6 +76,10 @@ static const struct dc_route *const route_tables[] = {
 	dc_routes_databases,
 	dc_routes_chat,
 	dc_routes_tools,
+	dc_routes_system,
+	dc_routes_conversations,
+	dc_routes_feedback,
+	dc_routes_datapoints,
 	NULL
 };
 
@@ -527,66 +535,271 @@ dc_reply_empty(struct dc_req *r, int status)
 	send_buffer(r, status, NULL, NULL);
 }
 
+/*
+ * FastAPI reads a body as JSON when there is no Content-Type, or when it
+ * is application/json or application/<anything>+json (parameters
+ * allowed); any other type leaves the body as bytes, which no model
+ * accepts.
+ */
+static int
+ctype_is_json(const char *ctype)
+{
+	const char *p = ctype, *slash, *end;
+	size_t n;
+
+	if (ctype == NULL)
+		return 1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0')
+		return 1;	/* an empty header is no header to FastAPI */
+	if ((slash = strchr(p, '/')) == NULL)
+		return 0;
+	for (end = slash + 1; *end != '\0' && *end != ';' && *end != ' ' &&
+	    *end != '\t'; end++)
+		;
+	n = (size_t)(end - slash - 1);
+	if ((size_t)(slash - p) != 11 || strncasecmp(p, "application", 11) != 0)
+		return 0;
+	return (n == 4 && strncasecmp(slash + 1, "json", 4) == 0) ||
+	    (n >= 5 && strncasecmp(end - 5, "+json", 5) == 0);
+}
+
+void
+dc_reply_422(struct dc_req *r, struct json_object *errs)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (o == NULL) {
+		json_object_put(errs);
+		dc_reply_error(r, 500, "out of memory");
+		return;
+	}
+	json_object_object_add(o, "detail", errs);
+	dc_reply_json(r, 422, o);
+}
+
+/* FastAPI's json_invalid: the message and position json.loads gives. */
+static void
+reply_json_invalid(struct dc_req *r, const char *data, size_t len)
+{
+	struct json_object *errs, *loc, *ctx, *input;
+	const char *msg;
+	size_t pos;
+	int rc;
+
+	if (dc_pyjson_error(data, len, &msg, &pos) != 1) {
+		/* Python would have read it (NaN, deep nesting): we do not */
+		dc_reply_error(r, 400, "There was an error parsing the body");
+		return;
+	}
+	errs = json_object_new_array();
+	loc = json_object_new_array();
+	ctx = json_object_new_object();
+	if (errs == NULL || loc == NULL || ctx == NULL) {
+		json_object_put(errs);
+		json_object_put(loc);
+		json_object_put(ctx);
+		dc_reply_error(r, 500, "out of memory");
+		return;
+	}
+	json_object_array_add(loc, json_object_new_string("body"));
+	json_object_array_add(loc, json_object_new_int64((int64_t)pos));
+	json_object_object_add(ctx, "error", json_object_new_string(msg));
+	input = json_object_new_object();
+	rc = dc_model_error(errs, "json_invalid", loc, "JSON decode error",
+	    input, ctx);
+	json_object_put(input);
+	if (rc < 0) {
+		json_object_put(errs);
+		dc_reply_error(r, 500, "out of memory");
+		return;
+	}
+	dc_reply_422(r, errs);
+}
+
 int
-dc_req_json(struct dc_req *r, struct json_object **out)
+dc_req_body(struct dc_req *r, struct json_object **out, int *absent)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
 	const char *ctype = evhttp_find_header(h, "Content-Type");
-	struct json_tokener *tok;
 	struct json_object *o = NULL;
 	size_t len = evbuffer_get_length(in);
 	enum json_tokener_error jerr;
 	const char *data;
 
 	*out = NULL;
-	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
-		dc_reply_error(r, 415, "Content-Type must be application/json");
-		return DC_EINVAL;
-	}
+	*absent = 0;
 	if (len > (size_t)r->w->cfg->max_body_size) {
 		dc_reply_error(r, 413, "request body is %zu bytes; the limit "
 		    "is %d (max_body_size)", len, r->w->cfg->max_body_size);
 		return DC_EINVAL;
 	}
 	if (len == 0) {
-		dc_reply_error(r, 400, "request body is empty: a JSON object "
-		    "is required");
-		return DC_EINVAL;
+		*absent = 1;
+		return DC_OK;
 	}
 	data = (const char *)evbuffer_pullup(in, -1);
+	if (data == NULL) {
+		dc_reply_error(r, 500, "out of memory");
+		return DC_EINVAL;
+	}
+	if (!dc_pyjson_utf8_ok(data, len)) {
+		dc_reply_error(r, 400, "There was an error parsing the body");
+		return DC_EINVAL;
+	}
+	if (!ctype_is_json(ctype)) {
+		/* bytes: no model takes them; they are the error's input */
+		*out = json_object_new_string_len(data, (int)len);
+		return *out != NULL ? DC_OK : DC_ENOMEM;
+	}
+	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+		data += 3;	/* json.loads(bytes) reads UTF-8 with a BOM */
+		len -= 3;
+	}
 	if (req_tok == NULL &&
 	    (req_tok = json_tokener_new_ex(JSON_MAX_DEPTH)) != NULL)
 		json_tokener_set_flags(req_tok, JSON_TOKENER_STRICT);
-	if ((tok = req_tok) == NULL || data == NULL) {
+	if (req_tok == NULL) {
 		dc_reply_error(r, 500, "out of memory");
-		goto fail;
+		return DC_EINVAL;
 	}
-	json_tokener_reset(tok);
-	o = json_tokener_parse_ex(tok, data, (int)len);
-	jerr = json_tokener_get_error(tok);
-	if (o == NULL || jerr != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
-		if (jerr == json_tokener_continue)
-			dc_reply_error(r, 400, "invalid JSON: unexpected end of "
-			    "input");
-		else if (jerr != json_tokener_success)
-			dc_reply_error(r, 400, "invalid JSON: %s",
-			    json_tokener_error_desc(jerr));
-		else
-			dc_reply_error(r, 400, "invalid JSON: trailing data "
-			    "after the object");
-		goto fail;
+	json_tokener_reset(req_tok);
+	o = json_tokener_parse_ex(req_tok, data, (int)len);
+	jerr = json_tokener_get_error(req_tok);
+	if (jerr == json_tokener_success &&
+	    json_tokener_get_parse_end(req_tok) < len &&
+	    strspn(data + json_tokener_get_parse_end(req_tok), " \t\r\n") ==
+	    len - json_tokener_get_parse_end(req_tok))
+		;	/* trailing whitespace: fine */
+	else if (jerr != json_tokener_success ||
+	    json_tokener_get_parse_end(req_tok) != len) {
+		json_object_put(o);
+		reply_json_invalid(r, data, len);
+		return DC_EINVAL;
 	}
-	if (!json_object_is_type(o, json_type_object)) {
-		dc_reply_error(r, 422, "request body must be a JSON object");
-		goto fail;
-	}
+	if (o == NULL)
+		*absent = 1;	/* the body was JSON null */
 	*out = o;
 	return DC_OK;
-fail:
-	if (o != NULL)
+}
+
+int
+dc_req_model(struct dc_req *r, const struct dc_model *m, int optional,
+    struct dc_val *vals, struct json_object **body)
+{
+	struct json_object *o = NULL, *errs = NULL, *empty = NULL;
+	int absent, n;
+
+	*body = NULL;
+	if (dc_req_body(r, &o, &absent) != DC_OK)
+		return DC_EINVAL;
+	if ((errs = json_object_new_array()) == NULL)
+		goto oom;
+	if (absent && !optional) {
+		if (dc_model_missing_body(errs) < 0)
+			goto oom;
 		json_object_put(o);
+		dc_reply_422(r, errs);
+		return DC_EINVAL;
+	}
+	if (absent) {
+		/* an optional body left out: every field at its default */
+		if ((empty = json_object_new_object()) == NULL)
+			goto oom;
+		n = dc_model_validate(m, empty, "body", vals, errs);
+		json_object_put(o);
+		o = empty;
+	} else
+		n = dc_model_validate(m, o, "body", vals, errs);
+	if (n < 0)
+		goto oom;
+	if (n > 0) {
+		json_object_put(o);
+		dc_reply_422(r, errs);
+		return DC_EINVAL;
+	}
+	json_object_put(errs);
+	*body = o;
+	return DC_OK;
+oom:
+	json_object_put(o);
+	json_object_put(errs);
+	dc_reply_error(r, 500, "out of memory");
+	return DC_EINVAL;
+}
+
+int
+dc_req_query(struct dc_req *r, const struct dc_model *m,
+    struct dc_val *vals, struct json_object **query)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r->req);
+	const char *q = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq kv;
+	struct evkeyval *e;
+	struct json_object *o, *errs;
+	int n;
+
+	*query = NULL;
+	if ((o = json_object_new_object()) == NULL ||
+	    (errs = json_object_new_array()) == NULL) {
+		json_object_put(o);
+		dc_reply_error(r, 500, "out of memory");
+		return DC_EINVAL;
+	}
+	TAILQ_INIT(&kv);
+	if (q != NULL && evhttp_parse_query_str(q, &kv) == 0) {
+		/* a repeated parameter: the last one, as Starlette reads it */
+		TAILQ_FOREACH(e, &kv, next)
+			json_object_object_add(o, e->key,
+			    json_object_new_string(e->value));
+	}
+	evhttp_clear_headers(&kv);
+	n = dc_model_validate(m, o, "query", vals, errs);
+	if (n != 0) {
+		json_object_put(o);
+		if (n < 0) {
+			json_object_put(errs);
+			dc_reply_error(r, 500, "out of memory");
+		} else
+			dc_reply_422(r, errs);
+		return DC_EINVAL;
+	}
+	json_object_put(errs);
+	*query = o;
+	return DC_OK;
+}
+
+int
+dc_req_json(struct dc_req *r, struct json_object **out)
+{
+	struct json_object *errs;
+	int absent;
+
+	if (dc_req_body(r, out, &absent) != DC_OK)
+		return DC_EINVAL;
+	if (!absent && json_object_is_type(*out, json_type_object))
+		return DC_OK;
+	if ((errs = json_object_new_array()) != NULL) {
+		struct json_object *loc = json_object_new_array();
+
+		json_object_array_add(loc, json_object_new_string("body"));
+		if (absent)
+			dc_model_missing_body(errs);
+		else
+			dc_model_error(errs, "model_attributes_type", loc,
+			    "Input should be a valid dictionary or object to "
+			    "extract fields from", *out, NULL);
+		if (absent)
+			json_object_put(loc);
+	}
+	json_object_put(*out);
+	*out = NULL;
+	if (errs == NULL)
+		dc_reply_error(r, 500, "out of memory");
+	else
+		dc_reply_422(r, errs);
 	return DC_EINVAL;
 }
 

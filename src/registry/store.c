@@ -2,7 +2,9 @@
  * store.c - the registry in the system database (store.h).
  *
  * The table is DataChat's database_connections, created only when
- * missing so an existing DataChat table is adopted as it is.  What we add
+ * missing so an existing DataChat table is adopted as it is; so are
+ * DataChat's ui_conversations and ui_feedback, which the conversation
+ * and feedback routes use.  What we add
  * is a trigger that NOTIFYs the changed id on every INSERT, UPDATE and
  * DELETE (and a TRUNCATE marker), whoever wrote it; DataChat's own
  * statements keep working because no column is added.  Schema setup runs
@@ -42,6 +44,36 @@ static const char schema_sql[] =
 	");"
 	"CREATE UNIQUE INDEX IF NOT EXISTS database_connections_default_idx"
 	"  ON database_connections (is_default) WHERE is_default;"
+	/* DataChat's UI history and feedback tables (conversations/store.py,
+	 * feedback/store.py), so both share them */
+	"CREATE TABLE IF NOT EXISTS ui_conversations ("
+	"  frontend_session_id TEXT PRIMARY KEY,"
+	"  title TEXT NOT NULL,"
+	"  target_database_id TEXT,"
+	"  conversation_id TEXT,"
+	"  session_summary TEXT,"
+	"  session_state JSONB NOT NULL,"
+	"  messages JSONB NOT NULL,"
+	"  created_at TIMESTAMPTZ NOT NULL,"
+	"  updated_at TIMESTAMPTZ NOT NULL"
+	");"
+	"CREATE INDEX IF NOT EXISTS ui_conversations_updated_at_idx"
+	"  ON ui_conversations (updated_at DESC);"
+	"CREATE TABLE IF NOT EXISTS ui_feedback ("
+	"  feedback_id UUID PRIMARY KEY,"
+	"  category TEXT NOT NULL,"
+	"  sentiment TEXT,"
+	"  message TEXT,"
+	"  context JSONB NOT NULL,"
+	"  conversation_id TEXT,"
+	"  message_id TEXT,"
+	"  target_database_id TEXT,"
+	"  answer_source TEXT,"
+	"  answer_confidence DOUBLE PRECISION,"
+	"  created_at TIMESTAMPTZ NOT NULL"
+	");"
+	"CREATE INDEX IF NOT EXISTS ui_feedback_created_at_idx"
+	"  ON ui_feedback (created_at DESC);"
 	"CREATE OR REPLACE FUNCTION datachatd_notify_change() RETURNS trigger"
 	"  LANGUAGE plpgsql AS $dc$ "
 	"BEGIN"

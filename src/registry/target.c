@@ -2,11 +2,14 @@
  * target.c - target resolution, the environment entry, and the JSON
  * shape of a connection (target.h).
  */
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dc.h"
+#include "model.h"
 #include "target.h"
 #include "util.h"
 #include "worker.h"
@@ -67,11 +70,8 @@ dc_target_env_entry(struct dc_worker *w, struct dc_entry *e)
 
 	if (url == NULL || url[0] == '\0')
 		return DC_ENOENT;
-	/* hidden when the registry already holds the same URL */
 	if (env_scan(w, url, &dup, &has_default) != DC_OK)
 		return DC_ENOMEM;
-	if (dup)
-		return DC_ENOENT;
 	memset(e, 0, sizeof(*e));
 	dc_uuid_parse(DC_ENV_ENTRY_ID, e->id);
 	e->gen = 1;
@@ -83,49 +83,92 @@ dc_target_env_entry(struct dc_worker *w, struct dc_entry *e)
 	dc_strlcpy(e->url, url, sizeof(e->url));
 	dc_strlcpy(e->tags, "[\"env\"]", sizeof(e->tags));
 	e->has_description = 1;
-	dc_strlcpy(e->description, "Connection from the DATABASE_URL "
-	    "environment variable", sizeof(e->description));
+	dc_strlcpy(e->description, "Loaded from DATABASE_URL",
+	    sizeof(e->description));
 	e->created_at = (int64_t)w->stats->started_ms * 1000;
 	return DC_OK;
 }
 
-static int
-fail(struct dc_resolve_err *err, int status, const char *detail)
+int
+dc_target_env_listed(struct dc_worker *w, struct dc_entry *e)
 {
+	int dup, has_default;
+
+	if (dc_target_env_entry(w, e) != DC_OK)
+		return DC_ENOENT;
+	/* the list leaves it out when the registry holds the same URL */
+	if (env_scan(w, w->cfg->database_url, &dup, &has_default) != DC_OK ||
+	    dup) {
+		dc_explicit_bzero(e, sizeof(*e));
+		return DC_ENOENT;
+	}
+	return DC_OK;
+}
+
+int
+dc_target_registry_usable(struct dc_worker *w)
+{
+	return w->cfg->system_database_url[0] != '\0' && w->ring->nkeys > 0;
+}
+
+static int
+fail(struct dc_resolve_err *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct dc_resolve_err *err, int status, const char *fmt, ...)
+{
+	va_list ap;
+
 	err->status = status;
-	dc_strlcpy(err->detail, detail, sizeof(err->detail));
+	va_start(ap, fmt);
+	vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+	va_end(ap);
 	return DC_ERR;
 }
 
+/*
+ * DataChat's resolve_database_type_and_url.  A target that is given
+ * (a non-empty string) is looked up in the registry, where one that is
+ * not a UUID is "Invalid connection ID.", then compared with the
+ * environment entry's id; unknown is a KeyError, whose str() keeps its
+ * quotes.  No target: the registry default, else DATABASE_URL (even
+ * when a registry row holds the same URL), else nothing
+ * (DC_ENOENT: the caller says the system is not initialized).
+ */
 int
 dc_target_resolve(struct dc_worker *w, struct json_object *target,
     struct dc_entry *e, struct dc_resolve_err *err)
 {
-	int registry = w->cfg->system_database_url[0] != '\0';
+	int registry = dc_target_registry_usable(w);
 	int loaded = dc_shreg_state(w->reg) != DC_REG_NEVER_LOADED;
+	int env = w->cfg->database_url != NULL && w->cfg->database_url[0] != '\0';
 	int dup, has_default;
+	const char *want;
 	uint8_t id[16];
 
-	if (target != NULL && !json_object_is_type(target, json_type_null)) {
-		if (!json_object_is_type(target, json_type_string))
-			return fail(err, 422, "target_database must be a "
-			    "string (a connection id)");
-		if (dc_uuid_parse(json_object_get_string(target), id) != DC_OK)
-			return fail(err, 400, "target_database is not a valid "
-			    "connection id (UUID)");
-		if (dc_target_is_env(id)) {
-			if (dc_target_env_entry(w, e) == DC_OK)
+	if (target != NULL && json_object_is_type(target, json_type_string) &&
+	    json_object_get_string_len(target) > 0) {
+		want = json_object_get_string(target);
+		if (registry) {
+			if (!loaded)
+				return fail(err, 503, "the connection registry is "
+				    "not loaded yet (system database "
+				    "unreachable); not falling back to another "
+				    "database");
+			if (dc_model_uuid_lax(want, id) != DC_OK)
+				return fail(err, 400, "Invalid connection ID.");
+			if (dc_shreg_get(w->reg, id, e) == DC_OK)
 				return DC_OK;
-			return fail(err, 404, "Database connection not found: "
-			    "the environment database is not configured");
 		}
-		if (registry && !loaded)
-			return fail(err, 503, "the connection registry is not "
-			    "loaded yet (system database unreachable); not "
-			    "falling back to another database");
-		if (dc_shreg_get(w->reg, id, e) != DC_OK)
-			return fail(err, 404, "Database connection not found");
-		return DC_OK;
+		if (env && strcmp(want, DC_ENV_ENTRY_ID) == 0 &&
+		    dc_target_env_entry(w, e) == DC_OK)
+			return DC_OK;
+		if (!env && !registry)
+			return fail(err, 404, "'Database connection not found "
+			    "and DATABASE_URL is not configured.'");
+		return fail(err, 404, "'Database connection not found: %.200s'",
+		    want);
 	}
 	if (registry && !loaded)
 		return fail(err, 503, "the connection registry is not loaded "
@@ -136,16 +179,16 @@ dc_target_resolve(struct dc_worker *w, struct json_object *target,
 	 * default: when it does not, the environment entry is the default
 	 * and no registry slot need be read.
 	 */
-	if (w->cfg->database_url != NULL && w->cfg->database_url[0] != '\0' &&
-	    env_scan(w, w->cfg->database_url, &dup, &has_default) == DC_OK &&
-	    !dup && !has_default)
+	if (env && env_scan(w, w->cfg->database_url, &dup, &has_default) ==
+	    DC_OK && !has_default)
 		return dc_target_env_entry(w, e);
-	if (dc_shreg_get_default(w->reg, e) == DC_OK)
+	if (registry && dc_shreg_get_default(w->reg, e) == DC_OK)
 		return DC_OK;
-	if (dc_target_env_entry(w, e) == DC_OK)
+	if (env && dc_target_env_entry(w, e) == DC_OK)
 		return DC_OK;
-	return fail(err, 400, "No target database configured: pass "
-	    "target_database, set a default connection, or set DATABASE_URL");
+	err->status = 0;
+	err->detail[0] = '\0';
+	return DC_ENOENT;
 }
 
 struct json_object *
@@ -157,10 +200,11 @@ dc_entry_to_json(const struct dc_entry *e)
 	if (o == NULL)
 		return NULL;
 	dc_uuid_format(e->id, ids);
-	dc_url_mask(e->url, buf, sizeof(buf));
 	json_object_object_add(o, "connection_id", json_object_new_string(ids));
 	json_object_object_add(o, "name", json_object_new_string(e->name));
-	json_object_object_add(o, "database_url", json_object_new_string(buf));
+	/* a SecretStr, as pydantic writes every one */
+	json_object_object_add(o, "database_url",
+	    json_object_new_string("**********"));
 	json_object_object_add(o, "database_type",
 	    json_object_new_string(e->type));
 	json_object_object_add(o, "is_active",
@@ -176,10 +220,10 @@ dc_entry_to_json(const struct dc_entry *e)
 	json_object_object_add(o, "tags", tags);
 	json_object_object_add(o, "description", e->has_description ?
 	    json_object_new_string(e->description) : NULL);
-	dc_iso8601(e->created_at, buf, sizeof(buf));
+	dc_model_datetime(e->created_at, buf, sizeof(buf));
 	json_object_object_add(o, "created_at", json_object_new_string(buf));
 	if (e->last_profiled != 0) {
-		dc_iso8601(e->last_profiled, buf, sizeof(buf));
+		dc_model_datetime(e->last_profiled, buf, sizeof(buf));
 		json_object_object_add(o, "last_profiled",
 		    json_object_new_string(buf));
 	} else

@@ -76,9 +76,9 @@ def prompt_of(rec):
 
 
 CATALOG = [
-    ("list tables", "catalog"),
-    ("What tables are available?", "catalog"),
-    ("table list", "catalog"),
+    ("list tables", "context"),
+    ("What tables are available?", "context"),
+    ("table list", "context"),
 ]
 
 
@@ -90,7 +90,7 @@ def test_catalog_questions_need_no_llm(daemon_factory, registry_env, shop, pg):
                    "which tables exist", "table list"):
         ra = ask(d, phrase, ids["a"]).json()
         rb = ask(d, phrase, ids["b"]).json()
-        assert ra["answer_source"] == "catalog", ra
+        assert ra["answer_source"] == "context", ra
         assert sorted(ra["data"]["table"]) == ["customers", "only_in_a", "orders"]
         assert sorted(rb["data"]["table"]) == ["only_in_b", "readings", "sensors"]
         assert ra["metrics"]["llm_calls"] == 0 and rb["metrics"]["llm_calls"] == 0
@@ -98,7 +98,7 @@ def test_catalog_questions_need_no_llm(daemon_factory, registry_env, shop, pg):
                    "What columns does the customers table have?", "fields in customers",
                    "table schema for public.customers"):
         r = ask(d, phrase, ids["a"]).json()
-        assert r["answer_source"] == "catalog", (phrase, r)
+        assert r["answer_source"] == "context", (phrase, r)
         assert r["data"]["column"] == ["id", "name", "region"], phrase
         assert r["metrics"]["llm_calls"] == 0
     for phrase, want_a, want_b in (("how many rows are in sensors", None, 9),
@@ -279,7 +279,7 @@ def test_no_provider_configured(daemon_factory, registry_env, shop, pg):
     assert r.status_code == 503
     assert "LLM_DEFAULT_PROVIDER" in r.json()["detail"]
     # direct SQL still works
-    r = d.post("/api/v1/chat", {"execution_mode": "direct_sql", "sql": "SELECT 1 AS x",
+    r = d.post("/api/v1/chat", {"message": "SELECT 1 AS x", "execution_mode": "direct_sql",
                                 "target_database": a})
     assert r.status_code == 200 and r.json()["data"]["x"] == [1]
 
@@ -306,7 +306,9 @@ def test_synthesize_simple_sql_asks_for_the_answer(shopd, llm):
     llm.queue("There are 40 customers.")
     j = ask(d, "how big is the customer base", ids["a"],
             synthesize_simple_sql=True).json()
-    assert j["answer"] == "There are 40 customers."
+    assert j["answer"] == ("There are 40 customers.\n\nLive schema mode: DataPoints "
+                           "are not loaded yet. Answers are generated from "
+                           "database metadata and query results only.")
     assert j["metrics"]["llm_calls"] == 2
     assert '"n": 40' in prompt_of(llm.requests[-1]) or '"n":40' in prompt_of(llm.requests[-1])
 
@@ -331,7 +333,7 @@ def test_slow_llm_blocks_nothing(daemon_factory, registry_env, shop, pg, llm):
     s = requests.Session()
     for i in range(20):
         r = s.post(d.url("/api/v1/chat"), timeout=10, json={
-            "execution_mode": "direct_sql", "sql": "SELECT %d AS i" % i,
+            "message": "SELECT %d AS i" % i, "execution_mode": "direct_sql",
             "target_database": a})
         assert r.status_code == 200
     fast = time.monotonic() - t0
@@ -352,6 +354,8 @@ def test_bad_request_bodies(shopd, llm):
     assert r.status_code == 400
     r = d.post("/api/v1/chat", {"message": "list tables", "target_database": 7})
     assert r.status_code == 422
-    r = d.post("/api/v1/chat", {"message": "x", "synthesize_simple_sql": "yes"})
+    # pydantic is lax about booleans: "yes" is true; "perhaps" is not
+    r = d.post("/api/v1/chat", {"message": "x", "synthesize_simple_sql": "perhaps"})
     assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "bool_parsing"
     assert llm.requests == []

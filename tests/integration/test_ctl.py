@@ -85,7 +85,7 @@ def test_add_with_url_on_stdin_then_rest_sees_it(d):
     r = d.ctl("add", "--name", "x", "--type", "oracle", "--url", url)
     assert r.returncode == 1 and "oracle" in r.stderr
     r = d.ctl("remove", "not-a-uuid")
-    assert r.returncode == 1 and "UUID" in r.stderr
+    assert r.returncode == 1 and "Invalid connection ID." in r.stderr
     r = d.ctl("remove", "6c0a3c2e-2c49-4b7e-9d2c-000000000000")
     assert r.returncode == 1 and "not found" in r.stderr
     r = d.ctl("add", "--name", "x", "--type", "postgresql",
@@ -276,12 +276,12 @@ def test_targets_and_metrics_count_connections_and_queries(d):
     cid = d.post("/api/v1/databases", {"name": "q", "database_type": "postgresql",
                                        "database_url": d.pg.url("postgres")}).json()["connection_id"]
     for i in range(6):
-        r = d.post("/api/v1/chat", {"execution_mode": "direct_sql", "sql": "SELECT %d" % i,
+        r = d.post("/api/v1/chat", {"message": "SELECT %d" % i, "execution_mode": "direct_sql",
                                     "target_database": cid})
         assert r.status_code == 200
-    r = d.post("/api/v1/chat", {"execution_mode": "direct_sql", "sql": "SELECT nope",
+    r = d.post("/api/v1/chat", {"message": "SELECT nope", "execution_mode": "direct_sql",
                                 "target_database": cid})
-    assert r.json()["answer_source"] == "error"
+    assert r.status_code == 400 and "Query execution failed" in r.json()["detail"]
     js = json.loads(d.ctl("--json", "targets", check=True).stdout)
     t = [x for x in js if x["connection_id"] == cid][0]
     assert 1 <= t["open_connections"] <= 2 * 4

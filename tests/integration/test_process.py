@@ -296,20 +296,37 @@ def test_http_errors_are_json_and_never_200(daemon_factory):
     assert r.status_code == 405 and "GET" in r.headers.get("Allow", "")
     assert "detail" in r.json()
     hdr = {"Content-Type": "application/json"}
-    for bad in ("{", "[1,2", '{"a": }', "nul", '{"a": 1} trailing', "\x00\x01"):
-        r = d.post("/api/v1/databases", data=bad, headers=hdr)
-        assert r.status_code == 400, bad
-        assert "invalid JSON" in r.json()["detail"]
-    r = d.post("/api/v1/databases", data="[1, 2]", headers=hdr)
-    assert r.status_code == 422
-    r = d.post("/api/v1/databases", data="", headers=hdr)
+    # FastAPI's json_invalid: Python's message and character position
+    for bad, pos, msg in (("{", 1, "Expecting property name enclosed in double quotes"),
+                          ("[1,2", 4, "Expecting ',' delimiter"),
+                          ('{"a": }', 6, "Expecting value"),
+                          ("nul", 0, "Expecting value"),
+                          ('{"a": 1} trailing', 9, "Extra data"),
+                          ("\x00\x01", 0, "Expecting value"),
+                          ('{"\u00e9": 1,}', 7, "Illegal trailing comma before end of object")):
+        r = d.post("/api/v1/databases", data=bad.encode(), headers=hdr)
+        assert r.status_code == 422, bad
+        assert r.json() == {"detail": [{"type": "json_invalid", "loc": ["body", pos],
+                                        "msg": "JSON decode error", "input": {},
+                                        "ctx": {"error": msg}}]}, (bad, r.text)
+    r = d.post("/api/v1/databases", data=b"\xff\xfe", headers=hdr)
     assert r.status_code == 400
+    assert r.json() == {"detail": "There was an error parsing the body"}
+    r = d.post("/api/v1/databases", data="[1, 2]", headers=hdr)
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "model_attributes_type"
+    r = d.post("/api/v1/databases", data="", headers=hdr)
+    assert r.status_code == 422 and r.json() == {"detail": [
+        {"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]}
     r = d.post("/api/v1/databases", data="x=1",
                headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert r.status_code == 415
+    assert r.status_code == 422 and r.json() == {"detail": [
+        {"type": "model_attributes_type", "loc": ["body"],
+         "msg": "Input should be a valid dictionary or object to extract fields from",
+         "input": "**********"}]}
     deep = "[" * 200 + "]" * 200
     r = d.post("/api/v1/databases", data='{"a": %s}' % deep, headers=hdr)
     assert r.status_code == 400
+    assert r.json() == {"detail": "There was an error parsing the body"}
     big = '{"name": "%s"}' % ("y" * (1024 * 1024 + 10))
     r = d.post("/api/v1/databases", data=big, headers=hdr)
     assert r.status_code == 413

@@ -3,6 +3,7 @@ system database table and its Fernet tokens, the shared-memory cache and
 its coherence across workers, and what happens when the system database
 goes away.  Real daemons (4 workers), real PostgreSQL."""
 import datetime
+import json
 import os
 import re
 import signal
@@ -55,7 +56,10 @@ def test_create_get_list(reg):
     assert c["description"] == "the analytics warehouse"
     assert c["datapoint_count"] == 0 and c["last_profiled"] is None
     datetime.datetime.fromisoformat(c["created_at"])
-    assert c["database_url"] == "postgresql://postgres:***@127.0.0.1:%d/postgres" % reg.pg.port
+    # a SecretStr, and created_at as pydantic writes a UTC datetime
+    assert c["database_url"] == "**********"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z",
+                        c["created_at"]), c["created_at"]
     assert PG_PASSWORD not in r.text
 
     r2 = new_conn(reg, name="second", tags=[])
@@ -80,30 +84,90 @@ def test_create_get_list(reg):
 def test_create_validation_errors(reg):
     good = {"name": "n", "database_url": reg.pg.url("postgres"),
             "database_type": "postgresql"}
+    masked = dict(good, database_url="**********")
+
+    def err(typ, field, msg, inp, ctx=None):
+        e = {"type": typ, "loc": ["body", field], "msg": msg, "input": inp}
+        if ctx is not None:
+            e["ctx"] = ctx
+        return e
+
+    without = lambda k: {x: v for x, v in good.items() if x != k}
+    m_without = lambda k: {x: v for x, v in masked.items() if x != k}
     cases = [
-        ({k: v for k, v in good.items() if k != "name"}, 422, "name"),
-        ({k: v for k, v in good.items() if k != "database_url"}, 422, "database_url"),
-        ({k: v for k, v in good.items() if k != "database_type"}, 422, "database_type"),
-        (dict(good, name=""), 422, "name"),
-        (dict(good, name="   "), 422, "name"),
-        (dict(good, name=5), 422, "name"),
-        (dict(good, database_url=["x"]), 422, "database_url"),
-        (dict(good, database_url=""), 422, "database_url"),
-        (dict(good, tags="prod"), 422, "tags"),
-        (dict(good, tags=[1, 2]), 422, "tags"),
-        (dict(good, is_default="yes"), 422, "is_default"),
-        (dict(good, description=7), 422, "description"),
-        (dict(good, database_type="oracle"), 400, "oracle"),
-        (dict(good, database_type="mysql"), 400, "does not match"),
-        (dict(good, database_url="mysql://u:p@h/db", database_type="mysql"), 400,
-         "not supported yet"),
-        (dict(good, database_url="ftp://x/y"), 400, "scheme"),
+        (without("name"), [err("missing", "name", "Field required",
+                               m_without("name"))]),
+        (without("database_url"), [err("missing", "database_url",
+                                       "Field required", without("database_url"))]),
+        (dict(good, name=""), [err("string_too_short", "name",
+                                   "String should have at least 1 character", "",
+                                   {"min_length": 1})]),
+        (dict(good, name=5), [err("string_type", "name",
+                                  "Input should be a valid string", 5)]),
+        (dict(good, database_url=["x"]), [err("string_type", "database_url",
+                                              "Input should be a valid string", ["x"])]),
+        (dict(good, tags="prod"), [err("list_type", "tags",
+                                       "Input should be a valid list", "prod")]),
+        (dict(good, tags=None), [err("list_type", "tags",
+                                     "Input should be a valid list", None)]),
+        (dict(good, is_default="maybe"), [err(
+            "bool_parsing", "is_default",
+            "Input should be a valid boolean, unable to interpret input", "maybe")]),
+        (dict(good, is_default=None), [err("bool_type", "is_default",
+                                           "Input should be a valid boolean", None)]),
+        (dict(good, description=7), [err("string_type", "description",
+                                         "Input should be a valid string", 7)]),
+        (dict(good, database_type="oracle"), [err(
+            "literal_error", "database_type",
+            "Input should be 'postgresql', 'clickhouse' or 'mysql'", "oracle",
+            {"expected": "'postgresql', 'clickhouse' or 'mysql'"})]),
     ]
-    for body, status, word in cases:
+    for body, detail in cases:
         r = reg.post("/api/v1/databases", body)
-        assert r.status_code == status, (body, r.text)
-        assert word in r.json()["detail"], (body, r.text)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json() == {"detail": detail}, (body, r.text)
+        assert PG_PASSWORD not in r.text
+    # every error at once, in the model's field order
+    r = reg.post("/api/v1/databases", {"tags": [1, "a", 2], "is_default": []})
+    assert r.status_code == 422
+    assert [(e["type"], e["loc"]) for e in r.json()["detail"]] == [
+        ("missing", ["body", "name"]), ("missing", ["body", "database_url"]),
+        ("missing", ["body", "database_type"]),
+        ("string_type", ["body", "tags", 0]), ("string_type", ["body", "tags", 2]),
+        ("bool_type", ["body", "is_default"])]
+    # DataChat's ValueErrors, the URL's password masked
+    for body, detail in [
+        (dict(good, database_type="mysql"),
+         "Database type does not match URL scheme: received 'mysql', inferred "
+         "'postgresql' from 'postgresql://postgres:***@127.0.0.1:%d/postgres'."
+         % reg.pg.port),
+        (dict(good, database_url="ftp://x/y"), "Unsupported database URL scheme: ftp"),
+        (dict(good, database_url=""), "Unsupported database URL scheme: "),
+        (dict(good, database_url="postgresql:///db"),
+         "Invalid database URL: host is required."),
+        (dict(good, database_url="mysql://u:p@h/db", database_type="mysql"),
+         "database_type mysql is not supported yet: datachatd connects to "
+         "postgresql targets only"),
+    ]:
+        r = reg.post("/api/v1/databases", body)
+        assert r.status_code == 400 and r.json() == {"detail": detail}, r.text
     assert fresh_get(reg, "/api/v1/databases").json() == []
+
+
+def test_create_lax_like_pydantic(reg):
+    # whitespace satisfies min_length, "false"/0 are booleans, unknown
+    # keys are ignored, application/*+json and no Content-Type are JSON
+    r = new_conn(reg, name="  ", is_default="false", bogus=1)
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "  " and r.json()["is_default"] is False
+    body = json.dumps({"name": "b", "database_url": reg.pg.url("postgres"),
+                       "database_type": "postgresql", "is_default": 1})
+    r = requests.post(reg.url("/api/v1/databases"), data=body, timeout=30,
+                      headers={"Content-Type": "application/vnd.api+json"})
+    assert r.status_code == 201 and r.json()["is_default"] is True, r.text
+    r = requests.post(reg.url("/api/v1/databases"), data=body, timeout=30,
+                      headers={"Content-Type": ""})
+    assert r.status_code == 201, r.text
 
 
 def test_create_refused_connection_masks_password(reg):
@@ -138,11 +202,20 @@ def test_patch(reg):
     assert r.status_code == 200, r.text
     assert r.json()["name"] == "renamed" and r.json()["description"] is None
     assert fresh_get(reg, "/api/v1/databases/" + cid).json()["name"] == "renamed"
-    # empty body and nothing to update
-    assert reg.patch("/api/v1/databases/" + cid, {}).status_code == 400
+    # nothing to update, DataChat's words; no body at all is 422
+    r = reg.patch("/api/v1/databases/" + cid, {})
+    assert r.status_code == 400 and r.json() == {
+        "detail": "At least one field must be provided for update."}
+    r = reg.patch("/api/v1/databases/" + cid, {"name": None, "tags": ["x"]})
+    assert r.status_code == 400 and r.json() == {
+        "detail": "At least one non-empty field must be provided for update."}
+    r = reg.patch("/api/v1/databases/" + cid, {"name": None, "description": "d"})
+    assert r.status_code == 200 and r.json()["name"] == "renamed"
     r = requests.patch(reg.url("/api/v1/databases/" + cid), timeout=10,
                        headers={"Content-Type": "application/json"})
-    assert r.status_code == 400
+    assert r.status_code == 422 and r.json() == {"detail": [
+        {"type": "missing", "loc": ["body"], "msg": "Field required",
+         "input": None}]}
     # url change is re-validated
     r = reg.patch("/api/v1/databases/" + cid,
                   {"database_url": reg.pg.url("postgres", password="nope")})
@@ -150,14 +223,22 @@ def test_patch(reg):
     other = reg.pg.create_db("t")
     r = reg.patch("/api/v1/databases/" + cid, {"database_url": reg.pg.url(other)})
     assert r.status_code == 200
-    assert r.json()["database_url"].endswith("/" + other)
+    assert r.json()["database_url"] == "**********"
+    assert reg.pg.sql(reg.sysdb, "SELECT count(*) FROM database_connections")[0][0] == 1
     r = reg.patch("/api/v1/databases/" + cid, {"database_type": "mysql"})
     assert r.status_code == 400
     r = reg.patch("/api/v1/databases/" + cid, {"name": 3})
     assert r.status_code == 422
-    assert reg.patch("/api/v1/databases/" + str(uuid.uuid4()), {"name": "x"}).status_code == 404
-    assert reg.patch("/api/v1/databases/xyz", {"name": "x"}).status_code == 400
-    assert reg.patch("/api/v1/databases/" + ENV_ID, {"name": "x"}).status_code == 400
+    unknown = str(uuid.uuid4())
+    r = reg.patch("/api/v1/databases/" + unknown, {"name": "x"})
+    assert r.status_code == 404
+    assert r.json() == {"detail": "'Connection not found: %s'" % unknown}
+    r = reg.patch("/api/v1/databases/xyz", {"name": "x"})
+    assert r.status_code == 400 and r.json() == {"detail": "Invalid connection ID."}
+    r = reg.patch("/api/v1/databases/" + ENV_ID, {"name": "x"})
+    assert r.status_code == 400 and r.json() == {"detail": "Environment Database is "
+                                                 "derived from DATABASE_URL and cannot "
+                                                 "be edited here."}
 
 
 def test_default_exactly_one(reg):
@@ -172,9 +253,16 @@ def test_default_exactly_one(reg):
         lst = fresh_get(reg, "/api/v1/databases").json()
         assert [x["name"] for x in lst if x["is_default"]] == ["b"]
     path = "/api/v1/databases/%s/default" % a["connection_id"]
-    assert reg.put(path, {"is_default": False}).status_code == 400
-    assert reg.put(path, {}).status_code == 422
-    assert reg.put(path, {"is_default": "true"}).status_code == 422
+    r = reg.put(path, {"is_default": False})
+    assert r.status_code == 400 and r.json() == {
+        "detail": "is_default must be true to set default connection"}
+    r = reg.put(path, {"is_default": "maybe"})
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "bool_parsing"
+    # {} means is_default: true, and "true" is a boolean
+    assert reg.put(path, {}).status_code == 204
+    assert reg.put(path, {"is_default": "true"}).status_code == 204
+    r = requests.put(reg.url(path), timeout=10)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body"]
     assert reg.put("/api/v1/databases/%s/default" % uuid.uuid4(),
                    {"is_default": True}).status_code == 404
     assert reg.put("/api/v1/databases/%s/default" % ENV_ID,

@@ -230,10 +230,16 @@ def test_schema_snapshot(daemon):
 
     r = d.get("/api/v1/databases/%s/schema" % ids["b"])
     assert [t["table_name"] for t in r.json()["tables"]] == ["planets"]
-    # errors: the same rules as target_database
-    assert d.get("/api/v1/databases/not-a-uuid/schema").status_code == 400
-    assert d.get("/api/v1/databases/%s/schema" % uuid.uuid4()).status_code == 404
+    # errors: DataChat looks the id up in its list, so anything else is 404
+    r = d.get("/api/v1/databases/not-a-uuid/schema")
+    assert r.status_code == 404
+    assert r.json() == {"detail": "Connection not found: not-a-uuid"}
+    unknown = str(uuid.uuid4())
+    r = d.get("/api/v1/databases/%s/schema" % unknown)
+    assert r.status_code == 404
+    assert r.json() == {"detail": "Connection not found: %s" % unknown}
     assert d.get("/api/v1/databases/%s/schema" % ENV_ID).status_code == 404
+    assert d.get("/api/v1/databases/%s/schema" % ids["a"].upper()).status_code == 404
     assert d.post("/api/v1/databases/%s/schema" % ids["a"], {}).status_code == 405
 
 

@@ -1,0 +1,173 @@
+"""Field-exact responses: a ChatResponse carries every field of DataChat's
+model in its order, with DataChat's metrics keys, answer texts,
+visualization hints (backend/api/visualization.py) and the session
+fields echoed; a connection is DataChat's DatabaseConnection."""
+import re
+
+import pytest
+
+from conftest import clean_env
+
+CHAT_FIELDS = ["answer", "clarifying_questions", "sql", "data", "visualization_hint",
+               "visualization_metadata", "sources", "answer_source",
+               "answer_confidence", "evidence", "validation_errors",
+               "validation_warnings", "tool_approval_required",
+               "tool_approval_message", "tool_approval_calls", "metrics",
+               "conversation_id", "session_summary", "session_state", "sub_answers",
+               "decision_trace", "workflow_artifacts"]
+METRICS = ["total_latency_ms", "agent_timings", "llm_calls", "retry_count",
+           "sql_formatter_fallback_calls", "sql_formatter_fallback_successes",
+           "query_compiler_llm_calls", "query_compiler_llm_refinements",
+           "query_compiler_latency_ms"]
+NOTICE = ("\n\nLive schema mode: DataPoints are not loaded yet. Answers are "
+          "generated from database metadata and query results only.")
+
+
+@pytest.fixture
+def shaped(daemon_factory, registry_env, pg):
+    db = pg.create_db("shape")
+    pg.sql(db, "CREATE TABLE sales (region text, month date, revenue int, "
+               "cost float8, price numeric(10,2), code text);"
+               "INSERT INTO sales VALUES ('north', '2026-01-01', 10, 1.5, 4.50, '12'),"
+               "('south', '2026-02-01', 20, 2.5, 5.00, 'x')")
+    d = daemon_factory(workers=2, env=clean_env(registry_env)).start(wait_ready=True)
+    r = d.post("/api/v1/databases", {"name": "shape", "database_url": pg.url(db),
+                                     "database_type": "postgresql", "is_default": True})
+    assert r.status_code == 201
+    d.cid = r.json()["connection_id"]
+    return d
+
+
+def direct(d, text, **kw):
+    body = dict({"message": text, "execution_mode": "direct_sql"}, **kw)
+    return d.post("/api/v1/chat", body)
+
+
+def test_chat_response_fields(shaped):
+    d = shaped
+    r = direct(d, "  SELECT region, revenue FROM sales ORDER BY region ; ",
+               session_summary="Intent summary: x", session_state={"last_goal": "y"},
+               conversation_id="conv_given")
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert list(j)[:len(CHAT_FIELDS)] == CHAT_FIELDS
+    # datachatd's own fields come after DataChat's
+    assert list(j)[len(CHAT_FIELDS):] == ["row_count", "truncated", "target_database"]
+    assert j["answer"] == "Executed SQL query successfully. Returned 2 row(s)." + NOTICE
+    assert j["sql"] == "SELECT region, revenue FROM sales ORDER BY region ;"
+    assert j["data"] == {"region": ["north", "south"], "revenue": [10, 20]}
+    assert j["visualization_hint"] == "bar_chart"
+    assert j["visualization_metadata"] == {
+        "requested": "direct_sql", "deterministic": "bar_chart", "final": "bar_chart",
+        "resolution_reason": "direct_sql_result_shape"}
+    assert j["answer_source"] == "sql" and j["answer_confidence"] == 1.0
+    for empty in ("clarifying_questions", "sources", "evidence", "validation_errors",
+                  "validation_warnings", "tool_approval_calls", "sub_answers"):
+        assert j[empty] == [], empty
+    assert j["tool_approval_required"] is False and j["tool_approval_message"] is None
+    assert list(j["metrics"]) == METRICS
+    assert list(j["metrics"]["agent_timings"]) == ["direct_sql_execution"]
+    assert j["metrics"]["llm_calls"] == 0 and j["metrics"]["query_compiler_latency_ms"] == 0.0
+    assert j["conversation_id"] == "conv_given"
+    assert j["session_summary"] == "Intent summary: x"
+    assert j["session_state"] == {"last_goal": "y"}
+    assert j["workflow_artifacts"] is None
+    em = [t for t in j["decision_trace"] if t["stage"] == "execution_mode"][0]
+    assert em["decision"] == "direct_sql"
+    assert em["reason"] == "user_selected_sql_editor_mode"
+    # none sent: null, and conv_ plus 12 hex digits
+    j = direct(d, "SELECT 1 AS one").json()
+    assert j["session_summary"] is None and j["session_state"] is None
+    assert re.fullmatch(r"conv_[0-9a-f]{12}", j["conversation_id"])
+
+
+@pytest.mark.parametrize("sql,hint", [
+    ("SELECT 1 AS n WHERE false", "none"),          # no rows
+    ("SELECT 42 AS answer", "table"),               # one column
+    ("SELECT month, revenue FROM sales", "line_chart"),
+    ("SELECT revenue, cost FROM sales", "scatter"),
+    ("SELECT region, price FROM sales", "table"),   # numeric is Decimal: not a number
+    ("SELECT region, code FROM sales", "bar_chart"),  # text '12' reads as a number
+    ("SELECT g AS x, 'r' || g AS label FROM generate_series(1, 41) g", "table"),
+])
+def test_direct_sql_visualization(shaped, sql, hint):
+    j = direct(shaped, sql).json()
+    assert j["visualization_hint"] == hint, j
+    assert j["visualization_metadata"]["final"] == hint
+
+
+def test_empty_result_and_sql_from_message(shaped):
+    d = shaped
+    j = direct(d, "SELECT region FROM sales WHERE false").json()
+    assert j["data"] == {} and j["answer"].startswith("Executed SQL query "
+                                                      "successfully. Returned 0 row(s).")
+    # sql wins over message when given
+    j = direct(d, "ignored words", sql="SELECT 7 AS x").json()
+    assert j["data"] == {"x": [7]} and j["sql"] == "SELECT 7 AS x"
+
+
+def test_chat_request_validation(shaped):
+    d = shaped
+    r = d.post("/api/v1/chat", {"message": "x", "execution_mode": "sql",
+                                "workflow_mode": "bad", "conversation_history": "no",
+                                "session_state": [1]})
+    assert r.status_code == 422
+    assert [(e["type"], e["loc"]) for e in r.json()["detail"]] == [
+        ("literal_error", ["body", "execution_mode"]),
+        ("list_type", ["body", "conversation_history"]),
+        ("dict_type", ["body", "session_state"]),
+        ("literal_error", ["body", "workflow_mode"])]
+    r = d.post("/api/v1/chat", {"message": "SELECT 1", "execution_mode": "direct_sql",
+                                "conversation_history": [{"role": "user"}, 5]})
+    assert r.status_code == 422
+    assert r.json()["detail"] == [
+        {"type": "missing", "loc": ["body", "conversation_history", 0, "content"],
+         "msg": "Field required", "input": {"role": "user"}},
+        {"type": "model_attributes_type", "loc": ["body", "conversation_history", 1],
+         "msg": "Input should be a valid dictionary or object to extract fields from",
+         "input": 5}]
+    # the UI's nulls and a valid history are fine; "" is no target
+    r = d.post("/api/v1/chat", {"message": "SELECT 1 AS x", "execution_mode": "direct_sql",
+                                "target_database": "", "workflow_mode": None,
+                                "conversation_id": None, "session_summary": None,
+                                "session_state": None, "synthesize_simple_sql": None,
+                                "conversation_history": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
+
+
+def test_database_connection_shape(shaped):
+    d = shaped
+    j = d.get("/api/v1/databases/" + d.cid).json()
+    assert list(j) == ["connection_id", "name", "database_url", "database_type",
+                       "is_active", "is_default", "tags", "description", "created_at",
+                       "last_profiled", "datapoint_count"]
+    assert j["database_url"] == "**********"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", j["created_at"])
+    # DataChat's UUID parsing: no dashes, braces and upper case are the same id
+    for form in (d.cid.replace("-", ""), "{%s}" % d.cid, d.cid.upper()):
+        assert d.get("/api/v1/databases/" + form).json()["connection_id"] == d.cid
+    r = d.get("/api/v1/databases/nope")
+    assert r.status_code == 400 and r.json() == {"detail": "Invalid connection ID."}
+
+
+def test_environment_entry_texts(daemon_factory, registry_env, pg):
+    env = clean_env(registry_env)
+    env["DATABASE_URL"] = pg.url("postgres")
+    d = daemon_factory(workers=1, env=env).start(wait_ready=True)
+    env_id = "00000000-0000-0000-0000-00000000dada"
+    (e,) = d.get("/api/v1/databases").json()
+    assert e["connection_id"] == env_id and e["name"] == "Environment Database"
+    assert e["description"] == "Loaded from DATABASE_URL" and e["tags"] == ["env"]
+    assert e["database_url"] == "**********" and e["is_default"] is True
+    for method, path, body, detail in [
+        ("PATCH", "", {"name": "x"}, "Environment Database is derived from "
+         "DATABASE_URL and cannot be edited here."),
+        ("PUT", "/default", {}, "Environment Database is derived from DATABASE_URL "
+         "and cannot be set as an explicit registry default."),
+        ("DELETE", "", None, "Environment Database is derived from DATABASE_URL "
+         "and cannot be deleted here."),
+    ]:
+        import requests
+        r = requests.request(method, d.url("/api/v1/databases/" + env_id + path),
+                             json=body, timeout=10)
+        assert r.status_code == 400 and r.json() == {"detail": detail}, r.text
