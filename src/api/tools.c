@@ -1,17 +1,22 @@
 /*
- * tools.c - the routes that look inside a target database:
+ * tools.c - DataChat's tool API and the schema route:
  *
- *   GET  /api/v1/tools                  the tools, with typed parameters
- *   POST /api/v1/tools/execute          run one (DataChat's tool API)
+ *   GET  /api/v1/tools                  DataChat's seven tools, with the
+ *                                       JSON Schema of their parameters
+ *   POST /api/v1/tools/execute          run one, as DataChat's executor
  *   GET  /api/v1/databases/{id}/schema  the target's schema snapshot
  *
- * The tools are list_tables, list_columns and get_table_sample.  The
- * first two run the catalog query of schema.h with filters passed as
- * query parameters; the sample is the one statement built from names, so
- * they are checked (dc_sql_ident_ok: letters, digits, underscore) and
- * double-quoted, and the limit is a parameter.  Like everything sent to
- * a target, they run in a read-only transaction with the statement
- * timeout and row cap.  The schema route answers from the per-worker
+ * list_tables and list_columns run the catalog query of schema.h for one
+ * schema (public unless named), get_table_sample and run_sql run a
+ * statement read-only with the statement timeout and row cap; names are
+ * checked by DataChat's rule ([A-Za-z_][A-Za-z0-9_]*) before they are
+ * put in a statement, and run_sql's query goes through the SQL guard.
+ * context_answer answers from the live schema, saying no DataPoints are
+ * loaded; datapoint_quality_report reports the nothing there is;
+ * profile_and_generate_datapoints needs approval (403) and then is 501.
+ * Failures are DataChat's: 500 with the message for an unknown tool, a
+ * bad argument, a bad name, a missing table or a database error, 403
+ * for a refused policy.  The schema route answers from the per-worker
  * snapshot cache (schema.h).
  */
 #include <stdio.h>
@@ -21,6 +26,7 @@
 #include "dc.h"
 #include "http.h"
 #include "log.h"
+#include "model.h"
 #include "pool.h"
 #include "result.h"
 #include "schema.h"
@@ -29,49 +35,117 @@
 #include "util.h"
 #include "worker.h"
 
-#define SAMPLE_DEFAULT	5
 #define SAMPLE_MAX	100
 
-enum tool_id { T_LIST_TABLES = 1, T_LIST_COLUMNS, T_TABLE_SAMPLE };
+#define LIVE_SCHEMA	"datachatd runs in live schema mode and keeps no " \
+	"DataPoints: answers come from the target database's live schema"
 
-/* A parameter: name, JSON type, required. */
-struct tool_param {
-	const char	*name;
-	json_type	 type;		/* json_type_string or json_type_int */
-	int		 required;
-	const char	*desc;
+enum tool_id { T_CONTEXT_ANSWER = 1, T_RUN_SQL, T_LIST_TABLES,
+    T_LIST_COLUMNS, T_TABLE_SAMPLE, T_PROFILE, T_QUALITY };
+
+/*
+ * DataChat's seven tools, in its registration order, each with its
+ * function's parameters as a field table (model.h): GET /tools publishes
+ * their JSON Schema from it, and POST /tools/execute checks arguments
+ * against it.
+ */
+static const struct dc_field query_params[] = {
+	{ .name = "query", .type = DC_FT_STR, .flags = DC_F_REQUIRED },
+	{ .name = NULL }
 };
+static const struct dc_model query_model = { "query", query_params };
+
+static const struct dc_field tables_params[] = {
+	{ .name = "schema", .type = DC_FT_STR, .flags = DC_F_NULLABLE },
+	{ .name = NULL }
+};
+static const struct dc_model tables_model = { "list_tables", tables_params };
+
+enum { A_TABLE, A_SCHEMA, A_LIMIT };
+static const struct dc_field columns_params[] = {
+	{ .name = "table", .type = DC_FT_STR, .flags = DC_F_REQUIRED },
+	{ .name = "schema", .type = DC_FT_STR, .flags = DC_F_NULLABLE },
+	{ .name = NULL }
+};
+static const struct dc_model columns_model = { "list_columns",
+    columns_params };
+
+static const struct dc_field sample_params[] = {
+	{ .name = "table", .type = DC_FT_STR, .flags = DC_F_REQUIRED },
+	{ .name = "schema", .type = DC_FT_STR, .flags = DC_F_NULLABLE },
+	{ .name = "limit", .type = DC_FT_INT, .dflt = "5" },
+	{ .name = NULL }
+};
+static const struct dc_model sample_model = { "get_table_sample",
+    sample_params };
+
+static const struct dc_field profile_params[] = {
+	{ .name = "connection_id", .type = DC_FT_STR, .flags = DC_F_NULLABLE },
+	{ .name = "depth", .type = DC_FT_STR, .dflt = "metrics_basic" },
+	{ .name = "batch_size", .type = DC_FT_INT, .dflt = "10" },
+	{ .name = "max_tables", .type = DC_FT_INT, .flags = DC_F_NULLABLE },
+	{ .name = "sample_size", .type = DC_FT_INT, .dflt = "100" },
+	{ .name = "max_columns_per_table", .type = DC_FT_INT, .dflt = "100" },
+	{ .name = "query_timeout_seconds", .type = DC_FT_INT, .dflt = "5" },
+	{ .name = "per_table_timeout_seconds", .type = DC_FT_INT, .dflt = "20" },
+	{ .name = "total_timeout_seconds", .type = DC_FT_INT, .dflt = "180" },
+	{ .name = NULL }
+};
+static const struct dc_model profile_model = {
+    "profile_and_generate_datapoints", profile_params };
+
+static const struct dc_field quality_params[] = {
+	{ .name = "limit", .type = DC_FT_INT, .dflt = "20" },
+	{ .name = NULL }
+};
+static const struct dc_model quality_model = { "datapoint_quality_report",
+    quality_params };
 
 struct tool {
 	const char	*name;
 	int		 id;
+	const char	*category;
+	int		 requires_approval;
+	int		 needs_target;
 	const char	*desc;
-	struct tool_param params[4];
+	const struct dc_model *params;
 };
 
 static const struct tool tools[] = {
-	{ "list_tables", T_LIST_TABLES,
-	    "List tables available in the target database.", {
-		{ "schema", json_type_string, 0,
-		    "only the tables of this schema" },
-		{ NULL, json_type_null, 0, NULL } } },
-	{ "list_columns", T_LIST_COLUMNS,
-	    "List columns for a given table.", {
-		{ "table", json_type_string, 1,
-		    "table name, or schema.table" },
-		{ "schema", json_type_string, 0,
-		    "schema of the table (default: public, else the first "
-		    "schema that has it)" },
-		{ NULL, json_type_null, 0, NULL } } },
-	{ "get_table_sample", T_TABLE_SAMPLE,
-	    "Fetch a small sample of rows from a table.", {
-		{ "table", json_type_string, 1,
-		    "table name, or schema.table" },
-		{ "schema", json_type_string, 0, "schema of the table" },
-		{ "limit", json_type_int, 0, "rows to return, 1 to 100" },
-		{ NULL, json_type_null, 0, NULL } } },
-	{ NULL, 0, NULL, { { NULL, json_type_null, 0, NULL } } }
+	{ "context_answer", T_CONTEXT_ANSWER, "knowledge", 0, 1,
+	    "Answer using DataPoints only (no SQL).", &query_model },
+	{ "run_sql", T_RUN_SQL, "database", 0, 1,
+	    "Generate and execute SQL for the user's query.", &query_model },
+	{ "list_tables", T_LIST_TABLES, "database", 0, 1,
+	    "List tables available in the target database.", &tables_model },
+	{ "list_columns", T_LIST_COLUMNS, "database", 0, 1,
+	    "List columns for a given table.", &columns_model },
+	{ "get_table_sample", T_TABLE_SAMPLE, "database", 0, 1,
+	    "Fetch a small sample of rows from a table.", &sample_model },
+	{ "profile_and_generate_datapoints", T_PROFILE, "profiling", 1, 0,
+	    "Profile the database and generate pending DataPoints.",
+	    &profile_model },
+	{ "datapoint_quality_report", T_QUALITY, "knowledge", 0, 0,
+	    "Report weak or duplicate DataPoints in managed storage.",
+	    &quality_model },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
+
+/* DataChat's ToolExecuteRequest. */
+enum { X_NAME, X_ARGS, X_TARGET, X_APPROVED, X_USER, X_CORRELATION };
+static const struct dc_field execute_fields[] = {
+	{ .name = "name", .type = DC_FT_STR, .flags = DC_F_REQUIRED },
+	{ .name = "arguments", .type = DC_FT_DICT },
+	{ .name = "target_database", .type = DC_FT_STR,
+	    .flags = DC_F_NULLABLE },
+	{ .name = "approved", .type = DC_FT_BOOL, .dflt = "false" },
+	{ .name = "user_id", .type = DC_FT_STR, .flags = DC_F_NULLABLE },
+	{ .name = "correlation_id", .type = DC_FT_STR,
+	    .flags = DC_F_NULLABLE },
+	{ .name = NULL }
+};
+static const struct dc_model execute_model = { "ToolExecuteRequest",
+    execute_fields };
 
 /* One tool run or schema fetch between the request and the reply. */
 struct toolrun {
@@ -83,7 +157,9 @@ struct toolrun {
 	char		 dbtype[DC_TYPE_MAX];
 	char		*schema;	/* arguments, checked */
 	char		*table;
+	char		*sql;		/* run_sql's query */
 	int		 limit;
+	uint64_t	 start_ms;
 };
 
 static void
@@ -91,6 +167,7 @@ toolrun_free(struct toolrun *t)
 {
 	free(t->schema);
 	free(t->table);
+	free(t->sql);
 	free(t);
 }
 
@@ -108,77 +185,26 @@ toolrun_cancel(struct dc_req *r, void *arg)
 
 /* --- GET /api/v1/tools --- */
 
-static struct json_object *
-param_schema(const struct tool_param *p)
-{
-	struct json_object *o = json_object_new_object(), *any, *t;
-
-	if (p->type == json_type_int) {
-		json_object_object_add(o, "type",
-		    json_object_new_string("integer"));
-		json_object_object_add(o, "minimum", json_object_new_int(1));
-		json_object_object_add(o, "maximum",
-		    json_object_new_int(SAMPLE_MAX));
-		json_object_object_add(o, "default",
-		    json_object_new_int(SAMPLE_DEFAULT));
-	} else if (p->required) {
-		json_object_object_add(o, "type",
-		    json_object_new_string("string"));
-	} else {
-		/* optional strings may be null, as DataChat's schemas say */
-		any = json_object_new_array();
-		t = json_object_new_object();
-		json_object_object_add(t, "type",
-		    json_object_new_string("string"));
-		json_object_array_add(any, t);
-		t = json_object_new_object();
-		json_object_object_add(t, "type",
-		    json_object_new_string("null"));
-		json_object_array_add(any, t);
-		json_object_object_add(o, "anyOf", any);
-		json_object_object_add(o, "default", NULL);
-	}
-	json_object_object_add(o, "description",
-	    json_object_new_string(p->desc));
-	return o;
-}
-
 static void
 list_tools(struct dc_req *r)
 {
-	struct json_object *arr = json_object_new_array(), *o, *ps, *props,
-	    *req;
+	struct json_object *arr = json_object_new_array(), *o;
 	const struct tool *tl;
-	const struct tool_param *p;
 
 	for (tl = tools; tl->name != NULL; tl++) {
 		o = json_object_new_object();
-		ps = json_object_new_object();
-		props = json_object_new_object();
-		req = json_object_new_array();
-		for (p = tl->params; p->name != NULL; p++) {
-			json_object_object_add(props, p->name, param_schema(p));
-			if (p->required)
-				json_object_array_add(req,
-				    json_object_new_string(p->name));
-		}
-		json_object_object_add(ps, "type",
-		    json_object_new_string("object"));
-		json_object_object_add(ps, "properties", props);
-		json_object_object_add(ps, "required", req);
-		json_object_object_add(ps, "additionalProperties",
-		    json_object_new_boolean(0));
 		json_object_object_add(o, "name",
 		    json_object_new_string(tl->name));
 		json_object_object_add(o, "description",
 		    json_object_new_string(tl->desc));
 		json_object_object_add(o, "category",
-		    json_object_new_string("database"));
+		    json_object_new_string(tl->category));
 		json_object_object_add(o, "requires_approval",
-		    json_object_new_boolean(0));
+		    json_object_new_boolean(tl->requires_approval));
 		json_object_object_add(o, "enabled",
 		    json_object_new_boolean(1));
-		json_object_object_add(o, "parameters_schema", ps);
+		json_object_object_add(o, "parameters_schema",
+		    dc_model_schema(tl->params));
 		json_object_array_add(arr, o);
 	}
 	dc_reply_json(r, 200, arr);
@@ -200,29 +226,6 @@ reply_tool(struct toolrun *t, struct json_object *result)
 	json_object_object_add(o, "success", json_object_new_boolean(1));
 	json_object_object_add(o, "result", result);
 	json_object_object_add(o, "error", NULL);
-	json_object_object_add(o, "target_database",
-	    json_object_new_string(t->target));
-	dc_reply_json(t->r, 200, o);
-}
-
-/* The database refused the tool's statement: success false, its words. */
-static void
-reply_tool_db_error(struct toolrun *t, const struct dc_pg_result *res)
-{
-	struct json_object *o = json_object_new_object();
-	char msg[700];
-
-	if (res->status == DC_ETIMEOUT)
-		snprintf(msg, sizeof(msg), "statement timeout (%d ms): %s",
-		    t->r->w->cfg->statement_timeout, res->error);
-	else
-		dc_strlcpy(msg, res->error, sizeof(msg));
-	json_object_object_add(o, "tool", json_object_new_string(t->tool->name));
-	json_object_object_add(o, "success", json_object_new_boolean(0));
-	json_object_object_add(o, "result", NULL);
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	json_object_object_add(o, "target_database",
-	    json_object_new_string(t->target));
 	dc_reply_json(t->r, 200, o);
 }
 
@@ -275,42 +278,109 @@ columns_result(const struct dc_schema_table *tb)
 	return o;
 }
 
+/*
+ * context_answer without DataPoints: what the live schema says, and
+ * that DataPoints would be needed for more (DataChat's needs_sql).
+ */
+static struct json_object *
+context_result(const struct dc_schema *s)
+{
+	struct json_object *o = json_object_new_object();
+	char answer[1024];
+	size_t off;
+	int i;
+
+	off = (size_t)snprintf(answer, sizeof(answer), "No DataPoints are "
+	    "loaded: datachatd answers from the live schema. The database has "
+	    "%d table%s", s->ntables, s->ntables == 1 ? "" : "s");
+	for (i = 0; i < s->ntables && i < 20 && off < sizeof(answer); i++)
+		off += (size_t)snprintf(answer + off, sizeof(answer) - off,
+		    "%s%s", i == 0 ? ": " : ", ", s->tables[i].name);
+	if (s->ntables > 20 && off < sizeof(answer))
+		off += (size_t)snprintf(answer + off, sizeof(answer) - off,
+		    " and %d more", s->ntables - 20);
+	if (off < sizeof(answer))
+		snprintf(answer + off, sizeof(answer) - off, ".");
+	json_object_object_add(o, "answer", json_object_new_string(answer));
+	json_object_object_add(o, "confidence", json_object_new_double(0.0));
+	json_object_object_add(o, "needs_sql", json_object_new_boolean(1));
+	json_object_object_add(o, "evidence", json_object_new_array());
+	json_object_object_add(o, "retrieved_datapoints",
+	    json_object_new_array());
+	json_object_object_add(o, "answer_source",
+	    json_object_new_string("context"));
+	return o;
+}
+
 static void
 catalog_done(struct toolrun *t, const PGresult *res)
 {
 	struct dc_schema *s;
-	int i, pick = 0;
+	int i, pick = -1;
 
 	if (dc_schema_parse(res, &s) != DC_OK) {
 		dc_reply_error(t->r, 500, "cannot read the catalog answer");
 		return;
 	}
-	if (t->tool->id == T_LIST_TABLES) {
+	if (t->tool->id == T_LIST_TABLES)
 		reply_tool(t, tables_result(s));
-	} else if (s->ntables == 0) {
-		dc_reply_error(t->r, 404, "Table not found: %s%s%s",
-		    t->schema != NULL ? t->schema : "",
-		    t->schema != NULL ? "." : "", t->table);
-	} else {
-		/* no schema given: public first, as search_path would */
-		for (i = 0; t->schema == NULL && i < s->ntables; i++)
-			if (strcmp(s->tables[i].schema, "public") == 0)
+	else if (t->tool->id == T_CONTEXT_ANSWER)
+		reply_tool(t, context_result(s));
+	else {
+		/* DataChat compares table_name exactly */
+		for (i = 0; i < s->ntables && pick < 0; i++)
+			if (strcmp(s->tables[i].name, t->table) == 0)
 				pick = i;
-		reply_tool(t, columns_result(&s->tables[pick]));
+		if (pick < 0)
+			dc_reply_error(t->r, 500, "Table not found: %s",
+			    t->table);
+		else
+			reply_tool(t, columns_result(&s->tables[pick]));
 	}
 	dc_schema_free(s);
 }
 
+/* get_table_sample and run_sql: the rows as DataChat's connector has them */
 static void
-sample_done(struct toolrun *t, const PGresult *res)
+rows_done(struct toolrun *t, const PGresult *res, int truncated)
 {
-	struct json_object *o = json_object_new_object();
-	int n = dc_result_nrows(res, t->limit);
+	struct json_object *o = json_object_new_object(), *data;
+	int n = dc_result_nrows(res, t->tool->id == T_RUN_SQL ?
+	    t->r->w->cfg->max_rows : t->limit);
+	char answer[192];
 
-	json_object_object_add(o, "columns", dc_result_columns(res));
-	json_object_object_add(o, "rows", dc_result_rows(res, n));
-	json_object_object_add(o, "row_count", json_object_new_int(n));
-	json_object_object_add(o, "limit", json_object_new_int(t->limit));
+	if (t->tool->id == T_TABLE_SAMPLE) {
+		json_object_object_add(o, "columns", dc_result_columns(res));
+		json_object_object_add(o, "rows", dc_result_rows(res, n));
+		json_object_object_add(o, "row_count", json_object_new_int(n));
+		json_object_object_add(o, "limit", json_object_new_int(t->limit));
+		reply_tool(t, o);
+		return;
+	}
+	data = json_object_new_object();
+	json_object_object_add(data, "rows", dc_result_rows(res, n));
+	json_object_object_add(data, "row_count", json_object_new_int(n));
+	json_object_object_add(data, "columns", dc_result_columns(res));
+	json_object_object_add(data, "execution_time_ms",
+	    json_object_new_double((double)(dc_now_ms() - t->start_ms)));
+	json_object_object_add(data, "was_truncated",
+	    json_object_new_boolean(truncated));
+	json_object_object_add(data, "max_rows", truncated ?
+	    json_object_new_int(t->r->w->cfg->max_rows) : NULL);
+	snprintf(answer, sizeof(answer), "Executed SQL query successfully. "
+	    "Returned %d row(s).", n);
+	json_object_object_add(o, "answer", json_object_new_string(answer));
+	json_object_object_add(o, "sql", json_object_new_string(t->sql));
+	json_object_object_add(o, "data", data);
+	json_object_object_add(o, "visualization_hint", NULL);
+	json_object_object_add(o, "validation_warnings",
+	    json_object_new_array());
+	json_object_object_add(o, "validation_errors", json_object_new_array());
+	json_object_object_add(o, "retrieved_datapoints",
+	    json_object_new_array());
+	json_object_object_add(o, "used_datapoints", json_object_new_array());
+	json_object_object_add(o, "answer_source", json_object_new_string("sql"));
+	json_object_object_add(o, "confidence", json_object_new_double(1.0));
 	reply_tool(t, o);
 }
 
@@ -324,102 +394,117 @@ tool_executed(const struct dc_pg_result *res, void *arg)
 	t->job = NULL;
 	t->r->cancel = NULL;
 	if (res->status != DC_OK) {
+		/* DataChat: the connector's QueryError, as a 500 */
 		if ((status = dc_result_failure(res, detail,
 		    sizeof(detail))) != 0)
 			dc_reply_error(t->r, status, "%s", detail);
-		else if (res->sqlstate != NULL &&
-		    strcmp(res->sqlstate, "42P01") == 0)
-			dc_reply_error(t->r, 404, "Table not found: %s",
-			    res->error);
+		else if (res->status == DC_ETIMEOUT)
+			dc_reply_error(t->r, 500, "Query timeout (%ds)",
+			    (t->r->w->cfg->statement_timeout + 999) / 1000);
 		else
-			reply_tool_db_error(t, res);
-	} else if (t->tool->id == T_TABLE_SAMPLE)
-		sample_done(t, res->res);
+			dc_reply_error(t->r, 500, "Query execution failed: %s",
+			    res->error);
+	} else if (t->tool->id == T_TABLE_SAMPLE || t->tool->id == T_RUN_SQL)
+		rows_done(t, res->res, res->truncated);
 	else
 		catalog_done(t, res->res);
 	toolrun_free(t);
 }
 
+/* DataChat's _safe_identifier: strip, strip '"', then [A-Za-z_]\w*. */
+static char *
+safe_identifier(struct dc_req *r, const char *name)
+{
+	const char *s = name, *e = name + strlen(name), *p;
+
+	while (s < e && (*s == ' ' || (*s >= '\t' && *s <= '\r')))
+		s++;
+	while (e > s && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r')))
+		e--;
+	while (s < e && *s == '"')
+		s++;
+	while (e > s && e[-1] == '"')
+		e--;
+	for (p = s; p < e; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    *p == '_' || (p > s && *p >= '0' && *p <= '9')))
+			break;
+	if (p == s || p != e || (size_t)(e - s) >= DC_NAME_MAX) {
+		dc_reply_error(r, 500, "Invalid identifier: %s", name);
+		return NULL;
+	}
+	return strndup(s, (size_t)(e - s));
+}
+
 /*
- * Check arguments against the tool's parameters.  Returns 1, or 0 after
- * replying (422 wrong shape, 400 a name we will not quote).
+ * The arguments as DataChat's handler(**arguments) takes them: an
+ * unknown keyword or a missing required one is the TypeError Python
+ * raises (a 500, as DataChat answers every tool failure); a value of the
+ * wrong type is refused with pydantic's words.  Returns 1, or 0 after
+ * replying.
  */
 static int
 check_args(struct dc_req *r, const struct tool *tl, struct json_object *args,
-    struct toolrun *t)
+    struct dc_val *v)
 {
-	const struct tool_param *p;
-	const char *table = NULL, *schema = NULL, *dot = NULL;
+	const struct dc_field *f;
 	struct json_object_iter it;
-	int64_t limit = SAMPLE_DEFAULT;
+	struct json_object *errs, *e, *loc;
+	int n;
 
-	json_object_object_foreachC(args, it) {
-		for (p = tl->params; p->name != NULL; p++)
-			if (strcmp(p->name, it.key) == 0)
-				break;
-		if (p->name == NULL) {
-			dc_reply_error(r, 422, "unknown argument \"%.64s\" for "
-			    "tool %s", it.key, tl->name);
+	json_object_object_foreachC(args, it)
+		if (dc_model_field(tl->params, it.key) < 0) {
+			dc_reply_error(r, 500, "%s() got an unexpected keyword "
+			    "argument '%.64s'", tl->name, it.key);
 			return 0;
 		}
-		if (it.val == NULL || json_object_is_type(it.val,
-		    json_type_null)) {
-			if (p->required) {
-				dc_reply_error(r, 422, "argument %s of tool %s "
-				    "must not be null", p->name, tl->name);
-				return 0;
-			}
-			continue;
-		}
-		if (!json_object_is_type(it.val, p->type)) {
-			dc_reply_error(r, 422, "argument %s of tool %s must be "
-			    "%s", p->name, tl->name, p->type == json_type_int ?
-			    "an integer" : "a string");
+	for (f = tl->params->fields; f->name != NULL; f++)
+		if ((f->flags & DC_F_REQUIRED) &&
+		    !json_object_object_get_ex(args, f->name, NULL)) {
+			dc_reply_error(r, 500, "%s() missing 1 required "
+			    "positional argument: '%s'", tl->name, f->name);
 			return 0;
 		}
-		if (strcmp(p->name, "table") == 0)
-			table = json_object_get_string(it.val);
-		else if (strcmp(p->name, "schema") == 0)
-			schema = json_object_get_string(it.val);
-		else if (strcmp(p->name, "limit") == 0)
-			limit = json_object_get_int64(it.val);
-	}
-	if (limit < 1 || limit > SAMPLE_MAX) {
-		dc_reply_error(r, 422, "argument limit must be between 1 and %d",
-		    SAMPLE_MAX);
-		return 0;
-	}
-	t->limit = (int)limit;
-	if (schema != NULL && !dc_sql_ident_ok(schema)) {
-		dc_reply_error(r, 400, "invalid schema name: use letters, "
-		    "digits and underscores");
-		return 0;
-	}
-	if (table != NULL) {
-		/* "schema.table" when no schema argument, as DataChat does */
-		if (schema == NULL && (dot = strchr(table, '.')) != NULL) {
-			t->schema = strndup(table, (size_t)(dot - table));
-			t->table = strdup(dot + 1);
-		} else
-			t->table = strdup(table);
-		if (t->table == NULL || (dot != NULL && schema == NULL &&
-		    t->schema == NULL)) {
-			dc_reply_error(r, 500, "out of memory");
-			return 0;
-		}
-		if (!dc_sql_ident_ok(t->table) || (t->schema != NULL &&
-		    !dc_sql_ident_ok(t->schema))) {
-			dc_reply_error(r, 400, "invalid table name: use "
-			    "letters, digits and underscores (schema.table "
-			    "for another schema)");
-			return 0;
-		}
-	}
-	if (schema != NULL && t->schema == NULL &&
-	    (t->schema = strdup(schema)) == NULL) {
+	if ((errs = json_object_new_array()) == NULL) {
 		dc_reply_error(r, 500, "out of memory");
 		return 0;
 	}
+	n = dc_model_validate(tl->params, args, "arguments", v, errs);
+	if (n != 0) {
+		e = json_object_array_get_idx(errs, 0);
+		loc = json_object_object_get(e, "loc");
+		dc_reply_error(r, 500, n < 0 ? "out of memory" : "%s() argument "
+		    "'%s': %s", tl->name, json_object_get_string(
+		    json_object_array_get_idx(loc, 1)), json_object_get_string(
+		    json_object_object_get(e, "msg")));
+	}
+	json_object_put(errs);
+	return n == 0;
+}
+
+/* schema.table in table, when no schema argument, as DataChat splits it */
+static int
+split_table(struct dc_req *r, struct toolrun *t, const char *table,
+    const char *schema)
+{
+	const char *dot = strchr(table, '.');
+	char *tb;
+
+	if (dot != NULL && (schema == NULL || schema[0] == '\0')) {
+		if ((tb = strndup(table, (size_t)(dot - table))) == NULL) {
+			dc_reply_error(r, 500, "out of memory");
+			return 0;
+		}
+		t->table = safe_identifier(r, dot + 1);
+		t->schema = t->table != NULL ? safe_identifier(r, tb) : NULL;
+		free(tb);
+		return t->table != NULL && t->schema != NULL;
+	}
+	if ((t->table = safe_identifier(r, table)) == NULL)
+		return 0;
+	if (schema != NULL && schema[0] != '\0' &&
+	    (t->schema = safe_identifier(r, schema)) == NULL)
+		return 0;
 	return 1;
 }
 
@@ -428,33 +513,54 @@ tool_start(struct toolrun *t, const struct dc_entry *e)
 {
 	struct dc_req *r = t->r;
 	const char *params[DC_SCHEMA_SQL_NPARAMS];
-	char sql[256], limit[16], detail[256];
+	char sql[256], detail[256];
+	struct dc_sql_verdict v;
+	char *stmt = NULL;
 	int rc;
 
-	dc_req_defer(r, toolrun_cancel, t);
-	/* tool_executed may run before dc_pool_query returns */
+	t->start_ms = dc_now_ms();
 	switch (t->tool->id) {
 	case T_TABLE_SAMPLE:
-		/* names checked by dc_sql_ident_ok: no quote inside */
+		/* names checked by safe_identifier: unquoted, as DataChat */
 		if (t->schema != NULL)
-			snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\".\"%s\" "
-			    "LIMIT $1::integer", t->schema, t->table);
+			snprintf(sql, sizeof(sql), "SELECT * FROM %s.%s LIMIT %d",
+			    t->schema, t->table, t->limit);
 		else
-			snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\" "
-			    "LIMIT $1::integer", t->table);
-		snprintf(limit, sizeof(limit), "%d", t->limit);
-		params[0] = limit;
-		rc = dc_pool_query(r->w->pool, e, DC_PG_READ, sql, 1,
-		    params, tool_executed, t, &t->job);
+			snprintf(sql, sizeof(sql), "SELECT * FROM %s LIMIT %d",
+			    t->table, t->limit);
+		dc_req_defer(r, toolrun_cancel, t);
+		rc = dc_pool_query(r->w->pool, e, DC_PG_READ, sql, 0, NULL,
+		    tool_executed, t, &t->job);
+		break;
+	case T_RUN_SQL:
+		if (dc_sql_guard(t->sql, strlen(t->sql), &v) != DC_OK) {
+			dc_reply_error(r, 500, "SQL Editor accepts read-only SQL "
+			    "only (SELECT/WITH/SHOW/DESCRIBE/EXPLAIN). %s",
+			    v.reason);
+			toolrun_free(t);
+			return;
+		}
+		if ((stmt = strndup(t->sql, v.len)) == NULL) {
+			dc_reply_error(r, 500, "out of memory");
+			toolrun_free(t);
+			return;
+		}
+		dc_req_defer(r, toolrun_cancel, t);
+		rc = dc_pool_query(r->w->pool, e, DC_PG_READ, stmt, 0, NULL,
+		    tool_executed, t, &t->job);
+		free(stmt);
 		break;
 	default:
-		params[0] = t->schema;
+		/* DataChat's get_schema: one schema, public unless named */
+		params[0] = t->schema != NULL ? t->schema : "public";
 		params[1] = t->tool->id == T_LIST_COLUMNS ? t->table : NULL;
 		params[2] = t->tool->id == T_LIST_COLUMNS ? "true" : "false";
+		dc_req_defer(r, toolrun_cancel, t);
 		rc = dc_pool_query(r->w->pool, e, DC_PG_CATALOG, dc_schema_sql,
 		    DC_SCHEMA_SQL_NPARAMS, params, tool_executed, t, &t->job);
 		break;
 	}
+	/* tool_executed may have run already: t is not ours after this */
 	if (rc != DC_OK) {
 		r->cancel = NULL;
 		rc = dc_result_submit_failure(rc, detail, sizeof(detail));
@@ -463,64 +569,105 @@ tool_start(struct toolrun *t, const struct dc_entry *e)
 	}
 }
 
+/* The tools that need no database answer here. */
+static void
+tool_local(struct toolrun *t, struct dc_val *v)
+{
+	struct json_object *o;
+
+	if (t->tool->id == T_PROFILE) {
+		dc_reply_error(t->r, 501, LIVE_SCHEMA "; DataPoints are not "
+		    "generated.");
+		return;
+	}
+	/* datapoint_quality_report: nothing to report, honestly */
+	(void)v;
+	o = json_object_new_object();
+	json_object_object_add(o, "total_datapoints", json_object_new_int(0));
+	json_object_object_add(o, "schema_datapoints", json_object_new_int(0));
+	json_object_object_add(o, "business_datapoints",
+	    json_object_new_int(0));
+	json_object_object_add(o, "weak_schema", json_object_new_array());
+	json_object_object_add(o, "weak_business", json_object_new_array());
+	json_object_object_add(o, "duplicate_metrics", json_object_new_array());
+	json_object_object_add(o, "duplicate_ids", json_object_new_array());
+	reply_tool(t, o);
+}
+
 static void
 execute_tool(struct dc_req *r)
 {
-	struct json_object *body = NULL, *v, *args = NULL, *target = NULL;
+	struct dc_val x[DC_MODEL_MAX_FIELDS], a[DC_MODEL_MAX_FIELDS];
+	struct json_object *body = NULL, *args, *empty = NULL;
 	const struct tool *tl;
 	struct dc_resolve_err err;
 	struct dc_entry *e = NULL;
 	struct toolrun *t = NULL;
-	const char *name;
-	int rc;
+	int rc = DC_OK;
 
-	if (dc_req_json(r, &body) != DC_OK)
+	if (dc_req_model(r, &execute_model, 0, x, &body) != DC_OK)
 		return;
-	if (!json_object_object_get_ex(body, "name", &v) || v == NULL) {
-		dc_reply_error(r, 422, "name is required: the tool to run");
-		goto out;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		dc_reply_error(r, 422, "name must be a string");
-		goto out;
-	}
-	name = json_object_get_string(v);
-	for (tl = tools; tl->name != NULL; tl++)
-		if (strcmp(tl->name, name) == 0)
-			break;
-	if (tl->name == NULL) {
-		dc_reply_error(r, 404, "Unknown tool: %.64s (see GET "
-		    "/api/v1/tools)", name);
-		goto out;
-	}
-	if (json_object_object_get_ex(body, "arguments", &args) &&
-	    args != NULL && !json_object_is_type(args, json_type_object)) {
-		dc_reply_error(r, 422, "arguments must be an object");
-		goto out;
-	}
-	if ((t = calloc(1, sizeof(*t))) == NULL ||
-	    (e = malloc(sizeof(*e))) == NULL) {
+	if ((e = malloc(sizeof(*e))) == NULL ||
+	    (t = calloc(1, sizeof(*t))) == NULL ||
+	    (empty = json_object_new_object()) == NULL) {
 		dc_reply_error(r, 500, "out of memory");
 		goto out;
 	}
-	t->r = r;
-	t->tool = tl;
-	t->limit = SAMPLE_DEFAULT;
-	if (args != NULL && !check_args(r, tl, args, t))
-		goto out;
-	if (tl->id != T_LIST_TABLES && t->table == NULL) {
-		dc_reply_error(r, 422, "argument table is required for tool %s",
-		    tl->name);
+	/* DataChat resolves the target first, whatever the tool */
+	rc = dc_target_resolve(r->w, x[X_TARGET].null ? NULL : x[X_TARGET].v,
+	    e, &err);
+	if (rc != DC_OK && rc != DC_ENOENT) {
+		dc_reply_error(r, err.status, "%s", err.detail);
 		goto out;
 	}
-	json_object_object_get_ex(body, "target_database", &target);
-	if ((rc = dc_target_resolve(r->w, target, e, &err)) != DC_OK) {
-		if (rc == DC_ENOENT)
-			dc_reply_error(r, 500, "No default database connection "
-			    "configured.");
-		else
-			dc_reply_error(r, err.status, "%s", err.detail);
+	for (tl = tools; tl->name != NULL; tl++)
+		if (strcmp(tl->name, x[X_NAME].s) == 0)
+			break;
+	if (tl->name == NULL) {
+		dc_reply_error(r, 500, "Unknown tool: %.64s", x[X_NAME].s);
 		goto out;
+	}
+	if (tl->requires_approval && !x[X_APPROVED].i) {
+		dc_reply_error(r, 403, "Tool '%s' requires approval before "
+		    "execution.", tl->name);
+		goto out;
+	}
+	args = x[X_ARGS].v != NULL ? x[X_ARGS].v : empty;
+	if (!check_args(r, tl, args, a))
+		goto out;
+	t->r = r;
+	t->tool = tl;
+	if (!tl->needs_target) {
+		tool_local(t, a);
+		goto out;
+	}
+	if (rc == DC_ENOENT) {
+		dc_reply_error(r, 500, "No default database connection "
+		    "configured.");
+		goto out;
+	}
+	switch (tl->id) {
+	case T_LIST_TABLES:
+		if (!a[0].null && a[0].slen > 0 &&
+		    (t->schema = safe_identifier(r, a[0].s)) == NULL)
+			goto out;
+		break;
+	case T_LIST_COLUMNS:
+	case T_TABLE_SAMPLE:
+		if (!split_table(r, t, a[A_TABLE].s, a[A_SCHEMA].null ? NULL :
+		    a[A_SCHEMA].s))
+			goto out;
+		/* max(1, min(limit, 100)) */
+		t->limit = tl->id == T_TABLE_SAMPLE ? (int)(a[A_LIMIT].i < 1 ?
+		    1 : a[A_LIMIT].i > SAMPLE_MAX ? SAMPLE_MAX : a[A_LIMIT].i) : 0;
+		break;
+	case T_RUN_SQL:
+	case T_CONTEXT_ANSWER:
+		if ((t->sql = strdup(a[0].s)) == NULL) {
+			dc_reply_error(r, 500, "out of memory");
+			goto out;
+		}
+		break;
 	}
 	dc_uuid_format(e->id, t->target);
 	dc_strlcpy(t->dbtype, e->type, sizeof(t->dbtype));
@@ -533,6 +680,7 @@ out:
 		dc_explicit_bzero(e, sizeof(*e));
 		free(e);
 	}
+	json_object_put(empty);
 	json_object_put(body);
 }
 
@@ -561,9 +709,12 @@ schema_done(const struct dc_schema *s, const struct dc_pg_result *res,
 	}
 	o = json_object_new_object();
 	arr = json_object_new_array_ext(s->ntables);
+	/* DataChat's connector reads schema public only */
 	for (i = 0; i < s->ntables; i++)
-		json_object_array_add(arr, dc_schema_table_json(&s->tables[i]));
-	dc_iso8601(s->fetched_at, ts, sizeof(ts));
+		if (strcmp(s->tables[i].schema, "public") == 0)
+			json_object_array_add(arr,
+			    dc_schema_table_json(&s->tables[i]));
+	dc_model_datetime(s->fetched_at, ts, sizeof(ts));
 	json_object_object_add(o, "connection_id",
 	    json_object_new_string(t->target));
 	json_object_object_add(o, "database_type",

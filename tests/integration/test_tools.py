@@ -65,52 +65,74 @@ def ok(r):
     return j["result"]
 
 
-def test_tool_list_has_typed_parameters(daemon):
+NULLABLE_STR = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+
+
+def schema(props, required):
+    return {"type": "object", "properties": props, "required": required,
+            "additionalProperties": False}
+
+
+def test_tool_list_is_datachats(daemon):
     d, _ = daemon
     r = d.get("/api/v1/tools")
     assert r.status_code == 200
-    tools = {t["name"]: t for t in r.json()}
-    assert set(tools) == {"list_tables", "list_columns", "get_table_sample"}
-    for t in tools.values():
-        ps = t["parameters_schema"]
-        assert ps["type"] == "object" and ps["additionalProperties"] is False
-        assert t["category"] == "database" and t["enabled"] is True
-        assert t["requires_approval"] is False and t["description"]
-    assert tools["list_tables"]["parameters_schema"]["required"] == []
-    assert tools["list_columns"]["parameters_schema"]["required"] == ["table"]
-    sample = tools["get_table_sample"]["parameters_schema"]
-    assert sample["required"] == ["table"]
-    assert sample["properties"]["table"]["type"] == "string"
-    limit = sample["properties"]["limit"]
-    assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == (
-        "integer", 1, 100, 5)
-    assert {"type": "null"} in sample["properties"]["schema"]["anyOf"]
+    assert r.json() == [
+        {"name": "context_answer", "description": "Answer using DataPoints only (no SQL).",
+         "category": "knowledge", "requires_approval": False, "enabled": True,
+         "parameters_schema": schema({"query": {"type": "string"}}, ["query"])},
+        {"name": "run_sql", "description": "Generate and execute SQL for the user's query.",
+         "category": "database", "requires_approval": False, "enabled": True,
+         "parameters_schema": schema({"query": {"type": "string"}}, ["query"])},
+        {"name": "list_tables", "description": "List tables available in the target database.",
+         "category": "database", "requires_approval": False, "enabled": True,
+         "parameters_schema": schema({"schema": NULLABLE_STR}, [])},
+        {"name": "list_columns", "description": "List columns for a given table.",
+         "category": "database", "requires_approval": False, "enabled": True,
+         "parameters_schema": schema({"table": {"type": "string"},
+                                      "schema": NULLABLE_STR}, ["table"])},
+        {"name": "get_table_sample", "description": "Fetch a small sample of rows from a table.",
+         "category": "database", "requires_approval": False, "enabled": True,
+         "parameters_schema": schema({"table": {"type": "string"}, "schema": NULLABLE_STR,
+                                      "limit": {"type": "integer", "default": 5}},
+                                     ["table"])},
+        {"name": "profile_and_generate_datapoints",
+         "description": "Profile the database and generate pending DataPoints.",
+         "category": "profiling", "requires_approval": True, "enabled": True,
+         "parameters_schema": schema({
+             "connection_id": NULLABLE_STR,
+             "depth": {"type": "string", "default": "metrics_basic"},
+             "batch_size": {"type": "integer", "default": 10},
+             "max_tables": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+             "sample_size": {"type": "integer", "default": 100},
+             "max_columns_per_table": {"type": "integer", "default": 100},
+             "query_timeout_seconds": {"type": "integer", "default": 5},
+             "per_table_timeout_seconds": {"type": "integer", "default": 20},
+             "total_timeout_seconds": {"type": "integer", "default": 180}}, [])},
+        {"name": "datapoint_quality_report",
+         "description": "Report weak or duplicate DataPoints in managed storage.",
+         "category": "knowledge", "requires_approval": False, "enabled": True,
+         "parameters_schema": schema({"limit": {"type": "integer", "default": 20}}, [])},
+    ]
     assert d.post("/api/v1/tools", {}).status_code == 405
     assert d.get("/api/v1/tools/execute").status_code == 405
 
 
 def test_list_tables_per_target(daemon):
     d, ids = daemon
-    res = ok(run(d, "list_tables"))            # default: A
+    res = ok(run(d, "list_tables"))            # default: A, schema public
     tables = [(t["schema"], t["table"]) for t in res["tables"]]
-    assert tables == sorted(tables)
-    assert ("public", "customers") in tables and ("sales", "regions") in tables
-    assert ("public", "planets") not in tables
-    assert not any(s in ("pg_catalog", "information_schema") for s, _ in tables)
-    by = {(t["schema"], t["table"]): t for t in res["tables"]}
-    assert by[("public", "customers")]["row_count"] == 12
-    assert by[("public", "customers")]["table_type"] == "BASE TABLE"
-    assert by[("public", "big_orders")]["table_type"] == "VIEW"
-    assert by[("public", "big_orders")]["row_count"] is None
-    assert ("public", "MixedCase") in by
-
+    assert tables == [("public", "MixedCase"), ("public", "big_orders"),
+                      ("public", "customers"), ("public", "orders")]
+    by = {t["table"]: t for t in res["tables"]}
+    assert by["customers"]["table_type"] == "BASE TABLE"
+    assert by["big_orders"]["table_type"] == "VIEW"
     res = ok(run(d, "list_tables", {}, ids["b"]))
-    assert [(t["schema"], t["table"], t["row_count"]) for t in res["tables"]] == [
-        ("public", "planets", 2)]
+    assert [(t["schema"], t["table"]) for t in res["tables"]] == [("public", "planets")]
     res = ok(run(d, "list_tables", {"schema": "sales"}, ids["a"]))
     assert [t["table"] for t in res["tables"]] == ["regions", "targets"]
     res = ok(run(d, "list_tables", {"schema": None}, ids["a"]))
-    assert len(res["tables"]) == 6
+    assert len(res["tables"]) == 4
     res = ok(run(d, "list_tables", {"schema": "nope"}))
     assert res["tables"] == []
 
@@ -119,23 +141,23 @@ def test_list_columns(daemon):
     d, ids = daemon
     res = ok(run(d, "list_columns", {"table": "orders"}))
     assert res["table"] == "public.orders"
-    assert res["columns"] == [
-        {"name": "id", "type": "integer", "nullable": False},
-        {"name": "customer_id", "type": "integer", "nullable": True},
-        {"name": "total", "type": "numeric(10,2)", "nullable": True},
-        {"name": "paid", "type": "boolean", "nullable": False},
-        {"name": "meta", "type": "jsonb", "nullable": True},
-    ]
+    assert [(c["name"], c["nullable"]) for c in res["columns"]] == [
+        ("id", False), ("customer_id", True), ("total", True), ("paid", False),
+        ("meta", True)]
     res = ok(run(d, "list_columns", {"table": "sales.regions"}))
     assert res["table"] == "sales.regions"
     assert [c["name"] for c in res["columns"]] == ["code", "label"]
-    res = ok(run(d, "list_columns", {"table": "targets", "schema": "sales"}))
-    assert [c["type"] for c in res["columns"]] == ["character(2)", "integer",
-                                                   "double precision"]
+    res = ok(run(d, "list_columns", {"table": ' "targets" ', "schema": "sales"}))
+    assert [c["name"] for c in res["columns"]] == ["region", "cust", "amount"]
     res = ok(run(d, "list_columns", {"table": "planets"}, ids["b"]))
     assert res["table"] == "public.planets"
-    r = run(d, "list_columns", {"table": "planets"}, ids["a"])
-    assert r.status_code == 404 and "Table not found" in r.json()["detail"]
+    # DataChat: the public schema unless named, names compared exactly
+    for args, table in (({"table": "planets"}, "planets"),
+                        ({"table": "regions"}, "regions"),
+                        ({"table": "Orders"}, "Orders")):
+        r = run(d, "list_columns", args, ids["a"])
+        assert r.status_code == 500, r.text
+        assert r.json() == {"detail": "Table not found: %s" % table}
 
 
 def test_get_table_sample(daemon):
@@ -145,54 +167,95 @@ def test_get_table_sample(daemon):
     assert res["row_count"] == 5 and res["limit"] == 5 and len(res["rows"]) == 5
     assert res["rows"][0] == {"id": 1, "name": "c1", "email": None}
     res = ok(run(d, "get_table_sample", {"table": "orders", "limit": 1}))
-    assert res["rows"] == [{"id": 1, "customer_id": 1, "total": 150.00, "paid": True,
-                            "meta": {"rush": True}}]
-    res = ok(run(d, "get_table_sample", {"table": "customers", "limit": 100}))
-    assert res["row_count"] == 12
+    assert len(res["rows"]) == 1 and res["rows"][0]["meta"] == {"rush": True}
+    # the limit is clamped into 1..100, as DataChat does
+    res = ok(run(d, "get_table_sample", {"table": "customers", "limit": 500}))
+    assert res["limit"] == 100 and res["row_count"] == 12
+    res = ok(run(d, "get_table_sample", {"table": "customers", "limit": 0}))
+    assert res["limit"] == 1 and res["row_count"] == 1
     res = ok(run(d, "get_table_sample", {"table": "regions", "schema": "sales"}))
     assert res["rows"] == [{"code": "eu", "label": "Europe"},
                            {"code": "us", "label": "America"}]
-    res = ok(run(d, "get_table_sample", {"table": "MixedCase"}))
-    assert res["columns"] == ["x"] and res["rows"] == []
     res = ok(run(d, "get_table_sample", {"table": "planets", "limit": 2}, ids["b"]))
     assert [row["name"] for row in res["rows"]] == ["earth", "mars"]
-    r = run(d, "get_table_sample", {"table": "planets"}, ids["a"])
-    assert r.status_code == 404 and "Table not found" in r.json()["detail"]
+    # names go unquoted, as DataChat writes them: MixedCase folds
+    r = run(d, "get_table_sample", {"table": "MixedCase"})
+    assert r.status_code == 500
+    assert r.json() == {"detail": 'Query execution failed: relation "mixedcase" '
+                                  'does not exist'}
+
+
+def test_datachat_tools_without_datapoints(daemon):
+    d, ids = daemon
+    res = ok(run(d, "context_answer", {"query": "what is revenue?"}, ids["b"]))
+    assert res == {"answer": "No DataPoints are loaded: datachatd answers from the "
+                             "live schema. The database has 1 table: planets.",
+                   "confidence": 0.0, "needs_sql": True, "evidence": [],
+                   "retrieved_datapoints": [], "answer_source": "context"}
+    res = ok(run(d, "run_sql", {"query": "SELECT name FROM planets ORDER BY name"},
+                 ids["b"]))
+    assert res["answer"] == "Executed SQL query successfully. Returned 2 row(s)."
+    assert res["sql"] == "SELECT name FROM planets ORDER BY name"
+    assert res["data"]["rows"] == [{"name": "earth"}, {"name": "mars"}]
+    assert res["data"]["columns"] == ["name"] and res["data"]["row_count"] == 2
+    assert res["data"]["was_truncated"] is False and res["answer_source"] == "sql"
+    r = run(d, "run_sql", {"query": "DELETE FROM planets"}, ids["b"])
+    assert r.status_code == 500 and r.json()["detail"].startswith(
+        "SQL Editor accepts read-only SQL only (SELECT/WITH/SHOW/DESCRIBE/EXPLAIN).")
+    res = ok(run(d, "datapoint_quality_report", {"limit": 5}))
+    assert res == {"total_datapoints": 0, "schema_datapoints": 0,
+                   "business_datapoints": 0, "weak_schema": [], "weak_business": [],
+                   "duplicate_metrics": [], "duplicate_ids": []}
+    r = run(d, "profile_and_generate_datapoints")
+    assert r.status_code == 403 and r.json() == {
+        "detail": "Tool 'profile_and_generate_datapoints' requires approval before "
+                  "execution."}
+    r = d.post("/api/v1/tools/execute", {"name": "profile_and_generate_datapoints",
+                                         "approved": True})
+    assert r.status_code == 501 and "live schema mode" in r.json()["detail"]
 
 
 def test_tool_errors(daemon):
     d, ids = daemon
     r = run(d, "drop_everything")
-    assert r.status_code == 404 and "Unknown tool" in r.json()["detail"]
+    assert r.status_code == 500 and r.json() == {"detail": "Unknown tool: drop_everything"}
     cases = [
-        ({"name": 5}, 422),
-        ({}, 422),
-        ({"name": "list_tables", "arguments": []}, 422),
-        ({"name": "list_tables", "arguments": "x"}, 422),
-        ({"name": "list_tables", "arguments": {"bogus": 1}}, 422),
-        ({"name": "list_tables", "arguments": {"schema": 5}}, 422),
-        ({"name": "list_columns"}, 422),
-        ({"name": "list_columns", "arguments": {}}, 422),
-        ({"name": "list_columns", "arguments": {"table": None}}, 422),
-        ({"name": "list_columns", "arguments": {"table": 1}}, 422),
-        ({"name": "get_table_sample", "arguments": {"table": "orders", "limit": 0}}, 422),
-        ({"name": "get_table_sample", "arguments": {"table": "orders", "limit": 101}}, 422),
-        ({"name": "get_table_sample", "arguments": {"table": "orders", "limit": "5"}}, 422),
-        ({"name": "get_table_sample", "arguments": {"table": "orders", "limit": 2.5}}, 422),
-        ({"name": "get_table_sample", "arguments": {"table": "orders", "limit": True}}, 422),
-        ({"name": "get_table_sample", "arguments": {"table": "orders; DROP TABLE x"}}, 400),
-        ({"name": "get_table_sample", "arguments": {"table": "a.b.c"}}, 400),
-        ({"name": "get_table_sample", "arguments": {"table": ""}}, 400),
-        ({"name": "list_columns", "arguments": {"table": "orders", "schema": "x y"}}, 400),
-        ({"name": "list_tables", "arguments": {"schema": "pg_catalog'--"}}, 400),
-        ({"name": "list_tables", "target_database": "zzz"}, 400),
-        ({"name": "list_tables", "target_database": str(uuid.uuid4())}, 404),
-        ({"name": "list_tables", "target_database": ENV_ID}, 404),
+        ({"name": "list_tables", "arguments": {"bogus": 1}}, 500,
+         "list_tables() got an unexpected keyword argument 'bogus'"),
+        ({"name": "list_columns"}, 500,
+         "list_columns() missing 1 required positional argument: 'table'"),
+        ({"name": "list_columns", "arguments": {"table": None}}, 500,
+         "list_columns() argument 'table': Input should be a valid string"),
+        ({"name": "get_table_sample", "arguments": {"table": "orders", "limit": "x"}},
+         500, "get_table_sample() argument 'limit': Input should be a valid integer, "
+              "unable to parse string as an integer"),
+        ({"name": "get_table_sample", "arguments": {"table": "orders; DROP TABLE x"}},
+         500, "Invalid identifier: orders; DROP TABLE x"),
+        ({"name": "get_table_sample", "arguments": {"table": "a.b.c"}}, 500,
+         "Invalid identifier: b.c"),
+        ({"name": "get_table_sample", "arguments": {"table": ""}}, 500,
+         "Invalid identifier: "),
+        ({"name": "list_columns", "arguments": {"table": "orders", "schema": "x y"}}, 500,
+         "Invalid identifier: x y"),
+        ({"name": "list_tables", "arguments": {"schema": "pg_catalog'--"}}, 500,
+         "Invalid identifier: pg_catalog'--"),
+        ({"name": "list_tables", "target_database": "zzz"}, 400, "Invalid connection ID."),
+        ({"name": "list_tables", "target_database": ENV_ID}, 404,
+         "'Database connection not found: %s'" % ENV_ID),
     ]
-    for body, status in cases:
+    for body, status, detail in cases:
         r = d.post("/api/v1/tools/execute", body)
         assert r.status_code == status, (body, r.text)
-        assert "detail" in r.json()
+        assert r.json() == {"detail": detail}, (body, r.text)
+    unknown = str(uuid.uuid4())
+    r = run(d, "drop_everything", target=unknown)    # the target is looked up first
+    assert r.status_code == 404
+    for body, typ in (({"name": 5}, "string_type"), ({}, "missing"),
+                      ({"name": "list_tables", "arguments": []}, "dict_type"),
+                      ({"name": "list_tables", "arguments": None}, "dict_type"),
+                      ({"name": "list_tables", "approved": "maybe"}, "bool_parsing")):
+        r = d.post("/api/v1/tools/execute", body)
+        assert r.status_code == 422 and r.json()["detail"][0]["type"] == typ, r.text
     r = d.post("/api/v1/tools/execute", data="[]", headers={"Content-Type": "application/json"})
     assert r.status_code == 422
 
@@ -203,12 +266,11 @@ def test_schema_snapshot(daemon):
     assert r.status_code == 200, r.text
     j = r.json()
     assert j["connection_id"] == ids["a"] and j["database_type"] == "postgresql"
-    assert j["fetched_at"].endswith("+00:00")
+    assert j["fetched_at"].endswith("Z")
     names = [(t["schema_name"], t["table_name"]) for t in j["tables"]]
-    assert names == sorted(names)
+    # DataChat's connector reads schema public only
     assert names == [("public", "MixedCase"), ("public", "big_orders"),
-                     ("public", "customers"), ("public", "orders"),
-                     ("sales", "regions"), ("sales", "targets")]
+                     ("public", "customers"), ("public", "orders")]
     by = {(t["schema_name"], t["table_name"]): t for t in j["tables"]}
     orders = by[("public", "orders")]
     assert orders["row_count"] == 2 and orders["table_type"] == "BASE TABLE"
@@ -221,10 +283,6 @@ def test_schema_snapshot(daemon):
     assert cols["customer_id"]["foreign_table"] == "customers"
     assert cols["customer_id"]["foreign_column"] == "id"
     assert cols["total"]["data_type"] == "numeric(10,2)"
-    tgt = {c["name"]: c for c in by[("sales", "targets")]["columns"]}
-    assert (tgt["region"]["foreign_table"], tgt["region"]["foreign_column"]) == (
-        "regions", "code")
-    assert tgt["cust"]["foreign_table"] == "public.customers"
     assert by[("public", "big_orders")]["table_type"] == "VIEW"
     assert [c["name"] for c in by[("public", "big_orders")]["columns"]] == list(cols)
 
@@ -276,7 +334,6 @@ def test_environment_target_tools_and_schema(daemon_factory, dbs, pg):
     d = daemon_factory(env={"DATABASE_URL": pg.url(dbs["b"])}).start()
     res = ok(run(d, "list_tables"))
     assert [t["table"] for t in res["tables"]] == ["planets"]
-    assert run(d, "list_tables").json()["target_database"] == ENV_ID
     r = d.get("/api/v1/databases/%s/schema" % ENV_ID)
     assert r.status_code == 200
     assert [t["table_name"] for t in r.json()["tables"]] == ["planets"]
