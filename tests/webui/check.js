@@ -37,13 +37,14 @@ async function connectionRow(page, name) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
+  // a new profile each run (the --user-data-dir playwright passes)
+  const browser = await chromium.launchPersistentContext(process.env.PROFILE, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
     args: [
       "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
       "--no-first-run", "--disable-background-networking",
       "--disable-component-update", "--disable-sync",
-      "--user-data-dir=" + process.env.PROFILE,
     ],
   });
   const page = await browser.newPage();
@@ -83,7 +84,7 @@ async function main() {
   await add("webui-two", process.env.TARGET_URL2, false);
   await settle(page);
   step("added two connections: " +
-    (await page.locator("div.font-medium").allInnerTexts()).join(", "));
+    (await page.locator("div.border-b div.font-medium").allInnerTexts()).join(", "));
 
   // edit: rename the second
   let row = await connectionRow(page, "webui-two");
@@ -106,7 +107,7 @@ async function main() {
   await page.locator("div.font-medium", { hasText: "webui-one" }).waitFor({ state: "detached", timeout: 30000 });
   await settle(page);
   step("deleted webui-one; listed: " +
-    (await page.locator("div.font-medium").allInnerTexts()).join(", "));
+    (await page.locator("div.border-b div.font-medium").allInnerTexts()).join(", "));
   errs = await shownErrors(page);
   if (errs.length) throw new Error("error banner after the edits: " + errs.join(" | "));
   step("no error banner after add, edit, set default, delete");
