@@ -47,21 +47,37 @@ dc_model_field(const struct dc_model *m, const char *name)
 	return -1;
 }
 
-/* A copy of loc with one more element: a key, or an index (key NULL). */
-static struct json_object *
-loc_push(struct json_object *loc, const char *key, size_t idx)
-{
-	struct json_object *l = json_object_new_array();
-	size_t i, n = json_object_array_length(loc);
+/*
+ * Where a value sits (["body", "tags", 0]), kept as a chain on the stack
+ * while validating and made into JSON only for an error: a valid request
+ * allocates nothing for it.
+ */
+struct lpath {
+	const struct lpath *up;
+	const char	*key;		/* or NULL: idx */
+	size_t		 idx;
+};
 
-	if (l == NULL)
+static int
+lpath_add(struct json_object *arr, const struct lpath *p)
+{
+	if (p->up != NULL && lpath_add(arr, p->up) != 0)
+		return -1;
+	return json_object_array_add(arr, p->key != NULL ?
+	    json_object_new_string(p->key) :
+	    json_object_new_int64((int64_t)p->idx));
+}
+
+static struct json_object *
+lpath_json(const struct lpath *p)
+{
+	struct json_object *arr = json_object_new_array();
+
+	if (arr != NULL && lpath_add(arr, p) != 0) {
+		json_object_put(arr);
 		return NULL;
-	for (i = 0; i < n; i++)
-		json_object_array_add(l,
-		    json_object_get(json_object_array_get_idx(loc, i)));
-	json_object_array_add(l, key != NULL ? json_object_new_string(key) :
-	    json_object_new_int64((int64_t)idx));
-	return l;
+	}
+	return arr;
 }
 
 int
@@ -513,10 +529,10 @@ struct vctx {
 };
 
 static void
-verr(struct vctx *c, const char *type, struct json_object *loc,
+verr(struct vctx *c, const char *type, const struct lpath *loc,
     const char *msg, struct json_object *input, struct json_object *ctx)
 {
-	int rc = dc_model_error(c->errs, type, json_object_get(loc), msg,
+	int rc = dc_model_error(c->errs, type, lpath_json(loc), msg,
 	    c->mask != NULL ? c->mask : input, ctx);
 
 	if (rc < 0)
@@ -526,12 +542,12 @@ verr(struct vctx *c, const char *type, struct json_object *loc,
 }
 
 static void	 validate_obj(const struct dc_model *m, struct json_object *obj,
-		     struct json_object *loc, struct dc_val *vals,
+		     const struct lpath *loc, struct dc_val *vals,
 		     struct vctx *c);
 
 /* The error a non-nullable field of this type gives for a wrong kind. */
 static void
-type_error(struct vctx *c, const struct dc_field *f, struct json_object *loc,
+type_error(struct vctx *c, const struct dc_field *f, const struct lpath *loc,
     struct json_object *v)
 {
 	char exp[256];
@@ -582,7 +598,7 @@ type_error(struct vctx *c, const struct dc_field *f, struct json_object *loc,
 }
 
 static void
-int_bounds(struct vctx *c, const struct dc_field *f, struct json_object *loc,
+int_bounds(struct vctx *c, const struct dc_field *f, const struct lpath *loc,
     struct json_object *v, int64_t x)
 {
 	char msg[128];
@@ -669,9 +685,11 @@ masked_input(const struct dc_model *m, struct json_object *obj)
 
 static void
 validate_field(const struct dc_field *f, struct json_object *obj,
-    struct json_object *loc0, struct dc_val *val, struct vctx *c)
+    const struct lpath *loc0, struct dc_val *val, struct vctx *c)
 {
-	struct json_object *v, *loc, *item, *iloc, *mask = NULL;
+	struct lpath here = { loc0, f->name, 0 }, ip;
+	const struct lpath *loc = &here;
+	struct json_object *v, *item, *mask = NULL;
 	enum json_type t;
 	size_t i, n;
 	int64_t x;
@@ -682,11 +700,9 @@ validate_field(const struct dc_field *f, struct json_object *obj,
 
 	memset(val, 0, sizeof(*val));
 	if (!json_object_object_get_ex(obj, f->name, &v)) {
-		if (f->flags & DC_F_REQUIRED) {
-			loc = loc_push(loc0, f->name, 0);
+		if (f->flags & DC_F_REQUIRED)
 			verr(c, "missing", loc, "Field required", c->input, NULL);
-			json_object_put(loc);
-		} else
+		else
 			set_default(f, val);
 		return;
 	}
@@ -695,10 +711,6 @@ validate_field(const struct dc_field *f, struct json_object *obj,
 	t = json_object_get_type(v);
 	if (t == json_type_null && (f->flags & DC_F_NULLABLE)) {
 		val->null = 1;
-		return;
-	}
-	if ((loc = loc_push(loc0, f->name, 0)) == NULL) {
-		c->oom = 1;
 		return;
 	}
 	if (f->flags & DC_F_SECRET) {
@@ -825,30 +837,28 @@ validate_field(const struct dc_field *f, struct json_object *obj,
 		n = json_object_array_length(v);
 		for (i = 0; i < n && !c->oom; i++) {
 			item = json_object_array_get_idx(v, i);
-			if ((iloc = loc_push(loc, NULL, i)) == NULL) {
-				c->oom = 1;
-				break;
-			}
+			ip.up = loc;
+			ip.key = NULL;
+			ip.idx = i;
 			if (f->type == DC_FT_LIST_STR &&
 			    !json_object_is_type(item, json_type_string))
-				verr(c, "string_type", iloc, "Input should be a "
+				verr(c, "string_type", &ip, "Input should be a "
 				    "valid string", item, NULL);
 			else if (f->type == DC_FT_LIST_DICT &&
 			    !json_object_is_type(item, json_type_object))
-				verr(c, "dict_type", iloc, "Input should be a "
+				verr(c, "dict_type", &ip, "Input should be a "
 				    "valid dictionary", item, NULL);
 			else if (f->type == DC_FT_LIST_MODEL) {
 				struct dc_val sub[DC_MODEL_MAX_FIELDS];
 
 				if (!json_object_is_type(item, json_type_object))
-					verr(c, "model_attributes_type", iloc,
+					verr(c, "model_attributes_type", &ip,
 					    "Input should be a valid dictionary "
 					    "or object to extract fields from",
 					    item, NULL);
 				else
-					validate_obj(f->sub, item, iloc, sub, c);
+					validate_obj(f->sub, item, &ip, sub, c);
 			}
-			json_object_put(iloc);
 		}
 		break;
 	case DC_FT_UUID:
@@ -889,12 +899,11 @@ validate_field(const struct dc_field *f, struct json_object *obj,
 	}
 	c->mask = NULL;
 	json_object_put(mask);
-	json_object_put(loc);
 }
 
 static void
 validate_obj(const struct dc_model *m, struct json_object *obj,
-    struct json_object *loc, struct dc_val *vals, struct vctx *c)
+    const struct lpath *loc, struct dc_val *vals, struct vctx *c)
 {
 	struct json_object *saved = c->input;
 	int i;
@@ -912,15 +921,14 @@ int
 dc_model_validate(const struct dc_model *m, struct json_object *obj,
     const char *where, struct dc_val *vals, struct json_object *errs)
 {
-	struct json_object *loc = json_object_new_array(), *mask = NULL;
+	struct lpath root = { NULL, where, 0 };
+	const struct lpath *loc = &root;
+	struct json_object *mask = NULL;
 	struct vctx c;
 	int i;
 
 	memset(&c, 0, sizeof(c));
 	c.errs = errs;
-	if (loc == NULL)
-		return -1;
-	json_object_array_add(loc, json_object_new_string(where));
 	if (!json_object_is_type(obj, json_type_object)) {
 		/* a body that was not JSON may hold a secret field's value */
 		for (i = 0; m->fields[i].name != NULL; i++)
@@ -935,7 +943,6 @@ dc_model_validate(const struct dc_model *m, struct json_object *obj,
 		memset(vals, 0, sizeof(*vals) * (size_t)dc_model_nfields(m));
 	} else
 		validate_obj(m, obj, loc, vals, &c);
-	json_object_put(loc);
 	return c.oom ? -1 : c.n;
 }
 
