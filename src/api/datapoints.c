@@ -194,27 +194,51 @@ datapoint_not_found(struct dc_req *r)
 	dc_reply_error(r, 404, "Datapoint not found");
 }
 
+/* DataChat's "payload: dict" body: any JSON object. */
+static int
+dict_body(struct dc_req *r)
+{
+	struct json_object *body, *errs, *loc;
+	int absent;
+
+	if (dc_req_body(r, &body, &absent) != DC_OK)
+		return 0;
+	if (!absent && json_object_is_type(body, json_type_object)) {
+		json_object_put(body);
+		return 1;
+	}
+	if ((errs = json_object_new_array()) == NULL ||
+	    (!absent && (loc = json_object_new_array()) == NULL)) {
+		json_object_put(errs);
+		json_object_put(body);
+		dc_reply_error(r, 500, "out of memory");
+		return 0;
+	}
+	if (absent)
+		dc_model_missing_body(errs);
+	else {
+		json_object_array_add(loc, json_object_new_string("body"));
+		dc_model_error(errs, "dict_type", loc, "Input should be a valid "
+		    "dictionary", body, NULL);
+	}
+	json_object_put(body);
+	dc_reply_422(r, errs);
+	return 0;
+}
+
 static void
 create_datapoint(struct dc_req *r)
 {
-	struct json_object *body;
-
-	if (dc_req_json(r, &body) != DC_OK)
-		return;
-	json_object_put(body);
-	dc_reply_error(r, 501, LIVE_SCHEMA "; DataPoints cannot be created "
-	    "here.");
+	if (dict_body(r))
+		dc_reply_error(r, 501, LIVE_SCHEMA "; DataPoints cannot be "
+		    "created here.");
 }
 
 static void
 update_datapoint(struct dc_req *r)
 {
-	struct json_object *body;
-
-	if (dc_req_json(r, &body) != DC_OK)
-		return;
-	json_object_put(body);
-	datapoint_not_found(r);
+	if (dict_body(r))
+		datapoint_not_found(r);
 }
 
 /* --- sync --- */

@@ -112,6 +112,10 @@ def test_validation_first(dpd):
     assert [e["type"] for e in r.json()["detail"]] == ["missing", "less_than_equal"]
     r = d.post("/api/v1/sync", {"scope": "everything"})
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "literal_error"
+    r = d.post("/api/v1/datapoints", [1])
+    assert r.status_code == 422 and r.json() == {"detail": [
+        {"type": "dict_type", "loc": ["body"], "msg": "Input should be a valid "
+         "dictionary", "input": [1]}]}
     r = d.get("/api/v1/datapoints/pending?connection_id=x")
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query",
                                                                      "connection_id"]
