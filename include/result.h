@@ -1,13 +1,14 @@
 /*
- * result.h - a PGresult as JSON, typed by column type OID.
+ * result.h - a query's rows (rows.h) as JSON, typed by their neutral
+ * column type, whatever the engine.
  *
- * Every query route answers rows the same way: int2/int4/int8/oid as JSON
- * integers; float4/float8/numeric as JSON numbers written exactly as the
- * server wrote them (NaN and the infinities, which JSON cannot express,
- * as strings); bool as true/false; NULL as null; json/jsonb as the parsed
- * JSON value; everything else as the server's text.  Column names that
- * repeat in one result ("SELECT 1 AS a, 2 AS a") get a suffix ("a",
- * "a_2") so no column is lost in a JSON object.
+ * Every query route answers rows the same way: DC_VT_INT as JSON
+ * integers; DC_VT_FLOAT and DC_VT_DECIMAL as JSON numbers written exactly
+ * as the server wrote them (NaN and the infinities, which JSON cannot
+ * express, as strings); DC_VT_BOOL as true/false; NULL as null;
+ * DC_VT_JSON as the parsed JSON value; everything else as the server's
+ * text.  Column names that repeat in one result ("SELECT 1 AS a, 2 AS a")
+ * get a suffix ("a", "a_2") so no column is lost in a JSON object.
  *
  * It also says how a query that produced no rows is answered over HTTP,
  * so every route maps the pool's failures to the same statuses.
@@ -15,10 +16,12 @@
 #ifndef DC_RESULT_H
 #define DC_RESULT_H
 
-#include <json-c/json.h>
-#include <libpq-fe.h>
+#include <stddef.h>
 
-struct dc_pg_result;
+#include <json-c/json.h>
+
+struct dc_qresult;
+struct dc_rows;
 struct dc_jw;
 
 /* The result's column names, made unique. */
@@ -27,28 +30,31 @@ struct dc_result_cols {
 	char		**names;
 };
 
-int		 dc_result_cols(const PGresult *res, struct dc_result_cols *out);
+int		 dc_result_cols(const struct dc_rows *res,
+		     struct dc_result_cols *out);
 void		 dc_result_cols_free(struct dc_result_cols *cols);
 
-/* Rows to show: PQntuples capped at max_rows (max_rows <= 0: no cap). */
-int		 dc_result_nrows(const PGresult *res, int max_rows);
+/* Rows to show: the rows capped at max_rows (max_rows <= 0: no cap). */
+int		 dc_result_nrows(const struct dc_rows *res, int max_rows);
 
 /* One field as a JSON value (NULL for SQL NULL, json-c's null). */
-struct json_object *dc_result_value(const PGresult *res, int row, int col);
+struct json_object *dc_result_value(const struct dc_rows *res, int row,
+		     int col);
 
 /* ["a", "b"] */
-struct json_object *dc_result_columns(const PGresult *res);
+struct json_object *dc_result_columns(const struct dc_rows *res);
 
 /* {"a": [v1, v2, ...], "b": [...]} over the first nrows rows. */
-struct json_object *dc_result_columnar(const PGresult *res, int nrows);
+struct json_object *dc_result_columnar(const struct dc_rows *res, int nrows);
 
 /* [{"a": v1, "b": w1}, ...] over the first nrows rows. */
-struct json_object *dc_result_rows(const PGresult *res, int nrows);
+struct json_object *dc_result_rows(const struct dc_rows *res, int nrows);
 
 /* The same as text, for replies written with jsonw.h. */
-void		 dc_result_write_value(struct dc_jw *w, const PGresult *res,
-		     int row, int col);
-void		 dc_result_write_columnar(struct dc_jw *w, const PGresult *res,
+void		 dc_result_write_value(struct dc_jw *w,
+		     const struct dc_rows *res, int row, int col);
+void		 dc_result_write_columnar(struct dc_jw *w,
+		     const struct dc_rows *res,
 		     const struct dc_result_cols *cols, int nrows);
 
 /*
@@ -59,10 +65,13 @@ void		 dc_result_write_columnar(struct dc_jw *w, const PGresult *res,
  * statement timeout), which routes report in their own answer with
  * r->error.
  */
-int		 dc_result_failure(const struct dc_pg_result *r, char *detail,
+int		 dc_result_failure(const struct dc_qresult *r, char *detail,
 		     size_t detailsz);
 
-/* dc_pool_query() refused to start (DC_EFULL, DC_ENOMEM): status, detail. */
+/*
+ * dc_pool_query() refused to start (DC_EFULL, DC_ENOMEM, DC_EINVAL: no
+ * driver for the target's type): status, detail.
+ */
 int		 dc_result_submit_failure(int rc, char *detail, size_t detailsz);
 
 #endif /* DC_RESULT_H */

@@ -1,21 +1,23 @@
 /*
  * schema.h - what a target database holds, and a per-worker cache of it.
  *
- * One catalog query (dc_schema_sql) answers every schema question the
- * daemon asks a PostgreSQL target: the tables (schema, name, type, row
- * count), optionally with their columns (type, nullability, primary and
- * foreign keys).  The tools (list_tables, list_columns) run it with
- * filters; GET /api/v1/databases/{id}/schema and the chat path (the
- * schema given to the LLM, catalog answers) use the full snapshot
- * through the cache.
+ * One catalog query per engine (its dialect's catalog_sql, driver.h)
+ * answers every schema question the daemon asks a target: the tables
+ * (schema, name, type, row count), optionally with their columns (type,
+ * nullability, primary and foreign keys).  The tools (list_tables,
+ * list_columns) run it with filters; GET /api/v1/databases/{id}/schema
+ * and the chat path (the schema given to the LLM, catalog answers) use
+ * the full snapshot through the cache.
  *
  * The cache is per worker (each worker is a process) and per target,
  * keyed by connection id and entry generation (plus the URL for the
- * environment entry, whose generation never moves).  dc_pool_sync()
- * drops the snapshots of entries that changed or vanished, so a snapshot
- * never outlives the connection details it was read with.  A snapshot is
- * also refreshed after DC_SCHEMA_TTL_MS, so new tables show up, and
- * concurrent requests for one target share one catalog round trip.
+ * environment entry, whose generation never moves).  When the registry
+ * moves, the worker calls dc_schema_sync() right after dc_pool_sync(),
+ * which drops the snapshots of entries that changed or vanished, so a
+ * snapshot never outlives the connection details it was read with.  A
+ * snapshot is also refreshed after DC_SCHEMA_TTL_MS, so new tables show
+ * up, and concurrent requests for one target share one catalog round
+ * trip.
  */
 #ifndef DC_SCHEMA_H
 #define DC_SCHEMA_H
@@ -23,19 +25,19 @@
 #include <stdint.h>
 
 #include <json-c/json.h>
-#include <libpq-fe.h>
 
 #include "shreg.h"
 
 struct dc_worker;
-struct dc_pg_result;
+struct dc_qresult;
+struct dc_rows;
 struct dc_schema_wait;
 
 #define DC_SCHEMA_TTL_MS	60000
 
 struct dc_schema_column {
 	char		*name;
-	char		*data_type;	/* format_type(): "character varying(20)" */
+	char		*data_type;	/* as in DDL: "character varying(20)" */
 	int		 nullable;
 	int		 is_pk;
 	int		 is_fk;
@@ -60,17 +62,15 @@ struct dc_schema {
 };
 
 /*
- * The catalog query.  Parameters: $1 schema or NULL (all but system
- * schemas), $2 table name or NULL, $3 "true" to list columns, "false"
- * for tables only.  Run it as DC_PG_CATALOG.  Row counts are exact for
- * tables and materialized views up to 8 MB the role may read, the
- * planner's estimate otherwise (null when it has none).
+ * The catalog query's parameters (driver.h, catalog_sql): schema or NULL
+ * (all but system schemas), table name or NULL, "true" to list columns,
+ * "false" for tables only.  Run it as DC_JOB_CATALOG.
  */
-extern const char dc_schema_sql[];
 #define DC_SCHEMA_SQL_NPARAMS	3
 
-/* Build a snapshot from dc_schema_sql's rows.  0 or DC_ENOMEM. */
-int		 dc_schema_parse(const PGresult *res, struct dc_schema **out);
+/* Build a snapshot from the catalog query's rows.  0 or DC_ENOMEM. */
+int		 dc_schema_parse(const struct dc_rows *res,
+		     struct dc_schema **out);
 void		 dc_schema_free(struct dc_schema *s);
 
 /* Table and column objects as GET /databases/{id}/schema shows them. */
@@ -84,7 +84,7 @@ struct json_object *dc_schema_table_json(const struct dc_schema_table *t);
  * Returns 0 or an error code (cb not called).
  */
 typedef void (*dc_schema_cb)(const struct dc_schema *s,
-		     const struct dc_pg_result *err, void *arg);
+		     const struct dc_qresult *err, void *arg);
 int		 dc_schema_get(struct dc_worker *w, const struct dc_entry *e,
 		     dc_schema_cb cb, void *arg, struct dc_schema_wait **wait);
 void		 dc_schema_cancel(struct dc_schema_wait *wait);

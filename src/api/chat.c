@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "dc.h"
+#include "driver.h"
 #include "http.h"
 #include "jsonw.h"
 #include "llm.h"
@@ -38,6 +39,7 @@
 #include "pool.h"
 #include "prompt.h"
 #include "result.h"
+#include "rows.h"
 #include "schema.h"
 #include "sqlguard.h"
 #include "system.h"
@@ -57,7 +59,7 @@ struct resp {
 	char		*answer;	/* owned */
 	const char	*source;	/* answer_source */
 	int		 confident;	/* answer_confidence 1.0, else 0.0 */
-	const PGresult	*res;		/* data: res's first nrows rows */
+	const struct dc_rows *res;	/* data: res's first nrows rows */
 	struct dc_result_cols cols;	/* res's column names (owned) */
 	struct json_object *data;	/* or this (owned); neither: null */
 	int		 nrows;		/* row_count, when with_rows */
@@ -72,7 +74,8 @@ struct resp {
 /* One chat request between its stages; freed with the reply. */
 struct chat {
 	struct dc_req	*r;
-	struct dc_pgjob	*job;
+	struct dc_job	*job;
+	const struct dc_dialect *dialect;	/* the target's (driver.h) */
 	char		 target[DC_UUID_STR_LEN + 1];
 	char		 dbtype[DC_TYPE_MAX];
 	char		*sql;
@@ -99,7 +102,8 @@ struct chat {
 
 static void	 chat_run_sql(struct chat *q, const struct dc_entry *e);
 static void	 nl_refused(struct chat *q, const char *kind, const char *why);
-static void	 nl_summarize(struct chat *q, const PGresult *res, int nrows);
+static void	 nl_summarize(struct chat *q, const struct dc_rows *res,
+		     int nrows);
 
 static void
 resp_free(struct resp *m)
@@ -212,8 +216,17 @@ direct_answer_text(int nrows, int truncated)
  * The short answer of a natural-language question, built without an LLM:
  * "10 rows: name, revenue. Top: cust37 (2450.50)."
  */
+/* A cell's text for an answer sentence, "null" for SQL NULL. */
+static const char *
+cell_text(const struct dc_rows *res, int row, int col)
+{
+	const char *v = dc_rows_cell(res, row, col)->v;
+
+	return v != NULL ? v : "null";
+}
+
 static char *
-nl_answer_text(struct chat *q, const PGresult *res,
+nl_answer_text(struct chat *q, const struct dc_rows *res,
     const struct dc_result_cols *c, int nrows, int truncated)
 {
 	char buf[1024];
@@ -221,15 +234,15 @@ nl_answer_text(struct chat *q, const PGresult *res,
 	int i;
 
 	if (q->intent.kind == DC_NLQ_ROW_COUNT && nrows == 1 &&
-	    PQnfields(res) == 1) {
+	    res->ncols == 1) {
 		snprintf(buf, sizeof(buf), "%s has %s row%s.", q->intent.table,
-		    PQgetvalue(res, 0, 0), strcmp(PQgetvalue(res, 0, 0), "1") ?
+		    cell_text(res, 0, 0), strcmp(cell_text(res, 0, 0), "1") ?
 		    "s" : "");
 		return strdup(buf);
 	}
 	if (nrows == 1 && c->n == 1) {
 		snprintf(buf, sizeof(buf), "%s: %s.", c->names[0],
-		    PQgetisnull(res, 0, 0) ? "null" : PQgetvalue(res, 0, 0));
+		    cell_text(res, 0, 0));
 		return strdup(buf);
 	}
 	o = (size_t)snprintf(buf, sizeof(buf), "%s%d row%s", truncated ?
@@ -242,11 +255,10 @@ nl_answer_text(struct chat *q, const PGresult *res,
 	if (nrows > 0 && c->n > 0 && o < sizeof(buf)) {
 		o += (size_t)snprintf(buf + o, sizeof(buf) - o, " %s: %.60s",
 		    q->intent.kind == DC_NLQ_SAMPLE ? "First" : "Top",
-		    PQgetisnull(res, 0, 0) ? "null" : PQgetvalue(res, 0, 0));
+		    cell_text(res, 0, 0));
 		for (i = 1; i < c->n && i < 4 && o < sizeof(buf); i++)
 			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%.40s",
-			    i == 1 ? " (" : ", ", PQgetisnull(res, 0, i) ?
-			    "null" : PQgetvalue(res, 0, i));
+			    i == 1 ? " (" : ", ", cell_text(res, 0, i));
 		if (c->n > 1 && o < sizeof(buf))
 			o += (size_t)snprintf(buf + o, sizeof(buf) - o, ")");
 		if (o < sizeof(buf))
@@ -288,26 +300,27 @@ write_array(struct dc_jw *w, struct json_object *a)
  * reads it), everything else as objects that are not numbers.
  */
 static int
-column_numeric(const PGresult *res, int col, int nrows)
+column_numeric(const struct dc_rows *res, int col, int nrows)
 {
+	const char *v;
 	int i, text;
 
-	switch (PQftype(res, col)) {
-	case 20: case 21: case 23: case 26:	/* int8 int2 int4 oid */
-	case 700: case 701:			/* float4 float8 */
+	switch (res->cols[col].type) {
+	case DC_VT_INT:
+	case DC_VT_FLOAT:
 		text = 0;
 		break;
-	case 18: case 19: case 25: case 114: case 142: case 705:
-	case 790: case 1042: case 1043: case 3802:
-		text = 1;	/* char name text json xml unknown money ... */
+	case DC_VT_TEXT:
+	case DC_VT_JSON:
+		text = 1;	/* str to DataChat: a number when float() reads it */
 		break;
 	default:
 		return 0;
 	}
 	for (i = 0; i < nrows; i++) {
-		if (PQgetisnull(res, i, col))
+		if ((v = dc_rows_cell(res, i, col)->v) == NULL)
 			continue;
-		if (!text || dc_viz_text_is_number(PQgetvalue(res, i, col)))
+		if (!text || dc_viz_text_is_number(v))
 			return 1;
 	}
 	return 0;
@@ -531,10 +544,10 @@ reply_response(struct chat *q, struct resp *m, int retried)
  * (synthesize_simple_sql; q may be gone already), else 0.
  */
 static int
-chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
+chat_answer_rows(struct chat *q, const struct dc_qresult *res)
 {
 	int max_rows = q->r->w->cfg->max_rows;
-	int nrows = dc_result_nrows(res->res, max_rows);
+	int nrows = dc_result_nrows(res->rows, max_rows);
 	struct resp m;
 	struct dc_jw *w;
 
@@ -550,15 +563,15 @@ chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
 	trace_close(q);
 
 	memset(&m, 0, sizeof(m));
-	if (dc_result_cols(res->res, &m.cols) != DC_OK) {
+	if (dc_result_cols(res->rows, &m.cols) != DC_OK) {
 		dc_reply_error(q->r, 500, "out of memory");
 		return 0;
 	}
-	m.answer = q->e != NULL ? nl_answer_text(q, res->res, &m.cols, nrows,
+	m.answer = q->e != NULL ? nl_answer_text(q, res->rows, &m.cols, nrows,
 	    res->truncated) : direct_answer_text(nrows, res->truncated);
 	m.source = q->source != NULL ? q->source : "sql";
 	m.confident = 1;
-	m.res = res->res;
+	m.res = res->rows;
 	m.nrows = nrows;
 	m.with_rows = 1;
 	m.truncated = res->truncated;
@@ -583,7 +596,7 @@ chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
 	}
 	if (q->synthesize && q->e != NULL && q->intent.kind == DC_NLQ_NONE) {
 		/* a second LLM call writes the answer text; rows go now */
-		m.data = dc_result_columnar(res->res, nrows);
+		m.data = dc_result_columnar(res->rows, nrows);
 		m.res = NULL;
 		if (m.data == NULL ||
 		    (q->pending = malloc(sizeof(*q->pending))) == NULL) {
@@ -592,7 +605,7 @@ chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
 			return 0;
 		}
 		*q->pending = m;
-		nl_summarize(q, res->res, nrows);
+		nl_summarize(q, res->rows, nrows);
 		return 1;
 	}
 	reply_response(q, &m, res->retried);
@@ -601,7 +614,7 @@ chat_answer_rows(struct chat *q, const struct dc_pg_result *res)
 
 /* The database refused the statement: say so in band, with its words. */
 static void
-chat_answer_db_error(struct chat *q, const struct dc_pg_result *res)
+chat_answer_db_error(struct chat *q, const struct dc_qresult *res)
 {
 	const char *kind = res->status == DC_ETIMEOUT ? "timeout" : "database";
 	struct json_object *e, *details;
@@ -635,7 +648,7 @@ chat_answer_db_error(struct chat *q, const struct dc_pg_result *res)
 }
 
 static void
-chat_executed(const struct dc_pg_result *res, void *arg)
+chat_executed(const struct dc_qresult *res, void *arg)
 {
 	struct chat *q = arg;
 	char detail[1024];
@@ -681,7 +694,7 @@ chat_run_sql(struct chat *q, const struct dc_entry *e)
 	char *stmt, detail[256];
 	int rc;
 
-	if (dc_sql_guard(q->sql, strlen(q->sql), &v) != DC_OK) {
+	if (q->dialect->guard(q->sql, strlen(q->sql), &v) != DC_OK) {
 		if (q->e != NULL && q->intent.kind == DC_NLQ_NONE) {
 			nl_refused(q, "guard", v.reason);
 			return;
@@ -708,7 +721,7 @@ chat_run_sql(struct chat *q, const struct dc_entry *e)
 	q->exec_start_ms = dc_now_ms();
 	dc_req_defer(r, chat_cancel, q);
 	/* chat_executed may run before this returns: q is not ours after */
-	rc = dc_pool_query(r->w->pool, e, DC_PG_READ, stmt, 0, NULL,
+	rc = dc_pool_query(r->w->pool, e, DC_JOB_READ, stmt, 0, NULL,
 	    chat_executed, q, &q->job);
 	free(stmt);
 	if (rc != DC_OK) {
@@ -882,7 +895,7 @@ nl_summary_replied(const struct dc_llm_reply *rep, void *arg)
 }
 
 static void
-nl_summarize(struct chat *q, const PGresult *res, int nrows)
+nl_summarize(struct chat *q, const struct dc_rows *res, int nrows)
 {
 	struct json_object *rows = dc_result_rows(res, nrows < 20 ? nrows : 20);
 	char *prompt = NULL;
@@ -920,10 +933,13 @@ find_table(const struct dc_schema *s, const char *want)
 	return NULL;
 }
 
+/* A table as the dialect names it: without its schema when default. */
 static void
-table_name(const struct dc_schema_table *t, char *buf, size_t sz)
+table_name(const struct dc_dialect *d, const struct dc_schema_table *t,
+    char *buf, size_t sz)
 {
-	if (strcmp(t->schema, "public") == 0)
+	if (d->default_schema == NULL ||
+	    strcmp(t->schema, d->default_schema) == 0)
 		snprintf(buf, sz, "%s", t->name);
 	else
 		snprintf(buf, sz, "%s.%s", t->schema, t->name);
@@ -965,7 +981,8 @@ nl_clarify(struct chat *q, const struct dc_schema *s)
 	for (k = 0; k < 3; k++) {
 		if (best[k] < 0 || (dist[k] > limit && k > 0))
 			continue;
-		table_name(&s->tables[best[k]], name, sizeof(name));
+		table_name(q->dialect, &s->tables[best[k]], name,
+		    sizeof(name));
 		snprintf(line, sizeof(line), "Did you mean %s?", name);
 		json_object_array_add(qs, json_object_new_string(line));
 		if (off < sizeof(answer))
@@ -1026,7 +1043,7 @@ nl_list_tables(struct chat *q, const struct dc_schema *s)
 		json_object_array_add(ty, json_object_new_string(t->table_type));
 		json_object_array_add(rc, t->row_count >= 0 ?
 		    json_object_new_int64(t->row_count) : NULL);
-		table_name(t, name, sizeof(name));
+		table_name(q->dialect, t, name, sizeof(name));
 		if (i < 30 && off < sizeof(answer))
 			off += (size_t)snprintf(answer + off, sizeof(answer) -
 			    off, "%s%s", i == 0 ? ": " : ", ", name);
@@ -1051,7 +1068,7 @@ nl_columns(struct chat *q, const struct dc_schema_table *t)
 	size_t off;
 	int i;
 
-	table_name(t, name, sizeof(name));
+	table_name(q->dialect, t, name, sizeof(name));
 	data = json_object_new_object();
 	nm = json_object_new_array();
 	ty = json_object_new_array();
@@ -1084,19 +1101,23 @@ nl_columns(struct chat *q, const struct dc_schema_table *t)
 static void
 nl_catalog_query(struct chat *q, const struct dc_schema_table *t)
 {
-	char *sql = NULL;
+	const struct dc_dialect *d = q->dialect;
+	char *sql = NULL, table[2 * DC_NAME_MAX + 8];
 	int n;
 
-	if (q->intent.kind == DC_NLQ_ROW_COUNT)
-		n = asprintf(&sql, "SELECT count(*) AS row_count FROM \"%s\".\"%s\"",
-		    t->schema, t->name);
-	else
-		n = asprintf(&sql, "SELECT * FROM \"%s\".\"%s\" LIMIT %d",
-		    t->schema, t->name, q->intent.limit > 0 ? q->intent.limit : 5);
-	if (n < 0 || !dc_sql_ident_ok(t->schema) || !dc_sql_ident_ok(t->name)) {
-		if (n >= 0)
-			free(sql);
+	if (!dc_sql_ident_ok(t->schema) || !dc_sql_ident_ok(t->name) ||
+	    dc_dialect_table(d, t->schema, t->name, table,
+	    sizeof(table)) != DC_OK) {
 		nl_fail(q, 400, "the table name cannot be quoted safely");
+		return;
+	}
+	if (q->intent.kind == DC_NLQ_ROW_COUNT)
+		n = asprintf(&sql, d->count_sql, table);
+	else
+		n = asprintf(&sql, d->sample_sql, table, q->intent.limit > 0 ?
+		    q->intent.limit : 5);
+	if (n < 0) {
+		nl_fail(q, 500, "out of memory");
 		return;
 	}
 	free(q->sql);
@@ -1109,7 +1130,7 @@ nl_catalog_query(struct chat *q, const struct dc_schema_table *t)
 }
 
 static void
-nl_schema_ready(const struct dc_schema *s, const struct dc_pg_result *err,
+nl_schema_ready(const struct dc_schema *s, const struct dc_qresult *err,
     void *arg)
 {
 	struct chat *q = arg;
@@ -1298,6 +1319,7 @@ chat(struct dc_req *r)
 	struct dc_val v[DC_MODEL_MAX_FIELDS];
 	struct json_object *body = NULL, *target;
 	const char *message, *sql = NULL, *conv;
+	const struct dc_driver *drv;
 	struct dc_resolve_err err;
 	struct dc_entry *e = NULL;
 	struct chat *q = NULL;
@@ -1345,6 +1367,13 @@ chat(struct dc_req *r)
 			dc_reply_error(r, err.status, "%s", err.detail);
 		goto out;
 	}
+	if ((drv = dc_driver_find(e->type)) == NULL) {
+		rc = dc_result_submit_failure(DC_EINVAL, err.detail,
+		    sizeof(err.detail));
+		dc_reply_error(r, rc, "%s", err.detail);
+		goto out;
+	}
+	q->dialect = drv->dialect;
 	q->r = r;
 	q->mode = direct ? "direct_sql" : "natural_language";
 	dc_jw_init(&q->trace);

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "model.h"
 #include "pool.h"
+#include "rows.h"
 #include "util.h"
 #include "worker.h"
 
@@ -69,7 +70,7 @@ enum conv_op { OP_LIST = 1, OP_UPSERT, OP_DELETE };
 struct convq {
 	struct dc_req	*r;
 	int		 op;
-	struct dc_pgjob	*job;
+	struct dc_job	*job;
 };
 
 static void
@@ -90,13 +91,13 @@ have_sysdb(struct dc_req *r)
 
 /* jsonb text from the database, written back compact (or dflt). */
 static void
-write_jsonb(struct dc_jw *j, const PGresult *res, int row, int col,
+write_jsonb(struct dc_jw *j, const struct dc_rows *res, int row, int col,
     const char *dflt)
 {
 	struct json_object *o;
 
-	if (PQgetisnull(res, row, col) ||
-	    (o = json_tokener_parse(PQgetvalue(res, row, col))) == NULL) {
+	if ((dc_rows_cell(res, row, col)->v == NULL) ||
+	    (o = json_tokener_parse(dc_rows_text(res, row, col))) == NULL) {
 		dc_jw_raw(j, dflt, strlen(dflt));
 		return;
 	}
@@ -105,27 +106,27 @@ write_jsonb(struct dc_jw *j, const PGresult *res, int row, int col,
 }
 
 static void
-write_text(struct dc_jw *j, const PGresult *res, int row, int col)
+write_text(struct dc_jw *j, const struct dc_rows *res, int row, int col)
 {
-	if (PQgetisnull(res, row, col))
+	if ((dc_rows_cell(res, row, col)->v == NULL))
 		dc_jw_null(j);
 	else
-		dc_jw_string(j, PQgetvalue(res, row, col));
+		dc_jw_string(j, dc_rows_text(res, row, col));
 }
 
 static void
-write_time(struct dc_jw *j, const PGresult *res, int row, int col)
+write_time(struct dc_jw *j, const struct dc_rows *res, int row, int col)
 {
 	char ts[48];
 
-	dc_model_datetime(strtoll(PQgetvalue(res, row, col), NULL, 10), ts,
+	dc_model_datetime(strtoll(dc_rows_text(res, row, col), NULL, 10), ts,
 	    sizeof(ts));
 	dc_jw_string(j, ts);
 }
 
 /* One ConversationSnapshotPayload from a row of COLS. */
 static void
-write_row(struct dc_jw *j, const PGresult *res, int row)
+write_row(struct dc_jw *j, const struct dc_rows *res, int row)
 {
 	dc_jw_object(j);
 	dc_jw_key(j, "frontend_session_id");
@@ -160,7 +161,7 @@ reply_jw(struct dc_req *r, struct dc_jw *j)
 }
 
 static void
-done(const struct dc_pg_result *res, void *arg)
+done(const struct dc_qresult *res, void *arg)
 {
 	struct convq *c = arg;
 	struct dc_req *r = c->r;
@@ -177,13 +178,13 @@ done(const struct dc_pg_result *res, void *arg)
 		free(c);
 		return;
 	}
-	n = res->res != NULL ? PQntuples(res->res) : 0;
+	n = res->rows != NULL ? res->rows->nrows : 0;
 	dc_jw_init(&j);
 	switch (c->op) {
 	case OP_LIST:
 		dc_jw_array(&j);
 		for (i = 0; i < n; i++)
-			write_row(&j, res->res, i);
+			write_row(&j, res->rows, i);
 		dc_jw_array_end(&j);
 		break;
 	case OP_UPSERT:
@@ -194,7 +195,7 @@ done(const struct dc_pg_result *res, void *arg)
 			free(c);
 			return;
 		}
-		write_row(&j, res->res, 0);
+		write_row(&j, res->rows, 0);
 		break;
 	default:
 		dc_jw_object(&j);

@@ -18,7 +18,9 @@
 #include "log.h"
 #include "model.h"
 #include "system.h"
+#include "driver.h"
 #include "pool.h"
+#include "rows.h"
 #include "target.h"
 #include "util.h"
 #include "worker.h"
@@ -72,7 +74,7 @@ static const struct dc_model default_model = {
 struct dbwrite {
 	struct dc_req	*r;		/* NULL once the client is gone */
 	int		 op;
-	struct dc_pgjob	*job;
+	struct dc_job	*job;
 	int		 refreshing;	/* waiting for the master */
 	uint8_t		 id[16];
 	char		 ids[DC_UUID_STR_LEN + 1];
@@ -195,9 +197,10 @@ check_url_type(struct dc_req *r, const char *url, const char *type)
 		dc_reply_error(r, 400, "Invalid database URL: host is required.");
 		return 0;
 	}
-	if (strcmp(type, "postgresql") != 0) {
+	if (dc_driver_find(type) == NULL) {
 		dc_reply_error(r, 400, "database_type %s is not supported yet: "
-		    "datachatd connects to postgresql targets only", type);
+		    "datachatd connects to %s targets only", type,
+		    dc_driver_names());
 		return 0;
 	}
 	return 1;
@@ -310,7 +313,7 @@ ask_master(struct dbwrite *d)
 }
 
 static void
-committed(const struct dc_pg_result *res, void *arg)
+committed(const struct dc_qresult *res, void *arg)
 {
 	struct dbwrite *d = arg;
 	struct dc_req *r = d->r;
@@ -334,7 +337,7 @@ committed(const struct dc_pg_result *res, void *arg)
 		return;
 	}
 	if ((d->op == OP_UPDATE || d->op == OP_DELETE || d->op == OP_DEFAULT) &&
-	    (res->res == NULL || PQntuples(res->res) == 0)) {
+	    (res->rows == NULL || res->rows->nrows == 0)) {
 		r->cancel = NULL;
 		reply_not_found(r, r->args[0]);
 		dbwrite_free(d);
@@ -449,14 +452,14 @@ encrypt_and_submit(struct dbwrite *d)
 }
 
 static void
-probed(const struct dc_pg_result *res, void *arg)
+probed(const struct dc_qresult *res, void *arg)
 {
 	struct dbwrite *d = arg;
 	char msg[512];
 
 	d->job = NULL;
 	if (res->status != DC_OK) {
-		/* libpq may echo parts of a URL it could not parse */
+		/* a driver may echo parts of a URL it could not parse */
 		d->r->cancel = NULL;
 		dc_scrub_password(res->error, d->url, msg, sizeof(msg));
 		dc_reply_error(d->r, 400, "Failed to connect to database: %s",

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "model.h"
 #include "pool.h"
+#include "rows.h"
 #include "util.h"
 #include "worker.h"
 
@@ -63,7 +64,7 @@ static const struct dc_model summary_model = { "get_feedback_summary",
 
 struct fbq {
 	struct dc_req	*r;
-	struct dc_pgjob	*job;
+	struct dc_job	*job;
 	int		 summary;
 	int64_t		 days;
 	char		 id[DC_UUID_STR_LEN + 1];
@@ -111,10 +112,10 @@ write_saved(struct dc_req *r, const char *id, const char *saved_to,
 }
 
 static void
-write_summary(struct dc_req *r, int64_t days, const PGresult *res)
+write_summary(struct dc_req *r, int64_t days, const struct dc_rows *res)
 {
 	struct dc_jw j;
-	int i, n = res != NULL ? PQntuples(res) : 0;
+	int i, n = res != NULL ? res->nrows : 0;
 
 	dc_jw_init(&j);
 	dc_jw_object(&j);
@@ -125,12 +126,12 @@ write_summary(struct dc_req *r, int64_t days, const PGresult *res)
 	for (i = 0; i < n; i++) {
 		dc_jw_object(&j);
 		dc_jw_key(&j, "category");
-		dc_jw_string(&j, PQgetvalue(res, i, 0));
+		dc_jw_string(&j, dc_rows_text(res, i, 0));
 		dc_jw_key(&j, "sentiment");
-		dc_jw_string(&j, PQgetisnull(res, i, 1) ? NULL :
-		    PQgetvalue(res, i, 1));
+		dc_jw_string(&j, (dc_rows_cell(res, i, 1)->v == NULL) ? NULL :
+		    dc_rows_text(res, i, 1));
 		dc_jw_key(&j, "count");
-		dc_jw_int(&j, strtoll(PQgetvalue(res, i, 2), NULL, 10));
+		dc_jw_int(&j, strtoll(dc_rows_text(res, i, 2), NULL, 10));
 		dc_jw_object_end(&j);
 	}
 	dc_jw_array_end(&j);
@@ -139,7 +140,7 @@ write_summary(struct dc_req *r, int64_t days, const PGresult *res)
 }
 
 static void
-done(const struct dc_pg_result *res, void *arg)
+done(const struct dc_qresult *res, void *arg)
 {
 	struct fbq *f = arg;
 	struct dc_req *r = f->r;
@@ -151,7 +152,7 @@ done(const struct dc_pg_result *res, void *arg)
 		dc_reply_error(r, res->status == DC_EUNAVAIL ? 503 : 500,
 		    "system database error: %s", res->error);
 	} else if (f->summary)
-		write_summary(r, f->days, res->res);
+		write_summary(r, f->days, res->rows);
 	else
 		write_saved(r, f->id, "system_database", f->created);
 	free(f);

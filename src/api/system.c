@@ -22,6 +22,7 @@
 #include "log.h"
 #include "model.h"
 #include "pool.h"
+#include "rows.h"
 #include "shreg.h"
 #include "system.h"
 #include "target.h"
@@ -274,7 +275,7 @@ static const char reset_sql[] =
 
 struct reset {
 	struct dc_req	*r;		/* NULL once the client left */
-	struct dc_pgjob	*job;
+	struct dc_job	*job;
 	int		 refreshing;
 };
 
@@ -308,7 +309,7 @@ reset_published(int status, uint64_t gen, void *arg)
 }
 
 static void
-reset_done(const struct dc_pg_result *res, void *arg)
+reset_done(const struct dc_qresult *res, void *arg)
 {
 	struct reset *x = arg;
 	struct dc_req *r = x->r;

@@ -24,11 +24,13 @@
 #include <string.h>
 
 #include "dc.h"
+#include "driver.h"
 #include "http.h"
 #include "log.h"
 #include "model.h"
 #include "pool.h"
 #include "result.h"
+#include "rows.h"
 #include "schema.h"
 #include "sqlguard.h"
 #include "target.h"
@@ -151,7 +153,8 @@ static const struct dc_model execute_model = { "ToolExecuteRequest",
 struct toolrun {
 	struct dc_req	*r;
 	const struct tool *tool;
-	struct dc_pgjob	*job;
+	const struct dc_dialect *dialect;	/* the target's (driver.h) */
+	struct dc_job	*job;
 	struct dc_schema_wait *wait;
 	char		 target[DC_UUID_STR_LEN + 1];
 	char		 dbtype[DC_TYPE_MAX];
@@ -161,6 +164,27 @@ struct toolrun {
 	int		 limit;
 	uint64_t	 start_ms;
 };
+
+/*
+ * The resolved target e: its id, type and dialect into t.  Returns 1, or
+ * 0 after replying (no driver for its type).
+ */
+static int
+toolrun_dialect(struct dc_req *r, struct toolrun *t, const struct dc_entry *e)
+{
+	const struct dc_driver *drv = dc_driver_find(e->type);
+	char detail[256];
+
+	if (drv == NULL) {
+		dc_reply_error(r, dc_result_submit_failure(DC_EINVAL, detail,
+		    sizeof(detail)), "%s", detail);
+		return 0;
+	}
+	t->dialect = drv->dialect;
+	dc_uuid_format(e->id, t->target);
+	dc_strlcpy(t->dbtype, e->type, sizeof(t->dbtype));
+	return 1;
+}
 
 static void
 toolrun_free(struct toolrun *t)
@@ -313,7 +337,7 @@ context_result(const struct dc_schema *s)
 }
 
 static void
-catalog_done(struct toolrun *t, const PGresult *res)
+catalog_done(struct toolrun *t, const struct dc_rows *res)
 {
 	struct dc_schema *s;
 	int i, pick = -1;
@@ -342,7 +366,7 @@ catalog_done(struct toolrun *t, const PGresult *res)
 
 /* get_table_sample and run_sql: the rows as DataChat's connector has them */
 static void
-rows_done(struct toolrun *t, const PGresult *res, int truncated)
+rows_done(struct toolrun *t, const struct dc_rows *res, int truncated)
 {
 	struct json_object *o = json_object_new_object(), *data;
 	int n = dc_result_nrows(res, t->tool->id == T_RUN_SQL ?
@@ -385,7 +409,7 @@ rows_done(struct toolrun *t, const PGresult *res, int truncated)
 }
 
 static void
-tool_executed(const struct dc_pg_result *res, void *arg)
+tool_executed(const struct dc_qresult *res, void *arg)
 {
 	struct toolrun *t = arg;
 	char detail[1024];
@@ -405,9 +429,9 @@ tool_executed(const struct dc_pg_result *res, void *arg)
 			dc_reply_error(t->r, 500, "Query execution failed: %s",
 			    res->error);
 	} else if (t->tool->id == T_TABLE_SAMPLE || t->tool->id == T_RUN_SQL)
-		rows_done(t, res->res, res->truncated);
+		rows_done(t, res->rows, res->truncated);
 	else
-		catalog_done(t, res->res);
+		catalog_done(t, res->rows);
 	toolrun_free(t);
 }
 
@@ -529,11 +553,11 @@ tool_start(struct toolrun *t, const struct dc_entry *e)
 			snprintf(sql, sizeof(sql), "SELECT * FROM %s LIMIT %d",
 			    t->table, t->limit);
 		dc_req_defer(r, toolrun_cancel, t);
-		rc = dc_pool_query(r->w->pool, e, DC_PG_READ, sql, 0, NULL,
+		rc = dc_pool_query(r->w->pool, e, DC_JOB_READ, sql, 0, NULL,
 		    tool_executed, t, &t->job);
 		break;
 	case T_RUN_SQL:
-		if (dc_sql_guard(t->sql, strlen(t->sql), &v) != DC_OK) {
+		if (t->dialect->guard(t->sql, strlen(t->sql), &v) != DC_OK) {
 			dc_reply_error(r, 500, "SQL Editor accepts read-only SQL "
 			    "only (SELECT/WITH/SHOW/DESCRIBE/EXPLAIN). %s",
 			    v.reason);
@@ -546,18 +570,23 @@ tool_start(struct toolrun *t, const struct dc_entry *e)
 			return;
 		}
 		dc_req_defer(r, toolrun_cancel, t);
-		rc = dc_pool_query(r->w->pool, e, DC_PG_READ, stmt, 0, NULL,
+		rc = dc_pool_query(r->w->pool, e, DC_JOB_READ, stmt, 0, NULL,
 		    tool_executed, t, &t->job);
 		free(stmt);
 		break;
 	default:
-		/* DataChat's get_schema: one schema, public unless named */
-		params[0] = t->schema != NULL ? t->schema : "public";
+		/*
+		 * DataChat's get_schema: one schema, the default unless named
+		 * (PostgreSQL's public; MySQL's is the connection's database)
+		 */
+		params[0] = t->schema != NULL ? t->schema :
+		    t->dialect->default_schema;
 		params[1] = t->tool->id == T_LIST_COLUMNS ? t->table : NULL;
 		params[2] = t->tool->id == T_LIST_COLUMNS ? "true" : "false";
 		dc_req_defer(r, toolrun_cancel, t);
-		rc = dc_pool_query(r->w->pool, e, DC_PG_CATALOG, dc_schema_sql,
-		    DC_SCHEMA_SQL_NPARAMS, params, tool_executed, t, &t->job);
+		rc = dc_pool_query(r->w->pool, e, DC_JOB_CATALOG,
+		    t->dialect->catalog_sql, DC_SCHEMA_SQL_NPARAMS, params,
+		    tool_executed, t, &t->job);
 		break;
 	}
 	/* tool_executed may have run already: t is not ours after this */
@@ -669,8 +698,8 @@ execute_tool(struct dc_req *r)
 		}
 		break;
 	}
-	dc_uuid_format(e->id, t->target);
-	dc_strlcpy(t->dbtype, e->type, sizeof(t->dbtype));
+	if (!toolrun_dialect(r, t, e))
+		goto out;
 	tool_start(t, e);
 	t = NULL;	/* tool_start owns it */
 out:
@@ -687,7 +716,7 @@ out:
 /* --- GET /api/v1/databases/{id}/schema --- */
 
 static void
-schema_done(const struct dc_schema *s, const struct dc_pg_result *res,
+schema_done(const struct dc_schema *s, const struct dc_qresult *res,
     void *arg)
 {
 	struct toolrun *t = arg;
@@ -709,9 +738,11 @@ schema_done(const struct dc_schema *s, const struct dc_pg_result *res,
 	}
 	o = json_object_new_object();
 	arr = json_object_new_array_ext(s->ntables);
-	/* DataChat's connector reads schema public only */
+	/* DataChat's connector reads the default schema only (public) */
 	for (i = 0; i < s->ntables; i++)
-		if (strcmp(s->tables[i].schema, "public") == 0)
+		if (t->dialect->default_schema == NULL ||
+		    strcmp(s->tables[i].schema,
+		    t->dialect->default_schema) == 0)
 			json_object_array_add(arr,
 			    dc_schema_table_json(&s->tables[i]));
 	dc_model_datetime(s->fetched_at, ts, sizeof(ts));
@@ -763,8 +794,8 @@ get_schema(struct dc_req *r)
 		goto out;
 	}
 	t->r = r;
-	dc_uuid_format(e->id, t->target);
-	dc_strlcpy(t->dbtype, e->type, sizeof(t->dbtype));
+	if (!toolrun_dialect(r, t, e))
+		goto out;
 	dc_req_defer(r, toolrun_cancel, t);
 	/* schema_done may run (the cache answers) before this returns */
 	rc = dc_schema_get(r->w, e, schema_done, t, &t->wait);

@@ -30,6 +30,7 @@
 #include "msg.h"
 #include "pool.h"
 #include "proctitle.h"
+#include "schema.h"
 #include "util.h"
 #include "worker.h"
 
@@ -43,6 +44,8 @@ worker_exit(void)
 	struct dc_refresh_wait *rw;
 
 	dc_llm_free(W.llm);
+	/* the cache's fetches are jobs of the pool: cancel them first */
+	dc_schema_shutdown();
 	if (W.pool != NULL)
 		dc_pool_free(W.pool);
 	dc_http_teardown(&W);
@@ -73,8 +76,10 @@ dc_worker_sync_registry(struct dc_worker *w)
 
 	if (gen == w->gen_seen)
 		return;
+	/* connections first, then what was read through them */
 	if (w->pool != NULL)
 		dc_pool_sync(w->pool);
+	dc_schema_sync(w);
 	w->gen_seen = gen;
 	__atomic_store_n(&w->stats->gen_applied, gen, __ATOMIC_RELAXED);
 	if (w->chan != NULL)
@@ -209,6 +214,8 @@ chan_read(struct bufferevent *bev, void *arg)
 			if (W.pool != NULL)
 				dc_pool_invalidate(W.pool,
 				    dc_uuid_is_zero(m.id) ? NULL : m.id);
+			dc_schema_invalidate(dc_uuid_is_zero(m.id) ? NULL :
+			    m.id);
 			break;
 		case DC_MSG_REFRESHED:
 			refresh_answered(&m);

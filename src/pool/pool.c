@@ -1,85 +1,54 @@
 /*
- * pool.c - a worker's PostgreSQL connections (see pool.h).
- *
- * Everything here is non-blocking: a target's host name is looked up with
- * evdns on the worker's loop (libpq would call getaddrinfo() and block),
- * connections are opened at that address with
- * PQconnectStartParams/PQconnectPoll, statements sent in pipeline mode
- * with PQsendQueryParams + PQpipelineSync, and results read with
- * PQconsumeInput/PQgetResult when libevent says the socket is readable.
- * A slow statement on one target therefore never delays another request.
+ * pool.c - a worker's database connections, whatever the engine (see
+ * pool.h; the drivers' side of the contract is driver.h).
  *
  * Targets are buckets keyed by connection id, each remembering the entry
- * generation its connections were opened for.  dc_pool_sync() compares
- * with the shared registry (and, for the environment entry, with the
- * configured DATABASE_URL): a changed or vanished entry marks its
- * connections close_needed; idle ones close at once, busy ones when their
- * job ends.  The per-worker schema cache (schema.h) is dropped along with
- * them.  An idle connection whose server went away is noticed by its read
- * event and closed.  A read-only job whose connection breaks (a target
- * restart) is run once more on a fresh connection: it is rolled back
- * whatever happened, so running it again is always safe.  A system
- * database job is retried only when nothing of it had been answered yet.
+ * generation its connections were opened for and the driver of its
+ * database_type.  dc_pool_sync() compares with the shared registry (and,
+ * for the environment entry, with the configured DATABASE_URL): a
+ * changed or vanished entry marks its connections close_needed; idle
+ * ones close at once, busy ones when their job ends.  An idle connection
+ * whose server went away is noticed by its driver and closed.
  *
- * Connections to a target that is down fail fast: a failed connect fails
- * the jobs queued behind it (unless other live connections can serve
- * them), with SQLSTATE 08001 so routes can answer 503; a connection lost
- * under a job that was already retried reports 08006 (502).
+ * A read-only job whose connection breaks (a target restart) is run once
+ * more on a fresh connection: it is rolled back whatever happened, so
+ * running it again is always safe.  A system database job is retried only
+ * when nothing of it had been answered yet.  Connections to a target that
+ * is down fail fast: a failed connect fails the jobs queued behind it
+ * (unless other live connections can serve them), with SQLSTATE 08001 so
+ * routes can answer 503; a connection lost under a job that was already
+ * retried reports 08006 (502).
  *
- * A read-only job is BEGIN READ ONLY; <sql>; ROLLBACK.  A target
- * connection prepares BEGIN and ROLLBACK once, right after connecting,
- * and sets the session's statement_timeout, so each job sends only its
- * own SQL as text (the extended protocol refuses a second statement in
- * it) and the server skips parsing the rest.  The ROLLBACK also undoes
- * any setting the statement changed with set_config(), the timeout
- * included, so nothing of one job outlives it in the session.  Where
- * named statements do not survive (a transaction-pooling proxy, below)
- * neither would the session's timeout: there the job is BEGIN READ ONLY;
- * SET LOCAL statement_timeout; <sql>; ROLLBACK, all as text.
+ * Everything is non-blocking.  A target's host name is looked up with
+ * evdns on the worker's loop before the driver connects (an engine's
+ * client library would call getaddrinfo() and block the worker).  Each
+ * connection has one socket event and one timer, allocated once and
+ * re-armed only when what the driver waits for changes, so the steady
+ * state of a busy connection costs no allocation per query.  The timer is
+ * the connect timeout while connecting and the idle timeout afterwards;
+ * the idle timeout is checked lazily against the last use.
  *
- * The statement's rows come in single-row mode; the first max_rows + 1
- * are gathered into one PGresult (the first row's own when it is the
- * only one) and any more already received are dropped.  When the job
- * has its max_rows + 1 rows and the statement is still sending, the job
- * is answered at once and the connection closed, which stops the
- * statement (an endless one would otherwise run into its timeout).
- *
- * Jobs are pipelined: a target connection may have up to
- * target_pipeline_depth jobs sent, whose results come back in order.
- * The jobs one pass of the event loop gives a connection share one Sync,
- * sent when the pass ends (pool_sync_pass), so the server gets them in
- * one read and flushes their answers once.  When the target's jobs are
- * quick, a job
- * goes behind those of a busy connection that made progress in the last
- * PIPELINE_WINDOW_US (so not behind a slow statement); else to an idle
- * connection, else it waits for one (or for a new one within
- * max_target_connections).  Under load the
+ * Choosing a connection.  A driver that pipelines (DC_DRV_PIPELINE) may
+ * get up to target_pipeline_depth jobs per connection, answered in order.
+ * When the target's jobs are quick, a job goes behind those of a busy
+ * connection that made progress in the last PIPELINE_WINDOW_US (so not
+ * behind a slow statement); else to an idle connection, else it waits for
+ * one (or for a new one within max_target_connections).  Under load the
  * server then gets several jobs per read and the worker several answers
- * per wakeup.  A job that fails leaves its transaction aborted; the jobs
- * of its group are skipped by the server (PGRES_PIPELINE_ABORTED), those
- * of later groups are refused at their BEGIN (25P02), neither ran, and
- * all go back to the queue; the connection takes nothing more until a
- * ROLLBACK ended that transaction.  Jobs behind one whose connection must
- * close (cancelled, capped, broken) go back to the queue as well.
+ * per wakeup.  The jobs one pass of the event loop gives a connection are
+ * flushed together when the pass ends (pool_flush_pass), so the server
+ * gets them in one read.  Jobs that did not run (the server skipped them
+ * after an earlier one failed, or their connection had to close) go back
+ * to the head of the queue.
  *
- * A target that loses named
- * statements between transactions (a transaction-pooling proxy, 26000)
- * is switched to sending them as text.
- *
- * Each connection has one read/write event and one timer, embedded and
- * re-armed only when what we wait for changes, so the steady state of a
- * busy connection costs no allocation per query.  The timer is the
- * connect timeout while connecting and the idle timeout afterwards; the
- * idle timeout is checked lazily against the last use.
- *
- * Cancelling a running job closes its connection: the server notices
- * through client_connection_check_interval and stops the statement.  A
- * cancelled job still waiting behind another runs, and its answer is
- * dropped.
+ * Cancelling a running job closes its connection after the driver's
+ * abort (the server stops the statement).  A cancelled job still waiting
+ * behind another runs, and its answer is dropped.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <assert.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,160 +56,66 @@
 
 #include <event2/dns.h>
 #include <event2/event.h>
-#include <event2/event_struct.h>
 #include <event2/util.h>
 
 #include "dc.h"
+#include "driver.h"
 #include "log.h"
 #include "pool.h"
-#include "schema.h"
+#include "rows.h"
 #include "shreg.h"
 #include "target.h"
 #include "util.h"
 #include "worker.h"
 
-enum conn_state {
-	C_CONNECTING = 1,
-	C_SETUP,		/* preparing our fixed statements */
-	C_IDLE,
-	C_BUSY,
-	C_CLEANUP,		/* sending ROLLBACK after a failed job */
-};
-
-#define MAX_STMTS	8
-
-/*
- * The fixed statements of a read-only job.  A target connection prepares
- * BEGIN and ROLLBACK once (named statements) and sets the timeout for the
- * session, so a job sends only its own SQL as text; a target behind a
- * proxy that does not keep named statements (PgBouncer in transaction
- * mode, say) gets all of them as text instead.
- */
-enum stmt_kind {
-	S_TEXT = 0,		/* sql[i] with params[i] */
-	S_BEGIN,
-	S_TIMEOUT,
-	S_ROLLBACK,
-	S_NKINDS
-};
-
-static const char *const fixed_name[S_NKINDS] = {
-	[S_BEGIN] = "dc_begin",
-	[S_ROLLBACK] = "dc_rollback",
-};
 #define MAX_QUEUE	1024	/* jobs waiting for one target, per worker */
 #define PIPELINE_WINDOW_US	2000	/* see target_pipeline_conn() */
 #define PIPELINE_FAST_US	1000
+#define SYSDB_CONNS	2
 
-/* SQLSTATEs libpq itself uses for client-side connection failures. */
+/* SQLSTATEs of client-side connection failures (libpq's own). */
 #define SQLSTATE_CANNOT_CONNECT	"08001"
 #define SQLSTATE_CONN_FAILURE	"08006"
 
-struct target;
-
-struct pgconn {
-	struct dc_pool	*pool;
-	struct target	*t;		/* NULL for a probe */
-	PGconn		*conn;
-	struct event	 ev;
-	struct event	 timer;		/* connect timeout, idle timeout */
-	int		 ev_fd;		/* -1: ev not added */
-	short		 ev_what;
-	int		 state;
-	int		 close_needed;
-	int		 prepared;	/* the fixed statements exist */
-	int		 prep_timeout;	/* statement_timeout they were made with */
-	char		 names[S_NKINDS][32];	/* of the fixed statements */
-	uint64_t	 gen;
-	uint64_t	 last_used_ms;
-	struct dc_pgjob	*job;		/* the job whose results come next */
-	struct dc_pgjob	*jtail;		/* jobs sent behind it, by j->next */
-	int		 njobs;
-	int		 poisoned;	/* a job failed: no more jobs until the
-					   ROLLBACK that ends its transaction */
-	uint64_t	 progress_us;	/* last given work idle, or job ended */
-	int		 inuse;		/* its results are being handed out */
-	struct evdns_getaddrinfo_request *dns_req;	/* resolving its host */
-	char		*pending_url;	/* the URL, while resolving (secret) */
-	int		 dns_dead;	/* closed while resolving: freed by
-					   conn_resolved() */
-	int		 dns_in_open;	/* conn_open() is starting the lookup */
-	int		 dns_err;	/* what a lookup answered at once */
-	char		 dns_addr[INET6_ADDRSTRLEN];
-	int		 unsynced;	/* jobs sent without their Sync yet:
-					   on the pool's list */
-	struct pgconn	*sync_next;
-	int		 dead;		/* closed meanwhile: free when done */
-	struct pgconn	*next;
-};
-
-struct dc_pgjob {
-	struct dc_pool	*pool;
-	struct target	*t;
-	struct pgconn	*c;
-	int		 nstmts;
-	unsigned char	 kind[MAX_STMTS];	/* enum stmt_kind */
-	char		*sql[MAX_STMTS];
-	int		 nparams[MAX_STMTS];
-	char		**params[MAX_STMTS];
-	int		 result_idx;
-	int		 single;	/* result_idx runs in single-row mode */
-	int		 nsent;		/* statements sent to this connection */
-	int		 ridx;		/* result_idx among those */
-	int		 capped;	/* single: max_rows + 1 rows arrived */
-	int		 step;		/* statement whose results we read */
-	int		 fail_step;	/* statement of the first error */
-	int		 got_rows;	/* some result arrived */
-	int		 cancelled;	/* nobody waits for it any more */
-	int		 sync;		/* the last job before a Sync */
-	int		 aborted;	/* skipped after an error before it */
-	uint64_t	 sent_us;
-	dc_pg_cb	 cb;
-	void		*arg;
-	PGresult	*result;
-	int		 status;
-	char		 error[512];
-	char		 sqlstate[6];
-	int		 retried;
-	int		 max_rows;
-	int		 is_probe;
-	char		*probe_url;
-	struct dc_pgjob	*next;		/* target queue, connection's jobs */
-};
-
-struct target {
+struct dc_pool_target {
 	uint8_t		 id[16];
 	int		 is_sysdb;
 	uint64_t	 gen;
-	char		*url;		/* libpq form, decrypted, never logged */
-	struct pgconn	*conns;
+	const struct dc_driver *drv;
+	char		*url;		/* decrypted, never logged */
+	struct dc_conn	*conns;
 	int		 nconns;
-	struct dc_pgjob	*qhead, *qtail;
+	struct dc_job	*qhead, *qtail;
 	int		 qlen;
-	int		 no_prepare;	/* named statements do not survive */
+	unsigned	 quirks;	/* dc_conn_set_quirks() */
 	uint64_t	 svc_us;	/* mean time of a job at the head of
 					   its connection; 0: none yet */
 	struct dc_target_stats *ts;	/* this worker's counters for it */
-	struct target	*next;
+	struct dc_pool_target *next;
+};
+
+/* A driver's state for this pool (driver.h, start/stop). */
+struct drvstate {
+	const struct dc_driver *drv;
+	void		*state;
+	struct drvstate	*next;
 };
 
 struct dc_pool {
 	struct dc_worker *w;
 	struct evdns_base *dns;		/* resolves target host names */
-	struct event	 sync_ev;	/* end of the loop pass: send */
-	int		 sync_set;
-	struct pgconn	*to_sync;	/* connections with unsynced jobs */
-	struct target	*targets;
-	struct pgconn	*probes;
+	struct event	*flush_ev;	/* end of the loop pass: flush */
+	struct dc_conn	*to_flush;	/* connections with jobs to flush */
+	struct dc_pool_target *targets;
+	struct dc_conn	*probes;
+	struct drvstate	*drvs;
 };
 
-static void	 conn_event(evutil_socket_t fd, short what, void *arg);
-static void	 conn_timer(evutil_socket_t fd, short what, void *arg);
-static void	 conn_close(struct pgconn *c);
-static void	 conn_broken(struct pgconn *c, const char *why);
-static void	 job_finish(struct dc_pgjob *j);
-static void	 target_kick(struct target *t);
-static void	 target_close_stale(struct target *t);
+static void	 conn_close(struct dc_conn *c);
+static void	 conn_broken(struct dc_conn *c, const char *why);
+static void	 job_finish(struct dc_job *j);
+static void	 target_kick(struct dc_pool_target *t);
+static void	 target_close_stale(struct dc_pool_target *t);
 
 struct dc_pool *
 dc_pool_new(struct dc_worker *w)
@@ -252,8 +127,50 @@ dc_pool_new(struct dc_worker *w)
 	return p;
 }
 
+struct dc_worker *
+dc_pool_worker(const struct dc_pool *p)
+{
+	return p->w;
+}
+
+/* The driver's state for p, started on first use; 0 or DC_ERR. */
+static int
+pool_driver_start(struct dc_pool *p, const struct dc_driver *drv)
+{
+	struct drvstate *d;
+
+	if (drv->start == NULL)
+		return DC_OK;
+	for (d = p->drvs; d != NULL; d = d->next)
+		if (d->drv == drv)
+			return DC_OK;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return DC_ENOMEM;
+	if (drv->start(p, &d->state) != DC_OK) {
+		free(d);
+		return DC_ERR;
+	}
+	d->drv = drv;
+	d->next = p->drvs;
+	p->drvs = d;
+	return DC_OK;
+}
+
+void *
+dc_conn_driver_state(const struct dc_conn *c)
+{
+	const struct drvstate *d;
+
+	for (d = c->pool->drvs; d != NULL; d = d->next)
+		if (d->drv == c->drv)
+			return d->state;
+	return NULL;
+}
+
+/* --- jobs --- */
+
 static void
-job_free(struct dc_pgjob *j)
+job_free(struct dc_job *j)
 {
 	int i, k;
 
@@ -265,8 +182,7 @@ job_free(struct dc_pgjob *j)
 			free(j->params[i]);
 		}
 	}
-	if (j->result != NULL)
-		PQclear(j->result);
+	dc_rows_free(j->rows);
 	if (j->probe_url != NULL) {
 		dc_explicit_bzero(j->probe_url, strlen(j->probe_url));
 		free(j->probe_url);
@@ -274,13 +190,27 @@ job_free(struct dc_pgjob *j)
 	free(j);
 }
 
+static struct dc_job *
+job_new(struct dc_pool *p, const struct dc_driver *drv, dc_query_cb cb,
+    void *arg)
+{
+	struct dc_job *j = calloc(1, sizeof(*j) + drv->job_size);
+
+	if (j == NULL)
+		return NULL;
+	j->pool = p;
+	j->cb = cb;
+	j->arg = arg;
+	return j;
+}
+
 static int
-job_add(struct dc_pgjob *j, const char *sql, int nparams,
+job_add(struct dc_job *j, const char *sql, int nparams,
     const char *const *params)
 {
 	int i = j->nstmts, k;
 
-	if (i >= MAX_STMTS || (j->sql[i] = strdup(sql)) == NULL)
+	if (i >= DC_JOB_MAX_STMTS || (j->sql[i] = strdup(sql)) == NULL)
 		return DC_ENOMEM;
 	j->nstmts++;
 	j->nparams[i] = nparams;
@@ -296,38 +226,13 @@ job_add(struct dc_pgjob *j, const char *sql, int nparams,
 	return DC_OK;
 }
 
-static int
-job_add_fixed(struct dc_pgjob *j, int kind)
-{
-	if (j->nstmts >= MAX_STMTS)
-		return DC_ENOMEM;
-	j->kind[j->nstmts++] = (unsigned char)kind;
-	return DC_OK;
-}
-
-/* The text of a fixed statement, for a connection that did not prepare. */
-static void
-fixed_text(int kind, int timeout, char *buf, size_t sz)
-{
-	switch (kind) {
-	case S_BEGIN:
-		dc_strlcpy(buf, "BEGIN READ ONLY", sz);
-		break;
-	case S_TIMEOUT:
-		snprintf(buf, sz, "SET LOCAL statement_timeout = %d", timeout);
-		break;
-	default:
-		dc_strlcpy(buf, "ROLLBACK", sz);
-		break;
-	}
-}
-
 /*
- * Record a failure.  libpq messages span lines ("...failed: Connection
- * refused\n\tIs the server running..."): fold them into one line.
+ * Record a failure; the first one of a run is kept.  Engine messages
+ * span lines ("...failed: Connection refused\n\tIs the server
+ * running..."): fold them into one line.
  */
 static void
-set_error(struct dc_pgjob *j, int status, const char *msg,
+set_error(struct dc_job *j, int status, const char *msg,
     const char *sqlstate)
 {
 	char *s, *d;
@@ -350,23 +255,44 @@ set_error(struct dc_pgjob *j, int status, const char *msg,
 		dc_strlcpy(j->sqlstate, sqlstate, sizeof(j->sqlstate));
 }
 
-/* A libpq message about url, with its password (if echoed) masked. */
-static void
-conn_message(const char *prefix, const char *msg, const char *url, char *out,
-    size_t outsz)
+void
+dc_job_fail(struct dc_job *j, int status, int flags, const char *msg,
+    const char *sqlstate)
 {
-	char buf[512];
+	assert(status == DC_ERR || status == DC_ETIMEOUT ||
+	    status == DC_ENOMEM);
+	if (j->status != DC_OK)
+		return;
+	set_error(j, status, msg, sqlstate);
+	j->flags = flags;
+}
 
-	snprintf(buf, sizeof(buf), "%s%s", prefix, msg != NULL ? msg : "");
-	dc_scrub_password(buf, url, out, outsz);
+int
+dc_job_failed(const struct dc_job *j)
+{
+	return j->status != DC_OK;
+}
+
+/* Forget what a job's earlier attempt produced, before running it again. */
+static void
+job_reset(struct dc_job *j)
+{
+	dc_rows_free(j->rows);
+	j->rows = NULL;
+	j->status = DC_OK;
+	j->flags = 0;
+	j->error[0] = '\0';
+	j->sqlstate[0] = '\0';
+	j->c = NULL;
+	j->answered = 0;
 }
 
 /* --- targets --- */
 
-static struct target *
+static struct dc_pool_target *
 target_find(struct dc_pool *p, const uint8_t id[16], int sysdb)
 {
-	struct target *t;
+	struct dc_pool_target *t;
 
 	for (t = p->targets; t != NULL; t = t->next)
 		if (t->is_sysdb == sysdb && memcmp(t->id, id, 16) == 0)
@@ -375,19 +301,19 @@ target_find(struct dc_pool *p, const uint8_t id[16], int sysdb)
 }
 
 static void
-target_set_url(struct target *t, const char *url)
+target_set_url(struct dc_pool_target *t, const char *url)
 {
 	if (t->url != NULL) {
 		dc_explicit_bzero(t->url, strlen(t->url));
 		free(t->url);
 	}
-	t->url = url != NULL ? dc_url_libpq(url) : NULL;
+	t->url = url != NULL ? strdup(url) : NULL;
 }
 
 static void
-target_mark_stale(struct target *t)
+target_mark_stale(struct dc_pool_target *t)
 {
-	struct pgconn *c;
+	struct dc_conn *c;
 
 	for (c = t->conns; c != NULL; c = c->next)
 		c->close_needed = 1;
@@ -395,16 +321,9 @@ target_mark_stale(struct target *t)
 
 /* 1 when t's connections were opened for url. */
 static int
-url_is(const struct target *t, const char *url)
+url_is(const struct dc_pool_target *t, const char *url)
 {
-	char *u = dc_url_libpq(url);
-	int same = u != NULL && t->url != NULL && strcmp(u, t->url) == 0;
-
-	if (u != NULL) {
-		dc_explicit_bzero(u, strlen(u));
-		free(u);
-	}
-	return same;
+	return t->url != NULL && strcmp(t->url, url) == 0;
 }
 
 /*
@@ -431,27 +350,32 @@ target_stats(struct dc_pool *p, const uint8_t id[16])
 }
 
 static void
-tstat(struct target *t, size_t off, int delta)
+stat_add(uint64_t *field, int delta)
 {
-	uint64_t *f;
+	if (delta >= 0)
+		__atomic_add_fetch(field, (uint64_t)delta, __ATOMIC_RELAXED);
+	else
+		__atomic_sub_fetch(field, (uint64_t)-delta, __ATOMIC_RELAXED);
+}
 
+static void
+tstat(struct dc_pool_target *t, size_t off, int delta)
+{
 	if (t == NULL || t->ts == NULL || t->is_sysdb)
 		return;
-	f = (uint64_t *)((char *)t->ts + off);
-	if (delta >= 0)
-		__atomic_add_fetch(f, (uint64_t)delta, __ATOMIC_RELAXED);
-	else
-		__atomic_sub_fetch(f, (uint64_t)-delta, __ATOMIC_RELAXED);
+	stat_add((uint64_t *)((char *)t->ts + off), delta);
 }
 
 #define TSTAT(t, field, d) \
 	tstat((t), offsetof(struct dc_target_stats, field), (d))
+#define WSTAT(p, field, d) \
+	stat_add(&(p)->w->stats->field, (d))
 
-static struct target *
+static struct dc_pool_target *
 target_get(struct dc_pool *p, const uint8_t id[16], uint64_t gen,
-    const char *url, int sysdb)
+    const char *url, const struct dc_driver *drv, int sysdb)
 {
-	struct target *t = target_find(p, id, sysdb);
+	struct dc_pool_target *t = target_find(p, id, sysdb);
 
 	if (t == NULL) {
 		t = calloc(1, sizeof(*t));
@@ -464,10 +388,12 @@ target_get(struct dc_pool *p, const uint8_t id[16], uint64_t gen,
 		t->next = p->targets;
 		p->targets = t;
 	}
-	if (t->url == NULL || t->gen != gen ||
+	if (t->url == NULL || t->gen != gen || t->drv != drv ||
 	    (!sysdb && dc_target_is_env(id) && !url_is(t, url))) {
 		/* the entry changed under us: new connections, new URL */
 		t->gen = gen;
+		t->drv = drv;
+		t->quirks = 0;
 		target_set_url(t, url);
 		target_mark_stale(t);
 	}
@@ -475,7 +401,7 @@ target_get(struct dc_pool *p, const uint8_t id[16], uint64_t gen,
 }
 
 static void
-target_free(struct target *t)
+target_free(struct dc_pool_target *t)
 {
 	/* the counters go with the target: its slot is free again */
 	if (t->ts != NULL && __atomic_load_n(&t->ts->open,
@@ -485,10 +411,10 @@ target_free(struct target *t)
 	free(t);
 }
 
-static struct dc_pgjob *
-dequeue(struct target *t)
+static struct dc_job *
+dequeue(struct dc_pool_target *t)
 {
-	struct dc_pgjob *j = t->qhead;
+	struct dc_job *j = t->qhead;
 
 	if (j != NULL) {
 		t->qhead = j->next;
@@ -501,10 +427,10 @@ dequeue(struct target *t)
 }
 
 static void
-target_fail_queue(struct target *t, int status, const char *msg,
+target_fail_queue(struct dc_pool_target *t, int status, const char *msg,
     const char *sqlstate)
 {
-	struct dc_pgjob *j;
+	struct dc_job *j;
 
 	while ((j = dequeue(t)) != NULL) {
 		set_error(j, status, msg, sqlstate);
@@ -513,7 +439,7 @@ target_fail_queue(struct target *t, int status, const char *msg,
 }
 
 static void
-enqueue(struct target *t, struct dc_pgjob *j)
+enqueue(struct dc_pool_target *t, struct dc_job *j)
 {
 	j->next = NULL;
 	if (t->qtail != NULL)
@@ -525,7 +451,7 @@ enqueue(struct target *t, struct dc_pgjob *j)
 }
 
 static void
-enqueue_head(struct target *t, struct dc_pgjob *j)
+enqueue_head(struct dc_pool_target *t, struct dc_job *j)
 {
 	j->next = t->qhead;
 	t->qhead = j;
@@ -534,54 +460,67 @@ enqueue_head(struct target *t, struct dc_pgjob *j)
 	t->qlen++;
 }
 
-/* 1 when the target has a connection that is up (idle, busy, cleaning). */
+/* 1 when the target has a connection that is up (idle or busy). */
 static int
-target_has_live(const struct target *t)
+target_has_live(const struct dc_pool_target *t)
 {
-	const struct pgconn *c;
+	const struct dc_conn *c;
 
 	for (c = t->conns; c != NULL; c = c->next)
-		if (c->state != C_CONNECTING && c->state != C_SETUP &&
-		    !c->close_needed)
+		if (c->state != DC_CONN_CONNECTING && !c->close_needed)
 			return 1;
 	return 0;
 }
 
-static void
-stat_add(struct dc_pool *p, uint64_t *field, int delta)
-{
-	if (delta >= 0)
-		__atomic_add_fetch(field, (uint64_t)delta, __ATOMIC_RELAXED);
-	else
-		__atomic_sub_fetch(field, (uint64_t)-delta, __ATOMIC_RELAXED);
-}
-
 /* --- connections --- */
 
-/* Wait for what on the connection's socket; a no-op when unchanged. */
 static void
-conn_arm(struct pgconn *c, short what)
+conn_event(evutil_socket_t fd, short what, void *arg)
 {
-	int fd = PQsocket(c->conn);
+	struct dc_conn *c = arg;
 
-	if (c->ev_fd == fd && c->ev_what == what && (what & EV_PERSIST))
+	if (!(c->ev_what & EV_PERSIST))
+		c->ev_fd = -1;		/* a one-shot event is no longer added */
+	c->inuse++;
+	c->drv->io(c, what);
+	if (--c->inuse == 0 && c->dead) {
+		event_free(c->ev);
+		event_free(c->timer);
+		free(c);
+	}
+}
+
+void
+dc_conn_watch(struct dc_conn *c, int fd, short what, int timeout_ms)
+{
+	struct timeval tv;
+
+	if (timeout_ms < 0 && c->ev_fd == fd && c->ev_what == what &&
+	    (what & EV_PERSIST))
 		return;
 	if (c->ev_fd != -1)
-		event_del(&c->ev);
+		event_del(c->ev);
 	c->ev_fd = -1;
-	if (fd < 0)
+	if (fd < 0 || c->dead)
 		return;
-	event_assign(&c->ev, c->pool->w->base, fd, what, conn_event, c);
-	if (event_add(&c->ev, NULL) == 0) {
+	if (c->ev == NULL)
+		c->ev = event_new(c->w->base, fd, what, conn_event, c);
+	else
+		event_assign(c->ev, c->w->base, fd, what, conn_event, c);
+	if (c->ev == NULL)
+		return;
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
+	if (event_add(c->ev, timeout_ms >= 0 ? &tv : NULL) == 0) {
 		c->ev_fd = fd;
 		c->ev_what = what;
 	}
 }
 
 static void
-conn_unlink(struct pgconn *c)
+conn_unlink(struct dc_conn *c)
 {
-	struct pgconn **pp = c->t != NULL ? &c->t->conns : &c->pool->probes;
+	struct dc_conn **pp = c->t != NULL ? &c->t->conns : &c->pool->probes;
 
 	for (; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == c) {
@@ -595,7 +534,7 @@ conn_unlink(struct pgconn *c)
 
 /* Forget the URL a connection kept while its host was looked up. */
 static void
-conn_drop_url(struct pgconn *c)
+conn_drop_url(struct dc_conn *c)
 {
 	if (c->pending_url != NULL) {
 		dc_explicit_bzero(c->pending_url, strlen(c->pending_url));
@@ -604,47 +543,44 @@ conn_drop_url(struct pgconn *c)
 	}
 }
 
-/* Take c off the pool's list of connections to sync at the end of the pass. */
+/* Take c off the pool's list of connections to flush when the pass ends. */
 static void
-conn_unlist_sync(struct pgconn *c)
+conn_unlist_flush(struct dc_conn *c)
 {
-	struct pgconn **pp;
+	struct dc_conn **pp;
 
-	if (!c->unsynced)
+	if (!c->flush_pending)
 		return;
-	for (pp = &c->pool->to_sync; *pp != NULL; pp = &(*pp)->sync_next)
+	for (pp = &c->pool->to_flush; *pp != NULL; pp = &(*pp)->flush_next)
 		if (*pp == c) {
-			*pp = c->sync_next;
+			*pp = c->flush_next;
 			break;
 		}
-	c->sync_next = NULL;
-	c->unsynced = 0;
+	c->flush_next = NULL;
+	c->flush_pending = 0;
 }
 
 static void
-conn_close(struct pgconn *c)
+conn_close(struct dc_conn *c)
 {
-	struct dc_pool *p = c->pool;
-
+	assert(!c->dead);
 	conn_unlink(c);
-	conn_unlist_sync(c);
+	conn_unlist_flush(c);
 	if (c->ev_fd != -1)
-		event_del(&c->ev);
-	evtimer_del(&c->timer);
-	if (c->conn != NULL)
-		PQfinish(c->conn);
-	if (c->t != NULL && c->state != C_CONNECTING && !c->t->is_sysdb) {
-		stat_add(p, &p->w->stats->target_conns_open, -1);
+		event_del(c->ev);
+	c->ev_fd = -1;
+	evtimer_del(c->timer);
+	c->drv->close(c);
+	if (c->t != NULL && c->state != DC_CONN_CONNECTING && !c->sysdb) {
+		WSTAT(c->pool, target_conns_open, -1);
 		TSTAT(c->t, open, -1);
 	}
 	conn_drop_url(c);
-	if (c->inuse) {
-		/* conn_results() is handing out its results: it frees c */
-		c->conn = NULL;
-		c->job = c->jtail = NULL;
-		c->dead = 1;
-		return;
-	}
+	c->dead = 1;
+	c->job = c->jtail = NULL;
+	c->njobs = 0;
+	if (c->inuse)
+		return;		/* conn_event() frees it */
 	if (c->dns_req != NULL) {
 		/* its callback is still to come, maybe from inside cancel */
 		struct evdns_getaddrinfo_request *req = c->dns_req;
@@ -654,14 +590,17 @@ conn_close(struct pgconn *c)
 		evdns_getaddrinfo_cancel(req);
 		return;
 	}
+	if (c->ev != NULL)
+		event_free(c->ev);
+	event_free(c->timer);
 	free(c);
 }
 
 /* Take every job off c, in the order they were sent. */
-static struct dc_pgjob *
-conn_take_jobs(struct pgconn *c)
+static struct dc_job *
+conn_take_jobs(struct dc_conn *c)
 {
-	struct dc_pgjob *list = c->job;
+	struct dc_job *list = c->job;
 
 	c->job = c->jtail = NULL;
 	c->njobs = 0;
@@ -669,11 +608,12 @@ conn_take_jobs(struct pgconn *c)
 }
 
 /* Unlink the job whose results came (the first one sent). */
-static struct dc_pgjob *
-conn_pop_job(struct pgconn *c)
+static struct dc_job *
+conn_pop_job(struct dc_conn *c)
 {
-	struct dc_pgjob *j = c->job;
+	struct dc_job *j = c->job;
 
+	assert(j != NULL && c->njobs > 0);
 	c->job = j->next;
 	if (c->job == NULL)
 		c->jtail = NULL;
@@ -684,166 +624,140 @@ conn_pop_job(struct pgconn *c)
 }
 
 /*
- * 1 when c may take a job: its entry did not change, and what it prepared
- * still matches the configuration (a reload may change both values).
+ * 1 when c may take a job: its entry did not change, and what its
+ * driver set up still matches the configuration.
  */
 static int
-conn_current(const struct pgconn *c)
+conn_current(const struct dc_conn *c)
 {
-	const struct dc_config *cfg = c->pool->w->cfg;
-
 	if (c->close_needed || c->t == NULL || c->gen != c->t->gen)
 		return 0;
-	return !c->prepared || c->prep_timeout == cfg->statement_timeout;
+	return c->drv->current == NULL || c->drv->current(c);
 }
 
-static void
-conn_idle(struct pgconn *c)
+void
+dc_conn_idle(struct dc_conn *c)
 {
-	struct timeval tv = { c->pool->w->cfg->target_idle_timeout, 0 };
-	struct target *t = c->t;
+	struct timeval tv = { c->w->cfg->target_idle_timeout, 0 };
+	struct dc_pool_target *t = c->t;
 
+	assert(c->njobs == 0 && t != NULL);
 	c->job = c->jtail = NULL;
-	c->njobs = 0;
-	c->poisoned = 0;
-	c->state = C_IDLE;
+	c->blocked = 0;
+	c->state = DC_CONN_IDLE;
 	c->last_used_ms = dc_now_ms();
 	if (!conn_current(c)) {
 		conn_close(c);
-		if (t != NULL)
-			target_kick(t);
+		target_kick(t);
 		return;
 	}
-	conn_arm(c, EV_READ | EV_PERSIST);	/* notice a server that leaves */
-	if (!evtimer_pending(&c->timer, NULL))
-		evtimer_add(&c->timer, &tv);
+	if (!evtimer_pending(c->timer, NULL))
+		evtimer_add(c->timer, &tv);
 	target_kick(t);
 }
 
-/* Close the group of jobs sent to c: a Sync after the last one. */
-static int
-conn_sync_now(struct pgconn *c)
+void
+dc_conn_close(struct dc_conn *c)
 {
-	int rc;
+	struct dc_pool_target *t = c->t;
 
-	conn_unlist_sync(c);
-	if (c->jtail == NULL)
-		return DC_OK;
-	c->jtail->sync = 1;
-	if (PQpipelineSync(c->conn) != 1 || (rc = PQflush(c->conn)) < 0)
-		return DC_ERR;
-	conn_arm(c, EV_READ | EV_PERSIST | (rc == 1 ? EV_WRITE : 0));
-	return DC_OK;
+	assert(c->njobs == 0);
+	conn_close(c);
+	if (t != NULL)
+		target_kick(t);
 }
 
 /*
- * The jobs given to one target connection in one pass of the event loop
- * share one Sync, sent (and flushed) once every event of the pass ran:
- * the server gets them in one segment, and answers them with one flush
- * (it flushes at each Sync), so one wakeup of its backend and one of
- * ours carry them all.  A job that fails makes the server skip the rest
- * of its group (PGRES_PIPELINE_ABORTED): those did not run and go back
- * to the queue.
+ * The jobs given to one connection in one pass of the event loop are
+ * flushed together once every event of the pass ran: the server gets
+ * them in one segment, and (PostgreSQL, one Sync) answers them with one
+ * flush, so one wakeup of its backend and one of ours carry them all.
  */
 static void
-pool_sync_pass(evutil_socket_t fd, short what, void *arg)
+pool_flush_pass(evutil_socket_t fd, short what, void *arg)
 {
 	struct dc_pool *p = arg;
-	struct pgconn *c;
+	struct dc_conn *c;
 
-	while ((c = p->to_sync) != NULL)
-		if (conn_sync_now(c) != DC_OK)
-			conn_broken(c, PQerrorMessage(c->conn));
+	while ((c = p->to_flush) != NULL)
+		if (dc_conn_flush_now(c) != DC_OK)
+			conn_broken(c, c->drv->error(c));
 }
 
-static void
-conn_defer_sync(struct pgconn *c)
+int
+dc_conn_flush_now(struct dc_conn *c)
+{
+	conn_unlist_flush(c);
+	return c->drv->flush(c);
+}
+
+void
+dc_conn_flush_later(struct dc_conn *c)
 {
 	struct dc_pool *p = c->pool;
 
-	if (c->unsynced)
+	assert(c->drv->flush != NULL);
+	if (c->flush_pending)
 		return;
-	c->unsynced = 1;
-	c->sync_next = p->to_sync;
-	p->to_sync = c;
-	if (!p->sync_set) {
-		event_assign(&p->sync_ev, p->w->base, -1, 0, pool_sync_pass, p);
-		p->sync_set = 1;
+	if (p->flush_ev == NULL &&
+	    (p->flush_ev = event_new(p->w->base, -1, 0, pool_flush_pass,
+	    p)) == NULL) {
+		/* no end-of-pass event: flush at once, one job at a time */
+		if (c->drv->flush(c) != DC_OK)
+			log_warn("flushing a target connection failed");
+		return;
 	}
-	event_active(&p->sync_ev, EV_TIMEOUT, 0);
+	c->flush_pending = 1;
+	c->flush_next = p->to_flush;
+	p->to_flush = c;
+	event_active(p->flush_ev, EV_TIMEOUT, 0);
+}
+
+unsigned
+dc_conn_quirks(const struct dc_conn *c)
+{
+	return c->t != NULL ? c->t->quirks : 0;
+}
+
+void
+dc_conn_set_quirks(struct dc_conn *c, unsigned quirks)
+{
+	if (c->t != NULL)
+		c->t->quirks = quirks;
+}
+
+void
+dc_conn_scrub(const struct dc_conn *c, const char *prefix, const char *msg,
+    char *out, size_t outsz)
+{
+	const char *url = c->t != NULL ? c->t->url : c->job != NULL ?
+	    c->job->probe_url : c->pending_url;
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s%s", prefix != NULL ? prefix : "",
+	    msg != NULL ? msg : "");
+	dc_scrub_password(buf, url, out, outsz);
 }
 
 static int
-conn_send(struct pgconn *c, struct dc_pgjob *j)
+conn_send(struct dc_conn *c, struct dc_job *j)
 {
-	const struct dc_config *cfg = c->pool->w->cfg;
-	int i, ok;
-	char text[64];
-
 	j->c = c;
-	j->sync = 0;
-	j->step = 0;
-	j->fail_step = -1;
-	j->got_rows = 0;
 	j->next = NULL;
+	j->answered = 0;
 	j->sent_us = dc_now_us();
+	memset(j->drv, 0, c->drv->job_size);
 	if (c->job == NULL) {
 		c->job = j;
 		c->progress_us = j->sent_us;
 	} else {
 		c->jtail->next = j;
-		stat_add(c->pool, &c->pool->w->stats->queries_pipelined, 1);
+		WSTAT(c->pool, queries_pipelined, 1);
 	}
 	c->jtail = j;
 	c->njobs++;
-	c->state = C_BUSY;
-	j->nsent = 0;
-	j->ridx = -1;
-	for (i = 0; i < j->nstmts; i++) {
-		if (j->kind[i] == S_TIMEOUT && c->prepared)
-			continue;	/* the session has it: conn_prepare() */
-		if (i == j->result_idx)
-			j->ridx = j->nsent;
-		j->nsent++;
-		if (j->kind[i] == S_TEXT)
-			ok = PQsendQueryParams(c->conn, j->sql[i], j->nparams[i],
-			    NULL, (const char *const *)j->params[i], NULL, NULL,
-			    0);
-		else if (c->prepared)
-			ok = PQsendQueryPrepared(c->conn, c->names[j->kind[i]],
-			    0, NULL, NULL, NULL, 0);
-		else {
-			fixed_text(j->kind[i], cfg->statement_timeout, text,
-			    sizeof(text));
-			ok = PQsendQueryParams(c->conn, text, 0, NULL, NULL,
-			    NULL, NULL, 0);
-		}
-		if (ok != 1)
-			return DC_ERR;
-	}
-	if (c->t != NULL && !c->t->is_sysdb) {
-		conn_defer_sync(c);
-		return DC_OK;
-	}
-	return conn_sync_now(c);
-}
-
-/* Forget what a job's earlier attempt produced, before running it again. */
-static void
-job_reset(struct dc_pgjob *j)
-{
-	if (j->result != NULL)
-		PQclear(j->result);
-	j->result = NULL;
-	j->status = DC_OK;
-	j->error[0] = '\0';
-	j->sqlstate[0] = '\0';
-	j->c = NULL;
-	j->step = 0;
-	j->fail_step = -1;
-	j->got_rows = 0;
-	j->capped = 0;
-	j->aborted = 0;
+	c->state = DC_CONN_BUSY;
+	return c->drv->submit(c, j);
 }
 
 /*
@@ -851,9 +765,9 @@ job_reset(struct dc_pgjob *j)
  * target's queue, in the order they were sent; a cancelled one is freed.
  */
 static void
-requeue_jobs(struct target *t, struct dc_pgjob *list)
+requeue_jobs(struct dc_pool_target *t, struct dc_job *list)
 {
-	struct dc_pgjob *j, *rev = NULL;
+	struct dc_job *j, *rev = NULL;
 
 	while ((j = list) != NULL) {
 		list = j->next;
@@ -869,7 +783,7 @@ requeue_jobs(struct target *t, struct dc_pgjob *list)
 		}
 		job_reset(j);
 		enqueue_head(t, j);
-		stat_add(j->pool, &j->pool->w->stats->queries_requeued, 1);
+		WSTAT(j->pool, queries_requeued, 1);
 	}
 }
 
@@ -879,21 +793,21 @@ requeue_jobs(struct target *t, struct dc_pgjob *list)
  * it was answered (a COMMIT may have happened).
  */
 static void
-conn_broken(struct pgconn *c, const char *why)
+conn_broken(struct dc_conn *c, const char *why)
 {
-	struct dc_pgjob *j, *list, *again = NULL, **againp = &again;
-	struct dc_pgjob *failed = NULL, **failedp = &failed;
-	struct target *t = c->t;
+	struct dc_job *j, *list, *again = NULL, **againp = &again;
+	struct dc_job *failed = NULL, **failedp = &failed;
+	struct dc_pool_target *t = c->t;
 	char msg[512], lost[560];
 
-	conn_message("", why, t != NULL ? t->url : NULL, msg, sizeof(msg));
+	dc_conn_scrub(c, "", why, msg, sizeof(msg));
 	list = conn_take_jobs(c);
 	conn_close(c);
 	while ((j = list) != NULL) {
 		list = j->next;
 		j->next = NULL;
 		if (!j->retried && !j->cancelled && t != NULL &&
-		    (!t->is_sysdb || !j->got_rows)) {
+		    (!t->is_sysdb || !j->answered)) {
 			j->retried = 1;
 			*againp = j;
 			againp = &j->next;
@@ -921,20 +835,19 @@ conn_broken(struct pgconn *c, const char *why)
 	}
 }
 
-/*
- * Our named statements vanished (26000: a transaction-pooling proxy gave
- * us another server session): use text for this target from now on and
- * run the job again on a fresh connection.
- */
-static void
-prepared_lost(struct pgconn *c)
+void
+dc_conn_broken(struct dc_conn *c, const char *why)
 {
-	struct dc_pgjob *list;
-	struct target *t = c->t;
+	conn_broken(c, why);
+}
 
-	log_warn("target does not keep prepared statements (a transaction "
-	    "pooling proxy?); sending every statement as text");
-	t->no_prepare = 1;
+void
+dc_conn_restart_target(struct dc_conn *c)
+{
+	struct dc_pool_target *t = c->t;
+	struct dc_job *list;
+
+	assert(t != NULL);
 	target_mark_stale(t);
 	list = conn_take_jobs(c);
 	conn_close(c);
@@ -943,226 +856,15 @@ prepared_lost(struct pgconn *c)
 	target_kick(t);
 }
 
-/* Errors that mean the session is gone, not that the statement failed. */
-static int
-session_lost(const char *sqlstate)
-{
-	return sqlstate != NULL && (strncmp(sqlstate, "57P0", 4) == 0 ||
-	    strncmp(sqlstate, "08", 2) == 0);
-}
-
-static void
-handle_result(struct pgconn *c, struct dc_pgjob *j, PGresult *res)
-{
-	ExecStatusType st = PQresultStatus(res);
-	const char *msg, *state;
-
-	switch (st) {
-	case PGRES_TUPLES_OK:
-	case PGRES_COMMAND_OK:
-		j->got_rows = 1;
-		if (j->step == j->ridx && j->status == DC_OK) {
-			if (j->result != NULL)
-				PQclear(j->result);
-			j->result = res;
-			return;
-		}
-		break;
-	case PGRES_PIPELINE_ABORTED:
-		if (j->step == 0)
-			j->aborted = 1;	/* none of it ran */
-		break;
-	default:
-		j->got_rows = 1;
-		if (j->fail_step < 0)
-			j->fail_step = j->step;
-		if (j->status == DC_OK) {
-			msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-			state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-			set_error(j, DC_ERR, msg != NULL ? msg :
-			    PQresultErrorMessage(res), state);
-			if (state != NULL && strcmp(state, "57014") == 0)
-				j->status = DC_ETIMEOUT;
-		}
-		break;
-	}
-	PQclear(res);
-}
-
-/*
- * A result of the statement read in single-row mode: the first row's
- * result is handed back as it is when no other row follows; a second
- * row copies it into one that grows (PQcopyResult, then PQsetvalue);
- * rows beyond max_rows + 1 are dropped; the statement's final (empty)
- * PGRES_TUPLES_OK stands for a statement without rows.
- */
-static void
-single_result(struct pgconn *c, struct dc_pgjob *j, PGresult *res)
-{
-	int n, col, ncols, null;
-
-	if (PQresultStatus(res) != PGRES_SINGLE_TUPLE) {
-		if (j->result != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
-			PQclear(res);	/* the end of rows we already hold */
-		else
-			handle_result(c, j, res);
-		return;
-	}
-	j->got_rows = 1;
-	if (j->status != DC_OK || j->capped)
-		goto drop;
-	if (j->result == NULL) {
-		j->result = res;	/* one row is a result as it is */
-		return;
-	}
-	if (PQresultStatus(j->result) == PGRES_SINGLE_TUPLE) {
-		/* a second row: into a result that can grow */
-		PGresult *all = PQcopyResult(j->result, PG_COPYRES_ATTRS |
-		    PG_COPYRES_TUPLES);
-
-		if (all == NULL) {
-			set_error(j, DC_ERR, "out of memory", NULL);
-			goto drop;
-		}
-		PQclear(j->result);
-		j->result = all;
-	}
-	n = PQntuples(j->result);
-	if (j->max_rows > 0 && n == j->max_rows)
-		j->capped = 1;		/* this is the one over the cap */
-	ncols = PQnfields(res);
-	for (col = 0; col < ncols; col++) {
-		null = PQgetisnull(res, 0, col);
-		if (PQsetvalue(j->result, n, col, null ? NULL :
-		    PQgetvalue(res, 0, col), null ? -1 :
-		    PQgetlength(res, 0, col)) != 1) {
-			set_error(j, DC_ERR, "out of memory", NULL);
-			break;
-		}
-	}
-drop:
-	PQclear(res);
-}
-
-/*
- * Read what arrived.  Returns 1 when the job's pipeline is complete, 2
- * when a single-row statement has its max_rows + 1 rows and the rest of
- * its output has not arrived yet (the caller answers now and closes the
- * connection, which stops the statement), 3 when sending its Sync failed,
- * else 0.
- */
-static int
-conn_read_results(struct pgconn *c)
-{
-	struct dc_pgjob *j = c->job;
-	PGresult *res;
-
-	while (!PQisBusy(c->conn)) {
-		res = PQgetResult(c->conn);
-		if (res == NULL) {
-			/* end of one statement's results */
-			if (j->step < j->nsent)
-				j->step++;
-			else
-				return 1;
-			if (j->step == j->nsent && !j->sync) {
-				if (j != c->jtail || !c->unsynced)
-					return 1;	/* the next job shares
-							   its Sync */
-				/*
-				 * Done before the pass sent its group's Sync
-				 * (an error is flushed at once, and libpq may
-				 * flush early): send it now, it is j's.
-				 */
-				if (conn_sync_now(c) != DC_OK)
-					return 3;
-			}
-			/* the next one's first result has not been parsed yet */
-			if (j->single && j->step == j->ridx &&
-			    PQsetSingleRowMode(c->conn) != 1)
-				log_warn("single-row mode refused; reading the "
-				    "whole result");
-			continue;
-		}
-		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
-			PQclear(res);
-			return 1;
-		}
-		if (j->single && j->step == j->ridx)
-			single_result(c, j, res);
-		else
-			handle_result(c, j, res);
-	}
-	return j->capped && j->step == j->ridx && j->status == DC_OK ?
-	    2 : 0;
-}
-
-static void
-cleanup_done(struct pgconn *c)
-{
-	PGresult *res;
-
-	while (!PQisBusy(c->conn)) {
-		res = PQgetResult(c->conn);
-		if (res == NULL)
-			continue;
-		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
-			PQclear(res);
-			conn_idle(c);
-			return;
-		}
-		PQclear(res);
-	}
-}
-
-/*
- * A single-row job has all the rows it may return while its statement
- * is still sending more: answer now rather than wait for (or time out
- * on) output that may be unbounded, and close the connection, which
- * stops the statement on the server.
- */
-static void
-job_capped_on_conn(struct pgconn *c)
-{
-	struct dc_pgjob *j = conn_pop_job(c), *rest;
-	struct target *t = c->t;
-
-	log_debug("row cap reached while the statement still runs; closing "
-	    "its connection");
-	rest = conn_take_jobs(c);
-	conn_close(c);
-	requeue_jobs(t, rest);
-	target_kick(t);
-	job_finish(j);
-}
-
-/*
- * A connection whose last job failed is still in that job's transaction:
- * end it before the connection takes another job.
- */
-static void
-conn_cleanup(struct pgconn *c)
-{
-	struct target *t = c->t;
-
-	c->state = C_CLEANUP;
-	if (PQsendQueryParams(c->conn, "ROLLBACK", 0, NULL, NULL, NULL,
-	    NULL, 0) != 1 || PQpipelineSync(c->conn) != 1 ||
-	    PQflush(c->conn) < 0) {
-		conn_close(c);
-		target_kick(t);
-	}
-}
-
 /*
  * How long j took once it was at the head of c (not waiting behind the
  * jobs before it), averaged into its target's svc_us.
  */
 static void
-job_timed(struct pgconn *c, const struct dc_pgjob *j)
+job_timed(struct dc_conn *c, const struct dc_job *j)
 {
 	uint64_t now = dc_now_us(), start, svc;
-	struct target *t = c->t;
+	struct dc_pool_target *t = c->t;
 
 	start = j->sent_us > c->progress_us ? j->sent_us : c->progress_us;
 	svc = now > start ? now - start : 1;
@@ -1170,81 +872,56 @@ job_timed(struct pgconn *c, const struct dc_pgjob *j)
 	c->progress_us = now;
 }
 
-/*
- * Hand out the jobs whose results arrived, as many as there are.  A job
- * that failed leaves its transaction aborted, and the jobs sent behind it
- * are refused at their BEGIN (25P02) without running: they go back to the
- * queue, and the connection takes no more jobs until a ROLLBACK ended
- * that transaction.  Callbacks may close the connection meanwhile
- * (inuse/dead), or send it more jobs.
- */
-static void
-conn_results(struct pgconn *c)
+void
+dc_conn_job_done(struct dc_conn *c, int requeue)
 {
-	struct target *t = c->t;
-	struct dc_pgjob *j;
-	int rc, was_poisoned;
+	struct dc_pool_target *t = c->t;
+	struct dc_job *j = conn_pop_job(c);
 
-	c->inuse++;
-	while (c->job != NULL && !c->dead) {
-		j = c->job;
-		rc = conn_read_results(c);
-		if (rc == 0) {
-			if (PQstatus(c->conn) != CONNECTION_OK)
-				conn_broken(c, "server closed the connection");
-			else if (session_lost(j->sqlstate))
-				conn_broken(c, j->error);
-			break;
-		}
-		if (rc == 2) {
-			job_capped_on_conn(c);
-			break;
-		}
-		if (rc == 3) {
-			conn_broken(c, PQerrorMessage(c->conn));
-			break;
-		}
-		if (session_lost(j->sqlstate)) {
-			conn_broken(c, j->error);
-			break;
-		}
-		if (c->prepared && strcmp(j->sqlstate, "26000") == 0) {
-			prepared_lost(c);
-			break;
-		}
-		conn_pop_job(c);
-		job_timed(c, j);
-		was_poisoned = c->poisoned;
-		if (j->fail_step >= 0)
-			c->poisoned = 1;	/* its transaction is aborted */
-		if (j->aborted || (was_poisoned && j->fail_step == 0 &&
-		    strcmp(j->sqlstate, "25P02") == 0)) {
-			/* refused because of the job before it: run it again */
-			requeue_jobs(t, j);
-			j = NULL;
-		}
-		/* the connection first, so the callback may reuse it */
-		if (c->job == NULL) {
-			if (c->poisoned)
-				conn_cleanup(c);
-			else
-				conn_idle(c);
-		} else if (j == NULL)
-			target_kick(t);
-		if (j != NULL)
-			job_finish(j);
+	job_timed(c, j);
+	if (requeue) {
+		/* refused because of the job before it: run it again */
+		requeue_jobs(t, j);
+		j = NULL;
 	}
-	if (--c->inuse == 0 && c->dead)
-		free(c);
+	/* the connection first, so the callback may reuse it */
+	if (c->job == NULL) {
+		if (!c->blocked)
+			dc_conn_idle(c);
+		else if (c->drv->reset(c) != DC_OK) {
+			conn_close(c);
+			target_kick(t);
+		}
+	} else if (j == NULL)
+		target_kick(t);
+	if (j != NULL)
+		job_finish(j);
+}
+
+void
+dc_conn_answer_and_close(struct dc_conn *c)
+{
+	struct dc_job *j = conn_pop_job(c), *rest;
+	struct dc_pool_target *t = c->t;
+
+	log_debug("row cap reached while the statement still runs; closing "
+	    "its connection");
+	rest = conn_take_jobs(c);
+	if (c->drv->abort != NULL)
+		c->drv->abort(c);
+	conn_close(c);
+	requeue_jobs(t, rest);
+	target_kick(t);
+	job_finish(j);
 }
 
 static void
-connect_failed(struct pgconn *c, const char *msg)
+connect_failed(struct dc_conn *c, const char *msg)
 {
-	struct target *t = c->t;
-	struct dc_pgjob *j;
+	struct dc_pool_target *t = c->t;
+	struct dc_job *j;
 
-	if (t == NULL) {	/* a probe */
+	if (c->probe) {
 		j = c->job;
 		c->job = NULL;
 		conn_close(c);
@@ -1253,7 +930,7 @@ connect_failed(struct pgconn *c, const char *msg)
 		return;
 	}
 	if (!t->is_sysdb) {
-		stat_add(c->pool, &c->pool->w->stats->target_conns_failed, 1);
+		WSTAT(c->pool, target_conns_failed, 1);
 		TSTAT(t, failed, 1);
 	}
 	log_debug("target connection failed: %s", msg);
@@ -1269,309 +946,64 @@ connect_failed(struct pgconn *c, const char *msg)
 		target_fail_queue(t, DC_EUNAVAIL, msg, SQLSTATE_CANNOT_CONNECT);
 }
 
-static void
-notice_quiet(void *arg, const char *message)
+void
+dc_conn_connect_failed(struct dc_conn *c, const char *msg)
 {
-	log_debug("target notice: %s", message);
-}
-
-/*
- * Prepare the fixed statements of read-only jobs, in one round trip,
- * with the configuration's timeout and row cap baked in.  The connect
- * timer keeps running until they are ready.
- */
-static int
-conn_prepare(struct pgconn *c)
-{
-	const struct dc_config *cfg = c->pool->w->cfg;
-	uint8_t rnd[16];
-	char text[64];
-	int kind, rc;
-
-	/*
-	 * Names nobody else uses: behind a pooler that hands server sessions
-	 * from client to client, a job must never find another client's
-	 * statement of the same name (a "dc_begin" that is not READ ONLY).
-	 * Where ours are missing the job fails with 26000 before anything
-	 * ran, and the target falls back to text (prepared_lost).
-	 */
-	if (dc_uuid_generate(rnd) != DC_OK)
-		return DC_ERR;
-	c->prep_timeout = cfg->statement_timeout;
-	for (kind = S_BEGIN; kind < S_NKINDS; kind++) {
-		if (kind == S_TIMEOUT)
-			continue;
-		snprintf(c->names[kind], sizeof(c->names[kind]), "%s_%02x%02x"
-		    "%02x%02x%02x%02x%02x%02x", fixed_name[kind], rnd[0],
-		    rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-		fixed_text(kind, c->prep_timeout, text, sizeof(text));
-		if (PQsendPrepare(c->conn, c->names[kind], text, 0,
-		    NULL) != 1)
-			return DC_ERR;
-	}
-	/*
-	 * The timeout for the whole session rather than SET LOCAL in every
-	 * job: one statement less each time.  A job cannot change it for the
-	 * next one (its ROLLBACK undoes set_config()), and a connection made
-	 * with another value is closed (conn_current).
-	 */
-	snprintf(text, sizeof(text), "SET statement_timeout = %d",
-	    c->prep_timeout);
-	if (PQsendQueryParams(c->conn, text, 0, NULL, NULL, NULL, NULL,
-	    0) != 1)
-		return DC_ERR;
-	if (PQpipelineSync(c->conn) != 1 || (rc = PQflush(c->conn)) < 0)
-		return DC_ERR;
-	conn_arm(c, EV_READ | EV_PERSIST | (rc == 1 ? EV_WRITE : 0));
-	return DC_OK;
-}
-
-/* Results of conn_prepare(): the connection is ready, or it failed. */
-static void
-setup_event(struct pgconn *c, short what)
-{
-	const char *err = NULL;
-	char msg[512];
-	PGresult *res;
-	int rc;
-
-	if (what & EV_WRITE) {
-		if ((rc = PQflush(c->conn)) < 0)
-			goto fail;
-		if (rc == 0)
-			conn_arm(c, EV_READ | EV_PERSIST);
-	}
-	if (!(what & EV_READ))
-		return;
-	if (PQconsumeInput(c->conn) == 0)
-		goto fail;
-	while (!PQisBusy(c->conn)) {
-		res = PQgetResult(c->conn);
-		if (res == NULL)
-			continue;
-		switch (PQresultStatus(res)) {
-		case PGRES_PIPELINE_SYNC:
-			PQclear(res);
-			if (err != NULL)
-				goto fail;
-			evtimer_del(&c->timer);
-			c->prepared = 1;
-			conn_idle(c);
-			return;
-		case PGRES_COMMAND_OK:
-		case PGRES_PIPELINE_ABORTED:
-			break;
-		default:
-			err = "could not prepare statements";
-			break;
-		}
-		PQclear(res);
-	}
-	if (PQstatus(c->conn) == CONNECTION_OK)
-		return;
-fail:
-	conn_message("could not set up the database connection: ",
-	    err != NULL ? err : PQerrorMessage(c->conn), c->t->url, msg,
-	    sizeof(msg));
 	connect_failed(c, msg);
 }
 
-static void
-connect_step(struct pgconn *c)
+void
+dc_conn_ready(struct dc_conn *c)
 {
-	PostgresPollingStatusType st = PQconnectPoll(c->conn);
-	struct dc_pgjob *j;
-	char msg[512];
+	struct dc_job *j;
 
-	switch (st) {
-	case PGRES_POLLING_READING:
-		conn_arm(c, EV_READ);
-		return;
-	case PGRES_POLLING_WRITING:
-		conn_arm(c, EV_WRITE);
-		return;
-	case PGRES_POLLING_OK:
-		break;
-	default:
-		conn_message("could not connect to the database: ",
-		    PQerrorMessage(c->conn), c->t != NULL ? c->t->url :
-		    c->job != NULL ? c->job->probe_url : NULL, msg, sizeof(msg));
-		connect_failed(c, msg);
-		return;
-	}
-	if (c->t == NULL) {	/* a probe: it connected, that is all */
+	assert(c->state == DC_CONN_CONNECTING);
+	evtimer_del(c->timer);
+	if (c->probe) {		/* it connected, that is all */
 		j = c->job;
 		c->job = NULL;
 		conn_close(c);
 		job_finish(j);
 		return;
 	}
-	if (PQsetnonblocking(c->conn, 1) != 0 ||
-	    PQenterPipelineMode(c->conn) != 1) {
-		connect_failed(c, "could not set up the database connection");
-		return;
+	c->state = DC_CONN_IDLE;
+	if (!c->sysdb) {
+		WSTAT(c->pool, target_conns_open, 1);
+		WSTAT(c->pool, target_conns_opened, 1);
+		TSTAT(c->t, open, 1);
+		TSTAT(c->t, opened, 1);
 	}
-	c->state = C_SETUP;
-	if (c->t->is_sysdb) {
-		evtimer_del(&c->timer);
-		conn_idle(c);
-		return;
-	}
-	stat_add(c->pool, &c->pool->w->stats->target_conns_open, 1);
-	stat_add(c->pool, &c->pool->w->stats->target_conns_opened, 1);
-	TSTAT(c->t, open, 1);
-	TSTAT(c->t, opened, 1);
-	if (c->t->no_prepare) {
-		evtimer_del(&c->timer);
-		conn_idle(c);
-		return;
-	}
-	if (conn_prepare(c) != DC_OK)
-		connect_failed(c, "could not set up the database connection");
-}
-
-static void
-conn_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct pgconn *c = arg;
-	int rc;
-
-	if (!(c->ev_what & EV_PERSIST))
-		c->ev_fd = -1;		/* a one-shot event is no longer added */
-	switch (c->state) {
-	case C_CONNECTING:
-		connect_step(c);
-		return;
-	case C_SETUP:
-		setup_event(c, what);
-		return;
-	case C_IDLE:
-		/* an idle connection only reads when the server talks */
-		if (PQconsumeInput(c->conn) == 0 ||
-		    PQstatus(c->conn) != CONNECTION_OK) {
-			log_debug("idle target connection closed by server");
-			conn_close(c);
-		}
-		return;
-	case C_CLEANUP:
-		if (PQconsumeInput(c->conn) == 0) {
-			struct target *t = c->t;
-
-			conn_close(c);
-			target_kick(t);
-			return;
-		}
-		cleanup_done(c);
-		return;
-	case C_BUSY:
-		break;
-	}
-	if (what & EV_WRITE) {
-		rc = PQflush(c->conn);
-		if (rc < 0) {
-			conn_broken(c, PQerrorMessage(c->conn));
-			return;
-		}
-		if (rc == 0)
-			conn_arm(c, EV_READ | EV_PERSIST);
-	}
-	if (what & EV_READ) {
-		if (PQconsumeInput(c->conn) == 0) {
-			conn_broken(c, PQerrorMessage(c->conn));
-			return;
-		}
-		conn_results(c);
-	}
+	dc_conn_idle(c);
 }
 
 /* Connect timeout while connecting; lazy idle timeout afterwards. */
 static void
 conn_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct pgconn *c = arg;
-	const struct dc_config *cfg = c->pool->w->cfg;
+	struct dc_conn *c = arg;
+	const struct dc_config *cfg = c->w->cfg;
 	uint64_t idle_ms = (uint64_t)cfg->target_idle_timeout * 1000, now, left;
 	struct timeval tv;
 	char msg[128];
 
-	if (c->state == C_CONNECTING || c->state == C_SETUP) {
+	if (c->state == DC_CONN_CONNECTING) {
 		snprintf(msg, sizeof(msg), "could not connect to the database: "
 		    "timeout after %d s", cfg->connect_timeout);
 		connect_failed(c, msg);
 		return;
 	}
 	now = dc_now_ms();
-	if (c->state == C_IDLE && now - c->last_used_ms >= idle_ms) {
+	if (c->state == DC_CONN_IDLE && now - c->last_used_ms >= idle_ms) {
 		log_debug("closing idle target connection");
 		conn_close(c);
 		return;
 	}
 	/* used since: look again when it may have been idle long enough */
-	left = c->state == C_IDLE ? idle_ms - (now - c->last_used_ms) : idle_ms;
+	left = c->state == DC_CONN_IDLE ? idle_ms - (now - c->last_used_ms) :
+	    idle_ms;
 	tv.tv_sec = (time_t)(left / 1000);
 	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
-	evtimer_add(&c->timer, &tv);
-}
-
-/*
- * The host name libpq would look up for url, copied, or NULL when there
- * is nothing to resolve: a unix socket, an IP address, hostaddr given,
- * several hosts (libpq's own fallback list), or a URL it cannot parse.
- */
-static char *
-url_host_to_resolve(const char *url)
-{
-	PQconninfoOption *opts, *o;
-	const char *host = NULL, *hostaddr = NULL;
-	unsigned char buf[sizeof(struct in6_addr)];
-	char *err = NULL, *out = NULL;
-
-	if ((opts = PQconninfoParse(url, &err)) == NULL) {
-		PQfreemem(err);
-		return NULL;
-	}
-	for (o = opts; o->keyword != NULL; o++) {
-		if (strcmp(o->keyword, "host") == 0)
-			host = o->val;
-		else if (strcmp(o->keyword, "hostaddr") == 0)
-			hostaddr = o->val;
-	}
-	if (host != NULL && host[0] != '\0' && host[0] != '/' &&
-	    host[0] != '@' && strchr(host, ',') == NULL &&
-	    (hostaddr == NULL || hostaddr[0] == '\0') &&
-	    inet_pton(AF_INET, host, buf) != 1 &&
-	    inet_pton(AF_INET6, host, buf) != 1)
-		out = strdup(host);
-	PQconninfoFree(opts);
-	return out;
-}
-
-/* Start libpq's connection to url, at hostaddr when we resolved it. */
-static int
-conn_start(struct pgconn *c, const char *url, const char *hostaddr,
-    char *err, size_t errsz)
-{
-	const char *keys[] = { "dbname", "application_name", "keepalives_idle",
-	    "keepalives_interval", "keepalives_count", "options", "hostaddr",
-	    NULL };
-	const char *vals[] = { url, "datachatd", "10", "5", "3",
-	    "-c client_connection_check_interval=1000", hostaddr, NULL };
-
-	if (hostaddr == NULL)
-		keys[6] = NULL;
-	c->conn = PQconnectStartParams(keys, vals, 1);
-	if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD) {
-		conn_message("could not connect to the database: ",
-		    c->conn != NULL ? PQerrorMessage(c->conn) : "out of memory",
-		    url, err, errsz);
-		if (c->conn != NULL)
-			PQfinish(c->conn);
-		c->conn = NULL;
-		return DC_ERR;
-	}
-	PQsetNoticeProcessor(c->conn, notice_quiet, NULL);
-	conn_arm(c, EV_WRITE);
-	return DC_OK;
+	evtimer_add(c->timer, &tv);
 }
 
 /* The first address of a lookup's answer, as text. */
@@ -1591,6 +1023,20 @@ first_address(struct evutil_addrinfo *ai, char *out, size_t sz)
 	return EVUTIL_EAI_NONAME;
 }
 
+/* The driver starts connecting c; on failure err says why. */
+static int
+conn_start(struct dc_conn *c, const char *url, const char *hostaddr,
+    char *err, size_t errsz)
+{
+	if (c->drv->connect(c, url, hostaddr, err, errsz) != DC_OK) {
+		if (err[0] == '\0')
+			dc_strlcpy(err, "could not connect to the database",
+			    errsz);
+		return DC_ERR;
+	}
+	return DC_OK;
+}
+
 /*
  * The host name of a connection being opened was looked up (evdns, on
  * the worker's loop: a slow DNS server delays only this connection).
@@ -1598,7 +1044,7 @@ first_address(struct evutil_addrinfo *ai, char *out, size_t sz)
 static void
 conn_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 {
-	struct pgconn *c = arg;
+	struct dc_conn *c = arg;
 	char err[512], msg[600];
 
 	if (result == 0)
@@ -1607,11 +1053,14 @@ conn_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 		evutil_freeaddrinfo(ai);
 	c->dns_req = NULL;
 	if (c->dns_dead) {	/* closed meanwhile */
+		if (c->ev != NULL)
+			event_free(c->ev);
+		event_free(c->timer);
 		free(c);
 		return;
 	}
 	if (c->dns_in_open) {	/* answered at once: conn_open goes on */
-		c->dns_err = result != 0 ? result : 0;
+		c->dns_err = result;
 		return;
 	}
 	if (result != 0) {
@@ -1621,6 +1070,7 @@ conn_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 		connect_failed(c, msg);
 		return;
 	}
+	err[0] = '\0';
 	if (conn_start(c, c->pending_url, c->dns_addr, err,
 	    sizeof(err)) != DC_OK) {
 		connect_failed(c, err);
@@ -1647,7 +1097,7 @@ pool_dns(struct dc_pool *p)
  * started; else err says why.
  */
 static int
-conn_lookup(struct pgconn *c, struct evdns_base *dns, const char *host,
+conn_lookup(struct dc_conn *c, struct evdns_base *dns, const char *host,
     const char *url, char *err, size_t errsz)
 {
 	struct evdns_getaddrinfo_request *req;
@@ -1678,37 +1128,58 @@ conn_lookup(struct pgconn *c, struct evdns_base *dns, const char *host,
 	return conn_start(c, url, c->dns_addr, err, errsz);
 }
 
-static struct pgconn *
-conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
-    size_t errsz)
+/*
+ * A new connection of target t (NULL: a probe of job j) with driver drv,
+ * linked and connecting, or NULL with err set.
+ */
+static struct dc_conn *
+conn_open(struct dc_pool *p, struct dc_pool_target *t,
+    const struct dc_driver *drv, const char *url, struct dc_job *probe,
+    char *err, size_t errsz)
 {
 	struct timeval tv = { p->w->cfg->connect_timeout, 0 };
 	struct evdns_base *dns;
-	struct pgconn *c;
-	char *host = url_host_to_resolve(url);
+	struct dc_conn *c;
+	char *host = NULL;
 	int rc;
 
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		free(host);
+	assert(drv->conn_size >= sizeof(struct dc_conn));
+	err[0] = '\0';
+	if (pool_driver_start(p, drv) != DC_OK ||
+	    (c = calloc(1, drv->conn_size)) == NULL) {
 		dc_strlcpy(err, "out of memory", errsz);
 		return NULL;
 	}
+	c->drv = drv;
 	c->pool = p;
+	c->w = p->w;
 	c->t = t;
+	c->probe = t == NULL;
+	c->sysdb = t != NULL && t->is_sysdb;
+	c->job = probe;
 	c->ev_fd = -1;
-	c->state = C_CONNECTING;
-	evtimer_assign(&c->timer, p->w->base, conn_timer, c);
+	c->state = DC_CONN_CONNECTING;
+	if ((c->timer = evtimer_new(p->w->base, conn_timer, c)) == NULL) {
+		free(c);
+		dc_strlcpy(err, "out of memory", errsz);
+		return NULL;
+	}
 	/*
-	 * A host name is looked up first: libpq would call getaddrinfo()
-	 * inside PQconnectStartParams and block the whole worker on DNS.
+	 * A host name is looked up first: the engine's library would call
+	 * getaddrinfo() while connecting and block the whole worker on DNS.
 	 */
+	if (drv->url_host != NULL)
+		host = drv->url_host(url);
 	if (host != NULL && (dns = pool_dns(p)) != NULL)
 		rc = conn_lookup(c, dns, host, url, err, errsz);
 	else
 		rc = conn_start(c, url, NULL, err, errsz);
 	free(host);
 	if (rc != DC_OK) {
+		drv->close(c);
+		if (c->ev != NULL)
+			event_free(c->ev);
+		event_free(c->timer);
 		free(c);
 		return NULL;
 	}
@@ -1721,7 +1192,7 @@ conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
 		c->next = p->probes;
 		p->probes = c;
 	}
-	evtimer_add(&c->timer, &tv);
+	evtimer_add(c->timer, &tv);
 	return c;
 }
 
@@ -1732,23 +1203,25 @@ conn_open(struct dc_pool *p, struct target *t, const char *url, char *err,
  * their own and run side by side), and the connection made progress (was
  * given work while idle, or finished a job) within PIPELINE_WINDOW_US,
  * so nothing waits behind a statement that turned out slow.  The least
- * loaded such connection.  Never behind a transaction-pooling proxy
- * (no_prepare): the server session may change between two jobs.
+ * loaded such connection.  Never when the driver or the target cannot
+ * (a transaction-pooling proxy may change the server session between
+ * two jobs: DC_QUIRK_NO_PIPELINE).
  */
-static struct pgconn *
-target_pipeline_conn(struct target *t, int depth)
+static struct dc_conn *
+target_pipeline_conn(struct dc_pool_target *t, int depth)
 {
-	struct pgconn *c, *best = NULL;
+	struct dc_conn *c, *best = NULL;
 	uint64_t now;
 
-	if (t->is_sysdb || t->no_prepare || depth < 2 || t->svc_us == 0 ||
-	    t->svc_us > PIPELINE_FAST_US)
+	if (t->is_sysdb || !(t->drv->caps & DC_DRV_PIPELINE) ||
+	    (t->quirks & DC_QUIRK_NO_PIPELINE) || depth < 2 ||
+	    t->svc_us == 0 || t->svc_us > PIPELINE_FAST_US)
 		return NULL;
 	now = dc_now_us();
 	for (c = t->conns; c != NULL; c = c->next) {
-		if (c->state != C_BUSY || c->poisoned || c->njobs >= depth ||
-		    now - c->progress_us > PIPELINE_WINDOW_US ||
-		    !conn_current(c))
+		if (c->state != DC_CONN_BUSY || c->blocked || c->njobs == 0 ||
+		    c->njobs >= depth || now - c->progress_us >
+		    PIPELINE_WINDOW_US || !conn_current(c))
 			continue;
 		if (best == NULL || c->njobs < best->njobs)
 			best = c;
@@ -1761,11 +1234,11 @@ target_pipeline_conn(struct target *t, int depth)
  * busy connection, or open new ones within the limit.
  */
 static void
-target_kick(struct target *t)
+target_kick(struct dc_pool_target *t)
 {
 	struct dc_pool *p = NULL;
-	struct pgconn *c, *next;
-	struct dc_pgjob *j;
+	struct dc_conn *c, *next;
+	struct dc_job *j;
 	char err[512];
 	int connecting = 0, limit;
 
@@ -1775,29 +1248,30 @@ target_kick(struct target *t)
 		c = target_pipeline_conn(t, p->w->cfg->target_pipeline_depth);
 		if (c == NULL)
 			for (c = t->conns; c != NULL; c = c->next)
-				if (c->state == C_IDLE && conn_current(c))
+				if (c->state == DC_CONN_IDLE && conn_current(c))
 					break;
 		if (c == NULL)
 			break;
 		dequeue(t);
 		if (conn_send(c, j) != DC_OK)
-			conn_broken(c, PQerrorMessage(c->conn));
+			conn_broken(c, c->drv->error(c));
 	}
 	if (t->qhead == NULL || p == NULL)
 		return;
 	/* idle ones that may not take a job only take a slot: close them */
 	for (c = t->conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->state == C_IDLE && !conn_current(c))
+		if (c->state == DC_CONN_IDLE && !conn_current(c))
 			conn_close(c);
-		else if (c->state == C_CONNECTING || c->state == C_SETUP)
+		else if (c->state == DC_CONN_CONNECTING)
 			connecting++;
 	}
-	limit = t->is_sysdb ? 2 : p->w->cfg->max_target_connections;
+	limit = t->is_sysdb ? SYSDB_CONNS : p->w->cfg->max_target_connections;
 	for (j = t->qhead; j != NULL && connecting > 0; j = j->next)
 		connecting--;	/* jobs already covered by a connect */
 	for (; j != NULL && t->nconns < limit; j = j->next) {
-		if (conn_open(p, t, t->url, err, sizeof(err)) == NULL) {
+		if (conn_open(p, t, t->drv, t->url, NULL, err,
+		    sizeof(err)) == NULL) {
 			if (!target_has_live(t))
 				target_fail_queue(t, DC_EUNAVAIL, err,
 				    SQLSTATE_CANNOT_CONNECT);
@@ -1807,26 +1281,31 @@ target_kick(struct target *t)
 }
 
 static void
-job_finish(struct dc_pgjob *j)
+job_finish(struct dc_job *j)
 {
-	struct dc_pg_result r;
+	struct dc_qresult r;
+	int ok = j->status == DC_OK;
 
 	memset(&r, 0, sizeof(r));
 	r.status = j->status;
-	r.res = j->status == DC_OK ? j->result : NULL;
-	r.error = j->status != DC_OK ? j->error : NULL;
+	r.rows = ok ? j->rows : NULL;
+	r.error = !ok ? j->error : NULL;
 	r.sqlstate = j->sqlstate[0] ? j->sqlstate : NULL;
 	r.retried = j->retried;
-	if (r.res != NULL && j->max_rows > 0 && PQntuples(r.res) > j->max_rows)
+	r.lost = j->status == DC_EUNAVAIL &&
+	    strcmp(j->sqlstate, SQLSTATE_CONN_FAILURE) == 0;
+	r.no_table = j->status == DC_ERR && (j->flags & DC_JOBF_NO_TABLE);
+	if (r.rows != NULL && j->max_rows > 0 && r.rows->nrows > j->max_rows)
 		r.truncated = 1;
-	if (!j->is_probe && !j->cancelled && j->t != NULL && !j->t->is_sysdb) {
-		stat_add(j->pool, j->status == DC_OK ?
-		    &j->pool->w->stats->queries_ok :
-		    &j->pool->w->stats->queries_failed, 1);
-		if (j->status == DC_OK)
+	if (j->probe_url == NULL && !j->cancelled && j->t != NULL &&
+	    !j->t->is_sysdb) {
+		if (ok) {
+			WSTAT(j->pool, queries_ok, 1);
 			TSTAT(j->t, queries_ok, 1);
-		else
+		} else {
+			WSTAT(j->pool, queries_failed, 1);
 			TSTAT(j->t, queries_failed, 1);
+		}
 	}
 	if (j->cb != NULL)
 		j->cb(&r, j->arg);
@@ -1835,27 +1314,15 @@ job_finish(struct dc_pgjob *j)
 
 /* --- public --- */
 
-static struct dc_pgjob *
-job_new(struct dc_pool *p, dc_pg_cb cb, void *arg)
-{
-	struct dc_pgjob *j = calloc(1, sizeof(*j));
-
-	if (j == NULL)
-		return NULL;
-	j->pool = p;
-	j->cb = cb;
-	j->arg = arg;
-	return j;
-}
-
 /* Queue a job on its target; the callback may run before this returns. */
 static int
-job_submit(struct target *t, struct dc_pgjob *j, struct dc_pgjob **jobp)
+job_submit(struct dc_pool_target *t, struct dc_job *j, struct dc_job **jobp)
 {
 	if (t->qlen >= MAX_QUEUE) {
 		job_free(j);
 		return DC_EFULL;
 	}
+	j->t = t;
 	enqueue(t, j);
 	if (jobp != NULL)
 		*jobp = j;
@@ -1865,91 +1332,84 @@ job_submit(struct target *t, struct dc_pgjob *j, struct dc_pgjob **jobp)
 
 int
 dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
-    const char *sql, int nparams, const char *const *params, dc_pg_cb cb,
-    void *arg, struct dc_pgjob **jobp)
+    const char *sql, int nparams, const char *const *params, dc_query_cb cb,
+    void *arg, struct dc_job **jobp)
 {
-	const struct dc_config *cfg = p->w->cfg;
-	struct dc_pgjob *j;
-	struct target *t;
+	const struct dc_driver *drv = dc_driver_find(e->type);
+	struct dc_pool_target *t;
+	struct dc_job *j;
 
-	t = target_get(p, e->id, e->gen, e->url, 0);
-	if (t == NULL || (j = job_new(p, cb, arg)) == NULL)
+	assert(kind == DC_JOB_READ || kind == DC_JOB_CATALOG);
+	if (drv == NULL)
+		return DC_EINVAL;
+	t = target_get(p, e->id, e->gen, e->url, drv, 0);
+	if (t == NULL || (j = job_new(p, drv, cb, arg)) == NULL)
 		return DC_ENOMEM;
-	j->t = t;
-	if (job_add_fixed(j, S_BEGIN) != DC_OK ||
-	    job_add_fixed(j, S_TIMEOUT) != DC_OK)
-		goto fail;
-	/* the extended protocol refuses a second statement in sql */
-	if (job_add(j, sql, nparams, params) != DC_OK ||
-	    job_add_fixed(j, S_ROLLBACK) != DC_OK)
-		goto fail;
-	j->result_idx = 2;
-	if (kind == DC_PG_READ) {
-		/* rows one at a time, capped whatever the statement says */
-		j->single = 1;
-		j->max_rows = cfg->max_rows;
+	j->kind = kind;
+	if (job_add(j, sql, nparams, params) != DC_OK) {
+		job_free(j);
+		return DC_ENOMEM;
 	}
+	/* rows one at a time, capped whatever the statement says */
+	if (kind == DC_JOB_READ)
+		j->max_rows = p->w->cfg->max_rows;
 	return job_submit(t, j, jobp);
-fail:
-	job_free(j);
-	return DC_ENOMEM;
 }
 
 int
 dc_pool_sysdb(struct dc_pool *p, int nstmts, const char *const *sql,
-    const int *nparams, const char *const *const *params, dc_pg_cb cb,
-    void *arg, struct dc_pgjob **jobp)
+    const int *nparams, const char *const *const *params, dc_query_cb cb,
+    void *arg, struct dc_job **jobp)
 {
 	static const uint8_t zero[16];
-	struct dc_pgjob *j;
-	struct target *t;
+	const struct dc_driver *drv = dc_driver_find("postgresql");
+	struct dc_pool_target *t;
+	struct dc_job *j;
 	int i;
 
-	if (nstmts < 1 || nstmts > MAX_STMTS - 2)
+	assert(drv != NULL && (drv->caps & DC_DRV_SYSDB));
+	if (nstmts < 1 || nstmts > DC_JOB_MAX_STMTS)
 		return DC_EINVAL;
-	t = target_get(p, zero, 1, p->w->cfg->system_database_url, 1);
-	if (t == NULL || (j = job_new(p, cb, arg)) == NULL)
+	t = target_get(p, zero, 1, p->w->cfg->system_database_url, drv, 1);
+	if (t == NULL || (j = job_new(p, drv, cb, arg)) == NULL)
 		return DC_ENOMEM;
-	j->t = t;
-	if (job_add(j, "BEGIN", 0, NULL) != DC_OK)
-		goto fail;
+	j->kind = DC_JOB_SYSDB;
 	for (i = 0; i < nstmts; i++)
-		if (job_add(j, sql[i], nparams[i], params[i]) != DC_OK)
-			goto fail;
-	if (job_add(j, "COMMIT", 0, NULL) != DC_OK)
-		goto fail;
-	j->result_idx = nstmts;
+		if (job_add(j, sql[i], nparams[i], params[i]) != DC_OK) {
+			job_free(j);
+			return DC_ENOMEM;
+		}
 	return job_submit(t, j, jobp);
-fail:
-	job_free(j);
-	return DC_ENOMEM;
 }
 
 int
-dc_pool_probe(struct dc_pool *p, const char *url, dc_pg_cb cb, void *arg,
-    struct dc_pgjob **jobp)
+dc_pool_probe(struct dc_pool *p, const char *url, dc_query_cb cb, void *arg,
+    struct dc_job **jobp)
 {
-	struct dc_pgjob *j;
-	struct pgconn *c;
+	const char *type = dc_url_type(url);
+	const struct dc_driver *drv = type != NULL ? dc_driver_find(type) :
+	    NULL;
+	struct dc_job *j;
+	struct dc_conn *c;
 	char err[512];
 
-	if ((j = job_new(p, cb, arg)) == NULL)
+	if (jobp != NULL)
+		*jobp = NULL;
+	if (drv == NULL)
+		return DC_EINVAL;
+	if ((j = job_new(p, drv, cb, arg)) == NULL)
 		return DC_ENOMEM;
-	j->is_probe = 1;
-	j->probe_url = dc_url_libpq(url);
-	if (j->probe_url == NULL) {
+	if ((j->probe_url = strdup(url)) == NULL) {
 		job_free(j);
 		return DC_ENOMEM;
 	}
-	if ((c = conn_open(p, NULL, j->probe_url, err, sizeof(err))) == NULL) {
-		/* libpq refused the URL itself: that is the probe's answer */
-		if (jobp != NULL)
-			*jobp = NULL;
+	if ((c = conn_open(p, NULL, drv, j->probe_url, j, err,
+	    sizeof(err))) == NULL) {
+		/* the driver refused the URL itself: that is the answer */
 		set_error(j, DC_EUNAVAIL, err, SQLSTATE_CANNOT_CONNECT);
 		job_finish(j);
 		return DC_OK;
 	}
-	c->job = j;
 	j->c = c;
 	if (jobp != NULL)
 		*jobp = j;
@@ -1957,16 +1417,23 @@ dc_pool_probe(struct dc_pool *p, const char *url, dc_pg_cb cb, void *arg,
 }
 
 void
-dc_pool_cancel(struct dc_pgjob *j)
+dc_pool_cancel(struct dc_job *j)
 {
-	struct dc_pgjob **pp, *prev = NULL;
-	struct target *t = j->t;
+	struct dc_job **pp, *prev = NULL;
+	struct dc_pool_target *t = j->t;
 
 	j->cb = NULL;
 	if (j->c != NULL) {
-		struct pgconn *c = j->c;
-		struct dc_pgjob *rest;
+		struct dc_conn *c = j->c;
+		struct dc_job *rest;
 
+		if (c->probe) {
+			/* a connection check: stop connecting */
+			c->job = NULL;
+			conn_close(c);
+			job_free(j);
+			return;
+		}
 		if (c->job != j) {
 			/* behind another job: let it run, drop its answer */
 			j->cancelled = 1;
@@ -1978,6 +1445,8 @@ dc_pool_cancel(struct dc_pgjob *j)
 		 */
 		conn_pop_job(c);
 		rest = conn_take_jobs(c);
+		if (c->drv->abort != NULL)
+			c->drv->abort(c);
 		conn_close(c);
 		job_free(j);
 		if (t != NULL) {
@@ -2002,13 +1471,13 @@ dc_pool_cancel(struct dc_pgjob *j)
 }
 
 static void
-target_close_stale(struct target *t)
+target_close_stale(struct dc_pool_target *t)
 {
-	struct pgconn *c, *next;
+	struct dc_conn *c, *next;
 
 	for (c = t->conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->close_needed && c->state == C_IDLE)
+		if (c->close_needed && c->state == DC_CONN_IDLE)
 			conn_close(c);
 	}
 }
@@ -2019,7 +1488,8 @@ target_close_stale(struct target *t)
  * for.  Returns 1 current, 0 changed (e filled), -1 gone.
  */
 static int
-env_entry_state(struct dc_pool *p, const struct target *t, struct dc_entry *e)
+env_entry_state(struct dc_pool *p, const struct dc_pool_target *t,
+    struct dc_entry *e)
 {
 	if (dc_target_env_entry(p->w, e) != DC_OK)
 		return -1;
@@ -2029,7 +1499,8 @@ env_entry_state(struct dc_pool *p, const struct target *t, struct dc_entry *e)
 void
 dc_pool_sync(struct dc_pool *p)
 {
-	struct target *t, **pp;
+	struct dc_pool_target *t, **pp;
+	const struct dc_driver *drv;
 	struct dc_entry *e;
 	uint64_t gen;
 	int state;
@@ -2055,9 +1526,12 @@ dc_pool_sync(struct dc_pool *p)
 		}
 		target_mark_stale(t);
 		target_close_stale(t);
-		if (state == 0) {
+		drv = state == 0 ? dc_driver_find(e->type) : NULL;
+		if (drv != NULL) {
 			if (!dc_target_is_env(t->id))
 				t->gen = e->gen;
+			t->drv = drv;
+			t->quirks = 0;
 			target_set_url(t, e->url);
 			dc_explicit_bzero(e->url, sizeof(e->url));
 			target_kick(t);
@@ -2076,13 +1550,12 @@ dc_pool_sync(struct dc_pool *p)
 	}
 	dc_explicit_bzero(e, sizeof(*e));
 	free(e);
-	dc_schema_sync(p->w);
 }
 
 void
 dc_pool_invalidate(struct dc_pool *p, const uint8_t *id)
 {
-	struct target *t;
+	struct dc_pool_target *t;
 
 	for (t = p->targets; t != NULL; t = t->next) {
 		if (t->is_sysdb || (id != NULL && memcmp(t->id, id, 16) != 0))
@@ -2090,35 +1563,18 @@ dc_pool_invalidate(struct dc_pool *p, const uint8_t *id)
 		target_mark_stale(t);
 		target_close_stale(t);
 	}
-	dc_schema_invalidate(id);
-}
-
-int
-dc_pool_open(const struct dc_pool *p, const uint8_t *id)
-{
-	const struct target *t;
-	const struct pgconn *c;
-	int n = 0;
-
-	for (t = p->targets; t != NULL; t = t->next) {
-		if (t->is_sysdb || (id != NULL && memcmp(t->id, id, 16) != 0))
-			continue;
-		for (c = t->conns; c != NULL; c = c->next)
-			if (c->state != C_CONNECTING)
-				n++;
-	}
-	return n;
 }
 
 void
 dc_pool_free(struct dc_pool *p)
 {
-	struct target *t;
-	struct dc_pgjob *j;
+	struct dc_pool_target *t;
+	struct drvstate *d;
+	struct dc_job *j;
 
-	dc_schema_shutdown();
 	while (p->probes != NULL) {
 		j = p->probes->job;
+		p->probes->job = NULL;
 		conn_close(p->probes);
 		if (j != NULL)
 			job_free(j);
@@ -2126,7 +1582,7 @@ dc_pool_free(struct dc_pool *p)
 	while ((t = p->targets) != NULL) {
 		p->targets = t->next;
 		while (t->conns != NULL) {
-			struct dc_pgjob *list = conn_take_jobs(t->conns);
+			struct dc_job *list = conn_take_jobs(t->conns);
 
 			conn_close(t->conns);
 			while ((j = list) != NULL) {
@@ -2138,8 +1594,13 @@ dc_pool_free(struct dc_pool *p)
 			job_free(j);
 		target_free(t);
 	}
-	if (p->sync_set)
-		event_del(&p->sync_ev);
+	while ((d = p->drvs) != NULL) {
+		p->drvs = d->next;
+		d->drv->stop(d->state);
+		free(d);
+	}
+	if (p->flush_ev != NULL)
+		event_free(p->flush_ev);
 	if (p->dns != NULL)
 		evdns_base_free(p->dns, 1);	/* calls back closed lookups */
 	free(p);

@@ -1,10 +1,10 @@
 /*
- * result.c - a PGresult as JSON (see result.h).
+ * result.c - a query's rows as JSON (see result.h).
  *
- * The server sends every value as text; the column's type OID says what
- * the text means.  Numbers keep the server's own spelling
- * (json_object_new_double_s), so numeric(30,10) and float8's shortest
- * round-trip form reach the client digit for digit.
+ * Every value arrives as the engine's text; the column's neutral type
+ * (rows.h) says what the text means.  Numbers keep the server's own
+ * spelling (json_object_new_double_s), so numeric(30,10) and float8's
+ * shortest round-trip form reach the client digit for digit.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,19 +13,9 @@
 #include "dc.h"
 #include "jsonw.h"
 #include "pool.h"
+#include "driver.h"
 #include "result.h"
-
-/* Type OIDs from pg_type.dat; stable across PostgreSQL versions. */
-#define BOOLOID		16
-#define INT8OID		20
-#define INT2OID		21
-#define INT4OID		23
-#define OIDOID		26
-#define JSONOID		114
-#define FLOAT4OID	700
-#define FLOAT8OID	701
-#define NUMERICOID	1700
-#define JSONBOID	3802
+#include "rows.h"
 
 #define JSON_VALUE_DEPTH	64
 
@@ -70,7 +60,7 @@ json_value(const char *s, int len)
 	if (tok == NULL)
 		return json_object_new_string_len(s, len);
 	/*
-	 * Include the terminating NUL (PQgetvalue's strings have one): a
+	 * Include the terminating NUL (every cell has one, rows.h): a
 	 * top-level scalar such as 5 or null only ends at the end of input.
 	 */
 	o = json_tokener_parse_ex(tok, s, len + 1);
@@ -85,7 +75,7 @@ json_value(const char *s, int len)
 	return o;
 }
 
-/* What a field is as JSON, by its column's type OID and its text. */
+/* What a field is as JSON, by its column's type and its text. */
 enum value_kind {
 	V_NULL,
 	V_INTEGER,		/* the text is a JSON integer */
@@ -96,33 +86,30 @@ enum value_kind {
 };
 
 static enum value_kind
-value_kind(const PGresult *res, int row, int col, const char **s, int *len)
+value_kind(const struct dc_rows *res, int row, int col, const char **s,
+    int *len)
 {
+	const struct dc_cell *cell = dc_rows_cell(res, row, col);
 	char *end;
 
-	if (PQgetisnull(res, row, col))
+	if (cell->v == NULL)
 		return V_NULL;
-	*s = PQgetvalue(res, row, col);
-	*len = PQgetlength(res, row, col);
-	switch (PQftype(res, col)) {
-	case INT2OID:
-	case INT4OID:
-	case INT8OID:
-	case OIDOID:
+	*s = cell->v;
+	*len = (int)cell->len;
+	switch (res->cols[col].type) {
+	case DC_VT_INT:
 		(void)strtoll(*s, &end, 10);
 		if (end != *s && *end == '\0' && json_number_ok(*s))
 			return V_INTEGER;
 		break;
-	case FLOAT4OID:
-	case FLOAT8OID:
-	case NUMERICOID:
+	case DC_VT_FLOAT:
+	case DC_VT_DECIMAL:
 		if (json_number_ok(*s))
 			return V_NUMBER;
 		break;		/* NaN, Infinity, -Infinity */
-	case BOOLOID:
+	case DC_VT_BOOL:
 		return V_BOOL;
-	case JSONOID:
-	case JSONBOID:
+	case DC_VT_JSON:
 		return V_JSON;
 	default:
 		break;
@@ -130,8 +117,15 @@ value_kind(const PGresult *res, int row, int col, const char **s, int *len)
 	return V_STRING;
 }
 
+/* A DC_VT_BOOL cell's value: "t", "true" and "1" are true. */
+static int
+bool_value(const char *s)
+{
+	return s[0] == 't' || s[0] == 'T' || s[0] == '1';
+}
+
 struct json_object *
-dc_result_value(const PGresult *res, int row, int col)
+dc_result_value(const struct dc_rows *res, int row, int col)
 {
 	const char *s = NULL;
 	int len = 0;
@@ -144,7 +138,7 @@ dc_result_value(const PGresult *res, int row, int col)
 	case V_NUMBER:
 		return json_object_new_double_s(strtod(s, NULL), s);
 	case V_BOOL:
-		return json_object_new_boolean(s[0] == 't');
+		return json_object_new_boolean(bool_value(s));
 	case V_JSON:
 		return json_value(s, len);
 	default:
@@ -153,7 +147,8 @@ dc_result_value(const PGresult *res, int row, int col)
 }
 
 void
-dc_result_write_value(struct dc_jw *w, const PGresult *res, int row, int col)
+dc_result_write_value(struct dc_jw *w, const struct dc_rows *res, int row,
+    int col)
 {
 	struct json_object *o;
 	const char *s = NULL;
@@ -168,7 +163,7 @@ dc_result_write_value(struct dc_jw *w, const PGresult *res, int row, int col)
 		dc_jw_raw(w, s, (size_t)len);	/* the server's own spelling */
 		break;
 	case V_BOOL:
-		dc_jw_bool(w, s[0] == 't');
+		dc_jw_bool(w, bool_value(s));
 		break;
 	case V_JSON:
 		/* parsed and written again: only JSON json-c accepts */
@@ -183,7 +178,7 @@ dc_result_write_value(struct dc_jw *w, const PGresult *res, int row, int col)
 }
 
 void
-dc_result_write_columnar(struct dc_jw *w, const PGresult *res,
+dc_result_write_columnar(struct dc_jw *w, const struct dc_rows *res,
     const struct dc_result_cols *cols, int nrows)
 {
 	int i, row;
@@ -200,9 +195,9 @@ dc_result_write_columnar(struct dc_jw *w, const PGresult *res,
 }
 
 int
-dc_result_cols(const PGresult *res, struct dc_result_cols *out)
+dc_result_cols(const struct dc_rows *res, struct dc_result_cols *out)
 {
-	int i, k, n = PQnfields(res), suffix;
+	int i, k, n = res->ncols, suffix;
 	const char *name;
 	char buf[128];
 
@@ -211,7 +206,7 @@ dc_result_cols(const PGresult *res, struct dc_result_cols *out)
 	if (out->names == NULL)
 		return DC_ENOMEM;
 	for (i = 0; i < n; i++) {
-		name = PQfname(res, i);
+		name = res->cols[i].name;
 		if (name == NULL || *name == '\0')
 			name = "?column?";
 		dc_strlcpy(buf, name, sizeof(buf));
@@ -247,15 +242,15 @@ dc_result_cols_free(struct dc_result_cols *cols)
 }
 
 int
-dc_result_nrows(const PGresult *res, int max_rows)
+dc_result_nrows(const struct dc_rows *res, int max_rows)
 {
-	int n = PQntuples(res);
+	int n = res->nrows;
 
 	return max_rows > 0 && n > max_rows ? max_rows : n;
 }
 
 struct json_object *
-dc_result_columns(const PGresult *res)
+dc_result_columns(const struct dc_rows *res)
 {
 	struct dc_result_cols cols;
 	struct json_object *a;
@@ -271,7 +266,7 @@ dc_result_columns(const PGresult *res)
 }
 
 struct json_object *
-dc_result_columnar(const PGresult *res, int nrows)
+dc_result_columnar(const struct dc_rows *res, int nrows)
 {
 	struct dc_result_cols cols;
 	struct json_object *o, *a;
@@ -296,7 +291,7 @@ dc_result_columnar(const PGresult *res, int nrows)
 }
 
 struct json_object *
-dc_result_rows(const PGresult *res, int nrows)
+dc_result_rows(const struct dc_rows *res, int nrows)
 {
 	struct dc_result_cols cols;
 	struct json_object *a, *o;
@@ -322,7 +317,7 @@ dc_result_rows(const PGresult *res, int nrows)
 }
 
 int
-dc_result_failure(const struct dc_pg_result *r, char *detail, size_t sz)
+dc_result_failure(const struct dc_qresult *r, char *detail, size_t sz)
 {
 	const char *msg = r->error != NULL ? r->error : "unknown error";
 
@@ -331,7 +326,7 @@ dc_result_failure(const struct dc_pg_result *r, char *detail, size_t sz)
 	case DC_ETIMEOUT:
 		return 0;
 	case DC_EUNAVAIL:
-		if (r->sqlstate != NULL && strcmp(r->sqlstate, "08006") == 0) {
+		if (r->lost) {
 			snprintf(detail, sz, "target database connection lost: "
 			    "%s", msg);
 			return 502;
@@ -358,6 +353,12 @@ dc_result_submit_failure(int rc, char *detail, size_t sz)
 		snprintf(detail, sz, "too many requests are waiting for this "
 		    "target database; try again later");
 		return 503;
+	}
+	if (rc == DC_EINVAL) {
+		snprintf(detail, sz, "datachatd has no driver for this target's "
+		    "database_type (it connects to %s targets)",
+		    dc_driver_names());
+		return 400;
 	}
 	snprintf(detail, sz, "cannot start the query: out of memory");
 	return 500;

@@ -1,11 +1,11 @@
 /*
- * schema.c - the catalog query set and the per-worker schema cache
- * (see schema.h).
+ * schema.c - snapshots of a target's catalog and the per-worker schema
+ * cache (see schema.h).
  *
- * The catalog query reads pg_catalog directly (information_schema hides
- * tables the role has no privilege on and is slow on large catalogs).
- * It returns one row per column, or one row per table when columns are
- * not asked for, already sorted, so building a snapshot is one pass.
+ * Each dialect's catalog query (driver.h) returns one row per column, or
+ * one row per table when columns are not asked for, already sorted, in
+ * the same ten columns whatever the engine, so building a snapshot is
+ * one pass.
  *
  * The cache is a short list of entries, one per target this worker has
  * been asked about.  An entry with a fetch in flight collects waiters;
@@ -17,59 +17,14 @@
 #include <string.h>
 
 #include "dc.h"
+#include "driver.h"
 #include "log.h"
 #include "pool.h"
+#include "rows.h"
 #include "schema.h"
 #include "target.h"
 #include "util.h"
 #include "worker.h"
-
-const char dc_schema_sql[] =
-    "WITH t AS ("
-    " SELECT c.oid, n.nspname AS schema_name, c.relname AS table_name,"
-    "  c.relkind, c.reltuples,"
-    "  CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'"
-    "   WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'BASE TABLE' END AS table_type"
-    " FROM pg_catalog.pg_class c"
-    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition"
-    "  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'"
-    "  AND ($1::text IS NULL OR n.nspname = $1::text)"
-    "  AND ($2::text IS NULL OR c.relname = $2::text)"
-    ")"
-    " SELECT t.schema_name, t.table_name, t.table_type,"
-    "  CASE WHEN t.relkind IN ('r', 'm')"
-    "    AND pg_catalog.has_table_privilege(t.oid, 'SELECT')"
-    "    AND pg_catalog.pg_relation_size(t.oid) <= 8388608"
-    "   THEN ((pg_catalog.xpath('/row/n/text()', pg_catalog.query_to_xml("
-    "    pg_catalog.format('SELECT pg_catalog.count(*) AS n FROM %I.%I',"
-    "    t.schema_name, t.table_name), false, true, '')))[1])::text::bigint"
-    "   WHEN t.relkind IN ('r', 'm', 'p') AND t.reltuples >= 0"
-    "   THEN t.reltuples::bigint END AS row_count,"
-    "  a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),"
-    "  NOT a.attnotnull,"
-    "  EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k"
-    "   WHERE k.conrelid = t.oid AND k.contype = 'p'"
-    "   AND a.attnum = ANY (k.conkey)),"
-    "  fk.ftable, fk.fcolumn"
-    " FROM t"
-    " LEFT JOIN pg_catalog.pg_attribute a ON $3::boolean"
-    "  AND a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped"
-    " LEFT JOIN LATERAL ("
-    "  SELECT CASE WHEN fn.nspname = t.schema_name THEN fc.relname::text"
-    "   ELSE fn.nspname || '.' || fc.relname END AS ftable,"
-    "   fa.attname::text AS fcolumn"
-    "  FROM pg_catalog.pg_constraint k"
-    "  JOIN pg_catalog.pg_class fc ON fc.oid = k.confrelid"
-    "  JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace"
-    "  JOIN pg_catalog.pg_attribute fa ON fa.attrelid = k.confrelid"
-    "   AND fa.attnum = k.confkey[pg_catalog.array_position(k.conkey,"
-    "   a.attnum)]"
-    "  WHERE k.conrelid = t.oid AND k.contype = 'f'"
-    "   AND a.attnum = ANY (k.conkey)"
-    "  ORDER BY k.conname LIMIT 1"
-    " ) fk ON true"
-    " ORDER BY t.schema_name, t.table_name, a.attnum";
 
 enum {
 	F_SCHEMA, F_TABLE, F_TYPE, F_ROWS, F_COLUMN, F_DATATYPE, F_NULLABLE,
@@ -84,7 +39,7 @@ struct cache_ent {
 	int		 delivering;	/* waiters are being called */
 	struct dc_schema *snap;
 	uint64_t	 snap_ms;	/* monotonic time of the snapshot */
-	struct dc_pgjob	*job;		/* fetch in flight */
+	struct dc_job	*job;		/* fetch in flight */
 	struct dc_schema_wait *waiters;
 	struct cache_ent *next;
 };
@@ -101,25 +56,47 @@ static struct cache_ent *cache;
 
 /* --- snapshots --- */
 
+/* The text of a cell, "" for NULL. */
+static const char *
+field(const struct dc_rows *res, int row, int col)
+{
+	const char *v = dc_rows_cell(res, row, col)->v;
+
+	return v != NULL ? v : "";
+}
+
+static int
+field_null(const struct dc_rows *res, int row, int col)
+{
+	return dc_rows_cell(res, row, col)->v == NULL;
+}
+
+/* A flag column: "t", "true" or "1" (engines spell booleans their way). */
+static int
+field_true(const struct dc_rows *res, int row, int col)
+{
+	const char *v = field(res, row, col);
+
+	return v[0] == 't' || v[0] == 'T' || v[0] == '1';
+}
+
 static char *
-field_dup(const PGresult *res, int row, int col)
+field_dup(const struct dc_rows *res, int row, int col)
 {
-	if (PQgetisnull(res, row, col))
+	if (field_null(res, row, col))
 		return NULL;
-	return strdup(PQgetvalue(res, row, col));
+	return strdup(field(res, row, col));
 }
 
 static int
-same_table(const PGresult *res, int a, int b)
+same_table(const struct dc_rows *res, int a, int b)
 {
-	return strcmp(PQgetvalue(res, a, F_SCHEMA),
-	    PQgetvalue(res, b, F_SCHEMA)) == 0 &&
-	    strcmp(PQgetvalue(res, a, F_TABLE),
-	    PQgetvalue(res, b, F_TABLE)) == 0;
+	return strcmp(field(res, a, F_SCHEMA), field(res, b, F_SCHEMA)) == 0 &&
+	    strcmp(field(res, a, F_TABLE), field(res, b, F_TABLE)) == 0;
 }
 
 static int
-parse_table(const PGresult *res, int first, int last,
+parse_table(const struct dc_rows *res, int first, int last,
     struct dc_schema_table *t)
 {
 	struct dc_schema_column *c;
@@ -128,22 +105,22 @@ parse_table(const PGresult *res, int first, int last,
 	t->schema = field_dup(res, first, F_SCHEMA);
 	t->name = field_dup(res, first, F_TABLE);
 	t->table_type = field_dup(res, first, F_TYPE);
-	t->row_count = PQgetisnull(res, first, F_ROWS) ? -1 :
-	    strtoll(PQgetvalue(res, first, F_ROWS), NULL, 10);
+	t->row_count = field_null(res, first, F_ROWS) ? -1 :
+	    strtoll(field(res, first, F_ROWS), NULL, 10);
 	if (t->schema == NULL || t->name == NULL || t->table_type == NULL)
 		return DC_ENOMEM;
 	t->cols = calloc((size_t)(last - first), sizeof(*t->cols));
 	if (t->cols == NULL)
 		return DC_ENOMEM;
 	for (row = first; row < last; row++) {
-		if (PQgetisnull(res, row, F_COLUMN))
+		if (field_null(res, row, F_COLUMN))
 			continue;	/* tables only, or a table without columns */
 		c = &t->cols[t->ncols++];
 		c->name = field_dup(res, row, F_COLUMN);
 		c->data_type = field_dup(res, row, F_DATATYPE);
-		c->nullable = PQgetvalue(res, row, F_NULLABLE)[0] == 't';
-		c->is_pk = PQgetvalue(res, row, F_PK)[0] == 't';
-		c->is_fk = !PQgetisnull(res, row, F_FTABLE);
+		c->nullable = field_true(res, row, F_NULLABLE);
+		c->is_pk = field_true(res, row, F_PK);
+		c->is_fk = !field_null(res, row, F_FTABLE);
 		c->foreign_table = field_dup(res, row, F_FTABLE);
 		c->foreign_column = field_dup(res, row, F_FCOLUMN);
 		if (c->name == NULL || c->data_type == NULL ||
@@ -155,13 +132,13 @@ parse_table(const PGresult *res, int first, int last,
 }
 
 int
-dc_schema_parse(const PGresult *res, struct dc_schema **out)
+dc_schema_parse(const struct dc_rows *res, struct dc_schema **out)
 {
 	struct dc_schema *s;
-	int n = PQntuples(res), row, first, k = 0;
+	int n = res->nrows, row, first, k = 0;
 
 	*out = NULL;
-	if (PQnfields(res) != F_COUNT)
+	if (res->ncols != F_COUNT)
 		return DC_EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -304,15 +281,15 @@ ent_drop(struct cache_ent *ent)
 }
 
 static void
-fetched(const struct dc_pg_result *r, void *arg)
+fetched(const struct dc_qresult *r, void *arg)
 {
 	struct cache_ent *ent = arg;
 	struct dc_schema_wait *wt, *list;
 	struct dc_schema *snap = NULL;
-	struct dc_pg_result oom;
+	struct dc_qresult oom;
 
 	ent->job = NULL;
-	if (r->status == DC_OK && dc_schema_parse(r->res, &snap) != DC_OK) {
+	if (r->status == DC_OK && dc_schema_parse(r->rows, &snap) != DC_OK) {
 		memset(&oom, 0, sizeof(oom));
 		oom.status = DC_ENOMEM;
 		oom.error = "out of memory while reading the catalog";
@@ -344,12 +321,15 @@ dc_schema_get(struct dc_worker *w, const struct dc_entry *e, dc_schema_cb cb,
     void *arg, struct dc_schema_wait **waitp)
 {
 	const char *params[DC_SCHEMA_SQL_NPARAMS] = { NULL, NULL, "true" };
+	const struct dc_driver *drv = dc_driver_find(e->type);
 	uint64_t h = url_hash(e->url);
 	struct cache_ent *ent;
 	struct dc_schema_wait *wt;
 	int rc;
 
 	*waitp = NULL;
+	if (drv == NULL)
+		return DC_EINVAL;
 	for (ent = cache; ent != NULL; ent = ent->next)
 		if (!ent->dead && memcmp(ent->id, e->id, 16) == 0)
 			break;
@@ -382,8 +362,9 @@ dc_schema_get(struct dc_worker *w, const struct dc_entry *e, dc_schema_cb cb,
 	if (ent->job != NULL)
 		return DC_OK;		/* joins the fetch in flight */
 	/* the callback may run (and free wt) before this returns */
-	rc = dc_pool_query(w->pool, e, DC_PG_CATALOG, dc_schema_sql,
-	    DC_SCHEMA_SQL_NPARAMS, params, fetched, ent, &ent->job);
+	rc = dc_pool_query(w->pool, e, DC_JOB_CATALOG,
+	    drv->dialect->catalog_sql, DC_SCHEMA_SQL_NPARAMS, params, fetched,
+	    ent, &ent->job);
 	if (rc != DC_OK) {
 		ent->waiters = wt->next;
 		free(wt);
