@@ -2,10 +2,10 @@
  * llm.h - a worker's LLM client: chat completions over HTTP(S) with
  * libcurl, driven by the worker's event base, never blocking it.
  *
- * One struct dc_llm per worker holds a curl multi handle (multi-socket
- * API on the worker's libevent loop) and a share handle (DNS cache, TLS
- * sessions, connection cache), so calls to the same provider reuse their
- * connections.  A call sends one system prompt and one user prompt and
+ * One struct dc_llm per worker adds its calls to the worker's curl multi
+ * handle (curlev.h, w->curl), whose share handle (DNS cache, TLS
+ * sessions, connection cache) lets calls to the same provider reuse
+ * their connections.  A call sends one system prompt and one user prompt and
  * hands the assistant's text to a callback.
  *
  * Providers (llm_provider / LLM_DEFAULT_PROVIDER):
@@ -53,7 +53,8 @@ struct dc_llm_reply {
 typedef void (*dc_llm_cb)(const struct dc_llm_reply *r, void *arg);
 
 /*
- * One per worker, after w->base and w->cfg exist.  NULL on failure; the
+ * One per worker, after w->base, w->cfg and w->curl exist.  NULL on
+ * failure; the
  * functions below accept that NULL (not configured, or DC_ERR).
  */
 struct dc_llm	*dc_llm_new(struct dc_worker *w);

@@ -1,5 +1,5 @@
 /*
- * llm_client_test.c - drives src/llm.c the way a worker does, built but
+ * llm_client_test.c - drives src/chat/llm.c the way a worker does, built but
  * not installed, for tests/integration/test_llm_client.py.
  *
  *	llm_client_test [-Sv] [-C config] [-n count] [-s system] [-u user]
@@ -33,6 +33,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "curlev.h"
 #include "dc.h"
 #include "llm.h"
 #include "log.h"
@@ -266,6 +267,7 @@ main(int argc, char **argv)
 	T.w.stats = &stats;
 	T.w.index_str[0] = '0';
 	if ((T.w.base = event_base_new()) == NULL ||
+	    (T.w.curl = dc_curlev_new(T.w.base)) == NULL ||
 	    (T.llm = dc_llm_new(&T.w)) == NULL ||
 	    (T.slots = calloc((size_t)T.n, sizeof(*T.slots))) == NULL) {
 		fprintf(stderr, "%s: cannot set up\n", TOOL_NAME);
@@ -320,6 +322,7 @@ main(int argc, char **argv)
 	rc = T.bugs == 0 && (T.freed || T.answered + T.cancelled == T.n) ?
 	    0 : 1;
 	dc_llm_free(T.llm);
+	dc_curlev_free(T.w.curl);
 	if (ev_cancel != NULL)
 		event_free(ev_cancel);
 	if (ev_free != NULL)

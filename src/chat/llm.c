@@ -1,22 +1,13 @@
 /*
  * llm.c - the worker's LLM client (see llm.h).
  *
- * libcurl's multi-socket API on the worker's event base: curl tells us
- * which sockets to watch (sock_cb) and when to wake it up (timer_cb); we
- * turn those into libevent events and hand readiness back with
- * curl_multi_socket_action().  Name resolution uses curl's threaded
- * resolver, so nothing here ever waits: a provider that takes twenty
- * seconds delays only the request that asked it.
- *
- * Completions are collected with curl_multi_info_read() after every
- * socket_action, outside any curl callback, so a user callback may start
- * or cancel calls.  A call that needs no request (no provider configured)
- * is answered from a zero timer, so callbacks never run from inside
- * dc_llm_complete().
- *
- * Calls share one CURLSH (DNS cache, TLS sessions, connection cache), so
- * a call to the provider reuses an idle keep-alive connection of an
- * earlier one.  The share needs no locks: a worker has one thread.
+ * Calls are libcurl transfers on the worker's shared multi handle
+ * (curlev.h), so nothing here ever waits: a provider that takes twenty
+ * seconds delays only the request that asked it.  A call that needs no
+ * request (no provider configured) is answered from a zero timer, so
+ * callbacks never run from inside dc_llm_complete().  Calls share the
+ * worker's share handle, so a call to the provider reuses an idle
+ * keep-alive connection of an earlier one.
  *
  * The API key lives in the worker's config and, for the life of a call,
  * in its header list, which is wiped before it is freed (libcurl's own
@@ -24,6 +15,7 @@
  * back is scrubbed of the key before anyone sees it, and nothing here
  * logs a header.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "curlev.h"
 #include "dc.h"
 #include "llm.h"
 #include "log.h"
@@ -54,16 +47,10 @@ enum provider {
 	P_LOCAL,
 };
 
-/* One socket curl asked us to watch. */
-struct sock {
-	struct dc_llm	*llm;
-	struct event	*ev;
-	struct sock	*prev, *next;
-};
-
 struct dc_llm_call {
 	struct dc_llm	*llm;
-	CURL		*easy;		/* NULL: answered without a request */
+	struct dc_curl_xfer xfer;	/* easy NULL: answered without a
+					   request */
 	struct curl_slist *headers;	/* holds the key: wiped on free */
 	struct event	*now_ev;	/* answers a call without a request */
 	const char	*why;		/* not configured: what to set */
@@ -81,18 +68,13 @@ struct dc_llm_call {
 
 struct dc_llm {
 	struct dc_worker *w;
-	CURLM		*multi;
-	CURLSH		*share;
-	struct event	*timer;
-	struct sock	*socks;
+	struct dc_curlev *cv;		/* the worker's (w->curl) */
 	struct dc_llm_call *calls;
 };
 
 static const char *const provider_names[] = {
 	"", "openai", "anthropic", "local"
 };
-
-static void	check_done(struct dc_llm *llm);
 
 static int
 provider_of(const struct dc_config *c)
@@ -383,99 +365,6 @@ write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* --- event plumbing: curl's sockets and timer on the worker's base --- */
-
-static void
-sock_free(struct dc_llm *llm, struct sock *s)
-{
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		llm->socks = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	if (s->ev != NULL)
-		event_free(s->ev);
-	free(s);
-}
-
-static void
-sock_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct sock *s = arg;
-	struct dc_llm *llm = s->llm;
-	int action = 0, running;
-
-	if (what & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	/* s may be freed by sock_cb during this */
-	curl_multi_socket_action(llm->multi, fd, action, &running);
-	check_done(llm);
-}
-
-static int
-sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct dc_llm *llm = userp;
-	struct sock *s = socketp;
-	short kind = EV_PERSIST;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (s != NULL)
-			sock_free(llm, s);
-		return 0;
-	}
-	if (s == NULL) {
-		if ((s = calloc(1, sizeof(*s))) == NULL)
-			return -1;
-		s->llm = llm;
-		s->next = llm->socks;
-		if (llm->socks != NULL)
-			llm->socks->prev = s;
-		llm->socks = s;
-		curl_multi_assign(llm->multi, fd, s);
-	} else if (s->ev != NULL) {
-		event_free(s->ev);
-		s->ev = NULL;
-	}
-	if (what & CURL_POLL_IN)
-		kind |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		kind |= EV_WRITE;
-	s->ev = event_new(llm->w->base, fd, kind, sock_event, s);
-	if (s->ev == NULL || event_add(s->ev, NULL) != 0)
-		return -1;
-	return 0;
-}
-
-static void
-timer_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct dc_llm *llm = arg;
-	int running;
-
-	curl_multi_socket_action(llm->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(llm);
-}
-
-/* curl wants to be woken up in timeout_ms (-1: never).  Just schedule. */
-static int
-timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct dc_llm *llm = userp;
-	struct timeval tv;
-
-	if (timeout_ms < 0) {
-		evtimer_del(llm->timer);
-		return 0;
-	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	return evtimer_add(llm->timer, &tv) == 0 ? 0 : -1;
-}
-
 /* --- calls --- */
 
 static void
@@ -506,9 +395,9 @@ static void
 call_free(struct dc_llm_call *c)
 {
 	call_unlink(c);
-	if (c->easy != NULL) {
-		curl_multi_remove_handle(c->llm->multi, c->easy);
-		curl_easy_cleanup(c->easy);
+	if (c->xfer.easy != NULL) {
+		dc_curlev_remove(c->llm->cv, &c->xfer);
+		curl_easy_cleanup(c->xfer.easy);
 	}
 	if (c->now_ev != NULL)
 		event_free(c->now_ev);
@@ -738,7 +627,8 @@ transfer_error(struct dc_llm_call *c, CURLcode res, char *err, size_t errsz)
 
 	switch (res) {
 	case CURLE_OPERATION_TIMEDOUT:
-		curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &connected);
+		curl_easy_getinfo(c->xfer.easy, CURLINFO_CONNECT_TIME_T,
+		    &connected);
 		if (connected == 0)
 			snprintf(err, errsz, "cannot reach %s at %s: no "
 			    "connection within %ld s", pname, c->where,
@@ -856,7 +746,7 @@ call_done(struct dc_llm_call *c, CURLcode res)
 
 	memset(&r, 0, sizeof(r));
 	err[0] = '\0';
-	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(c->xfer.easy, CURLINFO_RESPONSE_CODE, &code);
 	r.http_status = (int)code;
 	if (res != CURLE_OK)
 		r.status = transfer_error(c, res, err, sizeof(err));
@@ -868,21 +758,14 @@ call_done(struct dc_llm_call *c, CURLcode res)
 	free(text);
 }
 
+/* The transfer of a call ended (curlev.h). */
 static void
-check_done(struct dc_llm *llm)
+xfer_done(struct dc_curl_xfer *x, CURLcode res)
 {
-	CURLMsg *m;
-	char *priv;
-	int left;
+	struct dc_llm_call *c = (struct dc_llm_call *)(void *)((char *)x -
+	    offsetof(struct dc_llm_call, xfer));
 
-	while ((m = curl_multi_info_read(llm->multi, &left)) != NULL) {
-		priv = NULL;
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-		if (priv != NULL)
-			call_done((struct dc_llm_call *)priv, m->data.result);
-	}
+	call_done(c, res);
 }
 
 /* A call answered without a request (no provider configured). */
@@ -947,14 +830,14 @@ call_start(struct dc_llm_call *c, const char *sys, const char *user)
 		if (add_header(&c->headers, "Authorization", "Bearer ", key))
 			goto out;
 	}
-	if ((e = c->easy = curl_easy_init()) == NULL)
+	if ((e = c->xfer.easy = curl_easy_init()) == NULL)
 		goto out;
+	c->xfer.done = xfer_done;
 	snprintf(ua, sizeof(ua), "%s/%s", DC_NAME, DC_VERSION);
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)c);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_SHARE, llm->share);
+	curl_easy_setopt(e, CURLOPT_SHARE, dc_curlev_share(llm->cv));
 	curl_easy_setopt(e, CURLOPT_USERAGENT, ua);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -976,7 +859,7 @@ call_start(struct dc_llm_call *c, const char *sys, const char *user)
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS,
 	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	if (curl_multi_add_handle(llm->multi, e) != CURLM_OK) {
+	if (dc_curlev_add(llm->cv, &c->xfer) != DC_OK) {
 		rc = DC_ERR;
 		goto out;
 	}
@@ -1021,7 +904,7 @@ dc_llm_complete(struct dc_llm *llm, const char *system_prompt,
 		call_free(c);
 		return rc;
 	}
-	if (c->easy != NULL && llm->w->stats != NULL)
+	if (c->xfer.easy != NULL && llm->w->stats != NULL)
 		__atomic_add_fetch(&llm->w->stats->llm_calls, 1,
 		    __ATOMIC_RELAXED);
 	if (call != NULL)
@@ -1045,31 +928,15 @@ dc_llm_new(struct dc_worker *w)
 {
 	struct dc_llm *llm;
 
+	if (w->curl == NULL) {
+		log_error("cannot set up the LLM client (libcurl)");
+		return NULL;
+	}
 	if ((llm = calloc(1, sizeof(*llm))) == NULL)
 		return NULL;
 	llm->w = w;
-	llm->multi = curl_multi_init();
-	llm->share = curl_share_init();
-	llm->timer = evtimer_new(w->base, timer_event, llm);
-	if (llm->multi == NULL || llm->share == NULL || llm->timer == NULL)
-		goto fail;
-	/* one process, one thread: the share needs no lock callbacks */
-	if (curl_share_setopt(llm->share, CURLSHOPT_SHARE,
-	    CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-	    curl_share_setopt(llm->share, CURLSHOPT_SHARE,
-	    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
-	    curl_share_setopt(llm->share, CURLSHOPT_SHARE,
-	    CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
-		goto fail;
-	curl_multi_setopt(llm->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	curl_multi_setopt(llm->multi, CURLMOPT_SOCKETDATA, llm);
-	curl_multi_setopt(llm->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(llm->multi, CURLMOPT_TIMERDATA, llm);
+	llm->cv = w->curl;
 	return llm;
-fail:
-	log_error("cannot set up the LLM client (libcurl)");
-	dc_llm_free(llm);
-	return NULL;
 }
 
 void
@@ -1079,14 +946,5 @@ dc_llm_free(struct dc_llm *llm)
 		return;
 	while (llm->calls != NULL)
 		call_free(llm->calls);
-	if (llm->multi != NULL)
-		curl_multi_cleanup(llm->multi);
-	/* after every easy handle: it closes the cached connections */
-	if (llm->share != NULL)
-		curl_share_cleanup(llm->share);
-	while (llm->socks != NULL)
-		sock_free(llm, llm->socks);
-	if (llm->timer != NULL)
-		event_free(llm->timer);
 	free(llm);
 }

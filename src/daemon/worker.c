@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "curlev.h"
 #include "dc.h"
 #include "http.h"
 #include "llm.h"
@@ -48,6 +49,8 @@ worker_exit(void)
 	dc_schema_shutdown();
 	if (W.pool != NULL)
 		dc_pool_free(W.pool);
+	/* after every client that adds transfers to it */
+	dc_curlev_free(W.curl);
 	dc_http_teardown(&W);
 	if (W.http != NULL)
 		evhttp_free(W.http);
@@ -322,6 +325,7 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 	W.pool = dc_pool_new(&W);
 	if (W.pool == NULL)
 		_exit(2);
+	W.curl = dc_curlev_new(W.base);
 	W.llm = dc_llm_new(&W);
 	dc_worker_sync_registry(&W);
 
