@@ -61,10 +61,15 @@
  * running, the pool calls ops->abort (stop the statement on the server if
  * closing the connection does not) and closes the connection.
  *
- * Re-entrancy.  dc_conn_job_done(), dc_conn_broken() and the others run
- * user callbacks, which may submit jobs (to this connection too), cancel
- * jobs or close connections.  The pool keeps a connection's memory alive
- * while ops->io runs; after calling any dc_conn_*() function from io, the
+ * Re-entrancy.  dc_conn_ready(), dc_conn_job_done(), dc_conn_broken()
+ * and the other functions that end jobs or close connections run user
+ * callbacks, which may submit jobs (to this connection too), cancel jobs
+ * or close connections.  So a driver calls them only from ops->io (or
+ * from its own events), never from connect, submit, flush, reset or
+ * abort, which report through their return value; to finish one of those
+ * at once, it arms a zero timeout (dc_conn_watch(c, -1, 0, 0)) and
+ * finishes from io.  The pool keeps a connection's memory alive while
+ * ops->io runs; after calling any dc_conn_*() function from io, the
  * driver checks c->dead and, when set, returns at once without touching
  * its engine handle (ops->close has already run).
  *
@@ -123,6 +128,8 @@ struct dc_dialect {
 	   %s is the quoted table (dc_dialect_table) */
 	const char	*count_sql;
 	const char	*sample_sql;
+	/* lines added to the LLM's rules ("- ...\n" each), or NULL */
+	const char	*prompt_rules;
 };
 
 /*
@@ -330,7 +337,9 @@ struct dc_job {
 /*
  * Watch fd for what (EV_READ, EV_WRITE, with EV_PERSIST to keep it),
  * calling ops->io; timeout_ms >= 0 also wakes it with EV_TIMEOUT.  A
- * persistent watch that does not change costs nothing.  fd < 0 stops.
+ * persistent watch that does not change costs nothing.  fd < 0 with
+ * timeout_ms >= 0 is a timer alone; fd < 0 and timeout_ms < 0 stops.
+ * One watch per connection: each call replaces the previous one.
  */
 void		 dc_conn_watch(struct dc_conn *c, int fd, short what,
 		     int timeout_ms);

@@ -15,8 +15,11 @@
 #define DC_PROMPT_CHARS_PER_TOKEN	4
 #define DC_PROMPT_SCHEMA_TOKENS		6000
 
-/* The system prompt for a target of this database_type.  Malloc'ed. */
-char		*dc_prompt_system(const char *dbtype);
+/*
+ * The system prompt for a target of this dialect (driver.h: its name and
+ * its own rules, "- ...\n" lines, may be NULL).  Malloc'ed.
+ */
+char		*dc_prompt_system(const char *dialect, const char *rules);
 
 /*
  * The user prompt: schema context (at most budget characters of it, most

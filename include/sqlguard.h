@@ -36,6 +36,18 @@ struct dc_sql_verdict {
 int		 dc_sql_guard(const char *sql, size_t len,
 		     struct dc_sql_verdict *v);
 
+/*
+ * The same for MySQL/MariaDB (drivers/mysql): MySQL's lexical rules
+ * ('...' and "..." strings with backslash escapes, `...` names, # and
+ * "-- " comments, unnested slash-star comments, executable comments
+ * slash-star-bang read as code, no optimizer hints), DESCRIBE, no INTO
+ * (OUTFILE, DUMPFILE, @variables), no := assignments, no locking reads,
+ * no functions that read files, take named locks or move sequences.
+ * The statement must pass under every sql_mode reading of its quotes.
+ */
+int		 dc_sql_guard_mysql(const char *sql, size_t len,
+		     struct dc_sql_verdict *v);
+
 /* 1 when s is a plain identifier we are willing to quote (table, schema). */
 int		 dc_sql_ident_ok(const char *s);
 

@@ -858,7 +858,8 @@ static void
 nl_ask(struct chat *q, const char *prompt)
 {
 	struct dc_worker *w = q->r->w;
-	char *system = dc_prompt_system(q->dbtype);
+	char *system = dc_prompt_system(q->dialect->name,
+	    q->dialect->prompt_rules);
 	int rc;
 
 	if (system == NULL) {

@@ -18,11 +18,8 @@
 #include "prompt.h"
 
 char *
-dc_prompt_system(const char *dbtype)
+dc_prompt_system(const char *dialect, const char *rules)
 {
-	const char *dialect = strcmp(dbtype, "postgresql") == 0 ?
-	    "PostgreSQL" : strcmp(dbtype, "mysql") == 0 ? "MySQL" :
-	    strcmp(dbtype, "clickhouse") == 0 ? "ClickHouse" : dbtype;
 	char *s = NULL;
 
 	if (asprintf(&s,
@@ -32,12 +29,12 @@ dc_prompt_system(const char *dbtype)
 	    "SELECT) in the %s dialect, and nothing else: no explanation.\n"
 	    "- Never write INSERT, UPDATE, DELETE, DDL, transaction control, "
 	    "SET, COPY or more than one statement.\n"
-	    "- Use only the tables and columns listed in the schema; qualify "
-	    "tables with their schema when it is not public.\n"
+	    "- Use only the tables and columns listed in the schema.\n"
+	    "%s"
 	    "- Add a LIMIT of at most 100 rows unless the question asks for an "
 	    "aggregate or a specific number of rows.\n"
 	    "- Reply with the SQL in a ```sql fenced block.\n",
-	    dialect, dialect) < 0)
+	    dialect, dialect, rules != NULL ? rules : "") < 0)
 		return NULL;
 	return s;
 }

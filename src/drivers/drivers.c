@@ -12,10 +12,12 @@
 
 #include "dc.h"
 #include "driver.h"
+#include "drv_mysql.h"
 #include "drv_pg.h"
 
 static const struct dc_driver *const drivers[] = {
 	&dc_driver_pg,
+	&dc_driver_mysql,
 };
 
 const struct dc_driver *
@@ -37,9 +39,11 @@ dc_driver_names(void)
 
 	if (names[0] != '\0')
 		return names;
+	/* "a", "a and b", "a, b and c" */
 	for (i = 0; i < DC_ARRAY_SIZE(drivers) && o < sizeof(names); i++)
 		o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s",
-		    i == 0 ? "" : ", ", drivers[i]->type);
+		    i == 0 ? "" : i + 1 == DC_ARRAY_SIZE(drivers) ? " and " :
+		    ", ", drivers[i]->type);
 	return names;
 }
 

@@ -501,8 +501,10 @@ dc_conn_watch(struct dc_conn *c, int fd, short what, int timeout_ms)
 	if (c->ev_fd != -1)
 		event_del(c->ev);
 	c->ev_fd = -1;
-	if (fd < 0 || c->dead)
+	if ((fd < 0 && timeout_ms < 0) || c->dead)
 		return;
+	if (fd < 0)
+		what = 0;	/* a timer alone */
 	if (c->ev == NULL)
 		c->ev = event_new(c->w->base, fd, what, conn_event, c);
 	else
@@ -512,7 +514,8 @@ dc_conn_watch(struct dc_conn *c, int fd, short what, int timeout_ms)
 	tv.tv_sec = timeout_ms / 1000;
 	tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
 	if (event_add(c->ev, timeout_ms >= 0 ? &tv : NULL) == 0) {
-		c->ev_fd = fd;
+		/* ev_fd says "added": a timer alone is -2, never a socket */
+		c->ev_fd = fd >= 0 ? fd : -2;
 		c->ev_what = what;
 	}
 }

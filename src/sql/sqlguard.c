@@ -1,8 +1,9 @@
 /*
  * sqlguard.c - the lexical guard in front of every statement sent to a
  * target.  It admits exactly one statement of a read-only kind (SELECT,
- * WITH ... SELECT, VALUES, TABLE, EXPLAIN of those, SHOW) and refuses
- * anything else with a reason short enough for a 400 detail.
+ * WITH ... SELECT, VALUES, TABLE, EXPLAIN of those, SHOW; for MySQL also
+ * DESCRIBE) and refuses anything else with a reason short enough for a
+ * 400 detail.  It is the guard of engines that have no parser library.
  *
  * It does not parse SQL.  It tokenises it the way PostgreSQL's scan.l does
  * for everything that can hide a keyword or a semicolon: '...' strings and
@@ -30,6 +31,9 @@
 
 #define READ_ONLY_KINDS	"only read-only queries (SELECT, WITH ... SELECT, " \
 			"VALUES, TABLE, EXPLAIN, SHOW) are allowed"
+#define READ_ONLY_KINDS_MY "only read-only queries (SELECT, WITH ... " \
+			"SELECT, VALUES, TABLE, EXPLAIN, DESCRIBE, SHOW) are " \
+			"allowed"
 
 enum tok_type {
 	TOK_EOF = 0,
@@ -53,6 +57,7 @@ struct tok {
 	const char	*p;		/* first byte, inside the statement */
 	size_t		 len;
 	char		 esc;		/* TOK_QIDENT: U& escape, 0 for "..." */
+	char		 q;		/* TOK_QIDENT: its quote, '"' or '`' */
 };
 
 struct lexer {
@@ -61,6 +66,10 @@ struct lexer {
 	size_t		 pos;
 	int		 scs;		/* standard_conforming_strings */
 	const char	*err;		/* why lex_next failed */
+	/* MySQL's rules (dc_sql_guard_mysql) */
+	int		 my;
+	int		 ansi;		/* ANSI_QUOTES: "..." is a name */
+	int		 exec;		/* inside an executable comment */
 };
 
 /* What the scan knows about one level of parentheses. */
@@ -125,6 +134,28 @@ static const struct {
 	{ "pg_import_system_collations", 0 },
 };
 
+/*
+ * MySQL's: read server files, take locks that outlive the transaction,
+ * wait on replication, run programs (lib_mysqludf_sys), move sequences.
+ */
+static const struct {
+	const char	*name;
+	int		 prefix;
+} guard_bad_funcs_my[] = {
+	{ "load_file", 0 },
+	{ "get_lock", 0 },
+	{ "release_lock", 0 },
+	{ "release_all_locks", 0 },
+	{ "master_pos_wait", 0 },
+	{ "source_pos_wait", 0 },
+	{ "master_gtid_wait", 0 },
+	{ "wait_for_executed_gtid_set", 0 },
+	{ "wait_until_sql_thread_after_gtids", 0 },
+	{ "sys_", 1 },
+	{ "nextval", 0 },
+	{ "setval", 0 },
+};
+
 static const char *const query_words[] = {
 	"select", "values", "table", "with", NULL
 };
@@ -133,6 +164,14 @@ static const char *const main_words[] = {
 };
 static const char *const dml_words[] = {
 	"insert", "update", "delete", "merge", NULL
+};
+static const char *const dml_words_my[] = {
+	"insert", "update", "delete", "replace", NULL
+};
+/* What DESCRIBE t must not take for a table name. */
+static const char *const not_tables_my[] = {
+	"insert", "update", "delete", "replace", "load", "call", "set", "do",
+	"for", "handler", NULL
 };
 
 static int	 refuse(struct dc_sql_verdict *, const char *, ...)
@@ -207,14 +246,84 @@ line_end(const struct lexer *lx, size_t i)
 	return i;
 }
 
+/*
+ * MySQL's comments: # to the end of the line; -- only when a space or a
+ * control character follows ("1--1" is arithmetic); slash-star comments
+ * end at the first star-slash (no nesting); and executable comments,
+ * slash-star-bang (or slash-star-M-bang) with an optional version
+ * number, whose content MySQL runs as code whatever the version says:
+ * their markers are blanks here and what is between them is lexed.
+ * Optimizer hints (slash-star-plus) can change settings such as the
+ * statement timeout for one statement: refused.  Returns the index after
+ * the comment or marker at i, i when there is none, BLANK_ERR with
+ * lx->err set when malformed.
+ */
+#define BLANK_ERR	((size_t)-1)
+
+static size_t
+blank_my(struct lexer *lx, size_t i)
+{
+	unsigned char	 c = at(lx, i), d = at(lx, i + 1);
+	size_t		 j;
+
+	if (c == '#')
+		return line_end(lx, i);
+	if (c == '-' && d == '-' && (at(lx, i + 2) == 0 ||
+	    at(lx, i + 2) <= ' ' || at(lx, i + 2) == 0x7f))
+		return line_end(lx, i);
+	if (c == '*' && d == '/' && lx->exec) {
+		lx->exec = 0;
+		return i + 2;
+	}
+	if (c != '/' || d != '*')
+		return i;
+	j = i + 2;
+	if (at(lx, j) == 'M' && at(lx, j + 1) == '!')
+		j++;
+	if (at(lx, j) == '!') {
+		if (lx->exec) {
+			lx->err = "nested executable comment";
+			return BLANK_ERR;
+		}
+		for (j++; is_digit(at(lx, j)); j++)
+			;
+		lx->exec = 1;
+		return j;
+	}
+	if (at(lx, j) == '+') {
+		lx->err = "optimizer hints (/*+ ... */) are not allowed";
+		return BLANK_ERR;
+	}
+	for (;; j++) {
+		if (at(lx, j) == 0) {
+			lx->err = "unterminated /* comment";
+			return BLANK_ERR;
+		}
+		if (at(lx, j) == '*' && at(lx, j + 1) == '/')
+			return j + 2;
+	}
+}
+
 /* Skip whitespace, -- comments and nested slash-star comments. */
 static int
 lex_blank(struct lexer *lx)
 {
-	size_t	 i = lx->pos;
+	size_t	 i = lx->pos, j;
 	int	 depth;
 
 	for (;;) {
+		if (lx->my) {
+			if (is_space(at(lx, i))) {
+				i++;
+				continue;
+			}
+			if ((j = blank_my(lx, i)) == BLANK_ERR)
+				return -1;
+			if (j == i)
+				break;
+			i = j;
+			continue;
+		}
 		if (is_space(at(lx, i)))
 			i++;
 		else if (at(lx, i) == '-' && at(lx, i + 1) == '-')
@@ -301,6 +410,39 @@ lex_string(struct lexer *lx, size_t i, enum quote_mode mode)
 				break;
 			i = next;
 		} else
+			i++;
+	}
+	lx->pos = i + 1;
+	return 0;
+}
+
+/*
+ * MySQL's quoted text whose body starts at i: '...' and "..." strings
+ * (backslash escapes the next byte unless NO_BACKSLASH_ESCAPES, esc 0),
+ * `...` names and ANSI_QUOTES "..." names (no escapes); a doubled quote
+ * stands for itself.
+ */
+static int
+lex_quoted_my(struct lexer *lx, size_t i, char quote, int esc)
+{
+	for (;;) {
+		if (at(lx, i) == 0) {
+			lx->err = quote == '`' ? "unterminated quoted identifier" :
+			    "unterminated quoted string";
+			return -1;
+		}
+		if (esc && at(lx, i) == '\\') {
+			if (at(lx, i + 1) == 0) {
+				lx->err = "unterminated quoted string";
+				return -1;
+			}
+			i += 2;
+		} else if (at(lx, i) == (unsigned char)quote &&
+		    at(lx, i + 1) == (unsigned char)quote)
+			i += 2;
+		else if (at(lx, i) == (unsigned char)quote)
+			break;
+		else
 			i++;
 	}
 	lx->pos = i + 1;
@@ -434,6 +576,22 @@ lex_next(struct lexer *lx, struct tok *t)
 	l = to_lower(c);
 	t->p = lx->s + i;
 	t->type = TOK_STRING;
+	if (lx->my) {
+		if (c == 0 && lx->exec) {
+			lx->err = "unterminated /*! comment";
+			return -1;
+		}
+		if (c == '\'' || (c == '"' && !lx->ansi))
+			rc = lex_quoted_my(lx, i + 1, (char)c, !lx->scs);
+		else if (c == '`' || c == '"') {
+			t->type = TOK_QIDENT;
+			t->q = (char)c;
+			rc = lex_quoted_my(lx, i + 1, (char)c, 0);
+		} else
+			goto common;
+		t->len = lx->pos - i;
+		return rc;
+	}
 	if (c == 0)
 		t->type = TOK_EOF;
 	else if (c == '\'')
@@ -453,6 +611,14 @@ lex_next(struct lexer *lx, struct tok *t)
 		rc = lex_qident(lx, i + 1);
 	} else if (c == '$')
 		rc = lex_dollar(lx, t);
+	else
+		goto common;
+	t->len = lx->pos - (size_t)(t->p - lx->s);
+	return rc;
+common:
+	/* what both dialects lex the same way */
+	if (c == 0)
+		t->type = TOK_EOF;
 	else if (is_ident_start(c)) {
 		t->type = TOK_WORD;
 		for (i++; is_ident_cont(at(lx, i)); i++)
@@ -563,6 +729,20 @@ tok_name(const struct tok *t, char *buf)
 			buf[n++] = (char)to_lower((unsigned char)t->p[i]);
 		return (int)n;
 	}
+	if (t->q != 0) {
+		/* MySQL: doubled quotes; function names ignore case */
+		for (i = 1; i < t->len; i++) {
+			c = (unsigned char)t->p[i];
+			if (c == (unsigned char)t->q) {
+				if (i + 1 >= t->len || t->p[i + 1] != t->q)
+					break;
+				i++;
+			}
+			if (n < GUARD_NAME_MAX)
+				buf[n++] = (char)to_lower(c);
+		}
+		return (int)n;
+	}
 	for (i = t->esc ? 3 : 1; i < t->len; i += step) {
 		c = (unsigned char)t->p[i];
 		step = 1;
@@ -595,10 +775,20 @@ tok_name(const struct tok *t, char *buf)
 }
 
 static int
-bad_function(const char *name, size_t n)
+bad_function(const char *name, size_t n, int my)
 {
 	size_t	 i, l;
 
+	if (my) {
+		for (i = 0; i < DC_ARRAY_SIZE(guard_bad_funcs_my); i++) {
+			l = strlen(guard_bad_funcs_my[i].name);
+			if ((n == l || (guard_bad_funcs_my[i].prefix &&
+			    n > l)) && memcmp(name, guard_bad_funcs_my[i].name,
+			    l) == 0)
+				return 1;
+		}
+		return 0;
+	}
 	for (i = 0; i < DC_ARRAY_SIZE(guard_bad_funcs); i++) {
 		l = strlen(guard_bad_funcs[i].name);
 		if ((n == l || (guard_bad_funcs[i].prefix && n > l)) &&
@@ -610,14 +800,16 @@ bad_function(const char *name, size_t n)
 
 /* prev comes right before a '(': refuse it if it names a bad function. */
 static int
-check_call(const struct tok *prev, struct dc_sql_verdict *v)
+check_call(const struct lexer *lx, const struct tok *prev,
+    struct dc_sql_verdict *v)
 {
 	char	 name[GUARD_NAME_MAX + 1], shown[GUARD_SHOW_MAX + 1];
 	int	 n;
 
 	if (prev->type != TOK_WORD && prev->type != TOK_QIDENT)
 		return 0;
-	if ((n = tok_name(prev, name)) <= 0 || !bad_function(name, (size_t)n))
+	if ((n = tok_name(prev, name)) <= 0 ||
+	    !bad_function(name, (size_t)n, lx->my))
 		return 0;
 	show(shown, name, (size_t)n, 0);
 	return refuse(v, "function %s() is not allowed in a read-only query",
@@ -644,6 +836,32 @@ is_locking(const struct lexer *lx)
 	return tok_is(&a, "no") && tok_is(&b, "key") && tok_is(&d, "update");
 }
 
+/* After NEXT: VALUE FOR (a MariaDB sequence moves)? */
+static int
+is_next_value(const struct lexer *lx)
+{
+	struct lexer	 c = *lx;
+	struct tok	 a;
+
+	return lex_next(&c, &a) == 0 && tok_is(&a, "value");
+}
+
+/* MySQL's own ways to lock, write or move state from a SELECT. */
+static int
+check_word_my(const struct lexer *lx, const struct tok *t,
+    struct dc_sql_verdict *v)
+{
+	if (tok_is(t, "lock"))
+		return refuse(v, "SELECT ... LOCK IN SHARE MODE is not "
+		    "allowed");
+	if (tok_is(t, "procedure"))
+		return refuse(v, "SELECT ... PROCEDURE is not allowed");
+	if (tok_is(t, "next") && is_next_value(lx))
+		return refuse(v, "NEXT VALUE FOR is not allowed in a read-only "
+		    "query");
+	return 0;
+}
+
 /*
  * A word in keyword position (not after a '.') at nesting depth, g[depth]
  * being its group: refuse a data-modifying statement as a group's first
@@ -653,32 +871,35 @@ static int
 check_word(const struct lexer *lx, const struct tok *t, struct group *g,
     size_t depth, struct dc_sql_verdict *v)
 {
+	const char *const *dml = lx->my ? dml_words_my : dml_words;
 	struct group	*cur = &g[depth];
 	char		 word[GUARD_SHOW_MAX + 1];
 
 	if (cur->first) {
 		if (tok_is(t, "with"))
 			cur->with = 1;
-		else if (tok_in(t, dml_words))
+		else if (tok_in(t, dml))
 			return refuse(v, "%s", depth > 0 && g[depth - 1].with ?
 			    "data-modifying statement inside WITH is not allowed" :
 			    "data-modifying statement in a subquery is not allowed");
 	} else if (cur->with && !cur->main) {
 		if (tok_in(t, main_words))
 			cur->main = 1;
-		else if (tok_in(t, dml_words) && depth > 0)
+		else if (tok_in(t, dml) && depth > 0)
 			return refuse(v, "data-modifying statement inside WITH "
 			    "is not allowed");
-		else if (tok_in(t, dml_words)) {
+		else if (tok_in(t, dml)) {
 			show(word, t->p, t->len, 1);
-			return refuse(v, "statement type %s is not allowed: "
-			    READ_ONLY_KINDS, word);
+			return refuse(v, "statement type %s is not allowed: %s",
+			    word, lx->my ? READ_ONLY_KINDS_MY : READ_ONLY_KINDS);
 		}
 	}
 	if (tok_is(t, "into"))
 		return refuse(v, "SELECT ... INTO is not allowed");
 	if (tok_is(t, "for") && is_locking(lx))
 		return refuse(v, "SELECT ... FOR UPDATE/SHARE is not allowed");
+	if (lx->my)
+		return check_word_my(lx, t, v);
 	return 0;
 }
 
@@ -710,8 +931,12 @@ guard_scan(struct lexer *lx, int with0, struct dc_sql_verdict *v)
 			continue;
 		}
 		end = (size_t)(t.p - lx->s) + t.len;
+		/* MySQL: @var := value writes a session variable */
+		if (lx->my && tok_op(&t, '=') && tok_op(&prev, ':') &&
+		    prev.p + 1 == t.p)
+			return refuse(v, "assignments (:=) are not allowed");
 		if (tok_op(&t, '(')) {
-			if (check_call(&prev, v) == -1)
+			if (check_call(lx, &prev, v) == -1)
 				return -1;
 			g[depth].first = 0;
 			if (++depth == GUARD_MAX_DEPTH)
@@ -761,13 +986,14 @@ guard_query(struct lexer *lx, struct tok *t, const char *explain,
 		    explain);
 	if (t->type != TOK_WORD)
 		return refuse(v, "a statement must start with SELECT, WITH, "
-		    "VALUES, TABLE, EXPLAIN or SHOW");
+		    "VALUES, TABLE, EXPLAIN%s or SHOW", lx->my ? ", DESCRIBE" :
+		    "");
 	show(word, t->p, t->len, 1);
 	if (explain != NULL)
 		return refuse(v, "%s of %s is not allowed: only read-only "
 		    "queries can be explained", explain, word);
-	return refuse(v, "statement type %s is not allowed: " READ_ONLY_KINDS,
-	    word);
+	return refuse(v, "statement type %s is not allowed: %s", word,
+	    lx->my ? READ_ONLY_KINDS_MY : READ_ONLY_KINDS);
 }
 
 /*
@@ -836,6 +1062,63 @@ guard_explain(struct lexer *lx, struct dc_sql_verdict *v, int *with0)
 	    with0);
 }
 
+/* A table or column name of MySQL: a word or a quoted name. */
+static int
+is_name_my(const struct tok *t)
+{
+	return (t->type == TOK_WORD && !tok_in(t, not_tables_my)) ||
+	    t->type == TOK_QIDENT;
+}
+
+/*
+ * MySQL: lx is after EXPLAIN, DESCRIBE or DESC.  Either the plan of a
+ * read-only query (EXTENDED, PARTITIONS, ANALYZE, FORMAT = name may come
+ * first), or a table's columns: DESCRIBE [db.]table [column].
+ */
+static int
+guard_explain_my(struct lexer *lx, struct dc_sql_verdict *v, int *kind,
+    int *with0)
+{
+	struct tok	 t, u;
+	int		 analyze = 0;
+
+	if (next_tok(lx, &t, v) == -1)
+		return -1;
+	for (;; ) {
+		if (tok_is(&t, "analyze"))
+			analyze = 1;
+		else if (tok_is(&t, "format")) {
+			if (next_tok(lx, &u, v) == -1 ||
+			    (tok_op(&u, '=') && next_tok(lx, &u, v) == -1))
+				return -1;
+		} else if (!tok_is(&t, "extended") && !tok_is(&t, "partitions"))
+			break;
+		if (next_tok(lx, &t, v) == -1)
+			return -1;
+	}
+	if (tok_op(&t, '(') || tok_in(&t, query_words)) {
+		*kind = DC_SQL_EXPLAIN;
+		return guard_query(lx, &t, analyze ? "EXPLAIN ANALYZE" :
+		    "EXPLAIN", v, with0);
+	}
+	if (!analyze && is_name_my(&t)) {
+		if (next_tok(lx, &t, v) == -1)
+			return -1;
+		if (tok_op(&t, '.') && (next_tok(lx, &t, v) == -1 ||
+		    !is_name_my(&t) || next_tok(lx, &t, v) == -1))
+			return refuse(v, "DESCRIBE takes a table name");
+		if ((is_name_my(&t) || t.type == TOK_STRING) &&
+		    next_tok(lx, &t, v) == -1)
+			return -1;
+		if (t.type == TOK_EOF || tok_op(&t, ';')) {
+			*kind = DC_SQL_SHOW;
+			return 0;
+		}
+	}
+	return refuse(v, "EXPLAIN and DESCRIBE take a read-only query or a "
+	    "table name");
+}
+
 /* What kind of statement this is, from its first tokens. */
 static int
 guard_head(struct lexer *lx, struct dc_sql_verdict *v, int *kind,
@@ -854,6 +1137,9 @@ guard_head(struct lexer *lx, struct dc_sql_verdict *v, int *kind,
 		return refuse(v, "%s", t.type == TOK_EOF ? "empty statement" :
 		    "only one statement is allowed");
 	}
+	if (lx->my && (tok_is(&t, "explain") || tok_is(&t, "describe") ||
+	    tok_is(&t, "desc")))
+		return guard_explain_my(lx, v, kind, with0);
 	if (tok_is(&t, "explain")) {
 		*kind = DC_SQL_EXPLAIN;
 		return guard_explain(lx, v, with0);
@@ -866,9 +1152,14 @@ guard_head(struct lexer *lx, struct dc_sql_verdict *v, int *kind,
 	return guard_query(lx, &t, NULL, v, with0);
 }
 
-/* One reading of the statement, with standard_conforming_strings scs. */
+/*
+ * One reading of the statement: with standard_conforming_strings scs
+ * (MySQL: NO_BACKSLASH_ESCAPES), by MySQL's rules when my, with
+ * ANSI_QUOTES when ansi.
+ */
 static int
-guard_pass(const char *sql, size_t len, int scs, struct dc_sql_verdict *v)
+guard_pass(const char *sql, size_t len, int scs, int my, int ansi,
+    struct dc_sql_verdict *v)
 {
 	struct lexer	 lx, head;
 	int		 kind = 0, with0 = 0;
@@ -877,6 +1168,8 @@ guard_pass(const char *sql, size_t len, int scs, struct dc_sql_verdict *v)
 	lx.s = sql;
 	lx.len = len;
 	lx.scs = scs;
+	lx.my = my;
+	lx.ansi = ansi;
 	head = lx;
 	if (guard_head(&head, v, &kind, &with0) == -1 ||
 	    guard_scan(&lx, with0, v) == -1)
@@ -885,39 +1178,76 @@ guard_pass(const char *sql, size_t len, int scs, struct dc_sql_verdict *v)
 	return 0;
 }
 
+/* Empty input and NUL bytes, which no reading admits. */
+static int
+guard_input(const char *sql, size_t len, struct dc_sql_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (sql == NULL || len == 0)
+		return refuse(v, "empty statement");
+	if (memchr(sql, '\0', len) != NULL)
+		return refuse(v, "statement contains a NUL byte");
+	return 0;
+}
+
+static int
+guard_refused(struct dc_sql_verdict *v)
+{
+	v->ok = 0;
+	v->kind = 0;
+	v->len = 0;
+	return DC_EINVAL;
+}
+
 int
 dc_sql_guard(const char *sql, size_t len, struct dc_sql_verdict *v)
 {
 	struct dc_sql_verdict	 alt;
 
-	memset(v, 0, sizeof(*v));
 	memset(&alt, 0, sizeof(alt));
-	if (sql == NULL || len == 0) {
-		refuse(v, "empty statement");
-		goto fail;
-	}
-	if (memchr(sql, '\0', len) != NULL) {
-		refuse(v, "statement contains a NUL byte");
-		goto fail;
-	}
-	if (guard_pass(sql, len, 1, v) == -1)
-		goto fail;
+	if (guard_input(sql, len, v) == -1 ||
+	    guard_pass(sql, len, 1, 0, 0, v) == -1)
+		return guard_refused(v);
 	/*
 	 * The two readings differ only in a backslash inside '...': if the
 	 * second refuses what the first admits, that backslash is why.
 	 */
-	if (guard_pass(sql, len, 0, &alt) == -1) {
+	if (guard_pass(sql, len, 0, 0, 0, &alt) == -1) {
 		refuse(v, "ambiguous backslash before a quote in a '...' "
 		    "string: write it as E'...' with the backslash doubled");
-		goto fail;
+		return guard_refused(v);
 	}
 	v->ok = 1;
 	return 0;
-fail:
-	v->ok = 0;
-	v->kind = 0;
-	v->len = 0;
-	return DC_EINVAL;
+}
+
+int
+dc_sql_guard_mysql(const char *sql, size_t len, struct dc_sql_verdict *v)
+{
+	struct dc_sql_verdict	 alt;
+	int			 scs, ansi;
+
+	if (guard_input(sql, len, v) == -1 ||
+	    guard_pass(sql, len, 0, 1, 0, v) == -1)
+		return guard_refused(v);
+	/*
+	 * The server's sql_mode decides whether a backslash escapes in a
+	 * string (NO_BACKSLASH_ESCAPES) and whether "..." is a string or a
+	 * name (ANSI_QUOTES); the statement must mean the same under all.
+	 */
+	for (scs = 0; scs <= 1; scs++)
+		for (ansi = 0; ansi <= 1; ansi++) {
+			memset(&alt, 0, sizeof(alt));
+			if ((scs || ansi) &&
+			    guard_pass(sql, len, scs, 1, ansi, &alt) == -1) {
+				refuse(v, "ambiguous quoting: a backslash or a "
+				    "double quote reads differently under "
+				    "another sql_mode (%s)", alt.reason);
+				return guard_refused(v);
+			}
+		}
+	v->ok = 1;
+	return 0;
 }
 
 int

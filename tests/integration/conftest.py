@@ -1,9 +1,11 @@
-"""Fixtures for the integration suite: throwaway PostgreSQL clusters and
-real datachatd daemons.
+"""Fixtures for the integration suite: throwaway PostgreSQL clusters, a
+throwaway MariaDB server, and real datachatd daemons.
 
 A cluster is initdb'ed as the postgres user in a temporary directory, on a
 free loopback port with its unix socket in that directory, and removed at
-the end even when a test fails.  A daemon is the real binary from
+the end even when a test fails.  The MariaDB server (session-scoped, only
+started by the tests that ask for it) is installed with
+mariadb-install-db and run by mariadbd as the mysql user the same way.  A daemon is the real binary from
 $DC_BUILDDIR, started in the foreground with a config file written for the
 test; at teardown it is stopped and the test fails if any of its processes
 is left behind.
@@ -29,6 +31,9 @@ DATACHATD = os.path.join(BUILD, "datachatd")
 DATACHATCTL = os.path.join(BUILD, "datachatctl")
 PGBIN = "/usr/lib/postgresql/15/bin"
 PG_PASSWORD = "s3cret-Pg-pw"
+MARIADBD = "/usr/sbin/mariadbd"
+MY_PASSWORD = "s3cret-My-pw"
+MY_USER = "dc"
 
 
 def free_port():
@@ -129,6 +134,119 @@ def pg():
     cluster = PgCluster()
     yield cluster
     cluster.destroy()
+
+
+class MyServer:
+    """A private MariaDB server owned by the mysql user: root over its
+    unix socket for the tests' own setup, MY_USER with a password over
+    TCP on 127.0.0.1 for datachatd."""
+
+    def __init__(self):
+        pw = pwd.getpwnam("mysql")
+        self.dir = tempfile.mkdtemp(prefix="dc-my-")
+        os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self.data = os.path.join(self.dir, "data")
+        self.sock = os.path.join(self.dir, "sock")
+        self.port = free_port()
+        self.proc = None
+        subprocess.run(["runuser", "-u", "mysql", "--", "mariadb-install-db",
+                        "--no-defaults", "--datadir=" + self.data,
+                        "--auth-root-authentication-method=normal",
+                        "--skip-test-db"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       cwd=self.dir)
+        self.start()
+        self.admin("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s';"
+                   "GRANT ALL PRIVILEGES ON *.* TO '%s'@'127.0.0.1'"
+                   % (MY_USER, MY_PASSWORD, MY_USER))
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["runuser", "-u", "mysql", "--", MARIADBD, "--no-defaults",
+             "--datadir=" + self.data, "--socket=" + self.sock,
+             "--pid-file=" + os.path.join(self.dir, "pid"),
+             "--skip-networking=0", "--bind-address=127.0.0.1",
+             "--port=%d" % self.port, "--skip-name-resolve",
+             "--log-error=" + os.path.join(self.dir, "err.log"),
+             "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",
+             "--max-connections=300", "--performance-schema=0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=self.dir)
+        wait_for(lambda: self._ping(), timeout=60, what="mariadbd up")
+
+    def _ping(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("mariadbd exited: see %s/err.log" % self.dir)
+        c = self.connect()
+        c.close()
+        return True
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, db, user=MY_USER, password=MY_PASSWORD, scheme="mysql",
+            host="127.0.0.1"):
+        return "%s://%s:%s@%s:%d/%s" % (scheme, user, password, host,
+                                        self.port, db)
+
+    def connect(self, db=None):
+        import pymysql
+        return pymysql.connect(unix_socket=self.sock, user="root",
+                               database=db, autocommit=True,
+                               connect_timeout=5)
+
+    def admin(self, statements, db=None):
+        """Run ;-separated statements as root; the last one's rows."""
+        c = self.connect(db)
+        try:
+            rows = None
+            with c.cursor() as cur:
+                for st in [x for x in statements.split(";") if x.strip()]:
+                    cur.execute(st)
+                    rows = cur.fetchall()
+            return rows
+        finally:
+            c.close()
+
+    def sql(self, db, query, params=None):
+        c = self.connect(db)
+        try:
+            with c.cursor() as cur:
+                cur.execute(query, params)
+                return cur.fetchall()
+        finally:
+            c.close()
+
+    def create_db(self, prefix="db"):
+        name = "%s_%s" % (prefix, uuid.uuid4().hex[:10])
+        self.admin("CREATE DATABASE %s" % name)
+        return name
+
+    def running(self, marker):
+        """Ids of the server threads whose statement contains marker."""
+        rows = self.sql(None, "SELECT ID, INFO FROM "
+                        "information_schema.PROCESSLIST WHERE INFO LIKE %s "
+                        "AND INFO NOT LIKE %s",
+                        ("%" + marker + "%", "%PROCESSLIST%"))
+        return [r[0] for r in rows]
+
+
+@pytest.fixture(scope="session")
+def mysql():
+    server = MyServer()
+    yield server
+    server.destroy()
 
 
 def child_pids(pid):

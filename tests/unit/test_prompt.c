@@ -35,12 +35,14 @@ main(void)
 	char *p, *q;
 	int shown;
 
-	p = dc_prompt_system("postgresql");
+	p = dc_prompt_system("PostgreSQL", "- Qualify tables.\n");
 	CHECK(p != NULL && strstr(p, "PostgreSQL") != NULL);
 	CHECK(strstr(p, "one read-only statement") != NULL);
+	CHECK(strstr(p, "schema.\n- Qualify tables.\n- Add a LIMIT") != NULL);
 	free(p);
-	p = dc_prompt_system("mysql");
+	p = dc_prompt_system("MySQL", NULL);
 	CHECK(strstr(p, "MySQL") != NULL);
+	CHECK(strstr(p, "schema.\n- Add a LIMIT") != NULL);
 	free(p);
 
 	CHECK(dc_prompt_score(&tables[1], "Top 10 customers by revenue") >= 100);

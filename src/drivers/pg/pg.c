@@ -120,6 +120,8 @@ static const struct dc_dialect pg_dialect = {
 	.catalog_sql = catalog_sql,
 	.count_sql = "SELECT count(*) AS row_count FROM %s",
 	.sample_sql = "SELECT * FROM %s LIMIT %d",
+	.prompt_rules = "- Qualify tables with their schema when it is not "
+	    "public.\n",
 };
 
 /* --- types --- */
