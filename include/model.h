@@ -48,10 +48,12 @@ struct dc_field {
 	const char	*name;
 	int		 type;		/* enum dc_ftype */
 	int		 flags;		/* DC_F_* */
-	const char	*dflt;		/* default as JSON text, unless REQUIRED */
-	int		 min_length;	/* str: at least this many characters */
-	int		 max_length;	/* str: at most this many bytes (0: any);
-					   datachatd's storage limits */
+	const char	*dflt;		/* default unless REQUIRED: a string's
+					   value, "true"/"false", a number;
+					   NULL: null (containers: empty) */
+	int		 min_length;	/* str: at least this many chars */
+	int		 max_length;	/* str: at most this many bytes (0:
+					   any); datachatd's storage limits */
 	const char *const *choices;	/* LITERAL: NULL-terminated */
 	int64_t		 ge, le;	/* INT bounds, with DC_F_GE/LE/GT */
 	const struct dc_model *sub;	/* LIST_MODEL: the items' model */
