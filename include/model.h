@@ -100,9 +100,9 @@ int		 dc_model_validate(const struct dc_model *m,
 		     struct dc_val *vals, struct json_object *errs);
 
 /*
- * Append one error to errs: loc is where followed by the path elements
- * given (strings, or -1-terminated... see model.c), input taken by
- * reference.  ctx may be NULL; it is taken.
+ * Append the error {type, loc, msg, input[, ctx]} to errs.  loc and ctx
+ * (may be NULL: no ctx) are taken whatever happens; input is referenced
+ * (NULL: null).  1, or -1 when out of memory.
  */
 int		 dc_model_error(struct json_object *errs, const char *type,
 		     struct json_object *loc, const char *msg,
