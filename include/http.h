@@ -113,9 +113,6 @@ int		 dc_req_model(struct dc_req *r, const struct dc_model *m,
 int		 dc_req_query(struct dc_req *r, const struct dc_model *m,
 		     struct dc_val *vals, struct json_object **query);
 
-/* A body that must be a JSON object, whatever its fields; as above. */
-int		 dc_req_json(struct dc_req *r, struct json_object **out);
-
 /* 422 {"detail": errs}; takes errs. */
 void		 dc_reply_422(struct dc_req *r, struct json_object *errs);
 

@@ -48,10 +48,12 @@ struct dc_field {
 	const char	*name;
 	int		 type;		/* enum dc_ftype */
 	int		 flags;		/* DC_F_* */
-	const char	*dflt;		/* default as JSON text, unless REQUIRED */
-	int		 min_length;	/* str: at least this many characters */
-	int		 max_length;	/* str: at most this many bytes (0: any);
-					   datachatd's storage limits */
+	const char	*dflt;		/* default unless REQUIRED: a string's
+					   value, "true"/"false", a number;
+					   NULL: null (containers: empty) */
+	int		 min_length;	/* str: at least this many chars */
+	int		 max_length;	/* str: at most this many bytes (0:
+					   any); datachatd's storage limits */
 	const char *const *choices;	/* LITERAL: NULL-terminated */
 	int64_t		 ge, le;	/* INT bounds, with DC_F_GE/LE/GT */
 	const struct dc_model *sub;	/* LIST_MODEL: the items' model */
@@ -98,9 +100,9 @@ int		 dc_model_validate(const struct dc_model *m,
 		     struct dc_val *vals, struct json_object *errs);
 
 /*
- * Append one error to errs: loc is where followed by the path elements
- * given (strings, or -1-terminated... see model.c), input taken by
- * reference.  ctx may be NULL; it is taken.
+ * Append the error {type, loc, msg, input[, ctx]} to errs.  loc and ctx
+ * (may be NULL: no ctx) are taken whatever happens; input is referenced
+ * (NULL: null).  1, or -1 when out of memory.
  */
 int		 dc_model_error(struct json_object *errs, const char *type,
 		     struct json_object *loc, const char *msg,

@@ -261,20 +261,24 @@ static char *
 trimmed_messages(struct json_object *msgs)
 {
 	struct json_object *a;
+	struct dc_jb b = { 0 };
 	size_t n, i, from;
+	const char *t;
 	char *s;
 
 	if (msgs == NULL)
 		return strdup("[]");
 	n = json_object_array_length(msgs);
 	from = n > MAX_MESSAGES ? n - MAX_MESSAGES : 0;
-	if ((a = json_object_new_array()) == NULL)
-		return NULL;
+	a = json_object_new_array();
 	for (i = from; i < n; i++)
-		json_object_array_add(a,
+		dc_jb_push(&b, a,
 		    json_object_get(json_object_array_get_idx(msgs, i)));
-	s = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	if ((a = dc_jb_done(&b, a)) == NULL)
+		return NULL;
+	t = json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = t != NULL ? strdup(t) : NULL;
 	json_object_put(a);
 	return s;
 }

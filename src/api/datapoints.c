@@ -19,6 +19,7 @@
 
 #include "dc.h"
 #include "http.h"
+#include "jsonw.h"
 #include "model.h"
 #include "util.h"
 #include "worker.h"
@@ -125,15 +126,16 @@ path_uuid(struct dc_req *r, const struct dc_model *m,
 {
 	struct dc_val v[1];
 	struct json_object *o = json_object_new_object(), *errs;
+	struct dc_jb b = { 0 };
 	int n;
 
-	if (o == NULL || (errs = json_object_new_array()) == NULL) {
+	dc_jb_add(&b, o, m->fields[0].name, json_object_new_string(r->args[0]));
+	if ((o = dc_jb_done(&b, o)) == NULL ||
+	    (errs = json_object_new_array()) == NULL) {
 		json_object_put(o);
 		dc_reply_error(r, 500, "out of memory");
 		return 0;
 	}
-	json_object_object_add(o, m->fields[0].name,
-	    json_object_new_string(r->args[0]));
 	n = dc_model_validate(m, o, "path", v, errs);
 	if (n == 0)
 		dc_uuid_format(v[0].uuid, out);
@@ -199,7 +201,8 @@ static int
 dict_body(struct dc_req *r)
 {
 	struct json_object *body, *errs, *loc;
-	int absent;
+	struct dc_jb b = { 0 };
+	int absent, rc;
 
 	if (dc_req_body(r, &body, &absent) != DC_OK)
 		return 0;
@@ -207,22 +210,23 @@ dict_body(struct dc_req *r)
 		json_object_put(body);
 		return 1;
 	}
-	if ((errs = json_object_new_array()) == NULL ||
-	    (!absent && (loc = json_object_new_array()) == NULL)) {
-		json_object_put(errs);
-		json_object_put(body);
-		dc_reply_error(r, 500, "out of memory");
-		return 0;
-	}
+	errs = json_object_new_array();
 	if (absent)
-		dc_model_missing_body(errs);
+		rc = errs != NULL ? dc_model_missing_body(errs) : -1;
 	else {
-		json_object_array_add(loc, json_object_new_string("body"));
-		dc_model_error(errs, "dict_type", loc, "Input should be a valid "
-		    "dictionary", body, NULL);
+		loc = json_object_new_array();
+		dc_jb_push(&b, loc, json_object_new_string("body"));
+		loc = dc_jb_done(&b, loc);
+		rc = errs != NULL && loc != NULL ? dc_model_error(errs,
+		    "dict_type", loc, "Input should be a valid dictionary", body,
+		    NULL) : (json_object_put(loc), -1);
 	}
 	json_object_put(body);
-	dc_reply_422(r, errs);
+	if (rc < 0) {
+		json_object_put(errs);
+		dc_reply_error(r, 500, "out of memory");
+	} else
+		dc_reply_422(r, errs);
 	return 0;
 }
 

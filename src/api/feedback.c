@@ -187,9 +187,13 @@ submit_feedback(struct dc_req *r)
 	struct dc_val v[DC_MODEL_MAX_FIELDS];
 	struct json_object *body = NULL, *ctx = NULL;
 	const char *params[11];
+	static const struct { const char *key; int field; } ctx_fields[] = {
+		{ "query", F_QUERY }, { "answer", F_ANSWER }, { "sql", F_SQL } };
 	struct fbq *f = NULL;
+	struct dc_jb b = { 0 };
 	uint8_t id[16];
 	char conf[40];
+	int i;
 
 	if (dc_req_model(r, &submit_model, 0, v, &body) != DC_OK)
 		return;
@@ -212,18 +216,25 @@ submit_feedback(struct dc_req *r)
 	}
 	/* DataChat's context column: the answer the feedback is about */
 	ctx = json_object_new_object();
-	json_object_object_add(ctx, "query", v[F_QUERY].null ? NULL :
-	    json_object_get(v[F_QUERY].v));
-	json_object_object_add(ctx, "answer", v[F_ANSWER].null ? NULL :
-	    json_object_get(v[F_ANSWER].v));
-	json_object_object_add(ctx, "sql", v[F_SQL].null ? NULL :
-	    json_object_get(v[F_SQL].v));
-	json_object_object_add(ctx, "sources", v[F_SOURCES].v != NULL &&
+	for (i = 0; i < 3; i++) {
+		const struct dc_val *cv = &v[ctx_fields[i].field];
+
+		if (cv->null)
+			dc_jb_null(&b, ctx, ctx_fields[i].key);
+		else
+			dc_jb_add(&b, ctx, ctx_fields[i].key,
+			    json_object_get(cv->v));
+	}
+	dc_jb_add(&b, ctx, "sources", v[F_SOURCES].v != NULL &&
 	    !v[F_SOURCES].null ? json_object_get(v[F_SOURCES].v) :
 	    json_object_new_array());
-	json_object_object_add(ctx, "metadata", v[F_METADATA].v != NULL &&
+	dc_jb_add(&b, ctx, "metadata", v[F_METADATA].v != NULL &&
 	    !v[F_METADATA].null ? json_object_get(v[F_METADATA].v) :
 	    json_object_new_object());
+	if ((ctx = dc_jb_done(&b, ctx)) == NULL) {
+		dc_reply_error(r, 500, "out of memory");
+		goto out;
+	}
 	snprintf(conf, sizeof(conf), "%.17g", v[F_CONFIDENCE].d);
 	params[0] = f->id;
 	params[1] = v[F_CATEGORY].s;

@@ -43,6 +43,7 @@
 #include "config.h"
 #include "dc.h"
 #include "http.h"
+#include "jsonw.h"
 #include "log.h"
 #include "model.h"
 #include "pyjson.h"
@@ -569,14 +570,13 @@ void
 dc_reply_422(struct dc_req *r, struct json_object *errs)
 {
 	struct json_object *o = json_object_new_object();
+	struct dc_jb b = { 0 };
 
-	if (o == NULL) {
-		json_object_put(errs);
+	dc_jb_add(&b, o, "detail", errs);
+	if ((o = dc_jb_done(&b, o)) == NULL)
 		dc_reply_error(r, 500, "out of memory");
-		return;
-	}
-	json_object_object_add(o, "detail", errs);
-	dc_reply_json(r, 422, o);
+	else
+		dc_reply_json(r, 422, o);
 }
 
 /* FastAPI's json_invalid: the message and position json.loads gives. */
@@ -584,6 +584,7 @@ static void
 reply_json_invalid(struct dc_req *r, const char *data, size_t len)
 {
 	struct json_object *errs, *loc, *ctx, *input;
+	struct dc_jb b = { 0 };
 	const char *msg;
 	size_t pos;
 	int rc;
@@ -596,19 +597,21 @@ reply_json_invalid(struct dc_req *r, const char *data, size_t len)
 	errs = json_object_new_array();
 	loc = json_object_new_array();
 	ctx = json_object_new_object();
-	if (errs == NULL || loc == NULL || ctx == NULL) {
-		json_object_put(errs);
+	dc_jb_push(&b, loc, json_object_new_string("body"));
+	dc_jb_push(&b, loc, json_object_new_int64((int64_t)pos));
+	dc_jb_add(&b, ctx, "error", json_object_new_string(msg));
+	loc = dc_jb_done(&b, loc);
+	ctx = dc_jb_done(&b, ctx);
+	input = json_object_new_object();
+	rc = errs == NULL || loc == NULL || ctx == NULL || input == NULL ? -1 :
+	    dc_model_error(errs, "json_invalid", loc, "JSON decode error",
+	    input, ctx);
+	if (rc < 0 && (loc == NULL || ctx == NULL || input == NULL || errs ==
+	    NULL)) {
+		/* dc_model_error took neither: drop what was made */
 		json_object_put(loc);
 		json_object_put(ctx);
-		dc_reply_error(r, 500, "out of memory");
-		return;
 	}
-	json_object_array_add(loc, json_object_new_string("body"));
-	json_object_array_add(loc, json_object_new_int64((int64_t)pos));
-	json_object_object_add(ctx, "error", json_object_new_string(msg));
-	input = json_object_new_object();
-	rc = dc_model_error(errs, "json_invalid", loc, "JSON decode error",
-	    input, ctx);
 	json_object_put(input);
 	if (rc < 0) {
 		json_object_put(errs);
@@ -739,6 +742,7 @@ dc_req_query(struct dc_req *r, const struct dc_model *m,
 	struct evkeyvalq kv;
 	struct evkeyval *e;
 	struct json_object *o, *errs;
+	struct dc_jb b = { 0 };
 	int n;
 
 	*query = NULL;
@@ -752,11 +756,10 @@ dc_req_query(struct dc_req *r, const struct dc_model *m,
 	if (q != NULL && evhttp_parse_query_str(q, &kv) == 0) {
 		/* a repeated parameter: the last one, as Starlette reads it */
 		TAILQ_FOREACH(e, &kv, next)
-			json_object_object_add(o, e->key,
-			    json_object_new_string(e->value));
+			dc_jb_add(&b, o, e->key, json_object_new_string(e->value));
 	}
 	evhttp_clear_headers(&kv);
-	n = dc_model_validate(m, o, "query", vals, errs);
+	n = b.failed ? -1 : dc_model_validate(m, o, "query", vals, errs);
 	if (n != 0) {
 		json_object_put(o);
 		if (n < 0) {
@@ -769,38 +772,6 @@ dc_req_query(struct dc_req *r, const struct dc_model *m,
 	json_object_put(errs);
 	*query = o;
 	return DC_OK;
-}
-
-int
-dc_req_json(struct dc_req *r, struct json_object **out)
-{
-	struct json_object *errs;
-	int absent;
-
-	if (dc_req_body(r, out, &absent) != DC_OK)
-		return DC_EINVAL;
-	if (!absent && json_object_is_type(*out, json_type_object))
-		return DC_OK;
-	if ((errs = json_object_new_array()) != NULL) {
-		struct json_object *loc = json_object_new_array();
-
-		json_object_array_add(loc, json_object_new_string("body"));
-		if (absent)
-			dc_model_missing_body(errs);
-		else
-			dc_model_error(errs, "model_attributes_type", loc,
-			    "Input should be a valid dictionary or object to "
-			    "extract fields from", *out, NULL);
-		if (absent)
-			json_object_put(loc);
-	}
-	json_object_put(*out);
-	*out = NULL;
-	if (errs == NULL)
-		dc_reply_error(r, 500, "out of memory");
-	else
-		dc_reply_422(r, errs);
-	return DC_EINVAL;
 }
 
 static void

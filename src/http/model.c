@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "dc.h"
+#include "jsonw.h"
 #include "model.h"
 #include "util.h"
 
@@ -58,13 +59,12 @@ struct lpath {
 	size_t		 idx;
 };
 
-static int
-lpath_add(struct json_object *arr, const struct lpath *p)
+static void
+lpath_add(struct dc_jb *b, struct json_object *arr, const struct lpath *p)
 {
-	if (p->up != NULL && lpath_add(arr, p->up) != 0)
-		return -1;
-	return json_object_array_add(arr, p->key != NULL ?
-	    json_object_new_string(p->key) :
+	if (p->up != NULL)
+		lpath_add(b, arr, p->up);
+	dc_jb_push(b, arr, p->key != NULL ? json_object_new_string(p->key) :
 	    json_object_new_int64((int64_t)p->idx));
 }
 
@@ -72,12 +72,10 @@ static struct json_object *
 lpath_json(const struct lpath *p)
 {
 	struct json_object *arr = json_object_new_array();
+	struct dc_jb b = { 0 };
 
-	if (arr != NULL && lpath_add(arr, p) != 0) {
-		json_object_put(arr);
-		return NULL;
-	}
-	return arr;
+	lpath_add(&b, arr, p);
+	return dc_jb_done(&b, arr);
 }
 
 int
@@ -86,45 +84,34 @@ dc_model_error(struct json_object *errs, const char *type,
     struct json_object *ctx)
 {
 	struct json_object *e = json_object_new_object();
+	struct dc_jb b = { 0 };
 
-	if (e == NULL || loc == NULL) {
-		json_object_put(e);
-		json_object_put(loc);
-		json_object_put(ctx);
-		return -1;
-	}
-	json_object_object_add(e, "type", json_object_new_string(type));
-	json_object_object_add(e, "loc", loc);
-	json_object_object_add(e, "msg", json_object_new_string(msg));
-	json_object_object_add(e, "input", json_object_get(input));
+	dc_jb_add(&b, e, "type", json_object_new_string(type));
+	dc_jb_add(&b, e, "loc", loc);
+	dc_jb_add(&b, e, "msg", json_object_new_string(msg));
+	if (input != NULL)
+		dc_jb_add(&b, e, "input", json_object_get(input));
+	else
+		dc_jb_null(&b, e, "input");
 	if (ctx != NULL)
-		json_object_object_add(e, "ctx", ctx);
-	json_object_array_add(errs, e);
-	return 1;
+		dc_jb_add(&b, e, "ctx", ctx);
+	if ((e = dc_jb_done(&b, e)) == NULL)
+		return -1;
+	dc_jb_push(&b, errs, e);
+	return b.failed ? -1 : 1;
 }
 
 int
 dc_model_missing_body(struct json_object *errs)
 {
 	struct json_object *loc = json_object_new_array();
+	struct dc_jb b = { 0 };
 
-	if (loc == NULL)
+	dc_jb_push(&b, loc, json_object_new_string("body"));
+	if ((loc = dc_jb_done(&b, loc)) == NULL)
 		return -1;
-	json_object_array_add(loc, json_object_new_string("body"));
 	return dc_model_error(errs, "missing", loc, "Field required", NULL,
 	    NULL);
-}
-
-static struct json_object *
-ctx1(const char *key, struct json_object *v)
-{
-	struct json_object *c = json_object_new_object();
-
-	if (c != NULL)
-		json_object_object_add(c, key, v);
-	else
-		json_object_put(v);
-	return c;
 }
 
 /* Characters, as Python's len() counts them. */
@@ -528,6 +515,19 @@ struct vctx {
 	int		 oom;
 };
 
+/* {key: v}; out of memory marks the validation failed. */
+static struct json_object *
+ctx1(struct vctx *vc, const char *key, struct json_object *v)
+{
+	struct json_object *c = json_object_new_object();
+	struct dc_jb b = { 0 };
+
+	dc_jb_add(&b, c, key, v);
+	if ((c = dc_jb_done(&b, c)) == NULL)
+		vc->oom = 1;
+	return c;
+}
+
 static void
 verr(struct vctx *c, const char *type, const struct lpath *loc,
     const char *msg, struct json_object *input, struct json_object *ctx)
@@ -574,7 +574,7 @@ type_error(struct vctx *c, const struct dc_field *f, const struct lpath *loc,
 
 		expected_list(f->choices, exp, sizeof(exp));
 		snprintf(msg, sizeof(msg), "Input should be %s", exp);
-		verr(c, "literal_error", loc, msg, v, ctx1("expected",
+		verr(c, "literal_error", loc, msg, v, ctx1(c, "expected",
 		    json_object_new_string(exp)));
 		break;
 	}
@@ -606,17 +606,17 @@ int_bounds(struct vctx *c, const struct dc_field *f, const struct lpath *loc,
 	if ((f->flags & DC_F_GT) && !(x > f->ge)) {
 		snprintf(msg, sizeof(msg), "Input should be greater than %lld",
 		    (long long)f->ge);
-		verr(c, "greater_than", loc, msg, v, ctx1("gt",
+		verr(c, "greater_than", loc, msg, v, ctx1(c, "gt",
 		    json_object_new_int64(f->ge)));
 	} else if ((f->flags & DC_F_GE) && x < f->ge) {
 		snprintf(msg, sizeof(msg), "Input should be greater than or "
 		    "equal to %lld", (long long)f->ge);
-		verr(c, "greater_than_equal", loc, msg, v, ctx1("ge",
+		verr(c, "greater_than_equal", loc, msg, v, ctx1(c, "ge",
 		    json_object_new_int64(f->ge)));
 	} else if ((f->flags & DC_F_LE) && x > f->le) {
 		snprintf(msg, sizeof(msg), "Input should be less than or equal "
 		    "to %lld", (long long)f->le);
-		verr(c, "less_than_equal", loc, msg, v, ctx1("le",
+		verr(c, "less_than_equal", loc, msg, v, ctx1(c, "le",
 		    json_object_new_int64(f->le)));
 	}
 }
@@ -662,6 +662,7 @@ masked_input(const struct dc_model *m, struct json_object *obj)
 {
 	struct json_object *copy = NULL, *v;
 	const struct dc_field *f;
+	struct dc_jb b = { 0 };
 
 	for (f = m->fields; f->name != NULL; f++) {
 		if (!(f->flags & DC_F_SECRET) ||
@@ -671,16 +672,21 @@ masked_input(const struct dc_model *m, struct json_object *obj)
 		if (copy == NULL) {
 			struct json_object_iter it;
 
-			if ((copy = json_object_new_object()) == NULL)
-				return json_object_get(obj);
-			json_object_object_foreachC(obj, it)
-				json_object_object_add(copy, it.key,
-				    json_object_get(it.val));
+			copy = json_object_new_object();
+			json_object_object_foreachC(obj, it) {
+				if (it.val != NULL)
+					dc_jb_add(&b, copy, it.key,
+					    json_object_get(it.val));
+				else
+					dc_jb_null(&b, copy, it.key);
+			}
 		}
-		json_object_object_add(copy, f->name,
-		    json_object_new_string(secret_mask));
+		dc_jb_add(&b, copy, f->name, json_object_new_string(secret_mask));
 	}
-	return copy != NULL ? copy : json_object_get(obj);
+	if (copy == NULL)
+		return json_object_get(obj);
+	/* NULL: the caller echoes nothing rather than the secret */
+	return dc_jb_done(&b, copy);
 }
 
 static void
@@ -732,13 +738,13 @@ validate_field(const struct dc_field *f, struct json_object *obj,
 			snprintf(msg, sizeof(msg), "String should have at least "
 			    "%d character%s", f->min_length,
 			    f->min_length == 1 ? "" : "s");
-			verr(c, "string_too_short", loc, msg, v, ctx1("min_length",
+			verr(c, "string_too_short", loc, msg, v, ctx1(c, "min_length",
 			    json_object_new_int(f->min_length)));
 		} else if (f->max_length > 0 && val->slen >
 		    (size_t)f->max_length) {
 			snprintf(msg, sizeof(msg), "String should have at most "
 			    "%d characters", f->max_length);
-			verr(c, "string_too_long", loc, msg, v, ctx1("max_length",
+			verr(c, "string_too_long", loc, msg, v, ctx1(c, "max_length",
 			    json_object_new_int(f->max_length)));
 		}
 		break;
@@ -871,7 +877,7 @@ validate_field(const struct dc_field *f, struct json_object *obj,
 		if (uuid_strict(val->s, val->uuid, why, sizeof(why)) != DC_OK) {
 			snprintf(msg, sizeof(msg), "Input should be a valid UUID, "
 			    "%s", why);
-			verr(c, "uuid_parsing", loc, msg, v, ctx1("error",
+			verr(c, "uuid_parsing", loc, msg, v, ctx1(c, "error",
 			    json_object_new_string(why)));
 		}
 		break;
@@ -893,7 +899,7 @@ validate_field(const struct dc_field *f, struct json_object *obj,
 			snprintf(msg, sizeof(msg), "Input should be a valid "
 			    "datetime or date, %s", w);
 			verr(c, "datetime_from_date_parsing", loc, msg, v,
-			    ctx1("error", json_object_new_string(w)));
+			    ctx1(c, "error", json_object_new_string(w)));
 		}
 		break;
 	}
@@ -908,7 +914,8 @@ validate_obj(const struct dc_model *m, struct json_object *obj,
 	struct json_object *saved = c->input;
 	int i;
 
-	c->input = masked_input(m, obj);
+	if ((c->input = masked_input(m, obj)) == NULL)
+		c->oom = 1;
 	for (i = 0; m->fields[i].name != NULL && !c->oom; i++) {
 		assert(i < DC_MODEL_MAX_FIELDS);
 		validate_field(&m->fields[i], obj, loc, &vals[i], c);
@@ -952,9 +959,10 @@ static struct json_object *
 type_schema(const char *t)
 {
 	struct json_object *o = json_object_new_object();
+	struct dc_jb b = { 0 };
 
-	json_object_object_add(o, "type", json_object_new_string(t));
-	return o;
+	dc_jb_add(&b, o, "type", json_object_new_string(t));
+	return dc_jb_done(&b, o);
 }
 
 struct json_object *
@@ -963,6 +971,7 @@ dc_model_schema(const struct dc_model *m)
 	struct json_object *o = json_object_new_object(), *props, *req, *p,
 	    *any;
 	const struct dc_field *f;
+	struct dc_jb b = { 0 };
 
 	props = json_object_new_object();
 	req = json_object_new_array();
@@ -979,7 +988,7 @@ dc_model_schema(const struct dc_model *m)
 			break;
 		case DC_FT_DICT:
 			p = type_schema("object");
-			json_object_object_add(p, "additionalProperties",
+			dc_jb_add(&b, p, "additionalProperties",
 			    json_object_new_boolean(1));
 			break;
 		default:
@@ -988,26 +997,24 @@ dc_model_schema(const struct dc_model *m)
 		}
 		if (f->flags & DC_F_NULLABLE) {
 			any = json_object_new_array();
-			json_object_array_add(any, p);
-			json_object_array_add(any, type_schema("null"));
+			dc_jb_push(&b, any, p);
+			dc_jb_push(&b, any, type_schema("null"));
 			p = json_object_new_object();
-			json_object_object_add(p, "anyOf", any);
+			dc_jb_add(&b, p, "anyOf", any);
 		}
 		if (f->flags & DC_F_REQUIRED)
-			json_object_array_add(req,
-			    json_object_new_string(f->name));
+			dc_jb_push(&b, req, json_object_new_string(f->name));
 		else if (f->dflt != NULL && !(f->flags & DC_F_NO_DEFAULT_KEY))
-			json_object_object_add(p, "default",
-			    f->type == DC_FT_INT ? json_object_new_int64(
-			    strtoll(f->dflt, NULL, 10)) : f->type == DC_FT_BOOL ?
-			    json_object_new_boolean(strcmp(f->dflt, "true") ==
-			    0) : json_object_new_string(f->dflt));
-		json_object_object_add(props, f->name, p);
+			dc_jb_add(&b, p, "default", f->type == DC_FT_INT ?
+			    json_object_new_int64(strtoll(f->dflt, NULL, 10)) :
+			    f->type == DC_FT_BOOL ? json_object_new_boolean(
+			    strcmp(f->dflt, "true") == 0) :
+			    json_object_new_string(f->dflt));
+		dc_jb_add(&b, props, f->name, p);
 	}
-	json_object_object_add(o, "type", json_object_new_string("object"));
-	json_object_object_add(o, "properties", props);
-	json_object_object_add(o, "required", req);
-	json_object_object_add(o, "additionalProperties",
-	    json_object_new_boolean(0));
-	return o;
+	dc_jb_add(&b, o, "type", json_object_new_string("object"));
+	dc_jb_add(&b, o, "properties", props);
+	dc_jb_add(&b, o, "required", req);
+	dc_jb_add(&b, o, "additionalProperties", json_object_new_boolean(0));
+	return dc_jb_done(&b, o);
 }
