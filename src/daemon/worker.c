@@ -28,6 +28,7 @@
 #include "llm.h"
 #include "log.h"
 #include "msg.h"
+#include "pgurl.h"
 #include "pool.h"
 #include "proctitle.h"
 #include "util.h"
@@ -45,6 +46,10 @@ worker_exit(void)
 	dc_llm_free(W.llm);
 	if (W.pool != NULL)
 		dc_pool_free(W.pool);
+	if (W.urlpol != NULL) {
+		dc_pgurl_policy_free(W.urlpol);
+		free(W.urlpol);
+	}
 	dc_http_teardown(&W);
 	if (W.http != NULL)
 		evhttp_free(W.http);
@@ -312,6 +317,9 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 		}
 		W.nbound++;
 	}
+	if ((W.urlpol = calloc(1, sizeof(*W.urlpol))) == NULL ||
+	    dc_pgurl_policy_init(W.urlpol, cfg) != DC_OK)
+		_exit(2);
 	W.pool = dc_pool_new(&W);
 	if (W.pool == NULL)
 		_exit(2);
