@@ -162,12 +162,16 @@ static const struct deny {
  *   pg_*_size               the size of files of a relation, database or
  *                           tablespace: VOLATILE because the size moves
  *   pg_is_in_recovery       whether the server is a standby
+ *   pg_sleep, pg_sleep_for, pg_sleep_until   wait: they hold nothing, and
+ *                           the statement timeout ends them like any
+ *                           slow query
  */
 static const char *const allow_list[] = {
 	"random", "random_normal", "clock_timestamp", "timeofday",
 	"gen_random_uuid", "pg_relation_size", "pg_table_size",
 	"pg_indexes_size", "pg_total_relation_size", "pg_database_size",
-	"pg_tablespace_size", "pg_is_in_recovery",
+	"pg_tablespace_size", "pg_is_in_recovery", "pg_sleep", "pg_sleep_for",
+	"pg_sleep_until",
 };
 
 const char dc_pgcat_sql[] =

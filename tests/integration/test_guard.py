@@ -111,7 +111,8 @@ ALLOWED_VOLATILE = {"random", "random_normal", "clock_timestamp",
                     "timeofday", "gen_random_uuid", "pg_relation_size",
                     "pg_table_size", "pg_indexes_size",
                     "pg_total_relation_size", "pg_database_size",
-                    "pg_tablespace_size", "pg_is_in_recovery"}
+                    "pg_tablespace_size", "pg_is_in_recovery", "pg_sleep",
+                    "pg_sleep_for", "pg_sleep_until"}
 
 # IMMUTABLE or STABLE built-in functions the policy refuses anyway: they
 # run queries of their own or act outside the transaction.
@@ -192,7 +193,7 @@ ISSUE_EXAMPLES = [
 
 MORE_ATTEMPTS = [
     # nested and quoted forms
-    "SELECT 1 WHERE EXISTS (SELECT 1 FROM (SELECT pg_sleep(10)) s)",
+    "SELECT 1 WHERE EXISTS (SELECT 1 FROM (SELECT pg_reload_conf()) s)",
     'SELECT "pg_advisory_lock"(1)',
     'SELECT pg_catalog."pg_advisory_lock"(1)',
     'SELECT U&"pg\\005fadvisory\\005flock"(1)',
@@ -218,7 +219,7 @@ MORE_ATTEMPTS = [
     "SELECT (1).pg_terminate_backend",
     "SELECT * FROM items WHERE id = ANY (SELECT pg_cancel_backend(1)::int)",
     "SELECT * FROM items TABLESAMPLE system (pg_advisory_lock(1)::int)",
-    "SELECT * FROM items i JOIN LATERAL (SELECT pg_sleep(1)) s ON true",
+    "SELECT * FROM items i JOIN LATERAL (SELECT setseed(0)) s ON true",
     "VALUES (pg_advisory_lock(1))",
     "EXPLAIN ANALYZE SELECT pg_advisory_lock(1)",
     "SELECT lo_export(1, '/tmp/x')",
@@ -264,7 +265,7 @@ MORE_ATTEMPTS = [
     "PREPARE p AS SELECT 1",
     "DECLARE c CURSOR WITH HOLD FOR SELECT 1",
     "COPY items TO '/tmp/x'",
-    "SELECT 1; SELECT pg_sleep(1)",
+    "SELECT 1; SELECT 2",
     "DO $$BEGIN PERFORM pg_advisory_lock(1); END$$",
     "SELECT 'x\\' , pg_advisory_lock(1), ''",
 ]
@@ -273,6 +274,7 @@ HARMLESS = [
     "SELECT 1",
     "SELECT now(), current_date, version(), pg_backend_pid()",
     "SELECT random(), clock_timestamp(), gen_random_uuid()",
+    "SELECT pg_sleep(0.1)",
     "SELECT datname, pg_database_size(datname) FROM pg_database",
     "SELECT lower(name), count(*) FROM items GROUP BY 1 ORDER BY 2 DESC",
     "SELECT * FROM items WHERE name LIKE 'a%' AND id BETWEEN 1 AND 9",

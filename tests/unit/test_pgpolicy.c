@@ -55,7 +55,7 @@ build(void)
 	fn("6", "pg_catalog", "txid_current", "s", "0", "internal");
 	fn("7", "pg_catalog", "ts_rewrite", "i", "3", "internal");
 	fn("8", "pg_catalog", "ts_rewrite", "v", "2", "internal");
-	fn("9", "pg_catalog", "pg_sleep", "v", "1", "internal");
+	fn("9", "pg_catalog", "pg_blocking_pids", "v", "1", "internal");
 	fn("10", "pg_catalog", "int4pl", "i", "2", "internal");
 	fn("11", "pg_catalog", "int4eq", "i", "2", "internal");
 	fn("12", "pg_catalog", "int4in", "i", "1", "internal");
@@ -204,8 +204,8 @@ test_functions(void)
 	    "assigns a transaction id");
 	REFUSE("SELECT ts_rewrite('a'::text, 'SELECT 1')",
 	    "FuncCall ts_rewrite", "runs the query text");
-	REFUSE("SELECT pg_sleep(1)", "FuncCall pg_sleep",
-	    "pg_catalog.pg_sleep is VOLATILE");
+	REFUSE("SELECT pg_blocking_pids(1)", "FuncCall pg_blocking_pids",
+	    "pg_catalog.pg_blocking_pids is VOLATILE");
 	REFUSE("SELECT mark_seen()", "FuncCall mark_seen",
 	    "public.mark_seen is VOLATILE");
 	REFUSE("SELECT py()", "FuncCall py", "untrusted language");
@@ -240,8 +240,8 @@ test_fields(void)
 	ADMIT("SELECT (x).nice FROM t", 1);
 	REFUSE("SELECT (1).pg_advisory_lock", "field selection "
 	    ".pg_advisory_lock", "pg_advisory_lock(x) when x has no column");
-	REFUSE("SELECT s.pid.pg_sleep FROM s", "field selection .pg_sleep",
-	    "VOLATILE");
+	REFUSE("SELECT s.pid.pg_blocking_pids FROM s",
+	    "field selection .pg_blocking_pids", "VOLATILE");
 	REFUSE("SELECT x.tomoney FROM t x", "field selection .tomoney",
 	    "VOLATILE");
 	/* mark_seen takes no argument: x.mark_seen cannot call it */
