@@ -22,6 +22,7 @@
 #define DC_PGGUARD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define DC_PG_NAME_MAX	64	/* NAMEDATALEN: identifiers are cut to 63 */
 
@@ -87,5 +88,37 @@ void		 dc_pgguard_clean(char *s);
 /* "node (position N): reason" into buf, for logs and details. */
 void		 dc_pgguard_describe(const struct dc_pg_refusal *ref,
 		     char *buf, size_t bufsz);
+
+/*
+ * The verdict cache.  A statement's shape is its text with each plain
+ * integer and '...' string literal replaced by a marker; two statements
+ * of one shape differ only in constant values, which no check here or
+ * in pgpolicy.h looks at, so they share a verdict.  The shape is only
+ * computed for text a tiny scanner reads exactly as PostgreSQL does: no
+ * comment, no quoted identifier, no dollar quote, no backslash, no
+ * prefixed string (E'', U&'', B'', X'', N''), no control byte; any
+ * other statement goes through the parser every time.
+ *
+ * Shape of sql into out (outsz bytes): its length, or -1 when the
+ * statement has no shape (or it does not fit).
+ */
+int		 dc_pgguard_shape(const char *sql, size_t len, char *out,
+		     size_t outsz);
+
+/*
+ * Admitted verdicts by (catalog generation, shape), a fixed number of
+ * entries replaced oldest first.  Only admissions are kept: a refusal
+ * is worked out again, with positions in its own text.
+ */
+struct dc_pgcache;
+
+struct dc_pgcache *dc_pgcache_new(int capacity);
+void		 dc_pgcache_free(struct dc_pgcache *c);
+
+/* 1 (kind and unusual filled) when shape was admitted under catgen. */
+int		 dc_pgcache_get(struct dc_pgcache *c, uint64_t catgen,
+		     const char *shape, size_t n, int *kind, int *unusual);
+void		 dc_pgcache_put(struct dc_pgcache *c, uint64_t catgen,
+		     const char *shape, size_t n, int kind, int unusual);
 
 #endif /* DC_PGGUARD_H */

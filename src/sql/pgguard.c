@@ -893,3 +893,178 @@ dc_pgguard_describe(const struct dc_pg_refusal *ref, char *buf, size_t bufsz)
 	else
 		snprintf(buf, bufsz, "%s: %s", ref->node, ref->reason);
 }
+
+/* --- the verdict cache --- */
+
+#define SHAPE_MARK	'\x01'	/* a literal was here */
+
+static int
+ident_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+}
+
+int
+dc_pgguard_shape(const char *sql, size_t len, char *out, size_t outsz)
+{
+	size_t		 i = 0, o = 0, j;
+	unsigned char	 c, prev = ' ';
+
+	while (i < len) {
+		c = (unsigned char)sql[i];
+		if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' &&
+		    c != '\r')
+			return -1;	/* control bytes, NUL, the marker */
+		if (c == '\\' || c == '"' || c == '$' || c == 0x7f ||
+		    (c == '-' && i + 1 < len && sql[i + 1] == '-') ||
+		    (c == '/' && i + 1 < len && sql[i + 1] == '*'))
+			return -1;	/* what the scanner does not read */
+		if (c == '\'') {
+			/* E'', N'', B'', X'', U&'': prefixed strings */
+			if (ident_char(prev) || prev == '&')
+				return -1;
+			for (j = i + 1; j < len; j++) {
+				if ((unsigned char)sql[j] < 0x20 &&
+				    sql[j] != '\t' && sql[j] != '\n' &&
+				    sql[j] != '\r')
+					return -1;
+				if (sql[j] == '\\')
+					return -1;
+				if (sql[j] == '\'' && j + 1 < len &&
+				    sql[j + 1] == '\'')
+					j++;
+				else if (sql[j] == '\'')
+					break;
+			}
+			if (j >= len || o + 1 >= outsz)
+				return -1;	/* unterminated: the parser says */
+			out[o++] = SHAPE_MARK;
+			prev = '\'';
+			i = j + 1;
+			continue;
+		}
+		if (c >= '0' && c <= '9' && !ident_char(prev) && prev != '.') {
+			for (j = i; j < len && sql[j] >= '0' && sql[j] <= '9';
+			    j++)
+				;
+			/* 1.5, 1e3, 0x1f, 1_000, 12abc: kept as written */
+			if (j == len || (!ident_char((unsigned char)sql[j]) &&
+			    sql[j] != '.')) {
+				if (o + 1 >= outsz)
+					return -1;
+				out[o++] = SHAPE_MARK;
+				prev = '0';
+				i = j;
+				continue;
+			}
+		}
+		if (o + 1 >= outsz)
+			return -1;
+		out[o++] = (char)c;
+		prev = c;
+		i++;
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+struct cache_ent {
+	uint64_t	 catgen;
+	uint64_t	 hash;
+	char		*shape;		/* NULL: free */
+	size_t		 n;
+	int		 kind, unusual;
+};
+
+struct dc_pgcache {
+	int		 cap, next;	/* next: the slot replaced next */
+	struct cache_ent *e;
+};
+
+static uint64_t
+shape_hash(uint64_t catgen, const char *s, size_t n)
+{
+	uint64_t	 h = 1469598103934665603ULL ^ catgen;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+struct dc_pgcache *
+dc_pgcache_new(int capacity)
+{
+	struct dc_pgcache *c;
+
+	if (capacity <= 0 || (c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->e = calloc((size_t)capacity, sizeof(*c->e))) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->cap = capacity;
+	return c;
+}
+
+void
+dc_pgcache_free(struct dc_pgcache *c)
+{
+	int	 i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->cap; i++)
+		free(c->e[i].shape);
+	free(c->e);
+	free(c);
+}
+
+/*
+ * A linear scan: the cache is small (a few hundred entries) and the
+ * hashes are compared first, so a miss costs a few hundred compares of
+ * 64-bit words, a fraction of a parse.
+ */
+int
+dc_pgcache_get(struct dc_pgcache *c, uint64_t catgen, const char *shape,
+    size_t n, int *kind, int *unusual)
+{
+	uint64_t	 h = shape_hash(catgen, shape, n);
+	int		 i;
+
+	for (i = 0; i < c->cap; i++) {
+		struct cache_ent *e = &c->e[i];
+
+		if (e->shape == NULL || e->hash != h || e->catgen != catgen ||
+		    e->n != n || memcmp(e->shape, shape, n) != 0)
+			continue;
+		*kind = e->kind;
+		*unusual = e->unusual;
+		return 1;
+	}
+	return 0;
+}
+
+void
+dc_pgcache_put(struct dc_pgcache *c, uint64_t catgen, const char *shape,
+    size_t n, int kind, int unusual)
+{
+	struct cache_ent *e = &c->e[c->next];
+	char		*copy;
+
+	if ((copy = malloc(n + 1)) == NULL)
+		return;		/* a cache: nothing lost but time */
+	memcpy(copy, shape, n);
+	copy[n] = '\0';
+	free(e->shape);
+	e->shape = copy;
+	e->n = n;
+	e->catgen = catgen;
+	e->hash = shape_hash(catgen, shape, n);
+	e->kind = kind;
+	e->unusual = unusual;
+	c->next = (c->next + 1) % c->cap;
+}

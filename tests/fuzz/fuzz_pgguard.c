@@ -6,9 +6,16 @@
  *
  * Invariants: a verdict is always given; an admitted statement's length
  * is within the input; a refusal names a node and a reason, both clean
- * UTF-8 without control characters (they reach JSON and logs).
+ * UTF-8 without control characters (they reach JSON and logs).  And
+ * the verdict cache's shape: each literal it stands for is one string
+ * or number constant token of PostgreSQL's own scanner (digits too many
+ * for an integer make a numeric one), so statements of one shape differ
+ * only in constants.
  */
 #include <string.h>
+
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
 
 #include "fuzz.h"
 #include "dc.h"
@@ -73,6 +80,76 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* The end of the literal the shape marks at i (see dc_pgguard_shape). */
+static size_t
+literal_end(const char *s, size_t len, size_t i)
+{
+	if (s[i] == '\'') {
+		for (i++; i < len; i++) {
+			if (s[i] == '\'' && i + 1 < len && s[i + 1] == '\'')
+				i++;
+			else if (s[i] == '\'')
+				return i + 1;
+		}
+		return len;
+	}
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+		i++;
+	return i;
+}
+
+static void
+check_shape(const uint8_t *data, size_t size)
+{
+	PgQueryScanResult	 sr;
+	PgQuery__ScanResult	*scan;
+	char			 shape[8192], *text;
+	size_t			 i = 0, k, end, t;
+	int			 n, found;
+
+	if (size >= sizeof(shape) ||
+	    (n = dc_pgguard_shape((const char *)data, size, shape,
+	    sizeof(shape))) < 0)
+		return;
+	text = fuzz_cstring(data, size);
+	sr = pg_query_scan(text);
+	scan = sr.error == NULL ? pg_query__scan_result__unpack(NULL,
+	    sr.pbuf.len, (const uint8_t *)sr.pbuf.data) : NULL;
+	for (k = 0; k < (size_t)n; k++) {
+		if (shape[k] != '\x01') {
+			FUZZ_ASSERT(i < size && shape[k] == text[i]);
+			i++;
+			continue;
+		}
+		end = literal_end(text, size, i);
+		if (scan != NULL) {
+			for (t = 0, found = 0; t < scan->n_tokens; t++) {
+				PgQuery__ScanToken *tk = scan->tokens[t];
+
+				/* a string: inside one string constant ('a'
+				   newline 'b' is one, in the shape too) */
+				if (text[i] == '\'' &&
+				    tk->token == PG_QUERY__TOKEN__SCONST &&
+				    (size_t)tk->start <= i &&
+				    end <= (size_t)tk->end)
+					found = 1;
+				if (text[i] != '\'' && (size_t)tk->start == i &&
+				    (size_t)tk->end == end &&
+				    (tk->token == PG_QUERY__TOKEN__ICONST ||
+				    tk->token == PG_QUERY__TOKEN__FCONST))
+					found = 1;
+			}
+			FUZZ_ASSERT(found);
+		}
+		i = end;
+	}
+	FUZZ_ASSERT(i == size);
+	if (scan != NULL)
+		pg_query__scan_result__free_unpacked(scan, NULL);
+	pg_query_free_scan_result(sr);
+	free(text);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -81,6 +158,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char			 buf[1024];
 	int			 rc, unusual = -1;
 
+	check_shape(data, size);
 	rc = dc_pgguard_parse((const char *)data, size, &st, &ref);
 	if (rc == DC_ENOMEM)
 		return 0;

@@ -369,10 +369,86 @@ test_clean(void)
 	CHECK_STR(b, "?");
 }
 
+static void
+shape_is(int line, const char *sql, const char *want)
+{
+	char	 out[256];
+	int	 n = dc_pgguard_shape(sql, strlen(sql), out, sizeof(out));
+
+	if (want == NULL) {
+		CHECK(n == -1);
+		if (n != -1)
+			fprintf(stderr, "  line %d: [%s] has a shape\n", line,
+			    sql);
+		return;
+	}
+	CHECK(n == (int)strlen(want));
+	CHECK(n >= 0 && strcmp(out, want) == 0);
+	if (n < 0 || strcmp(out, want) != 0)
+		fprintf(stderr, "  line %d: [%s] shape [%s]\n", line, sql,
+		    n < 0 ? "(none)" : out);
+}
+
+#define SHAPE(sql, want)	shape_is(__LINE__, sql, want)
+
+static void
+test_shape(void)
+{
+	SHAPE("SELECT abalance FROM pgbench_accounts WHERE aid = 12345",
+	    "SELECT abalance FROM pgbench_accounts WHERE aid = \x01");
+	SHAPE("SELECT 'it''s', 'a;b' , x FROM t;",
+	    "SELECT \x01, \x01 , x FROM t;");
+	/* kept as written: not a plain integer */
+	SHAPE("SELECT t1.a2, 1.5, .5, 1e3, 0x1f, 1_000, 12abc, x.1",
+	    "SELECT t1.a2, 1.5, .5, 1e3, 0x1f, 1_000, 12abc, x.1");
+	SHAPE("SELECT -5, (7)", "SELECT -\x01, (\x01)");
+	/* what the tiny scanner does not read: no shape, the parser */
+	SHAPE("SELECT E'a'", NULL);
+	SHAPE("SELECT e'a'", NULL);
+	SHAPE("SELECT U&'a'", NULL);
+	SHAPE("SELECT B'01', X'1f', N'x'", NULL);
+	SHAPE("SELECT 'a\\b'", NULL);
+	SHAPE("SELECT \"x\"", NULL);
+	SHAPE("SELECT $$x$$", NULL);
+	SHAPE("SELECT $1", NULL);
+	SHAPE("SELECT 1 -- c", NULL);
+	SHAPE("SELECT /* c */ 1", NULL);
+	SHAPE("SELECT 'unterminated", NULL);
+	SHAPE("SELECT '\x01'", NULL);
+	SHAPE("SELECT \x01", NULL);
+}
+
+static void
+test_cache(void)
+{
+	struct dc_pgcache *c = dc_pgcache_new(2);
+	int	 kind = 0, unusual = -1;
+
+	CHECK(c != NULL);
+	CHECK(dc_pgcache_get(c, 1, "a", 1, &kind, &unusual) == 0);
+	dc_pgcache_put(c, 1, "a", 1, DC_PGSTMT_SELECT, 0);
+	dc_pgcache_put(c, 1, "b", 1, DC_PGSTMT_SHOW, 1);
+	CHECK(dc_pgcache_get(c, 1, "a", 1, &kind, &unusual) == 1);
+	CHECK(kind == DC_PGSTMT_SELECT && unusual == 0);
+	CHECK(dc_pgcache_get(c, 1, "b", 1, &kind, &unusual) == 1);
+	CHECK(kind == DC_PGSTMT_SHOW && unusual == 1);
+	/* another catalog: another verdict */
+	CHECK(dc_pgcache_get(c, 2, "a", 1, &kind, &unusual) == 0);
+	CHECK(dc_pgcache_get(c, 1, "ab", 2, &kind, &unusual) == 0);
+	/* oldest first out */
+	dc_pgcache_put(c, 2, "c", 1, DC_PGSTMT_EXPLAIN, 0);
+	CHECK(dc_pgcache_get(c, 1, "a", 1, &kind, &unusual) == 0);
+	CHECK(dc_pgcache_get(c, 2, "c", 1, &kind, &unusual) == 1);
+	dc_pgcache_free(c);
+	CHECK(dc_pgcache_new(0) == NULL);
+}
+
 int
 main(void)
 {
 	test_clean();
+	test_shape();
+	test_cache();
 	test_kinds();
 	test_statement_length();
 	test_refs();
