@@ -303,7 +303,7 @@ dc_pgurl_params(const char *url, const struct dc_pgurl_policy *pol,
     struct dc_pgparams *p, char *why, size_t whysz)
 {
 	const char	*type, *mode;
-	char		*u = NULL, *err = NULL;
+	char		*u = NULL, *err = NULL, clean[512];
 	PQconninfoOption *o;
 	size_t		 i;
 	int		 rc = DC_EINVAL;
@@ -360,6 +360,11 @@ dc_pgurl_params(const char *url, const struct dc_pgurl_policy *pol,
 		goto out;
 	rc = DC_OK;
 out:
+	/* a host may hold anything, the password too: never quoted */
+	if (rc == DC_EINVAL) {
+		dc_scrub_password(why, url, clean, sizeof(clean));
+		dc_strlcpy(why, clean, whysz);
+	}
 	if (err != NULL)
 		PQfreemem(err);
 	if (u != NULL) {

@@ -329,6 +329,67 @@ pg_parse(const char *url)
 	return opts;
 }
 
+#define SCRUB_MAX	8	/* forms of a password looked for */
+
+struct secrets {
+	int	 n;
+	char	*v[SCRUB_MAX];
+};
+
+static void
+secret_add(struct secrets *sc, const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || sc->n == SCRUB_MAX)
+		return;
+	for (i = 0; i < (size_t)sc->n; i++)
+		if (strlen(sc->v[i]) == n && memcmp(sc->v[i], s, n) == 0)
+			return;
+	if ((sc->v[sc->n] = strndup(s, n)) != NULL)
+		sc->n++;
+}
+
+/* Every form url's passwords may take in a message: raw and decoded. */
+static void
+secrets_of(const char *url, struct secrets *sc)
+{
+	static const char *const keys[] = { "password", "sslpassword" };
+	PQconninfoOption *opts;
+	const char *rest, *at, *colon, *q, *name, *eq, *end, *v;
+	char dec[512];
+	size_t slen, i;
+
+	if (url == NULL || (slen = url_scheme_len(url)) == 0)
+		return;
+	rest = url + slen + 3;
+	if ((at = url_userinfo_end(rest)) != NULL &&
+	    (colon = memchr(rest, ':', (size_t)(at - rest))) != NULL) {
+		secret_add(sc, colon + 1, (size_t)(at - colon - 1));
+		pct_decode(colon + 1, (size_t)(at - colon - 1), dec,
+		    sizeof(dec));
+		secret_add(sc, dec, strlen(dec));
+	}
+	for (q = strchr(rest, '?'), name = q != NULL ? q + 1 : NULL;
+	    name != NULL; name = *end != '\0' ? end + 1 : NULL) {
+		end = name + strcspn(name, "&");
+		eq = memchr(name, '=', (size_t)(end - name));
+		if (eq == NULL || !is_password_param(name,
+		    (size_t)(eq - name)))
+			continue;
+		secret_add(sc, eq + 1, (size_t)(end - eq - 1));
+		pct_decode(eq + 1, (size_t)(end - eq - 1), dec, sizeof(dec));
+		secret_add(sc, dec, strlen(dec));
+	}
+	if ((opts = pg_parse(url)) != NULL) {
+		for (i = 0; i < DC_ARRAY_SIZE(keys); i++)
+			if ((v = opt_val(opts, keys[i])) != NULL)
+				secret_add(sc, v, strlen(v));
+		opts_free(opts);
+	}
+	dc_explicit_bzero(dec, sizeof(dec));
+}
+
 /*
  * Would the masked form of a PostgreSQL URL still tell a password, as
  * libpq reads the two?  Every password-like parameter of the masked URL
@@ -338,24 +399,38 @@ static int
 pg_mask_leaks(const char *url, const char *masked)
 {
 	static const char *const keys[] = { "password", "sslpassword" };
-	PQconninfoOption *orig, *mine;
-	const char *v;
+	PQconninfoOption *mine;
+	struct secrets sc;
+	const char *v, *rest = strstr(masked, "://");
 	size_t i;
 	int leaks = 0;
 
-	if ((orig = pg_parse(url)) == NULL)
+	const char *type = dc_url_type(url);
+
+	if (type == NULL || strcmp(type, "postgresql") != 0)
 		return 0;
+	/* whether libpq can read the original or not, it reads the mask */
 	mine = pg_parse(masked);
 	for (i = 0; i < DC_ARRAY_SIZE(keys); i++) {
 		v = opt_val(mine, keys[i]);
 		if (v != NULL && strcmp(v, "***") != 0)
 			leaks = 1;
-		v = opt_val(orig, keys[i]);
-		if (v != NULL && strlen(v) >= 4 && strstr(masked, v) != NULL)
-			leaks = 1;
 	}
 	opts_free(mine);
-	opts_free(orig);
+	/*
+	 * Nor may a password be found in it in any form (another
+	 * parameter's value may hold it), after the scheme: a password
+	 * "stgres" is in "postgresql".
+	 */
+	memset(&sc, 0, sizeof(sc));
+	secrets_of(url, &sc);
+	for (i = 0; i < (size_t)sc.n; i++) {
+		if (strlen(sc.v[i]) >= 4 && rest != NULL &&
+		    strstr(rest + 3, sc.v[i]) != NULL)
+			leaks = 1;
+		dc_explicit_bzero(sc.v[i], strlen(sc.v[i]));
+		free(sc.v[i]);
+	}
 	return leaks;
 }
 
@@ -473,67 +548,6 @@ dc_iso8601(int64_t usec, char *out, size_t outsz)
 		snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d+00:00",
 		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 		    tm.tm_min, tm.tm_sec);
-}
-
-#define SCRUB_MAX	8	/* forms of a password looked for */
-
-struct secrets {
-	int	 n;
-	char	*v[SCRUB_MAX];
-};
-
-static void
-secret_add(struct secrets *sc, const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || sc->n == SCRUB_MAX)
-		return;
-	for (i = 0; i < (size_t)sc->n; i++)
-		if (strlen(sc->v[i]) == n && memcmp(sc->v[i], s, n) == 0)
-			return;
-	if ((sc->v[sc->n] = strndup(s, n)) != NULL)
-		sc->n++;
-}
-
-/* Every form url's passwords may take in a message: raw and decoded. */
-static void
-secrets_of(const char *url, struct secrets *sc)
-{
-	static const char *const keys[] = { "password", "sslpassword" };
-	PQconninfoOption *opts;
-	const char *rest, *at, *colon, *q, *name, *eq, *end, *v;
-	char dec[512];
-	size_t slen, i;
-
-	if (url == NULL || (slen = url_scheme_len(url)) == 0)
-		return;
-	rest = url + slen + 3;
-	if ((at = url_userinfo_end(rest)) != NULL &&
-	    (colon = memchr(rest, ':', (size_t)(at - rest))) != NULL) {
-		secret_add(sc, colon + 1, (size_t)(at - colon - 1));
-		pct_decode(colon + 1, (size_t)(at - colon - 1), dec,
-		    sizeof(dec));
-		secret_add(sc, dec, strlen(dec));
-	}
-	for (q = strchr(rest, '?'), name = q != NULL ? q + 1 : NULL;
-	    name != NULL; name = *end != '\0' ? end + 1 : NULL) {
-		end = name + strcspn(name, "&");
-		eq = memchr(name, '=', (size_t)(end - name));
-		if (eq == NULL || !is_password_param(name,
-		    (size_t)(eq - name)))
-			continue;
-		secret_add(sc, eq + 1, (size_t)(end - eq - 1));
-		pct_decode(eq + 1, (size_t)(end - eq - 1), dec, sizeof(dec));
-		secret_add(sc, dec, strlen(dec));
-	}
-	if ((opts = pg_parse(url)) != NULL) {
-		for (i = 0; i < DC_ARRAY_SIZE(keys); i++)
-			if ((v = opt_val(opts, keys[i])) != NULL)
-				secret_add(sc, v, strlen(v));
-		opts_free(opts);
-	}
-	dc_explicit_bzero(dec, sizeof(dec));
 }
 
 static int

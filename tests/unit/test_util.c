@@ -157,6 +157,9 @@ test_mask(void)
 	    "postgresql://u@h/db?ssl%50assword=***", "s3cretpw");
 	check_mask("postgresql://h/db?password=ab;cdefgh",
 	    "postgresql://h/db?password=***", "cdefgh");
+	/* a password that is part of the scheme is no reason to hide all */
+	check_mask("postgresql://p:stgres@h/db",
+	    "postgresql://p:***@h/db", NULL);
 	check_mask("mysql://h/db?Pass%77ord=s3cretpw",
 	    "mysql://h/db?Pass%77ord=***", "s3cretpw");
 	/* Garbage. */
