@@ -83,6 +83,9 @@ struct dc_config {
 	char		*resolv_conf;
 	char		*cors_origins;		/* comma-separated origins */
 
+	/* targets (pgurl.h): what a target URL may name */
+	int		 allow_socket_targets;	/* 0/1 */
+
 	/* LLM */
 	char		*llm_provider;		/* "", openai, anthropic, local */
 	char		*llm_openai_api_key;
@@ -113,6 +116,7 @@ enum dc_config_type {
 	DC_CT_LOGLEVEL,
 	DC_CT_LISTEN,		/* a listener; the key may be given again */
 	DC_CT_CHOICE,		/* a string, one of the key's choices */
+	DC_CT_BOOL,		/* yes/no (true/false, on/off, 1/0): an int */
 };
 
 struct dc_config_key {

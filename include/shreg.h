@@ -30,6 +30,8 @@
 #define DC_TAGS_MAX	1024	/* tags as a JSON array text */
 #define DC_TYPE_MAX	16
 #define DC_MAX_WORKERS	128	/* slots: old + new workers during a reload */
+#define DC_REFUSED_MAX	64	/* refused rows listed by reason */
+#define DC_REASON_MAX	192
 
 /* One connection, as copied out of the segment. */
 struct dc_entry {
@@ -89,6 +91,17 @@ struct dc_worker_stats {
 	struct dc_target_stats targets[DC_METRIC_TARGETS];
 };
 
+/*
+ * A row of the system database the registry does not serve, and why
+ * (it does not decrypt, a field does not fit, its URL is not allowed).
+ * Written by the master, shown by /ready and datachatctl status.
+ */
+struct dc_refused_row {
+	uint8_t		 id[16];
+	char		 name[64];	/* the start of its name, for people */
+	char		 reason[DC_REASON_MAX];
+};
+
 enum dc_shreg_state {
 	DC_REG_NEVER_LOADED = 0,	/* no trustworthy registry yet */
 	DC_REG_FRESH,			/* loaded, system DB reachable */
@@ -126,6 +139,16 @@ void		 dc_shreg_set_state(struct dc_shreg *reg, int state);
 void		 dc_shreg_set_bad_rows(struct dc_shreg *reg, int n);
 void		 dc_shreg_set_last_resync(struct dc_shreg *reg, uint64_t ms);
 
+/*
+ * Refused rows: refuse() adds or replaces the row's reason, accept()
+ * forgets it, refuse_clear() forgets all (a full resync).  Beyond
+ * DC_REFUSED_MAX rows only the count grows.
+ */
+void		 dc_shreg_refuse(struct dc_shreg *reg, const uint8_t id[16],
+		     const char *name, const char *reason);
+void		 dc_shreg_accept(struct dc_shreg *reg, const uint8_t id[16]);
+void		 dc_shreg_refuse_clear(struct dc_shreg *reg);
+
 void		 dc_shreg_count_resync(struct dc_shreg *reg);
 void		 dc_shreg_set_sysdb_up(struct dc_shreg *reg, int up);
 
@@ -138,6 +161,13 @@ uint64_t	 dc_shreg_gen(const struct dc_shreg *reg);	/* acquire */
 int		 dc_shreg_state(const struct dc_shreg *reg);
 int		 dc_shreg_bad_rows(const struct dc_shreg *reg);
 uint64_t	 dc_shreg_last_resync(const struct dc_shreg *reg);
+
+/*
+ * Copy up to max refused rows (consistent as a whole) into out; returns
+ * how many, *total how many there are.
+ */
+int		 dc_shreg_refused(const struct dc_shreg *reg,
+		     struct dc_refused_row *out, int max, int *total);
 int		 dc_shreg_capacity(const struct dc_shreg *reg);
 int		 dc_shreg_count(const struct dc_shreg *reg);
 

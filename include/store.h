@@ -23,18 +23,23 @@
 /* Create the table, index, trigger (idempotent; adopts DataChat's table). */
 int		 dc_store_ensure_schema(PGconn *c, char *err, size_t errsz);
 
+struct dc_pgurl_policy;
+
 /*
  * Full resync: read every active row, decrypt, write it into reg (mark,
- * put, sweep); the caller publishes with dc_shreg_commit().  *bad counts rows that did not decrypt (each
- * logged by id).  Returns 0 or DC_EUNAVAIL with err filled.
+ * put, sweep) or onto its refused rows with the reason; the caller
+ * publishes with dc_shreg_commit().  pol (may be NULL) is the target URL
+ * policy PostgreSQL rows must pass.  *bad counts rows that did not
+ * decrypt.  Returns 0 or DC_EUNAVAIL with err filled.
  */
 int		 dc_store_load_all(PGconn *c, const struct dc_fernet_ring *ring,
-		     struct dc_shreg *reg, int *bad, char *err, size_t errsz);
+		     const struct dc_pgurl_policy *pol, struct dc_shreg *reg,
+		     int *bad, char *err, size_t errsz);
 
 /* Re-read one row (removed from reg when gone or inactive); no commit. */
 int		 dc_store_load_one(PGconn *c, const struct dc_fernet_ring *ring,
-		     struct dc_shreg *reg, const uint8_t id[16], char *err,
-		     size_t errsz);
+		     const struct dc_pgurl_policy *pol, struct dc_shreg *reg,
+		     const uint8_t id[16], char *err, size_t errsz);
 
 /* Column list every reader selects, in this order. */
 #define DC_STORE_COLUMNS \
@@ -44,8 +49,13 @@ int		 dc_store_load_one(PGconn *c, const struct dc_fernet_ring *ring,
 	"(extract(epoch from last_profiled) * 1000000)::bigint, " \
 	"datapoint_count"
 
-/* Turn one result row (DC_STORE_COLUMNS) into an entry; DC_ETOKEN etc. */
+/*
+ * Turn one result row (DC_STORE_COLUMNS) into an entry, whole: DC_OK,
+ * DC_ETOKEN (does not decrypt) or DC_EINVAL, with why filled (no secret).
+ */
 int		 dc_store_row_to_entry(PGresult *res, int row,
-		     const struct dc_fernet_ring *ring, struct dc_entry *e);
+		     const struct dc_fernet_ring *ring,
+		     const struct dc_pgurl_policy *pol, struct dc_entry *e,
+		     char *why, size_t whysz);
 
 #endif /* DC_STORE_H */

@@ -6,7 +6,8 @@
  * is used; omitted or "" means the registry default, else the
  * environment DATABASE_URL entry, else nothing; not a UUID is 400;
  * unknown is 404; a registry that was never loaded is 503 (never a
- * silent fallback to another database).
+ * silent fallback to another database); an entry of an engine this
+ * datachatd does not serve is 400.
  * The virtual environment entry and the JSON shape of a connection live
  * here too, so the databases routes and the query routes agree.
  */
@@ -47,6 +48,12 @@ int		 dc_target_registry_usable(struct dc_worker *w);
 
 /* 1 when id is the environment entry's id. */
 int		 dc_target_is_env(const uint8_t id[16]);
+
+/*
+ * The registry's refused rows (shreg.h) as a JSON array of
+ * {connection_id, name, reason}, for /ready and datachatctl status.
+ */
+struct json_object *dc_refused_rows_json(const struct dc_shreg *reg);
 
 /* The API's connection object (URL masked). */
 struct json_object *dc_entry_to_json(const struct dc_entry *e);

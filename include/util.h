@@ -18,14 +18,20 @@ int		 dc_uuid_is_zero(const uint8_t id[16]);
 
 /*
  * Copy url into out with the password replaced by "***"
- * (postgresql://u:***@host/db).  Never fails: a URL it cannot parse is
- * reduced to its scheme followed by three stars.
+ * (postgresql://u:***@host/db), and the value of every query parameter
+ * whose name, percent-decoded, ends in "password".  A PostgreSQL URL is
+ * then read by libpq both ways: if the masked form would still give a
+ * password, only the scheme and "***" are shown.  Never fails: a URL it
+ * cannot parse is reduced to its scheme followed by three stars.
  */
 void		 dc_url_mask(const char *url, char *out, size_t outsz);
 
 /*
- * Copy msg into out with every occurrence of url's password replaced
- * by "***" (for error text that may echo a URL).
+ * Copy msg into out with url's passwords (as written and decoded, in the
+ * userinfo or a password parameter) replaced by "***" wherever one
+ * stands as a word of its own, for error text that may echo a URL.  A
+ * password inside a longer word ("pw" in "pwd") is left alone: that is
+ * no echo, and replacing it would garble the message.
  */
 void		 dc_scrub_password(const char *msg, const char *url, char *out,
 		     size_t outsz);

@@ -22,6 +22,7 @@ struct event;
 struct dc_pool;
 struct dc_llm;
 struct dc_curlev;
+struct dc_pgurl_policy;
 
 typedef void (*dc_refresh_cb)(int status, uint64_t gen, void *arg);
 
@@ -47,6 +48,7 @@ struct dc_worker {
 	struct dc_pool	*pool;		/* target connections (pool.h) */
 	struct dc_llm	*llm;		/* LLM client (llm.h) */
 	struct dc_curlev *curl;		/* libcurl on the loop (curlev.h) */
+	struct dc_pgurl_policy *urlpol;	/* what a target URL may be */
 
 	uint64_t	 gen_seen;	/* last registry generation applied */
 	uint64_t	 next_req_id;

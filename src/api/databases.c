@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "model.h"
+#include "pgurl.h"
 #include "system.h"
 #include "driver.h"
 #include "pool.h"
@@ -169,7 +170,7 @@ static int
 check_url_type(struct dc_req *r, const char *url, const char *type)
 {
 	const char *implied = dc_url_type(url), *p, *host;
-	char masked[DC_URL_MAX], scheme[64];
+	char masked[DC_URL_MAX], scheme[64], why[320];
 	size_t n;
 
 	if (implied == NULL) {
@@ -201,6 +202,11 @@ check_url_type(struct dc_req *r, const char *url, const char *type)
 		dc_reply_error(r, 400, "database_type %s is not supported yet: "
 		    "datachatd connects to %s targets only", type,
 		    dc_driver_names());
+		return 0;
+	}
+	/* what libpq would read in it, before it connects anywhere */
+	if (strcmp(type, "postgresql") == 0 && dc_pgurl_check(url, r->w->urlpol, why, sizeof(why)) != DC_OK) {
+		dc_reply_error(r, 400, "%s", why);
 		return 0;
 	}
 	return 1;

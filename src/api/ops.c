@@ -14,6 +14,7 @@
 #include "dc.h"
 #include "http.h"
 #include "shreg.h"
+#include "target.h"
 #include "util.h"
 #include "worker.h"
 
@@ -64,6 +65,8 @@ ready(struct dc_req *r)
 	    json_object_new_int64((int64_t)dc_shreg_gen(w->reg)));
 	json_object_object_add(reg, "undecryptable_rows",
 	    json_object_new_int(dc_shreg_bad_rows(w->reg)));
+	json_object_object_add(reg, "refused_rows",
+	    dc_refused_rows_json(w->reg));
 	if (dc_shreg_last_resync(w->reg) != 0) {
 		dc_iso8601((int64_t)dc_shreg_last_resync(w->reg) * 1000, ts,
 		    sizeof(ts));

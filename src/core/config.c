@@ -109,6 +109,8 @@ const struct dc_config_key dc_config_keys[] = {
 	    "most queries a worker sends ahead on one target connection"),
 	K(resolv_conf, DC_CT_STRING, "/etc/resolv.conf", 0, NULL, 0, 0,
 	    "resolver configuration for target host names"),
+	K(allow_socket_targets, DC_CT_BOOL, "no", 1, NULL, 0, 0,
+	    "whether a target URL may name a local unix socket"),
 	K(cors_origins, DC_CT_STRING,
 	    "http://localhost:3000,http://localhost:3001", 1, "CORS_ORIGINS",
 	    0, 0, "browser origins allowed by CORS, comma-separated, or *"),
@@ -282,6 +284,30 @@ online_cpus(const struct dc_config_key *k)
 	if (n > k->max)
 		n = k->max;
 	return (int)n;
+}
+
+static int
+set_bool(struct dc_config *cfg, const struct dc_config_key *k,
+    const char *v, const char *who, struct problems *pb, int line)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	char sb[CONFIG_SHOW_MAX + 8];
+	size_t i;
+
+	for (i = 0; i < DC_ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*field_int(cfg, k) = 1;
+			return DC_OK;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*field_int(cfg, k) = 0;
+			return DC_OK;
+		}
+	}
+	problem(pb, line, "%s: bad value \"%s\", expected yes or no", who,
+	    show(v, sb, sizeof(sb)));
+	return DC_EINVAL;
 }
 
 /* "a, b or c" for a choice key's message ("" shows as empty). */
@@ -471,6 +497,8 @@ set_value(struct dc_config *cfg, const struct dc_config_key *k,
 		return set_workers(cfg, k, v, who, pb, line);
 	case DC_CT_LOGLEVEL:
 		return set_log_level(cfg, k, v, who, pb, line);
+	case DC_CT_BOOL:
+		return set_bool(cfg, k, v, who, pb, line);
 	}
 	problem(pb, line, "%s: key of unknown type %d", who, k->type);
 	return DC_EINVAL;
@@ -1464,6 +1492,9 @@ dc_config_value(const struct dc_config *cfg, const struct dc_config_key *k,
 		break;
 	case DC_CT_LOGLEVEL:
 		dc_strlcpy(buf, log_level_names[*field_int(m, k)], size);
+		break;
+	case DC_CT_BOOL:
+		dc_strlcpy(buf, *field_int(m, k) ? "yes" : "no", size);
 		break;
 	default:
 		dc_strlcpy(buf, *field_str(m, k), size);

@@ -13,6 +13,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <libpq-fe.h>
+
 #include "dc.h"
 #include "util.h"
 
@@ -188,22 +190,46 @@ url_scheme_len(const char *url)
 	return 0;
 }
 
+/* Percent-decode [s, s + n) into out (at most outsz - 1 bytes). */
+static void
+pct_decode(const char *s, size_t n, char *out, size_t outsz)
+{
+	size_t	 i, o = 0;
+	int	 hi, lo;
+
+	for (i = 0; i < n && o + 1 < outsz; i++) {
+		if (s[i] == '%' && i + 2 < n &&
+		    (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
+		    (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+}
+
 /*
  * Does the query parameter name [s, s + n) carry a password
- * (password, sslpassword, ...)?
+ * (password, sslpassword, ...)?  Decoded first: libpq reads
+ * "pass%77ord" as password, so the mask must too.
  */
 static int
 is_password_param(const char *s, size_t n)
 {
 	static const char key[] = "password";
-	size_t klen = sizeof(key) - 1;
+	size_t klen = sizeof(key) - 1, dn;
+	char name[128];
 
-	return n >= klen && strncasecmp(s + n - klen, key, klen) == 0;
+	pct_decode(s, n, name, sizeof(name));
+	dn = strlen(name);
+	return dn >= klen && strncasecmp(name + dn - klen, key, klen) == 0;
 }
 
 /*
  * Copy the part of a URL after its userinfo, masking the value of every
- * password-like query parameter.
+ * password-like query parameter.  Parameters are split at '&' only, as
+ * libpq splits them: a ';' or '#' belongs to the value.
  */
 static void
 mask_query(struct dc_obuf *b, const char *s)
@@ -216,7 +242,7 @@ mask_query(struct dc_obuf *b, const char *s)
 	}
 	obuf_add(b, s, (size_t)(q - s) + 1);
 	for (name = q + 1; ; name = end + 1) {
-		end = name + strcspn(name, "&;#");
+		end = name + strcspn(name, "&");
 		eq = memchr(name, '=', (size_t)(end - name));
 		if (eq != NULL &&
 		    is_password_param(name, (size_t)(eq - name))) {
@@ -226,10 +252,6 @@ mask_query(struct dc_obuf *b, const char *s)
 			obuf_add(b, name, (size_t)(end - name));
 		if (*end == '\0')
 			break;
-		if (*end == '#') {
-			obuf_add(b, end, strlen(end));
-			break;
-		}
 		obuf_add(b, end, 1);
 	}
 }
@@ -265,6 +287,153 @@ has_space_or_ctl(const char *s)
 	return 0;
 }
 
+/* The value of a PQconninfoParse option, or NULL. */
+static const char *
+opt_val(const PQconninfoOption *opts, const char *key)
+{
+	for (; opts != NULL && opts->keyword != NULL; opts++)
+		if (strcmp(opts->keyword, key) == 0)
+			return opts->val;
+	return NULL;
+}
+
+static void
+opts_free(PQconninfoOption *opts)
+{
+	PQconninfoOption *o;
+
+	if (opts == NULL)
+		return;
+	for (o = opts; o->keyword != NULL; o++)
+		if (o->val != NULL)
+			dc_explicit_bzero(o->val, strlen(o->val));
+	PQconninfoFree(opts);
+}
+
+/* libpq's own reading of a PostgreSQL URL, or NULL. */
+static PQconninfoOption *
+pg_parse(const char *url)
+{
+	PQconninfoOption *opts = NULL;
+	const char *type = dc_url_type(url);
+	char *u, *err = NULL;
+
+	if (type == NULL || strcmp(type, "postgresql") != 0 ||
+	    (u = dc_url_libpq(url)) == NULL)
+		return NULL;
+	opts = PQconninfoParse(u, &err);
+	if (err != NULL)
+		PQfreemem(err);
+	dc_explicit_bzero(u, strlen(u));
+	free(u);
+	return opts;
+}
+
+#define SCRUB_MAX	8	/* forms of a password looked for */
+
+struct secrets {
+	int	 n;
+	char	*v[SCRUB_MAX];
+};
+
+static void
+secret_add(struct secrets *sc, const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || sc->n == SCRUB_MAX)
+		return;
+	for (i = 0; i < (size_t)sc->n; i++)
+		if (strlen(sc->v[i]) == n && memcmp(sc->v[i], s, n) == 0)
+			return;
+	if ((sc->v[sc->n] = strndup(s, n)) != NULL)
+		sc->n++;
+}
+
+/* Every form url's passwords may take in a message: raw and decoded. */
+static void
+secrets_of(const char *url, struct secrets *sc)
+{
+	static const char *const keys[] = { "password", "sslpassword" };
+	PQconninfoOption *opts;
+	const char *rest, *at, *colon, *q, *name, *eq, *end, *v;
+	char dec[512];
+	size_t slen, i;
+
+	if (url == NULL || (slen = url_scheme_len(url)) == 0)
+		return;
+	rest = url + slen + 3;
+	if ((at = url_userinfo_end(rest)) != NULL &&
+	    (colon = memchr(rest, ':', (size_t)(at - rest))) != NULL) {
+		secret_add(sc, colon + 1, (size_t)(at - colon - 1));
+		pct_decode(colon + 1, (size_t)(at - colon - 1), dec,
+		    sizeof(dec));
+		secret_add(sc, dec, strlen(dec));
+	}
+	for (q = strchr(rest, '?'), name = q != NULL ? q + 1 : NULL;
+	    name != NULL; name = *end != '\0' ? end + 1 : NULL) {
+		end = name + strcspn(name, "&");
+		eq = memchr(name, '=', (size_t)(end - name));
+		if (eq == NULL || !is_password_param(name,
+		    (size_t)(eq - name)))
+			continue;
+		secret_add(sc, eq + 1, (size_t)(end - eq - 1));
+		pct_decode(eq + 1, (size_t)(end - eq - 1), dec, sizeof(dec));
+		secret_add(sc, dec, strlen(dec));
+	}
+	if ((opts = pg_parse(url)) != NULL) {
+		for (i = 0; i < DC_ARRAY_SIZE(keys); i++)
+			if ((v = opt_val(opts, keys[i])) != NULL)
+				secret_add(sc, v, strlen(v));
+		opts_free(opts);
+	}
+	dc_explicit_bzero(dec, sizeof(dec));
+}
+
+/*
+ * Would the masked form of a PostgreSQL URL still tell a password, as
+ * libpq reads the two?  Every password-like parameter of the masked URL
+ * must read "***", and the original's passwords must not appear in it.
+ */
+static int
+pg_mask_leaks(const char *url, const char *masked)
+{
+	static const char *const keys[] = { "password", "sslpassword" };
+	PQconninfoOption *mine;
+	struct secrets sc;
+	const char *v, *rest = strstr(masked, "://");
+	size_t i;
+	int leaks = 0;
+
+	const char *type = dc_url_type(url);
+
+	if (type == NULL || strcmp(type, "postgresql") != 0)
+		return 0;
+	/* whether libpq can read the original or not, it reads the mask */
+	mine = pg_parse(masked);
+	for (i = 0; i < DC_ARRAY_SIZE(keys); i++) {
+		v = opt_val(mine, keys[i]);
+		if (v != NULL && strcmp(v, "***") != 0)
+			leaks = 1;
+	}
+	opts_free(mine);
+	/*
+	 * Nor may a password be found in it in any form (another
+	 * parameter's value may hold it), after the scheme: a password
+	 * "stgres" is in "postgresql".
+	 */
+	memset(&sc, 0, sizeof(sc));
+	secrets_of(url, &sc);
+	for (i = 0; i < (size_t)sc.n; i++) {
+		if (strlen(sc.v[i]) >= 4 && rest != NULL &&
+		    strstr(rest + 3, sc.v[i]) != NULL)
+			leaks = 1;
+		dc_explicit_bzero(sc.v[i], strlen(sc.v[i]));
+		free(sc.v[i]);
+	}
+	return leaks;
+}
+
 void
 dc_url_mask(const char *url, char *out, size_t outsz)
 {
@@ -290,6 +459,13 @@ dc_url_mask(const char *url, char *out, size_t outsz)
 		rest = at;
 	}
 	mask_query(&b, rest);
+	if (pg_mask_leaks(url, out)) {
+		/* libpq reads it otherwise: show nothing but the scheme */
+		out[0] = '\0';
+		b.len = 0;
+		obuf_add(&b, url, slen + 3);
+		goto hide;
+	}
 	return;
 hide:
 	obuf_add(&b, "***", 3);
@@ -374,46 +550,55 @@ dc_iso8601(int64_t usec, char *out, size_t outsz)
 		    tm.tm_min, tm.tm_sec);
 }
 
+static int
+word_char(int c)
+{
+	return isalnum((unsigned char)c) || c == '_';
+}
+
+/*
+ * Copy msg, replacing a password where it stands on its own: not inside
+ * a longer word, so a short password never turns "port" into "***ort".
+ */
 void
 dc_scrub_password(const char *msg, const char *url, char *out, size_t outsz)
 {
-	const char *p, *at, *colon, *slash, *hit;
-	char pw[512];
-	size_t n, o = 0, plen;
+	struct secrets sc;
+	size_t o = 0, i, l, best;
+	const char *p;
+	int k;
 
-	pw[0] = '\0';
-	if (url != NULL && (p = strstr(url, "://")) != NULL) {
-		p += 3;
-		slash = strchr(p, '/');
-		at = strrchr(p, '@');
-		if (at != NULL && (slash == NULL || at < slash)) {
-			colon = memchr(p, ':', (size_t)(at - p));
-			if (colon != NULL && (size_t)(at - colon - 1) < sizeof(pw)) {
-				memcpy(pw, colon + 1, (size_t)(at - colon - 1));
-				pw[at - colon - 1] = '\0';
-			}
-		}
-	}
-	plen = strlen(pw);
 	if (outsz == 0)
 		return;
-	for (p = msg; *p != '\0' && o + 1 < outsz;) {
-		hit = plen > 0 ? strstr(p, pw) : NULL;
-		n = hit != NULL ? (size_t)(hit - p) : strlen(p);
-		if (n > outsz - 1 - o)
-			n = outsz - 1 - o;
-		memcpy(out + o, p, n);
-		o += n;
-		p += n;
-		if (hit == NULL || p != hit)
+	memset(&sc, 0, sizeof(sc));
+	secrets_of(url, &sc);
+	for (p = msg; *p != '\0' && o + 1 < outsz; ) {
+		best = 0;
+		for (k = 0; k < sc.n; k++) {
+			/* as a regex's \b would: only at word edges */
+			l = strlen(sc.v[k]);
+			if (l <= best || strncmp(p, sc.v[k], l) != 0)
+				continue;
+			if (word_char(sc.v[k][0]) && p > msg &&
+			    word_char(p[-1]))
+				continue;
+			if (word_char(sc.v[k][l - 1]) && word_char(p[l]))
+				continue;
+			best = l;
+		}
+		if (best == 0) {
+			out[o++] = *p++;
 			continue;
-		n = outsz - 1 - o < 3 ? outsz - 1 - o : 3;
-		memcpy(out + o, "***", n);
-		o += n;
-		p += plen;
+		}
+		for (i = 0; i < 3 && o + 1 < outsz; i++)
+			out[o++] = '*';
+		p += best;
 	}
 	out[o] = '\0';
-	dc_explicit_bzero(pw, sizeof(pw));
+	for (k = 0; k < sc.n; k++) {
+		dc_explicit_bzero(sc.v[k], strlen(sc.v[k]));
+		free(sc.v[k]);
+	}
 }
 
 /*

@@ -179,12 +179,29 @@ print_table(struct json_object *arr, const char *const *cols)
 static void
 print_object(struct json_object *o, const char *prefix)
 {
-	json_object_object_foreach(o, k, v) {
-		if (v != NULL && json_object_is_type(v, json_type_object)) {
-			char p[128];
+	struct json_object *e;
+	size_t i;
 
+	json_object_object_foreach(o, k, v) {
+		char p[128];
+
+		if (v != NULL && json_object_is_type(v, json_type_object)) {
 			snprintf(p, sizeof(p), "%s%s.", prefix, k);
 			print_object(v, p);
+			continue;
+		}
+		/* a list of objects: one line per field, numbered */
+		if (v != NULL && json_object_is_type(v, json_type_array) &&
+		    json_object_array_length(v) > 0 &&
+		    json_object_is_type(json_object_array_get_idx(v, 0),
+		    json_type_object)) {
+			for (i = 0; i < json_object_array_length(v); i++) {
+				e = json_object_array_get_idx(v, i);
+				snprintf(p, sizeof(p), "%s%s[%zu].", prefix, k,
+				    i);
+				if (json_object_is_type(e, json_type_object))
+					print_object(e, p);
+			}
 			continue;
 		}
 		printf("%s%s: %s\n", prefix, k, v == NULL ? "-" :

@@ -41,9 +41,11 @@
 #include "log.h"
 #include "master.h"
 #include "msg.h"
+#include "pgurl.h"
 #include "proctitle.h"
 #include "shreg.h"
 #include "store.h"
+#include "target.h"
 #include "util.h"
 #include "worker.h"
 
@@ -70,6 +72,7 @@ struct master {
 	int		 unix_made[DC_MAX_LISTENERS];	/* unlink at exit */
 	struct dc_shreg	*reg;
 	struct dc_fernet_ring ring;
+	struct dc_pgurl_policy urlpol;	/* rows' URLs must pass it */
 
 	struct worker_slot slots[DC_MAX_WORKERS];
 	int		 respawn_fails;		/* consecutive early deaths */
@@ -184,7 +187,7 @@ full_resync(void)
 
 	if (M.sysdb == NULL)
 		return DC_EUNAVAIL;
-	if (dc_store_load_all(M.sysdb, &M.ring, M.reg, &bad, err,
+	if (dc_store_load_all(M.sysdb, &M.ring, &M.urlpol, M.reg, &bad, err,
 	    sizeof(err)) != DC_OK) {
 		log_error("registry resync failed: %s", err);
 		return DC_EUNAVAIL;
@@ -220,8 +223,8 @@ drain_notifies(void)
 	busy = 1;
 	while ((n = PQnotifies(M.sysdb)) != NULL) {
 		if (dc_uuid_parse(n->extra, id) == DC_OK) {
-			if (dc_store_load_one(M.sysdb, &M.ring, M.reg, id, err,
-			    sizeof(err)) != DC_OK) {
+			if (dc_store_load_one(M.sysdb, &M.ring, &M.urlpol,
+			    M.reg, id, err, sizeof(err)) != DC_OK) {
 				log_warn("reloading connection %s: %s",
 				    n->extra, err);
 				resync = 1;
@@ -362,8 +365,8 @@ handle_refresh(struct worker_slot *s, const struct dc_msg *m)
 		status = DC_EUNAVAIL;
 	else if (m->type == DC_MSG_RESYNC || dc_uuid_is_zero(m->id))
 		status = full_resync();
-	else if (dc_store_load_one(M.sysdb, &M.ring, M.reg, m->id, err,
-	    sizeof(err)) != DC_OK) {
+	else if (dc_store_load_one(M.sysdb, &M.ring, &M.urlpol, M.reg, m->id,
+	    err, sizeof(err)) != DC_OK) {
 		log_warn("refresh failed: %s", err);
 		status = DC_EUNAVAIL;
 	} else {
@@ -609,6 +612,10 @@ reload(struct json_object *restart_needed)
 	}
 	dc_config_apply_reload(M.cfg, &next, config_notice, restart_needed);
 	dc_config_free(&next);
+	/* its strings were the old config's: built again on the new one */
+	dc_pgurl_policy_free(&M.urlpol);
+	if (dc_pgurl_policy_init(&M.urlpol, M.cfg) != DC_OK)
+		log_error("the target URL policy: out of memory");
 	if (M.opts->verbose)
 		M.cfg->log_level = DC_LOG_DEBUG;	/* -v outlives reloads */
 	if (dc_log_open(dc_log_target(M.cfg, M.opts->foreground),
@@ -858,6 +865,8 @@ ctl_status(void)
 	    json_object_new_int64((int64_t)dc_shreg_gen(M.reg)));
 	dc_jb_add(&b, reg, "undecryptable_rows",
 	    json_object_new_int(dc_shreg_bad_rows(M.reg)));
+	json_object_object_add(reg, "refused_rows",
+	    dc_refused_rows_json(M.reg));
 	if (dc_shreg_last_resync(M.reg) != 0) {
 		iso_ms(dc_shreg_last_resync(M.reg), ts, sizeof(ts));
 		dc_jb_add(&b, reg, "last_resync",
@@ -1506,6 +1515,7 @@ cleanup(void)
 	if (M.reg != NULL)
 		dc_shreg_destroy(M.reg);
 	dc_fernet_ring_wipe(&M.ring);
+	dc_pgurl_policy_free(&M.urlpol);
 }
 
 int
@@ -1524,6 +1534,10 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 
 	if (load_keys() != DC_OK)
 		goto out;
+	if (dc_pgurl_policy_init(&M.urlpol, cfg) != DC_OK) {
+		log_error("the target URL policy: out of memory");
+		goto out;
+	}
 	if (open_listeners() != DC_OK)
 		goto out;
 	if (!opts->foreground) {

@@ -29,6 +29,7 @@
 #include "llm.h"
 #include "log.h"
 #include "msg.h"
+#include "pgurl.h"
 #include "pool.h"
 #include "proctitle.h"
 #include "schema.h"
@@ -49,6 +50,10 @@ worker_exit(void)
 	dc_schema_shutdown();
 	if (W.pool != NULL)
 		dc_pool_free(W.pool);
+	if (W.urlpol != NULL) {
+		dc_pgurl_policy_free(W.urlpol);
+		free(W.urlpol);
+	}
 	/* after every client that adds transfers to it */
 	dc_curlev_free(W.curl);
 	dc_http_teardown(&W);
@@ -322,6 +327,9 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 		}
 		W.nbound++;
 	}
+	if ((W.urlpol = calloc(1, sizeof(*W.urlpol))) == NULL ||
+	    dc_pgurl_policy_init(W.urlpol, cfg) != DC_OK)
+		_exit(2);
 	W.pool = dc_pool_new(&W);
 	if (W.pool == NULL)
 		_exit(2);

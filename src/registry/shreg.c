@@ -60,6 +60,11 @@ struct dc_shreg {
 	_Atomic int		 count;
 	uint64_t		 next_entry_gen;	/* writer only */
 	pid_t			 writer;		/* the master */
+	/* refused rows, under one seqlock of their own */
+	_Atomic uint32_t	 refused_seq;
+	int			 nrefused;	/* listed */
+	int			 refused_total;	/* listed or not */
+	struct dc_refused_row	 refused[DC_REFUSED_MAX];
 	struct dc_stats_slot	 stats[DC_MAX_WORKERS];
 	struct dc_slot		 slots[];
 };
@@ -107,6 +112,7 @@ dc_shreg_create(struct dc_shreg **regp, int capacity)
 	atomic_init(&reg->resyncs, 0);
 	atomic_init(&reg->sysdb_up, 0);
 	atomic_init(&reg->count, 0);
+	atomic_init(&reg->refused_seq, 0);
 	reg->next_entry_gen = 0;
 	reg->writer = getpid();
 	*regp = reg;
@@ -306,6 +312,106 @@ void
 dc_shreg_set_bad_rows(struct dc_shreg *reg, int n)
 {
 	atomic_store_explicit(&reg->bad_rows, n, memory_order_relaxed);
+}
+
+static void
+refused_begin(struct dc_shreg *reg)
+{
+	ASSERT_WRITER(reg);
+	assert((atomic_load_explicit(&reg->refused_seq,
+	    memory_order_relaxed) & 1) == 0);
+	atomic_fetch_add_explicit(&reg->refused_seq, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void
+refused_end(struct dc_shreg *reg)
+{
+	atomic_fetch_add_explicit(&reg->refused_seq, 1, memory_order_release);
+}
+
+static int
+refused_find(const struct dc_shreg *reg, const uint8_t id[16])
+{
+	int i;
+
+	for (i = 0; i < reg->nrefused; i++)
+		if (memcmp(reg->refused[i].id, id, 16) == 0)
+			return i;
+	return -1;
+}
+
+void
+dc_shreg_refuse(struct dc_shreg *reg, const uint8_t id[16], const char *name,
+    const char *reason)
+{
+	struct dc_refused_row *r;
+	int i;
+
+	refused_begin(reg);
+	if ((i = refused_find(reg, id)) < 0) {
+		reg->refused_total++;
+		if (reg->nrefused == DC_REFUSED_MAX)
+			goto out;
+		i = reg->nrefused++;
+	}
+	r = &reg->refused[i];
+	memcpy(r->id, id, 16);
+	dc_strlcpy(r->name, name != NULL ? name : "", sizeof(r->name));
+	dc_strlcpy(r->reason, reason, sizeof(r->reason));
+out:
+	refused_end(reg);
+}
+
+void
+dc_shreg_accept(struct dc_shreg *reg, const uint8_t id[16])
+{
+	int i;
+
+	if ((i = refused_find(reg, id)) < 0)
+		return;
+	refused_begin(reg);
+	reg->refused[i] = reg->refused[reg->nrefused - 1];
+	reg->nrefused--;
+	reg->refused_total--;
+	refused_end(reg);
+}
+
+void
+dc_shreg_refuse_clear(struct dc_shreg *reg)
+{
+	refused_begin(reg);
+	reg->nrefused = 0;
+	reg->refused_total = 0;
+	refused_end(reg);
+}
+
+int
+dc_shreg_refused(const struct dc_shreg *reg, struct dc_refused_row *out,
+    int max, int *total)
+{
+	struct dc_shreg *r = (struct dc_shreg *)(uintptr_t)reg;
+	uint32_t s1, s2;
+	int n, spins = 0;
+
+	for (;;) {
+		s1 = atomic_load_explicit(&r->refused_seq,
+		    memory_order_acquire);
+		if ((s1 & 1) == 0) {
+			n = reg->nrefused < max ? reg->nrefused : max;
+			if (n > 0)
+				memcpy(out, reg->refused, (size_t)n *
+				    sizeof(*out));
+			*total = reg->refused_total;
+			atomic_thread_fence(memory_order_acquire);
+			s2 = atomic_load_explicit(&r->refused_seq,
+			    memory_order_relaxed);
+			if (s1 == s2)
+				return n;
+		}
+		if (++spins % DC_SHREG_SPINS == 0)
+			sched_yield();
+	}
 }
 
 void

@@ -13,8 +13,11 @@
  *
  * These functions block on the master's connection; they are short
  * statements on a small table, bounded by the connection's
- * statement_timeout.  Rows that do not decrypt are skipped with a log
- * line that names the id, never the token or the URL.
+ * statement_timeout.  A row is served as it is or not at all: one that
+ * does not decrypt, whose fields do not fit the registry, whose type or
+ * URL datachatd refuses, goes on the registry's list of refused rows
+ * with the reason (/ready, datachatctl status) and a log line that names
+ * the id, never the token or the URL.  Nothing is cut short.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,7 @@
 
 #include "dc.h"
 #include "log.h"
+#include "pgurl.h"
 #include "store.h"
 #include "util.h"
 
@@ -142,71 +146,152 @@ get_i64(PGresult *res, int row, int col)
 	return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-int
-dc_store_row_to_entry(PGresult *res, int row,
-    const struct dc_fernet_ring *ring, struct dc_entry *e)
+/* A text field into dst, or a reason when it does not fit. */
+static int
+copy_field(char *dst, size_t dstsz, const char *src, const char *what,
+    char *why, size_t whysz)
 {
-	char *url = NULL;
-	size_t len;
-	int rc;
+	size_t n = strlen(src);
 
-	memset(e, 0, sizeof(*e));
-	if (dc_uuid_parse(PQgetvalue(res, row, 0), e->id) != DC_OK)
-		return DC_EINVAL;
-	dc_strlcpy(e->name, PQgetvalue(res, row, 1), sizeof(e->name));
-	rc = dc_fernet_decrypt(ring, PQgetvalue(res, row, 2), 0, 0, &url, &len);
-	if (rc != DC_OK)
-		return DC_ETOKEN;
-	if (len >= sizeof(e->url)) {
-		dc_explicit_bzero(url, len);
-		free(url);
+	if (n >= dstsz) {
+		snprintf(why, whysz, "its %s is %zu bytes long; datachatd "
+		    "keeps up to %zu", what, n, dstsz - 1);
 		return DC_EINVAL;
 	}
-	memcpy(e->url, url, len + 1);
-	dc_explicit_bzero(url, len);
-	free(url);
-	dc_strlcpy(e->type, PQgetvalue(res, row, 3), sizeof(e->type));
-	e->is_active = PQgetvalue(res, row, 4)[0] == 't';
-	e->is_default = PQgetvalue(res, row, 5)[0] == 't';
-	dc_strlcpy(e->tags, PQgetisnull(res, row, 6) ? "[]" :
-	    PQgetvalue(res, row, 6), sizeof(e->tags));
-	if (!PQgetisnull(res, row, 7)) {
-		e->has_description = 1;
-		dc_strlcpy(e->description, PQgetvalue(res, row, 7),
-		    sizeof(e->description));
-	}
-	e->created_at = get_i64(res, row, 8);
-	e->last_profiled = get_i64(res, row, 9);
-	e->datapoint_count = (int32_t)get_i64(res, row, 10);
+	memcpy(dst, src, n + 1);
 	return DC_OK;
 }
 
+/*
+ * The database types DataChat writes.  Rows of the others are refused;
+ * rows of these are served, or listed and refused at query time by an
+ * engine datachatd does not drive.
+ */
+static const char *const known_types[] = { "postgresql", "mysql",
+    "clickhouse" };
+
+static int
+check_type(const struct dc_entry *e, char *why, size_t whysz)
+{
+	const char *implied = dc_url_type(e->url);
+	size_t i;
+
+	for (i = 0; i < DC_ARRAY_SIZE(known_types); i++)
+		if (strcmp(e->type, known_types[i]) == 0)
+			break;
+	if (i == DC_ARRAY_SIZE(known_types)) {
+		snprintf(why, whysz, "its database_type \"%.32s\" is none of "
+		    "postgresql, mysql, clickhouse", e->type);
+		return DC_EINVAL;
+	}
+	if (implied == NULL || strcmp(implied, e->type) != 0) {
+		snprintf(why, whysz, "its database_type is %s but its URL's "
+		    "scheme is %s", e->type, implied != NULL ? implied :
+		    "none datachatd knows");
+		return DC_EINVAL;
+	}
+	return DC_OK;
+}
+
+int
+dc_store_row_to_entry(PGresult *res, int row,
+    const struct dc_fernet_ring *ring, const struct dc_pgurl_policy *pol,
+    struct dc_entry *e, char *why, size_t whysz)
+{
+	char *url = NULL, reason[256];
+	size_t len;
+	int rc = DC_EINVAL;
+
+	memset(e, 0, sizeof(*e));
+	why[0] = '\0';
+	if (dc_uuid_parse(PQgetvalue(res, row, 0), e->id) != DC_OK) {
+		snprintf(why, whysz, "its connection_id is not a UUID");
+		goto out;
+	}
+	if (dc_fernet_decrypt(ring, PQgetvalue(res, row, 2), 0, 0, &url,
+	    &len) != DC_OK) {
+		snprintf(why, whysz, "its stored URL does not decrypt with any "
+		    "configured credentials key");
+		rc = DC_ETOKEN;
+		goto out;
+	}
+	if (copy_field(e->url, sizeof(e->url), url, "URL", why, whysz) !=
+	    DC_OK ||
+	    copy_field(e->name, sizeof(e->name), PQgetvalue(res, row, 1),
+	    "name", why, whysz) != DC_OK ||
+	    copy_field(e->type, sizeof(e->type), PQgetvalue(res, row, 3),
+	    "database_type", why, whysz) != DC_OK ||
+	    copy_field(e->tags, sizeof(e->tags), PQgetisnull(res, row, 6) ?
+	    "[]" : PQgetvalue(res, row, 6), "tag list", why, whysz) != DC_OK)
+		goto out;
+	if (!PQgetisnull(res, row, 7)) {
+		e->has_description = 1;
+		if (copy_field(e->description, sizeof(e->description),
+		    PQgetvalue(res, row, 7), "description", why, whysz) !=
+		    DC_OK)
+			goto out;
+	}
+	e->is_active = PQgetvalue(res, row, 4)[0] == 't';
+	e->is_default = PQgetvalue(res, row, 5)[0] == 't';
+	e->created_at = get_i64(res, row, 8);
+	e->last_profiled = get_i64(res, row, 9);
+	e->datapoint_count = (int32_t)get_i64(res, row, 10);
+	if (check_type(e, why, whysz) != DC_OK)
+		goto out;
+	/* a PostgreSQL URL must pass what the API checks on a write */
+	if (pol != NULL && strcmp(e->type, "postgresql") == 0 &&
+	    dc_pgurl_check(e->url, pol, reason, sizeof(reason)) != DC_OK) {
+		snprintf(why, whysz, "%s", reason);
+		goto out;
+	}
+	rc = DC_OK;
+out:
+	if (url != NULL) {
+		dc_explicit_bzero(url, len);
+		free(url);
+	}
+	if (rc != DC_OK)
+		dc_explicit_bzero(e->url, sizeof(e->url));
+	return rc;
+}
+
+/*
+ * One row into the registry, or onto its list of refused rows with the
+ * reason (logged by id and name, never with the token or the URL).
+ */
 static int
 put_row(PGresult *res, int row, const struct dc_fernet_ring *ring,
-    struct dc_shreg *reg, int *bad)
+    const struct dc_pgurl_policy *pol, struct dc_shreg *reg, int *bad)
 {
 	struct dc_entry *e;
 	const char *id = PQgetvalue(res, row, 0);
+	char why[DC_REASON_MAX];
 	uint8_t raw[16];
 	int rc;
 
 	e = malloc(sizeof(*e));
 	if (e == NULL)
 		return DC_ENOMEM;
-	rc = dc_store_row_to_entry(res, row, ring, e);
-	if (rc == DC_ETOKEN || rc == DC_EINVAL) {
-		log_warn("connection %s: its stored URL does not decrypt with "
-		    "any configured credentials key; skipped", id);
-		if (bad != NULL)
-			(*bad)++;
-		if (dc_uuid_parse(id, raw) == DC_OK)
-			dc_shreg_remove(reg, raw);
-	} else if (rc == DC_OK) {
+	rc = dc_store_row_to_entry(res, row, ring, pol, e, why, sizeof(why));
+	if (rc == DC_OK) {
 		rc = dc_shreg_put(reg, e);
-		if (rc == DC_EFULL)
-			log_error("connection %s: the registry is full (%d "
-			    "entries, registry_capacity); skipped", id,
+		if (rc == DC_EFULL) {
+			snprintf(why, sizeof(why), "the registry is full (%d "
+			    "entries, registry_capacity)",
 			    dc_shreg_capacity(reg));
+			log_error("connection %s: %s; skipped", id, why);
+			dc_shreg_refuse(reg, e->id, PQgetvalue(res, row, 1),
+			    why);
+		} else
+			dc_shreg_accept(reg, e->id);
+	} else {
+		log_warn("connection %s: %s; not served", id, why);
+		if (rc == DC_ETOKEN && bad != NULL)
+			(*bad)++;
+		if (dc_uuid_parse(id, raw) == DC_OK) {
+			dc_shreg_remove(reg, raw);
+			dc_shreg_refuse(reg, raw, PQgetvalue(res, row, 1), why);
+		}
 	}
 	dc_explicit_bzero(e, sizeof(*e));
 	free(e);
@@ -215,7 +300,8 @@ put_row(PGresult *res, int row, const struct dc_fernet_ring *ring,
 
 int
 dc_store_load_all(PGconn *c, const struct dc_fernet_ring *ring,
-    struct dc_shreg *reg, int *bad, char *err, size_t errsz)
+    const struct dc_pgurl_policy *pol, struct dc_shreg *reg, int *bad,
+    char *err, size_t errsz)
 {
 	PGresult *res;
 	int i, n;
@@ -229,9 +315,10 @@ dc_store_load_all(PGconn *c, const struct dc_fernet_ring *ring,
 	}
 	*bad = 0;
 	dc_shreg_mark_all(reg);
+	dc_shreg_refuse_clear(reg);
 	n = PQntuples(res);
 	for (i = 0; i < n; i++)
-		put_row(res, i, ring, reg, bad);
+		put_row(res, i, ring, pol, reg, bad);
 	dc_shreg_sweep(reg);
 	PQclear(res);
 	return DC_OK;
@@ -239,7 +326,8 @@ dc_store_load_all(PGconn *c, const struct dc_fernet_ring *ring,
 
 int
 dc_store_load_one(PGconn *c, const struct dc_fernet_ring *ring,
-    struct dc_shreg *reg, const uint8_t id[16], char *err, size_t errsz)
+    const struct dc_pgurl_policy *pol, struct dc_shreg *reg,
+    const uint8_t id[16], char *err, size_t errsz)
 {
 	char ids[DC_UUID_STR_LEN + 1];
 	const char *params[1] = { ids };
@@ -254,10 +342,11 @@ dc_store_load_one(PGconn *c, const struct dc_fernet_ring *ring,
 		PQclear(res);
 		return DC_EUNAVAIL;
 	}
-	if (PQntuples(res) == 0)
+	if (PQntuples(res) == 0) {
 		dc_shreg_remove(reg, id);
-	else
-		put_row(res, 0, ring, reg, NULL);
+		dc_shreg_accept(reg, id);	/* gone: nothing to refuse */
+	} else
+		put_row(res, 0, ring, pol, reg, NULL);
 	PQclear(res);
 	return DC_OK;
 }

@@ -136,8 +136,8 @@ fail(struct dc_resolve_err *err, int status, const char *fmt, ...)
  * when a registry row holds the same URL), else nothing
  * (DC_ENOENT: the caller says the system is not initialized).
  */
-int
-dc_target_resolve(struct dc_worker *w, struct json_object *target,
+static int
+resolve_entry(struct dc_worker *w, struct json_object *target,
     struct dc_entry *e, struct dc_resolve_err *err)
 {
 	int registry = dc_target_registry_usable(w);
@@ -189,6 +189,52 @@ dc_target_resolve(struct dc_worker *w, struct json_object *target,
 	err->status = 0;
 	err->detail[0] = '\0';
 	return DC_ENOENT;
+}
+
+/*
+ * A registry row of another engine (written by DataChat or psql) is
+ * listed like any other; a query on it is refused here, by name, rather
+ * than handed to a client library that speaks another protocol.
+ */
+int
+dc_target_resolve(struct dc_worker *w, struct json_object *target,
+    struct dc_entry *e, struct dc_resolve_err *err)
+{
+	int rc;
+
+	if ((rc = resolve_entry(w, target, e, err)) != DC_OK)
+		return rc;
+	if (strcmp(e->type, "postgresql") != 0)
+		return fail(err, 400, "database_type %s is not served by this "
+		    "datachatd: the connection is listed, but only postgresql "
+		    "targets can be queried", e->type);
+	return DC_OK;
+}
+
+struct json_object *
+dc_refused_rows_json(const struct dc_shreg *reg)
+{
+	struct dc_refused_row rows[DC_REFUSED_MAX];
+	struct json_object *arr = json_object_new_array(), *o;
+	char ids[DC_UUID_STR_LEN + 1];
+	int i, n, total;
+
+	if (arr == NULL)
+		return NULL;
+	n = dc_shreg_refused(reg, rows, DC_REFUSED_MAX, &total);
+	for (i = 0; i < n; i++) {
+		if ((o = json_object_new_object()) == NULL)
+			break;
+		dc_uuid_format(rows[i].id, ids);
+		json_object_object_add(o, "connection_id",
+		    json_object_new_string(ids));
+		json_object_object_add(o, "name",
+		    json_object_new_string(rows[i].name));
+		json_object_object_add(o, "reason",
+		    json_object_new_string(rows[i].reason));
+		json_object_array_add(arr, o);
+	}
+	return arr;
 }
 
 struct json_object *

@@ -273,6 +273,8 @@ test_problems(void)
 	    "expected error, warning, info or debug");
 	one_problem("llm_provider = gemini\n", 1,
 	    "expected openai, anthropic, local or empty");
+	one_problem("allow_socket_targets = sometimes\n", 1,
+	    "expected yes or no");
 	one_problem("x\nmax_rows = 1\n", 1, "missing \"=\"");
 	one_problem("max_rows = 1\n = 4\n", 2, "missing key name");
 	one_problem("user = \"nobody\n", 1, "unterminated quoted value");
@@ -635,6 +637,23 @@ test_credentials(void)
 }
 
 static void
+test_targets(void)
+{
+	struct dc_config cfg;
+	struct reports r;
+
+	CHECK(parse(&cfg, "", &r) == 0);
+	CHECK(cfg.allow_socket_targets == 0);
+	dc_config_free(&cfg);
+	CHECK(parse(&cfg, "allow_socket_targets = Yes\n", &r) == 0);
+	CHECK(cfg.allow_socket_targets == 1);
+	dc_config_free(&cfg);
+	CHECK(parse(&cfg, "allow_socket_targets = off\n", &r) == 0);
+	CHECK(cfg.allow_socket_targets == 0);
+	dc_config_free(&cfg);
+}
+
+static void
 test_workers(void)
 {
 	struct dc_config cfg;
@@ -716,7 +735,7 @@ test_table_and_sample(void)
 		for (k2 = k + 1; k2->name != NULL; k2++)
 			CHECK(strcmp(k->name, k2->name) != 0);
 	}
-	CHECK(n == 38);
+	CHECK(n == 39);
 
 	fp = open_memstream(&buf, &len);
 	CHECK(fp != NULL);
@@ -849,6 +868,7 @@ main(void)
 	test_paths();
 	test_env();
 	test_credentials();
+	test_targets();
 	test_workers();
 	test_reload();
 	test_table_and_sample();

@@ -147,7 +147,21 @@ test_mask(void)
 	check_mask("postgresql://u:x1@h/db?sslpassword=k3y",
 	    "postgresql://u:***@h/db?sslpassword=***", "k3y");
 	check_mask("postgresql://h/db?password=p@ss#frag",
-	    "postgresql://h/db?password=***#frag", "p@ss");
+	    "postgresql://h/db?password=***", "p@ss");
+	/* names as libpq decodes them; ';' does not end a value */
+	check_mask("postgresql://u@h/db?pass%77ord=s3cretpw",
+	    "postgresql://u@h/db?pass%77ord=***", "s3cretpw");
+	check_mask("postgresql://u@h/db?%70%61%73%73%77%6f%72%64=s3cretpw",
+	    "postgresql://u@h/db?%70%61%73%73%77%6f%72%64=***", "s3cretpw");
+	check_mask("postgresql://u@h/db?ssl%50assword=s3cretpw",
+	    "postgresql://u@h/db?ssl%50assword=***", "s3cretpw");
+	check_mask("postgresql://h/db?password=ab;cdefgh",
+	    "postgresql://h/db?password=***", "cdefgh");
+	/* a password that is part of the scheme is no reason to hide all */
+	check_mask("postgresql://p:stgres@h/db",
+	    "postgresql://p:***@h/db", NULL);
+	check_mask("mysql://h/db?Pass%77ord=s3cretpw",
+	    "mysql://h/db?Pass%77ord=***", "s3cretpw");
 	/* Garbage. */
 	check_mask("host=db user=u password=hunter2", "***", "hunter2");
 	check_mask("not a url", "***", NULL);
@@ -164,6 +178,44 @@ test_mask(void)
 	CHECK_STR(small, "postgresql:");
 	dc_url_mask("postgresql://user:secret@host/db", small, 1);
 	CHECK_STR(small, "");
+}
+
+static void
+check_scrub(const char *msg, const char *url, const char *want)
+{
+	char out[256];
+
+	dc_scrub_password(msg, url, out, sizeof(out));
+	CHECK_STR(out, want);
+}
+
+static void
+test_scrub(void)
+{
+	char small[8];
+
+	/* a short password never garbles words that contain it */
+	check_scrub("invalid port number: \"x\"", "postgresql://u:p@h/d",
+	    "invalid port number: \"x\"");
+	check_scrub("database \"data\" does not exist",
+	    "postgresql://u:a@h/data", "database \"data\" does not exist");
+	check_scrub("could not translate host name \"h\"",
+	    "postgresql://u:h@h/d", "could not translate host name \"***\"");
+	/* echoed: raw, decoded, in a parameter */
+	check_scrub("invalid percent-encoded token: \"pa%zzss\"",
+	    "postgresql://u:pa%zzss@h/d",
+	    "invalid percent-encoded token: \"***\"");
+	check_scrub("token p@ss:w0rd in text", "postgresql://u:p%40ss%3Aw0rd@h/d",
+	    "token *** in text");
+	check_scrub("value hunter2 seen", "postgresql://h/d?pass%77ord=hunter2",
+	    "value *** seen");
+	check_scrub("value !x! seen", "postgresql://u:!x!@h/d",
+	    "value *** seen");
+	check_scrub("no url", NULL, "no url");
+	check_scrub("", "postgresql://u:pw@h/d", "");
+	dc_scrub_password("secret pw here", "postgresql://u:pw@h/d", small,
+	    sizeof(small));
+	CHECK_STR(small, "secret ");
 }
 
 static void
@@ -279,6 +331,7 @@ main(void)
 {
 	test_uuid();
 	test_mask();
+	test_scrub();
 	test_type();
 	test_iso8601();
 	test_origins();

@@ -1,0 +1,1 @@
+SELECT 1::posint, int4('5'), CAST(a AS text[]), 'x'::public.posint FROM t FOR UPDATE

@@ -1,0 +1,1 @@
+SELECT E'a\'b', 'it\''s', $$x$$, U&"pg\005fsleep"(1), "Quoted"."Name"

@@ -1,0 +1,1 @@
+SELECT lower(name), count(*) FROM users u JOIN orders o USING (id) WHERE o.total > 10 GROUP BY 1 ORDER BY 2 DESC LIMIT 10

@@ -1,0 +1,1 @@
+SELECT (1).pg_advisory_lock, x.mark_seen FROM ft x TABLESAMPLE bernoulli (5)

@@ -1,0 +1,1 @@
+SELECT 'a''b', E'c\'d', $t$x$t$, U&"a\0041" UESCAPE '!' /* c /* nested */ */ -- x
