@@ -71,6 +71,12 @@ struct dc_config {
 	int		 registry_capacity;
 	int		 resync_interval;	/* seconds */
 
+	/* access */
+	char		*auth;			/* "", required, off */
+	char		*metrics_auth;		/* required, off */
+	int		 auth_failure_limit;	/* per address and minute */
+	int		 registry_token_quota;	/* 0: registry_capacity / 4 */
+
 	/* requests and queries */
 	int		 max_body_size;		/* bytes */
 	int		 request_timeout;	/* seconds */
@@ -101,6 +107,10 @@ struct dc_config {
 	/* derived, filled by dc_config_validate() */
 	struct dc_listener listeners[DC_MAX_LISTENERS];
 	int		 nlisteners;
+	int		 all_loopback;		/* listeners loopback or unix */
+	int		 auth_required;		/* auth = required */
+	int		 auth_explicit_off;	/* auth = off, written */
+	int		 metrics_open;		/* metrics_auth = off */
 	char		*source;		/* file it came from, or NULL */
 };
 

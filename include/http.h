@@ -43,6 +43,10 @@ struct dc_req {
 	int		 timer_set;	/* timer assigned */
 	int		 peer_set;	/* peer_ev assigned */
 	uint64_t	 deadline_ms;	/* request_timeout expires */
+	char		 who[72];	/* token name, for the audit log */
+	int		 role;		/* the token's role (enum dc_role) */
+	int		 operator_;	/* datachatctl's token: no quota */
+	const char	*peer;		/* client address, once asked */
 	struct dc_req	*live_prev, *live_next;	/* requests in flight */
 };
 
@@ -61,6 +65,7 @@ struct dc_route {
 	const char	*method;	/* "GET", "POST", ... */
 	const char	*pattern;	/* "/api/v1/databases/{id}" */
 	dc_route_fn	 fn;
+	int		 role;		/* least role allowed (enum dc_role) */
 };
 
 /* Install the generic callback on w->http; teardown frees leftovers. */
@@ -126,6 +131,9 @@ void		 dc_reply_422(struct dc_req *r, struct json_object *errs);
 struct dc_config;
 int		 dc_http_origin_allowed(const struct dc_config *cfg,
 		     const char *origin);
+
+/* The client's address for logs and limits ("unix" for a unix socket). */
+const char	*dc_req_peer(struct dc_req *r);
 
 /* Route number idx (metrics order) -> method and pattern. */
 int		 dc_http_route_at(int idx, const char **method,

@@ -21,6 +21,7 @@ struct bufferevent;
 struct event;
 struct dc_pool;
 struct dc_llm;
+struct dc_tokens;
 
 typedef void (*dc_refresh_cb)(int status, uint64_t gen, void *arg);
 
@@ -41,6 +42,7 @@ struct dc_worker {
 	struct bufferevent *chan;
 	struct dc_config *cfg;
 	struct dc_shreg	*reg;
+	struct dc_tokens *tokens;	/* API tokens (tokens.h) */
 	const struct dc_fernet_ring *ring;
 	struct dc_worker_stats *stats;
 	struct dc_pool	*pool;		/* target connections (pool.h) */
@@ -62,6 +64,7 @@ extern struct dc_worker *dc_worker;
 /* Entry point after fork; never returns. */
 void		 dc_worker_main(int index, const int *listen_fds, int nlisten,
 		     int chan_fd, struct dc_config *cfg, struct dc_shreg *reg,
+		     struct dc_tokens *tokens,
 		     const struct dc_fernet_ring *ring) __attribute__((noreturn));
 
 /*

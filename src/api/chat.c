@@ -30,6 +30,7 @@
 
 #include "dc.h"
 #include "http.h"
+#include "tokens.h"
 #include "jsonw.h"
 #include "llm.h"
 #include "log.h"
@@ -1405,6 +1406,6 @@ out:
 }
 
 const struct dc_route dc_routes_chat[] = {
-	{ "POST", "/api/v1/chat", chat },
-	{ NULL, NULL, NULL }
+	{ "POST", "/api/v1/chat", chat, DC_ROLE_QUERY },
+	{ NULL, NULL, NULL, 0 }
 };

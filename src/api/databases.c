@@ -15,10 +15,12 @@
 #include "dc.h"
 #include "fernet.h"
 #include "http.h"
+#include "tokens.h"
 #include "log.h"
 #include "model.h"
 #include "system.h"
 #include "pool.h"
+#include "store.h"
 #include "target.h"
 #include "util.h"
 #include "worker.h"
@@ -82,6 +84,9 @@ struct dbwrite {
 	char		*token;		/* Fernet token of url */
 	dc_db_done_cb	 done;		/* answers instead of us (setup) */
 	void		*done_arg;
+	char		*owner;		/* token whose quota a create counts on */
+	char		 quota[16];
+	char		 changed[160];	/* what changed, for the audit line */
 };
 
 static void
@@ -96,6 +101,7 @@ dbwrite_free(struct dbwrite *d)
 	free(d->description);
 	free(d->tags);
 	free(d->token);
+	free(d->owner);
 	free(d);
 }
 
@@ -130,6 +136,30 @@ registry_writable(struct dc_req *r)
 		return 0;
 	}
 	return 1;
+}
+
+/*
+ * With tokens, a create counts against the creating token's quota
+ * (registry_token_quota), so one token cannot fill the registry.  The
+ * operator's datachatctl has none.
+ */
+static int
+claim_quota(struct dc_req *r, struct dbwrite *d)
+{
+	const struct dc_config *c = r->w->cfg;
+	int quota = c->registry_token_quota;
+
+	if (!c->auth_required || r->operator_)
+		return DC_OK;
+	if (quota == 0)
+		quota = c->registry_capacity / 4 > 0 ?
+		    c->registry_capacity / 4 : 1;
+	snprintf(d->quota, sizeof(d->quota), "%d", quota);
+	if ((d->owner = strdup(r->who)) == NULL) {
+		dc_reply_error(r, 500, "out of memory");
+		return DC_ENOMEM;
+	}
+	return DC_OK;
 }
 
 /* Path {id}: Python's uuid.UUID() must read it, else DataChat's 400. */
@@ -309,6 +339,43 @@ ask_master(struct dbwrite *d)
 	}
 }
 
+/*
+ * One line per registry change: what changed (never a URL), which token,
+ * from which address.  Names are quoted with control characters
+ * replaced, so a name cannot forge a log line.
+ */
+static void
+audit(struct dbwrite *d)
+{
+	static const char *const ops[] = { [OP_CREATE] = "create",
+	    [OP_UPDATE] = "update", [OP_DEFAULT] = "default",
+	    [OP_DELETE] = "delete" };
+	struct dc_req *r = d->r;
+
+	log_info("audit: connection %s id=%s%s by %s from %s", ops[d->op],
+	    d->ids, d->changed, r->who, dc_req_peer(r));
+}
+
+/* Append ` key="value"' to d->changed, value shortened and made safe. */
+static void
+note_change(struct dbwrite *d, const char *key, const char *value)
+{
+	size_t n = strlen(d->changed), i, j;
+	char safe[48];
+
+	for (i = j = 0; value != NULL && value[i] != '\0' &&
+	    j < sizeof(safe) - 4; i++)
+		safe[j++] = (unsigned char)value[i] < 0x20 ||
+		    value[i] == '"' || value[i] == 0x7f ? '?' : value[i];
+	if (value != NULL && value[i] != '\0') {
+		memcpy(safe + j, "...", 3);
+		j += 3;
+	}
+	safe[j] = '\0';
+	snprintf(d->changed + n, sizeof(d->changed) - n, value != NULL ?
+	    " %s=\"%s\"" : " %s", key, safe);
+}
+
 static void
 committed(const struct dc_pg_result *res, void *arg)
 {
@@ -327,6 +394,10 @@ committed(const struct dc_pg_result *res, void *arg)
 		r->cancel = NULL;
 		if (res->sqlstate != NULL && strcmp(res->sqlstate, "23505") == 0)
 			dc_reply_error(r, 409, "conflict: %s", res->error);
+		else if (res->sqlstate != NULL &&
+		    strcmp(res->sqlstate, DC_SQLSTATE_QUOTA) == 0)
+			dc_reply_error(r, 507, "%s; delete some of them, or "
+			    "raise it", res->error);
 		else
 			dc_reply_error(r, 500, "system database error; the "
 			    "change was not saved: %s", res->error);
@@ -340,6 +411,7 @@ committed(const struct dc_pg_result *res, void *arg)
 		dbwrite_free(d);
 		return;
 	}
+	audit(d);
 	ask_master(d);
 }
 
@@ -348,15 +420,23 @@ submit(struct dbwrite *d)
 {
 	struct dc_req *r = d->r;
 	struct dc_pool *pool = r->w->pool;
-	const char *sql[2];
-	int np[2];
-	const char *const *pp[2];
-	const char *p1[1], *p8[8];
+	const char *sql[3];
+	int np[3];
+	const char *const *pp[3];
+	const char *p1[1], *p2[2], *p8[8];
 	char dflt[8];
 	int n = 0, rc;
 
 	switch (d->op) {
 	case OP_CREATE:
+		if (d->owner != NULL) {
+			/* first, so a refused create changes nothing */
+			p2[0] = d->owner;
+			p2[1] = d->quota;
+			sql[n] = "SELECT datachatd_claim_quota($1, $2::int)";
+			np[n] = 2;
+			pp[n++] = p2;
+		}
 		if (d->is_default) {
 			sql[n] = "UPDATE database_connections SET is_default ="
 			    " false WHERE is_default";
@@ -371,14 +451,19 @@ submit(struct dbwrite *d)
 		p8[4] = dflt;
 		p8[5] = d->tags;
 		p8[6] = d->description;
-		sql[n] = "INSERT INTO database_connections (connection_id, "
-		    "name, database_url_encrypted, database_type, is_active, "
-		    "is_default, tags, description, created_at, "
-		    "datapoint_count) VALUES ($1::uuid, $2, $3, $4, true, "
-		    "$5::boolean, ARRAY(SELECT jsonb_array_elements_text("
-		    "$6::jsonb)), $7, now(), 0) "
-		    "RETURNING connection_id";
-		np[n] = 7;
+		p8[7] = d->owner;
+		/* the owner row is written by the same statement, or none */
+		sql[n] = "WITH c AS (INSERT INTO database_connections ("
+		    "connection_id, name, database_url_encrypted, "
+		    "database_type, is_active, is_default, tags, description, "
+		    "created_at, datapoint_count) VALUES ($1::uuid, $2, $3, $4, "
+		    "true, $5::boolean, ARRAY(SELECT jsonb_array_elements_text("
+		    "$6::jsonb)), $7, now(), 0) RETURNING *), "
+		    "o AS (INSERT INTO datachatd_connection_owners "
+		    "(connection_id, token_name) SELECT connection_id, $8::text "
+		    "FROM c WHERE $8::text IS NOT NULL) "
+		    "SELECT " DC_STORE_COLUMNS " FROM c";
+		np[n] = 8;
 		pp[n++] = p8;
 		break;
 	case OP_UPDATE:
@@ -396,7 +481,7 @@ submit(struct dbwrite *d)
 		    "description = CASE WHEN $5::boolean THEN $6 "
 		    "ELSE description END "
 		    "WHERE connection_id = $1::uuid AND is_active "
-		    "RETURNING connection_id";
+		    "RETURNING " DC_STORE_COLUMNS;
 		np[n] = 6;
 		pp[n++] = p8;
 		break;
@@ -621,6 +706,12 @@ create_database(struct dc_req *r)
 	if ((d = dbwrite_new(r, OP_CREATE, NULL)) == NULL)
 		goto out;
 	d->is_default = (int)v[C_DEFAULT].i;
+	if (claim_quota(r, d) != DC_OK)
+		goto out;
+	note_change(d, "name", v[C_NAME].s);
+	note_change(d, "type", v[C_TYPE].s);
+	if (d->is_default)
+		note_change(d, "default", NULL);
 	d->tags = tags_text(r, v[C_TAGS].v, &err);
 	if (err)
 		goto out;
@@ -698,6 +789,14 @@ update_database(struct dc_req *r)
 		goto out;
 	if ((d = dbwrite_new(r, OP_UPDATE, id)) == NULL)
 		goto out;
+	if (has_name)
+		note_change(d, "name", v[U_NAME].s);
+	if (has_url)
+		note_change(d, "url", NULL);
+	if (has_type)
+		note_change(d, "type", v[U_TYPE].s);
+	if (has_desc)
+		note_change(d, "description", NULL);
 	d->name = has_name ? strdup(v[U_NAME].s) : NULL;
 	d->url = has_url ? strdup(v[U_URL].s) : has_type ? strdup(e->url) :
 	    NULL;
@@ -840,11 +939,11 @@ dc_databases_setup_register(struct dc_req *r, const char *url,
 }
 
 const struct dc_route dc_routes_databases[] = {
-	{ "GET", "/api/v1/databases", list_databases },
-	{ "POST", "/api/v1/databases", create_database },
-	{ "GET", "/api/v1/databases/{id}", get_database },
-	{ "PATCH", "/api/v1/databases/{id}", update_database },
-	{ "DELETE", "/api/v1/databases/{id}", delete_database },
-	{ "PUT", "/api/v1/databases/{id}/default", set_default },
-	{ NULL, NULL, NULL }
+	{ "GET", "/api/v1/databases", list_databases, DC_ROLE_READ },
+	{ "POST", "/api/v1/databases", create_database, DC_ROLE_ADMIN },
+	{ "GET", "/api/v1/databases/{id}", get_database, DC_ROLE_READ },
+	{ "PATCH", "/api/v1/databases/{id}", update_database, DC_ROLE_ADMIN },
+	{ "DELETE", "/api/v1/databases/{id}", delete_database, DC_ROLE_ADMIN },
+	{ "PUT", "/api/v1/databases/{id}/default", set_default, DC_ROLE_ADMIN },
+	{ NULL, NULL, NULL, 0 }
 };

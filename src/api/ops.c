@@ -13,6 +13,7 @@
 
 #include "dc.h"
 #include "http.h"
+#include "tokens.h"
 #include "shreg.h"
 #include "util.h"
 #include "worker.h"
@@ -331,11 +332,11 @@ metrics(struct dc_req *r)
 }
 
 const struct dc_route dc_routes_ops[] = {
-	{ "GET", "/", root },
-	{ "GET", "/api/v1/health", health },
-	{ "GET", "/api/v1/ready", ready },
-	{ "GET", "/health", health },
-	{ "GET", "/metrics", metrics },
-	{ "GET", "/api/v1/metrics", metrics },
-	{ NULL, NULL, NULL }
+	{ "GET", "/", root, DC_ROLE_NONE },
+	{ "GET", "/api/v1/health", health, DC_ROLE_NONE },
+	{ "GET", "/api/v1/ready", ready, DC_ROLE_NONE },
+	{ "GET", "/health", health, DC_ROLE_NONE },
+	{ "GET", "/metrics", metrics, DC_ROLE_METRICS },
+	{ "GET", "/api/v1/metrics", metrics, DC_ROLE_METRICS },
+	{ NULL, NULL, NULL, 0 }
 };

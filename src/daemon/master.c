@@ -44,8 +44,18 @@
 #include "proctitle.h"
 #include "shreg.h"
 #include "store.h"
+#include "tokens.h"
 #include "util.h"
 #include "worker.h"
+
+/*
+ * Tokens handed to datachatctl over the control socket for its REST
+ * calls: whoever may use the socket is the operator already.  They live
+ * in the master's memory and the shared table only, never in the system
+ * database, and expire after DC_CTL_TOKEN_TTL_MS.
+ */
+#define DC_CTL_TOKENS		16
+#define DC_CTL_TOKEN_TTL_MS	300000
 
 enum slot_state {
 	SLOT_FREE = 0,
@@ -69,6 +79,10 @@ struct master {
 	int		 nlisten;
 	int		 unix_made[DC_MAX_LISTENERS];	/* unlink at exit */
 	struct dc_shreg	*reg;
+	struct dc_tokens *tokens;		/* the shared token table */
+	struct dc_token	*db_tokens;		/* last read from the system DB */
+	int		 ndb_tokens;
+	struct dc_token	 ctl_tokens[DC_CTL_TOKENS];	/* datachatctl's */
 	struct dc_fernet_ring ring;
 
 	struct worker_slot slots[DC_MAX_WORKERS];
@@ -107,6 +121,7 @@ static int	 full_resync(void);
 static void	 drain_notifies(void);
 static int	 reload(struct json_object *restart_needed);
 static void	 begin_shutdown(int mode);
+static void	 warn_open_access(void);
 
 static void	 spawn_workers(void);
 static void	 sysdb_schedule_connect(int delay_ms);
@@ -176,6 +191,61 @@ sysdb_lost(const char *why)
 	sysdb_schedule_connect(M.sysdb_backoff_ms);
 }
 
+/* The tokens from the system database plus datachatctl's, published. */
+static void
+tokens_publish(void)
+{
+	struct dc_token *all;
+	int64_t now = (int64_t)dc_wall_ms();
+	int i, n = 0;
+
+	all = calloc((size_t)M.ndb_tokens + DC_CTL_TOKENS, sizeof(*all));
+	if (all == NULL) {
+		log_error("out of memory publishing the API tokens");
+		return;
+	}
+	for (i = 0; i < M.ndb_tokens; i++)
+		all[n++] = M.db_tokens[i];
+	for (i = 0; i < DC_CTL_TOKENS; i++) {
+		if (M.ctl_tokens[i].name[0] == '\0')
+			continue;
+		if (M.ctl_tokens[i].expires_ms <= now) {
+			dc_explicit_bzero(&M.ctl_tokens[i],
+			    sizeof(M.ctl_tokens[i]));
+			continue;
+		}
+		all[n++] = M.ctl_tokens[i];
+	}
+	if (dc_tokens_publish(M.tokens, all, n) < n)
+		log_error("%d API tokens, only %d fit in the table", n,
+		    DC_TOKENS_MAX);
+	dc_explicit_bzero(all, (size_t)n * sizeof(*all));
+	free(all);
+}
+
+/* Re-read the API tokens from the system database and publish them. */
+static int
+tokens_reload(void)
+{
+	struct dc_token *list;
+	char err[256];
+	int n;
+
+	if (M.sysdb == NULL)
+		return DC_EUNAVAIL;
+	if (dc_tokens_db_load(M.sysdb, &list, &n, err, sizeof(err)) != DC_OK) {
+		log_error("%s", err);
+		return DC_EUNAVAIL;
+	}
+	free(M.db_tokens);
+	M.db_tokens = list;
+	M.ndb_tokens = n;
+	tokens_publish();
+	dc_tokens_set_loaded(M.tokens, 1);
+	log_debug("API tokens loaded: %d", n);
+	return DC_OK;
+}
+
 static int
 full_resync(void)
 {
@@ -189,6 +259,8 @@ full_resync(void)
 		log_error("registry resync failed: %s", err);
 		return DC_EUNAVAIL;
 	}
+	if (tokens_reload() != DC_OK)
+		return DC_EUNAVAIL;
 	dc_shreg_set_bad_rows(M.reg, bad);
 	dc_shreg_set_state(M.reg, DC_REG_FRESH);
 	dc_shreg_count_resync(M.reg);
@@ -219,7 +291,10 @@ drain_notifies(void)
 		return;
 	busy = 1;
 	while ((n = PQnotifies(M.sysdb)) != NULL) {
-		if (dc_uuid_parse(n->extra, id) == DC_OK) {
+		if (strcmp(n->extra, DC_NOTIFY_TOKENS) == 0) {
+			if (tokens_reload() != DC_OK)
+				resync = 1;
+		} else if (dc_uuid_parse(n->extra, id) == DC_OK) {
 			if (dc_store_load_one(M.sysdb, &M.ring, M.reg, id, err,
 			    sizeof(err)) != DC_OK) {
 				log_warn("reloading connection %s: %s",
@@ -455,6 +530,7 @@ spawn_one(int i)
 		if (ready_fd != -1)
 			close(ready_fd);
 		dc_worker_main(i, M.listen_fds, M.nlisten, sv[1], M.cfg, M.reg,
+		    M.tokens,
 		    &M.ring);
 	}
 	close(sv[1]);
@@ -609,6 +685,7 @@ reload(struct json_object *restart_needed)
 	}
 	dc_config_apply_reload(M.cfg, &next, config_notice, restart_needed);
 	dc_config_free(&next);
+	warn_open_access();
 	if (M.opts->verbose)
 		M.cfg->log_level = DC_LOG_DEBUG;	/* -v outlives reloads */
 	if (dc_log_open(dc_log_target(M.cfg, M.opts->foreground),
@@ -957,7 +1034,7 @@ ctl_targets(void)
 
 /* Re-encrypt every stored URL with the first key, in one transaction. */
 static const char *
-ctl_rotate_key(struct json_object **data)
+ctl_rotate_key(struct dc_ctl_conn *cc, struct json_object **data)
 {
 	struct dc_jb b = { 0 };
 	static char err[300];
@@ -1013,8 +1090,14 @@ ctl_rotate_key(struct json_object **data)
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		goto sqlfail;
 	PQclear(res);
-	log_info("rotate-key: %d connection(s) re-encrypted with the first "
-	    "key, %d left undecryptable", done, bad);
+	{
+		char who[96];
+
+		dc_control_peer(cc, who, sizeof(who));
+		log_info("audit: rotate-key: %d connection(s) re-encrypted "
+		    "with the first key, %d left undecryptable, by %s", done,
+		    bad, who);
+	}
 	full_resync();
 	*data = json_object_new_object();
 	dc_jb_add(&b, *data, "rotated", json_object_new_int(done));
@@ -1030,6 +1113,140 @@ sqlfail:
 	res = PQexec(M.sysdb, "ROLLBACK");
 	PQclear(res);
 	return err;
+}
+
+/* datachatctl's own token, for its REST calls: never stored. */
+static const char *
+ctl_token_for_ctl(const char *who, struct json_object **data)
+{
+	char tok[DC_TOKEN_LEN + 1];
+	struct dc_token *t;
+	int i;
+
+	for (i = 0; i < DC_CTL_TOKENS; i++)
+		if (M.ctl_tokens[i].name[0] == '\0' ||
+		    M.ctl_tokens[i].expires_ms <= (int64_t)dc_wall_ms())
+			break;
+	if (i == DC_CTL_TOKENS)
+		return "too many datachatctl tokens in use; retry in a few "
+		    "minutes";
+	t = &M.ctl_tokens[i];
+	if (dc_token_generate(tok, t->hash) != DC_OK)
+		return "cannot generate a token";
+	dc_strlcpy(t->name, "datachatctl", sizeof(t->name));
+	t->role = DC_ROLE_ADMIN;
+	t->operator_ = 1;
+	t->expires_ms = (int64_t)dc_wall_ms() + DC_CTL_TOKEN_TTL_MS;
+	tokens_publish();
+	/* its registry changes say "by datachatctl": this says whose */
+	log_info("audit: datachatctl token issued to %s", who);
+	*data = json_object_new_object();
+	json_object_object_add(*data, "token", json_object_new_string(tok));
+	dc_explicit_bzero(tok, sizeof(tok));
+	return NULL;
+}
+
+/* token add NAME --role R [--expires E]: the token is shown once. */
+static const char *
+ctl_token_add(const char *who, const char *const *a, int n,
+    struct json_object **data)
+{
+	static char err[320];
+	char tok[DC_TOKEN_LEN + 1], exp[48];
+	const char *role_name = NULL, *expires = NULL;
+	uint8_t hash[DC_TOKEN_HASH_LEN];
+	int64_t expires_ms = 0;
+	int i, role;
+
+	for (i = 2; i < n; i += 2) {
+		if (i + 1 >= n)
+			return "token add: --role and --expires take a value";
+		if (strcmp(a[i], "--role") == 0)
+			role_name = a[i + 1];
+		else if (strcmp(a[i], "--expires") == 0)
+			expires = a[i + 1];
+		else
+			return "usage: token add NAME --role read|query|admin "
+			    "[--expires E]";
+	}
+	if (!dc_token_name_valid(a[1]))
+		return "token add: a name is 1 to 63 letters, digits and "
+		    ". _ - @";
+	if (role_name == NULL || (role = dc_role_parse(role_name)) < 0)
+		return "token add: --role is read, query or admin";
+	if (dc_token_generate(tok, hash) != DC_OK)
+		return "cannot generate a token";
+	if (dc_tokens_db_add(M.sysdb, a[1], role, hash, expires, &expires_ms,
+	    err, sizeof(err)) != DC_OK) {
+		dc_explicit_bzero(tok, sizeof(tok));
+		return err;
+	}
+	if (expires_ms != 0)
+		dc_iso8601(expires_ms * 1000, exp, sizeof(exp));
+	else
+		dc_strlcpy(exp, "never", sizeof(exp));
+	log_info("audit: token add name=%s role=%s expires=%s by %s", a[1],
+	    dc_role_name(role), exp, who);
+	tokens_reload();
+	*data = json_object_new_object();
+	json_object_object_add(*data, "name", json_object_new_string(a[1]));
+	json_object_object_add(*data, "role",
+	    json_object_new_string(dc_role_name(role)));
+	json_object_object_add(*data, "expires", json_object_new_string(exp));
+	json_object_object_add(*data, "token", json_object_new_string(tok));
+	dc_explicit_bzero(tok, sizeof(tok));
+	return NULL;
+}
+
+/*
+ * token add NAME --role R [--expires E] | list | revoke NAME, and ctl
+ * (datachatctl's own).  A new token is shown once, in the answer, and
+ * never logged; the system database keeps its hash.  Every change
+ * leaves an audit line naming who asked.
+ */
+static const char *
+ctl_token(struct dc_ctl_conn *cc, struct json_object *args,
+    struct json_object **data)
+{
+	static const char usage[] = "usage: token add NAME --role "
+	    "read|query|admin [--expires E] | list | revoke NAME";
+	static char err[320];
+	const char *a[6];
+	char who[96];
+	int i, n, rc;
+
+	n = args != NULL ? (int)json_object_array_length(args) : 0;
+	for (i = 0; i < n && i < 6; i++)
+		a[i] = json_object_get_string(json_object_array_get_idx(args,
+		    i));
+	if (n == 0 || n > 6)
+		return usage;
+	dc_control_peer(cc, who, sizeof(who));
+	if (strcmp(a[0], "ctl") == 0 && n == 1)
+		return ctl_token_for_ctl(who, data);
+	if (M.cfg->system_database_url[0] == '\0')
+		return "API tokens live in the system database, and none is "
+		    "configured (SYSTEM_DATABASE_URL)";
+	if (M.sysdb == NULL)
+		return "the system database is not connected";
+	if (strcmp(a[0], "list") == 0 && n == 1)
+		return dc_tokens_db_list(M.sysdb, data, err, sizeof(err)) ==
+		    DC_OK ? NULL : err;
+	if (strcmp(a[0], "revoke") == 0 && n == 2) {
+		if (!dc_token_name_valid(a[1]))
+			return "token revoke: bad token name";
+		rc = dc_tokens_db_revoke(M.sysdb, a[1], err, sizeof(err));
+		if (rc == DC_ENOENT)
+			return "no token by that name";
+		if (rc != DC_OK)
+			return err;
+		log_info("audit: token revoke name=%s by %s", a[1], who);
+		tokens_reload();
+		return NULL;
+	}
+	if (strcmp(a[0], "add") == 0 && n >= 2)
+		return ctl_token_add(who, a, n, data);
+	return usage;
 }
 
 static void
@@ -1194,9 +1411,11 @@ ctl_handler(struct dc_ctl_conn *cc, const struct dc_ctl_command *cmd,
 		reopen_logs();
 		return NULL;
 	case DC_CTL_ROTATE_KEY:
-		return ctl_rotate_key(data);
+		return ctl_rotate_key(cc, data);
 	case DC_CTL_CONFIG:
 		return ctl_config(data);
+	case DC_CTL_TOKEN:
+		return ctl_token(cc, args, data);
 	default:
 		/* a DC_CTL_MASTER row without a case here */
 		assert(!"control command without a handler");
@@ -1308,6 +1527,22 @@ close_listeners(void)
 			    strerror(errno));
 	}
 	M.nlisten = 0;
+}
+
+/* Said at every start (and reload) while it holds: nobody forgets it. */
+static void
+warn_open_access(void)
+{
+	int i;
+
+	if (!M.cfg->auth_explicit_off)
+		return;
+	for (i = 0; i < M.cfg->nlisteners; i++)
+		if (M.cfg->listeners[i].kind == DC_LISTEN_TCP)
+			log_warn("auth = off on %s, which is not a loopback "
+			    "address: anyone who reaches it may read and change "
+			    "the registry and query every target",
+			    M.cfg->listeners[i].address);
 }
 
 static int
@@ -1505,6 +1740,14 @@ cleanup(void)
 	close_listeners();
 	if (M.reg != NULL)
 		dc_shreg_destroy(M.reg);
+	if (M.tokens != NULL)
+		dc_tokens_destroy(M.tokens);
+	if (M.db_tokens != NULL) {
+		dc_explicit_bzero(M.db_tokens, (size_t)M.ndb_tokens *
+		    sizeof(*M.db_tokens));
+		free(M.db_tokens);
+	}
+	dc_explicit_bzero(M.ctl_tokens, sizeof(M.ctl_tokens));
 	dc_fernet_ring_wipe(&M.ring);
 }
 
@@ -1545,6 +1788,10 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 		    cfg->registry_capacity);
 		goto out;
 	}
+	if (dc_tokens_create(&M.tokens, DC_TOKENS_MAX) != DC_OK) {
+		log_error("cannot create the shared token table");
+		goto out;
+	}
 	M.base = event_base_new();
 	if (M.base == NULL)
 		goto out;
@@ -1572,6 +1819,7 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 		    dc_listen_kind_name(cfg->listeners[i].kind));
 	log_info("datachatd %s started with %d workers", DC_VERSION,
 	    cfg->workers);
+	warn_open_access();
 	if (cfg->system_database_url[0] != '\0')
 		sysdb_connect(-1, 0, NULL);	/* first try before fork */
 	else

@@ -237,7 +237,7 @@ chan_event(struct bufferevent *bev, short what, void *arg)
 
 void
 dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
-    struct dc_config *cfg, struct dc_shreg *reg,
+    struct dc_config *cfg, struct dc_shreg *reg, struct dc_tokens *tokens,
     const struct dc_fernet_ring *ring)
 {
 	struct event_config *ecfg;
@@ -250,6 +250,7 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 	snprintf(W.index_str, sizeof(W.index_str), "%d", index);
 	W.cfg = cfg;
 	W.reg = reg;
+	W.tokens = tokens;
 	W.ring = ring;
 	W.stats = dc_shreg_stats(reg, index);
 	snprintf(dc_proc_title, sizeof(dc_proc_title), "worker %d", index);

@@ -40,6 +40,7 @@
 #include <event2/util.h>
 #include <sys/queue.h>
 
+#include "auth.h"
 #include "config.h"
 #include "dc.h"
 #include "http.h"
@@ -443,13 +444,15 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 	case 204: reason = "No Content"; break;
 	case 307: reason = "Temporary Redirect"; break;
 	case 400: reason = "Bad Request"; break;
-	case 404: reason = "Not Found"; break;
+	case 401: reason = "Unauthorized"; break;
 	case 403: reason = "Forbidden"; break;
+	case 404: reason = "Not Found"; break;
 	case 405: reason = "Method Not Allowed"; break;
 	case 409: reason = "Conflict"; break;
 	case 413: reason = "Payload Too Large"; break;
 	case 415: reason = "Unsupported Media Type"; break;
 	case 422: reason = "Unprocessable Entity"; break;
+	case 429: reason = "Too Many Requests"; break;
 	case 500: reason = "Internal Server Error"; break;
 	case 501: reason = "Not Implemented"; break;
 	case 502: reason = "Bad Gateway"; break;
@@ -1032,6 +1035,23 @@ dc_http_unserved(struct dc_worker *w)
 	return n;
 }
 
+const char *
+dc_req_peer(struct dc_req *r)
+{
+	struct evhttp_connection *evcon;
+	ev_uint16_t port;
+	char *addr = NULL;
+
+	if (r->peer != NULL)
+		return r->peer;
+	if (r->req != NULL &&
+	    (evcon = evhttp_request_get_connection(r->req)) != NULL)
+		evhttp_connection_get_peer(evcon, &addr, &port);
+	/* a unix socket's peer has no name: call it what it is */
+	r->peer = addr != NULL && addr[0] != '\0' ? addr : "unix";
+	return r->peer;
+}
+
 /* "pid-n" in hex, as "%x-%llx" would write it (this is per request). */
 static void
 request_id(char *out, size_t sz, unsigned pid, unsigned long long n)
@@ -1172,6 +1192,8 @@ dispatch(struct evhttp_request *req, void *arg)
 			match_path(rt->pattern, r->path, r);
 			if (idx < DC_METRIC_ROUTES - 1)
 				r->route_idx = idx;
+			if (dc_auth_check(r, rt->role) != DC_OK)
+				return;		/* it replied */
 			rt->fn(r);
 			return;
 		}
