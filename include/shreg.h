@@ -129,6 +129,18 @@ void		 dc_shreg_set_last_resync(struct dc_shreg *reg, uint64_t ms);
 void		 dc_shreg_count_resync(struct dc_shreg *reg);
 void		 dc_shreg_set_sysdb_up(struct dc_shreg *reg, int up);
 
+/*
+ * The master's heartbeat: it stamps the segment every DC_MASTER_BEAT_MS
+ * (monotonic clock, shared by every process), and a worker whose master
+ * has been silent for DC_MASTER_SILENT_MS answers /ready with 503: a
+ * stopped or wedged master publishes nothing, so its registry cannot be
+ * trusted to follow changes.
+ */
+#define DC_MASTER_BEAT_MS	1000
+#define DC_MASTER_SILENT_MS	10000
+void		 dc_shreg_beat(struct dc_shreg *reg, uint64_t now_ms);
+uint64_t	 dc_shreg_last_beat(const struct dc_shreg *reg);
+
 /* --- reader side (any process) --- */
 
 uint64_t	 dc_shreg_resyncs(const struct dc_shreg *reg);

@@ -86,6 +86,8 @@ struct dbwrite {
 	void		*done_arg;
 	char		*owner;		/* token whose quota a create counts on */
 	char		 quota[16];
+	struct dc_entry	*row;		/* the row as committed (create, update) */
+	int		 published;	/* the master re-read and published it */
 	char		 changed[160];	/* what changed, for the audit line */
 };
 
@@ -102,6 +104,10 @@ dbwrite_free(struct dbwrite *d)
 	free(d->tags);
 	free(d->token);
 	free(d->owner);
+	if (d->row != NULL) {
+		dc_explicit_bzero(d->row, sizeof(*d->row));
+		free(d->row);
+	}
 	free(d);
 }
 
@@ -136,6 +142,26 @@ registry_writable(struct dc_req *r)
 		return 0;
 	}
 	return 1;
+}
+
+/*
+ * Making a connection the default clears the flag on whichever row has
+ * it.  An instance that cannot decrypt some rows (a wrong or missing
+ * key) cannot see which one that is, so it leaves the default alone
+ * until it can read every row.
+ */
+static int
+default_writable(struct dc_req *r)
+{
+	int bad = dc_shreg_bad_rows(r->w->reg);
+
+	if (bad == 0)
+		return 1;
+	dc_reply_error(r, 503, "this instance cannot decrypt %d stored "
+	    "connection(s) (wrong or missing credentials key?), so it does "
+	    "not change the default connection until it can read them all",
+	    bad);
+	return 0;
 }
 
 /*
@@ -292,14 +318,22 @@ answer(struct dbwrite *d)
 		dc_reply_error(r, 500, "out of memory");
 		return;
 	}
-	if (dc_shreg_get(r->w->reg, d->id, e) != DC_OK) {
-		/* committed, but the master could not publish it (yet) */
-		dc_reply_error(r, 503, "the change was saved but could not be "
-		    "published yet (system database or registry problem); "
-		    "it will appear after the next resync");
-	} else
-		dc_reply_json(r, d->op == OP_CREATE ? 201 : 200,
-		    dc_entry_to_json(e));
+	/*
+	 * The published entry when the master could publish it; else the row
+	 * as committed: the write happened, and a client told otherwise
+	 * would retry it (and create a duplicate).  The master publishes it
+	 * once it reaches the system database again.
+	 */
+	if (!d->published || dc_shreg_get(r->w->reg, d->id, e) != DC_OK) {
+		if (d->row == NULL) {
+			dc_reply_error(r, 500, "the change was saved but cannot "
+			    "be shown");
+			goto out;
+		}
+		memcpy(e, d->row, sizeof(*e));
+	}
+	dc_reply_json(r, d->op == OP_CREATE ? 201 : 200, dc_entry_to_json(e));
+out:
 	dc_explicit_bzero(e, sizeof(*e));
 	free(e);
 }
@@ -310,6 +344,7 @@ refreshed(int status, uint64_t gen, void *arg)
 	struct dbwrite *d = arg;
 
 	d->refreshing = 0;
+	d->published = status == DC_OK;
 	if (d->r != NULL) {
 		d->r->cancel = NULL;
 		if (status != DC_OK)
@@ -331,10 +366,12 @@ ask_master(struct dbwrite *d)
 	rc = dc_worker_request_refresh(w, d->op == OP_DEFAULT ? NULL : d->id,
 	    refreshed, d);
 	if (rc != DC_OK) {
+		/* saved all the same: say so, from the row as committed */
 		d->refreshing = 0;
 		d->r->cancel = NULL;
-		dc_reply_error(d->r, 503, "the change was saved but the "
-		    "master is not reachable to publish it");
+		log_warn("connection %s written but the master cannot be "
+		    "asked to publish it", d->ids);
+		answer(d);
 		dbwrite_free(d);
 	}
 }
@@ -410,6 +447,13 @@ committed(const struct dc_pg_result *res, void *arg)
 		reply_not_found(r, r->args[0]);
 		dbwrite_free(d);
 		return;
+	}
+	if ((d->op == OP_CREATE || d->op == OP_UPDATE) && res->res != NULL &&
+	    PQntuples(res->res) == 1 && (d->row = malloc(sizeof(*d->row))) !=
+	    NULL && dc_store_row_to_entry(res->res, 0, r->w->ring, d->row) !=
+	    DC_OK) {
+		free(d->row);
+		d->row = NULL;
 	}
 	audit(d);
 	ask_master(d);
@@ -706,6 +750,8 @@ create_database(struct dc_req *r)
 	if ((d = dbwrite_new(r, OP_CREATE, NULL)) == NULL)
 		goto out;
 	d->is_default = (int)v[C_DEFAULT].i;
+	if (d->is_default && !default_writable(r))
+		goto out;
 	if (claim_quota(r, d) != DC_OK)
 		goto out;
 	note_change(d, "name", v[C_NAME].s);
@@ -847,7 +893,7 @@ set_default(struct dc_req *r)
 		    "default.");
 		goto out;
 	}
-	if (!registry_writable(r) || !path_id(r, id))
+	if (!registry_writable(r) || !path_id(r, id) || !default_writable(r))
 		goto out;
 	if (dc_shreg_entry_gen(r->w->reg, id) == 0) {
 		reply_not_found(r, r->args[0]);

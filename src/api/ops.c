@@ -1,8 +1,10 @@
 /*
  * ops.c - operational routes: GET /api/v1/health (the process is
- * up and serving), GET /api/v1/ready (the registry can be trusted), the
- * Prometheus metrics, and DataChat's banner on GET /.  A load balancer
- * sends traffic only to a ready instance.
+ * up and serving), GET /api/v1/ready (the registry can be trusted:
+ * loaded and fresh, every stored row decrypted, and the master that
+ * publishes it heard from lately), the Prometheus metrics, and
+ * DataChat's banner on GET /.  A load balancer sends traffic only to a
+ * ready instance.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,9 +52,10 @@ ready(struct dc_req *r)
 {
 	struct dc_worker *w = r->w;
 	struct json_object *o = json_object_new_object(), *reg, *chk;
-	int state = dc_shreg_state(w->reg), ok;
+	int state = dc_shreg_state(w->reg), ok, bad;
 	const char *why = NULL;
-	char ts[48];
+	char ts[48], msg[256];
+	uint64_t silent;
 
 	reg = json_object_new_object();
 	json_object_object_add(reg, "state",
@@ -73,18 +76,30 @@ ready(struct dc_req *r)
 	}
 	json_object_object_add(o, "registry", reg);
 
-	if (w->cfg->system_database_url[0] == '\0')
+	silent = dc_now_ms() - dc_shreg_last_beat(w->reg);
+	bad = dc_shreg_bad_rows(w->reg);
+	ok = 0;
+	if (silent > DC_MASTER_SILENT_MS) {
+		snprintf(msg, sizeof(msg), "the master has not been heard from "
+		    "for %llu s: registry changes are not being published",
+		    (unsigned long long)silent / 1000);
+		why = msg;
+	} else if (w->cfg->system_database_url[0] == '\0')
 		ok = 1;
-	else if (state == DC_REG_FRESH)
-		ok = 1;
-	else {
-		ok = 0;
+	else if (state != DC_REG_FRESH)
 		why = state == DC_REG_STALE ?
 		    "registry is stale: the system database connection was "
 		    "lost; serving the last registry while reconnecting" :
 		    "registry not loaded yet: the system database is not "
 		    "reachable";
-	}
+	else if (bad > 0) {
+		snprintf(msg, sizeof(msg), "%d stored connection(s) do not "
+		    "decrypt with the configured credentials key(s): a wrong "
+		    "or missing key?  Default changes are refused until every "
+		    "row can be read", bad);
+		why = msg;
+	} else
+		ok = 1;
 	json_object_object_add(o, "status",
 	    json_object_new_string(ok ? "ready" : "not_ready"));
 	json_object_object_add(o, "version", json_object_new_string(DC_VERSION));

@@ -13,6 +13,7 @@
  * while the old ones finish their requests and leave (smart shutdown).
  */
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -57,6 +58,11 @@
 #define DC_CTL_TOKENS		16
 #define DC_CTL_TOKEN_TTL_MS	300000
 
+/* Reconnection backoff: short, so a system database that is back is
+ * used again within moments. */
+#define SYSDB_BACKOFF_MIN_MS	200
+#define SYSDB_BACKOFF_MAX_MS	2000
+
 enum slot_state {
 	SLOT_FREE = 0,
 	SLOT_RUNNING,		/* serving */
@@ -92,6 +98,10 @@ struct master {
 	PGconn		*sysdb;
 	struct event	*sysdb_ev;
 	struct event	*sysdb_timer;		/* reconnect backoff */
+	PGconn		*connecting;		/* a reconnection under way */
+	struct event	*connect_ev;
+	uint64_t	 connect_deadline;	/* monotonic ms */
+	struct event	*beat_timer;		/* the heartbeat (shreg.h) */
 	struct event	*resync_timer;
 	int		 sysdb_backoff_ms;
 
@@ -327,20 +337,26 @@ sysdb_readable(evutil_socket_t fd, short what, void *arg)
 		sysdb_lost("connection closed");
 }
 
-static void
-sysdb_connect(evutil_socket_t fd, short what, void *arg)
+/*
+ * A connection to the system database.  The first one, before the
+ * workers exist, may block; a reconnection runs on the loop (libpq's
+ * PQconnectPoll, bounded by connect_timeout), so a system database that
+ * is unreachable never stalls signals, the control socket or the
+ * workers' requests.
+ */
+static PGconn *
+sysdb_open(int blocking)
 {
 	const char *keys[] = { "dbname", "application_name", "connect_timeout",
 	    "keepalives_idle", "keepalives_interval", "keepalives_count",
 	    "options", NULL };
-	char ctimeout[16], err[256];
+	char ctimeout[16];
 	const char *vals[8];
-	PGresult *res;
+	PGconn *c;
 	char *url;
 
-	url = dc_url_libpq(M.cfg->system_database_url);
-	if (url == NULL)
-		return;
+	if ((url = dc_url_libpq(M.cfg->system_database_url)) == NULL)
+		return NULL;
 	snprintf(ctimeout, sizeof(ctimeout), "%d", M.cfg->connect_timeout);
 	vals[0] = url;
 	vals[1] = "datachatd-master";
@@ -350,20 +366,34 @@ sysdb_connect(evutil_socket_t fd, short what, void *arg)
 	vals[5] = "3";
 	vals[6] = "-c statement_timeout=10000";
 	vals[7] = NULL;
-	M.sysdb = PQconnectdbParams(keys, vals, 1);
+	c = blocking ? PQconnectdbParams(keys, vals, 1) :
+	    PQconnectStartParams(keys, vals, 1);
+	dc_explicit_bzero(url, strlen(url));
 	free(url);
-	if (PQstatus(M.sysdb) != CONNECTION_OK) {
-		/* libpq's message names host and port, never the password */
-		log_warn("cannot connect to the system database: %s"
-		    "retrying in %d ms", PQerrorMessage(M.sysdb),
-		    M.sysdb_backoff_ms);
-		PQfinish(M.sysdb);
-		M.sysdb = NULL;
-		sysdb_schedule_connect(M.sysdb_backoff_ms);
-		M.sysdb_backoff_ms = M.sysdb_backoff_ms * 2 > 10000 ?
-		    10000 : M.sysdb_backoff_ms * 2;
-		return;
-	}
+	return c;
+}
+
+static void
+sysdb_failed(PGconn *c, const char *why)
+{
+	/* libpq's message names host and port, never the password */
+	log_warn("cannot connect to the system database: %s%sretrying in "
+	    "%d ms", why != NULL ? why : c != NULL ? PQerrorMessage(c) :
+	    "out of memory", why != NULL ? "; " : "", M.sysdb_backoff_ms);
+	if (c != NULL)
+		PQfinish(c);
+	sysdb_schedule_connect(M.sysdb_backoff_ms);
+	M.sysdb_backoff_ms = M.sysdb_backoff_ms * 2 > SYSDB_BACKOFF_MAX_MS ?
+	    SYSDB_BACKOFF_MAX_MS : M.sysdb_backoff_ms * 2;
+}
+
+/* Connected: schema, LISTEN, then a full resync. */
+static void
+sysdb_setup(void)
+{
+	char err[256];
+	PGresult *res;
+
 	if (dc_store_ensure_schema(M.sysdb, err, sizeof(err)) != DC_OK) {
 		log_error("system database schema: %s", err);
 		goto fail;
@@ -383,13 +413,104 @@ sysdb_connect(evutil_socket_t fd, short what, void *arg)
 		goto fail;
 	log_info("connected to the system database");
 	dc_shreg_set_sysdb_up(M.reg, 1);
-	M.sysdb_backoff_ms = 200;
+	M.sysdb_backoff_ms = SYSDB_BACKOFF_MIN_MS;
 	/* notifications were lost while we were away: resync everything */
 	if (full_resync() != DC_OK)
 		goto fail;
 	return;
 fail:
 	sysdb_lost("setup failed");
+}
+
+/* One step of a reconnection: libpq says which way to wait next. */
+static void
+sysdb_poll(evutil_socket_t fd, short what, void *arg)
+{
+	PGconn *c = M.connecting;
+	PostgresPollingStatusType st;
+	uint64_t now = dc_now_ms(), left;
+	struct timeval tv;
+
+	if (M.connect_ev != NULL) {
+		event_free(M.connect_ev);
+		M.connect_ev = NULL;
+	}
+	if (what & EV_TIMEOUT) {
+		M.connecting = NULL;
+		sysdb_failed(c, "no answer within connect_timeout");
+		return;
+	}
+	st = PQconnectPoll(c);
+	if (st == PGRES_POLLING_OK) {
+		M.connecting = NULL;
+		M.sysdb = c;
+		sysdb_setup();
+		return;
+	}
+	if (st == PGRES_POLLING_FAILED || PQsocket(c) < 0) {
+		M.connecting = NULL;
+		sysdb_failed(c, NULL);
+		return;
+	}
+	left = M.connect_deadline > now ? M.connect_deadline - now : 0;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+	M.connect_ev = event_new(M.base, PQsocket(c),
+	    st == PGRES_POLLING_READING ? EV_READ : EV_WRITE, sysdb_poll, NULL);
+	if (M.connect_ev == NULL || event_add(M.connect_ev, &tv) != 0) {
+		M.connecting = NULL;
+		sysdb_failed(c, "out of memory");
+	}
+}
+
+/* The backoff timer: reconnect, on the loop. */
+static void
+sysdb_connect(evutil_socket_t fd, short what, void *arg)
+{
+	PGconn *c;
+
+	if (M.sysdb != NULL || M.connecting != NULL)
+		return;
+	c = sysdb_open(0);
+	if (c == NULL || PQstatus(c) == CONNECTION_BAD) {
+		sysdb_failed(c, NULL);
+		return;
+	}
+	M.connecting = c;
+	M.connect_deadline = dc_now_ms() +
+	    (uint64_t)M.cfg->connect_timeout * 1000;
+	/* libpq: the first wait is for the socket to be writable */
+	sysdb_poll(-1, EV_WRITE, NULL);
+}
+
+/* The first connection, before fork: blocking, so workers start loaded. */
+static void
+sysdb_connect_first(void)
+{
+	PGconn *c = sysdb_open(1);
+
+	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+		sysdb_failed(c, NULL);
+		return;
+	}
+	M.sysdb = c;
+	sysdb_setup();
+}
+
+/*
+ * A worker just wrote to the system database while we are not
+ * connected: it is back, so reconnect now rather than at the end of the
+ * backoff.
+ */
+static void
+sysdb_kick(void)
+{
+	if (M.sysdb != NULL || M.connecting != NULL || M.shutdown ||
+	    M.cfg->system_database_url[0] == '\0')
+		return;
+	evtimer_del(M.sysdb_timer);
+	M.sysdb_backoff_ms = SYSDB_BACKOFF_MIN_MS;
+	sysdb_connect(-1, 0, NULL);
 }
 
 static void
@@ -400,6 +521,12 @@ sysdb_schedule_connect(int delay_ms)
 	if (M.shutdown || M.cfg->system_database_url[0] == '\0')
 		return;
 	evtimer_add(M.sysdb_timer, &tv);
+}
+
+static void
+beat(evutil_socket_t fd, short what, void *arg)
+{
+	dc_shreg_beat(M.reg, dc_now_ms());
 }
 
 static void
@@ -433,9 +560,11 @@ handle_refresh(struct worker_slot *s, const struct dc_msg *m)
 	int status = DC_OK;
 	uint64_t gen;
 
-	if (M.sysdb == NULL)
+	if (M.sysdb == NULL) {
+		/* the worker's write went through: the database is back */
+		sysdb_kick();
 		status = DC_EUNAVAIL;
-	else if (m->type == DC_MSG_RESYNC || dc_uuid_is_zero(m->id))
+	} else if (m->type == DC_MSG_RESYNC || dc_uuid_is_zero(m->id))
 		status = full_resync();
 	else if (dc_store_load_one(M.sysdb, &M.ring, M.reg, m->id, err,
 	    sizeof(err)) != DC_OK) {
@@ -525,6 +654,8 @@ spawn_one(int i)
 				close(bufferevent_getfd(M.slots[j].chan));
 		if (M.sysdb != NULL)
 			close(PQsocket(M.sysdb));	/* never PQfinish */
+		if (M.connecting != NULL && PQsocket(M.connecting) >= 0)
+			close(PQsocket(M.connecting));
 		if (M.ctl != NULL)
 			close(dc_control_fd(M.ctl));
 		if (ready_fd != -1)
@@ -1725,6 +1856,12 @@ cleanup(void)
 		PQfinish(M.sysdb);
 	if (M.sysdb_timer != NULL)
 		event_free(M.sysdb_timer);
+	if (M.connect_ev != NULL)
+		event_free(M.connect_ev);
+	if (M.connecting != NULL)
+		PQfinish(M.connecting);
+	if (M.beat_timer != NULL)
+		event_free(M.beat_timer);
 	if (M.resync_timer != NULL)
 		event_free(M.resync_timer);
 	if (M.respawn_timer != NULL)
@@ -1762,8 +1899,14 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	memset(&M, 0, sizeof(M));
 	M.cfg = cfg;
 	M.opts = opts;
-	M.sysdb_backoff_ms = 200;
+	M.sysdb_backoff_ms = SYSDB_BACKOFF_MIN_MS;
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * The master holds the credentials keys and the system database's
+	 * password: no core file, and no ptrace or /proc/PID/mem by the
+	 * same user.  Said again after dropping privileges, which resets it.
+	 */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
 	if (load_keys() != DC_OK)
 		goto out;
@@ -1782,6 +1925,7 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 		goto out;
 	if (drop_privileges() != DC_OK)
 		goto out;
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	M.started_ms = dc_wall_ms();
 	if (dc_shreg_create(&M.reg, cfg->registry_capacity) != DC_OK) {
 		log_error("cannot create the shared registry (%d entries)",
@@ -1804,6 +1948,13 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	M.resync_timer = event_new(M.base, -1, EV_PERSIST, resync_tick, NULL);
 	M.respawn_timer = evtimer_new(M.base, respawn_tick, NULL);
 	M.shutdown_timer = evtimer_new(M.base, shutdown_expired, NULL);
+	M.beat_timer = event_new(M.base, -1, EV_PERSIST, beat, NULL);
+	if (M.beat_timer == NULL)
+		goto out;
+	tv.tv_sec = DC_MASTER_BEAT_MS / 1000;
+	tv.tv_usec = DC_MASTER_BEAT_MS % 1000 * 1000;
+	event_add(M.beat_timer, &tv);
+	dc_shreg_beat(M.reg, dc_now_ms());
 	if (M.sysdb_timer == NULL || M.resync_timer == NULL ||
 	    M.respawn_timer == NULL || M.shutdown_timer == NULL)
 		goto out;
@@ -1821,12 +1972,13 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	    cfg->workers);
 	warn_open_access();
 	if (cfg->system_database_url[0] != '\0')
-		sysdb_connect(-1, 0, NULL);	/* first try before fork */
+		sysdb_connect_first();		/* before fork */
 	else
 		log_warn("no system database (SYSTEM_DATABASE_URL): the "
 		    "registry is disabled");
 	dc_proctitle_set("datachatd: master%s%s", cfg->source != NULL ?
 	    " -c " : "", cfg->source != NULL ? cfg->source : "");
+	dc_shreg_beat(M.reg, dc_now_ms());
 	spawn_workers();
 	report_ready(1);
 	event_base_dispatch(M.base);
