@@ -77,6 +77,13 @@ struct dc_config {
 	int		 auth_failure_limit;	/* per address and minute */
 	int		 registry_token_quota;	/* 0: registry_capacity / 4 */
 
+	/* HTTP front */
+	int		 max_clients;		/* per worker; 0: automatic */
+	int		 header_timeout;	/* seconds for a request head */
+	int		 body_timeout;		/* seconds for a request body */
+	int		 keepalive_timeout;	/* seconds idle between requests */
+	int		 max_header_size;	/* bytes of a request head */
+
 	/* requests and queries */
 	int		 max_body_size;		/* bytes */
 	int		 request_timeout;	/* seconds */

@@ -42,6 +42,7 @@ struct dc_req {
 	struct event	 peer_ev;	/* notices a client that hangs up */
 	int		 timer_set;	/* timer assigned */
 	int		 peer_set;	/* peer_ev assigned */
+	int		 peer_fd;	/* after an EOF: the socket probed */
 	uint64_t	 deadline_ms;	/* request_timeout expires */
 	char		 who[72];	/* token name, for the audit log */
 	int		 role;		/* the token's role (enum dc_role) */
@@ -69,15 +70,8 @@ struct dc_route {
 };
 
 /* Install the generic callback on w->http; teardown frees leftovers. */
-void		 dc_http_setup(struct dc_worker *w, const int *listen_fds,
-		     int nlisten);
+void		 dc_http_setup(struct dc_worker *w);
 void		 dc_http_teardown(struct dc_worker *w);
-
-/*
- * Accepted connections that still owe a reply (never served, or with a
- * request arriving).  A smart shutdown waits for them to reach zero.
- */
-int		 dc_http_unserved(struct dc_worker *w);
 
 /* Replies.  dc_reply_json takes ownership of obj. */
 void		 dc_reply_json(struct dc_req *r, int status,

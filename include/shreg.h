@@ -70,6 +70,9 @@ struct dc_worker_stats {
 	uint64_t	 pid;
 	uint64_t	 started_ms;		/* wall clock */
 	uint64_t	 requests;
+	uint64_t	 conns_open;		/* client connections */
+	uint64_t	 conns_timed_out;	/* head or body deadline */
+	uint64_t	 requests_refused;	/* heads the scan refused */
 	uint64_t	 inflight;
 	uint64_t	 gen_applied;
 	uint64_t	 target_conns_open;

@@ -199,7 +199,7 @@ metrics(struct dc_req *r)
 	uint64_t rs[DC_METRIC_ROUTES][5], buckets[DC_METRIC_BUCKETS];
 	uint64_t dur_us = 0, llm = 0, llm_err = 0, llm_ms = 0, open = 0;
 	uint64_t opened = 0, failed = 0, qok = 0, qbad = 0, cum = 0;
-	uint64_t qpiped = 0, qagain = 0;
+	uint64_t qpiped = 0, qagain = 0, conns = 0, slow = 0, refused = 0;
 	const char *method, *pattern;
 	char ids[DC_UUID_STR_LEN + 1];
 	int i, j, k, nworkers = 0, ntargets = 0;
@@ -234,6 +234,9 @@ metrics(struct dc_req *r)
 		qok += LOAD(st->queries_ok);
 		qbad += LOAD(st->queries_failed);
 		qpiped += LOAD(st->queries_pipelined);
+		conns += LOAD(st->conns_open);
+		slow += LOAD(st->conns_timed_out);
+		refused += LOAD(st->requests_refused);
 		qagain += LOAD(st->queries_requeued);
 		add_targets(tsum, &ntargets, st->targets);
 	}
@@ -336,6 +339,14 @@ metrics(struct dc_req *r)
 	metric_one(b, "datachatd_system_database_up", "gauge",
 	    "1 when the master is connected to the system database.",
 	    (uint64_t)(dc_shreg_sysdb_up(w->reg)));
+	metric_one(b, "datachatd_http_connections_open", "gauge",
+	    "Client connections the workers hold.", conns);
+	metric_one(b, "datachatd_http_connections_timed_out_total", "counter",
+	    "Client connections closed at header_timeout or body_timeout.",
+	    slow);
+	metric_one(b, "datachatd_http_requests_refused_total", "counter",
+	    "Requests whose head was refused before routing (smuggling "
+	    "risks, too many header lines).", refused);
 	metric_one(b, "datachatd_workers", "gauge",
 	    "Live worker processes.",
 	    (uint64_t)(nworkers));

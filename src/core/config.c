@@ -104,6 +104,18 @@ const struct dc_config_key dc_config_keys[] = {
 	K(registry_token_quota, DC_CT_INT, "0", 1, NULL, 0, 100000,
 	    "most connections one token may create; 0: registry_capacity / 4"),
 
+	/* HTTP front */
+	K(max_clients, DC_CT_INT, "0", 1, NULL, 0, 1000000,
+	    "most client connections per worker; 0: 3/4 of its file limit"),
+	K(header_timeout, DC_CT_INT, "10", 1, NULL, 1, 3600,
+	    "seconds a client has to send a request's head"),
+	K(body_timeout, DC_CT_INT, "30", 1, NULL, 1, 3600,
+	    "seconds a client has to send a request's body after its head"),
+	K(keepalive_timeout, DC_CT_INT, "60", 1, NULL, 1, 86400,
+	    "seconds an idle client connection is kept open between requests"),
+	K(max_header_size, DC_CT_INT, "32768", 1, NULL, 1024, 1048576,
+	    "largest request head (request line and headers), in bytes"),
+
 	/* requests and queries */
 	K(max_body_size, DC_CT_INT, "1048576", 1, NULL, 1024, 104857600,
 	    "largest request body accepted, in bytes"),

@@ -63,6 +63,9 @@
 #define SYSDB_BACKOFF_MIN_MS	200
 #define SYSDB_BACKOFF_MAX_MS	2000
 
+/* SIGHUPs closer than this are taken together (reload_soon). */
+#define RELOAD_MIN_MS		200
+
 enum slot_state {
 	SLOT_FREE = 0,
 	SLOT_RUNNING,		/* serving */
@@ -102,6 +105,9 @@ struct master {
 	struct event	*connect_ev;
 	uint64_t	 connect_deadline;	/* monotonic ms */
 	struct event	*beat_timer;		/* the heartbeat (shreg.h) */
+	struct event	*reload_timer;		/* a SIGHUP held back */
+	int		 reload_pending;
+	uint64_t	 last_reload_ms;
 	struct event	*resync_timer;
 	int		 sysdb_backoff_ms;
 
@@ -132,6 +138,7 @@ static void	 drain_notifies(void);
 static int	 reload(struct json_object *restart_needed);
 static void	 begin_shutdown(int mode);
 static void	 warn_open_access(void);
+static void	 reload_soon(void);
 
 static void	 spawn_workers(void);
 static void	 sysdb_schedule_connect(int delay_ms);
@@ -746,6 +753,9 @@ reap_children(void)
 		return;
 	}
 	check_waits();
+	/* a retired worker frees a slot a reload storm may have lacked */
+	if (!died && running_workers() < M.cfg->workers)
+		spawn_workers();
 	if (died) {
 		/* a worker that dies at birth must not make us fork-bomb */
 		int delay = 100;
@@ -843,6 +853,40 @@ reload(struct json_object *restart_needed)
 	return DC_OK;
 }
 
+/*
+ * SIGHUP: reload now, or once at the end of RELOAD_MIN_MS after the
+ * last one.  A storm of signals then costs a few reloads a second, each
+ * with the file as it stands, instead of a generation of workers per
+ * signal.
+ */
+static void
+reload_tick(evutil_socket_t fd, short what, void *arg)
+{
+	M.reload_pending = 0;
+	M.last_reload_ms = dc_now_ms();
+	if (!M.shutdown)
+		reload(NULL);
+}
+
+static void
+reload_soon(void)
+{
+	uint64_t now = dc_now_ms(), left;
+	struct timeval tv;
+
+	if (M.reload_pending)
+		return;
+	if (M.last_reload_ms == 0 || now - M.last_reload_ms >= RELOAD_MIN_MS) {
+		reload_tick(-1, 0, NULL);
+		return;
+	}
+	left = M.last_reload_ms + RELOAD_MIN_MS - now;
+	tv.tv_sec = 0;
+	tv.tv_usec = (suseconds_t)(left * 1000);
+	M.reload_pending = 1;
+	evtimer_add(M.reload_timer, &tv);
+}
+
 static void
 kill_workers(int sig)
 {
@@ -898,7 +942,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGHUP:
 		if (!M.shutdown)
-			reload(NULL);
+			reload_soon();
 		break;
 	case SIGTERM:
 		begin_shutdown(DC_SHUTDOWN_SMART);
@@ -1862,6 +1906,8 @@ cleanup(void)
 		PQfinish(M.connecting);
 	if (M.beat_timer != NULL)
 		event_free(M.beat_timer);
+	if (M.reload_timer != NULL)
+		event_free(M.reload_timer);
 	if (M.resync_timer != NULL)
 		event_free(M.resync_timer);
 	if (M.respawn_timer != NULL)
@@ -1936,6 +1982,8 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 		log_error("cannot create the shared token table");
 		goto out;
 	}
+	/* libevent's own messages: through our log, a few a minute at most */
+	event_set_log_callback(dc_log_libevent);
 	M.base = event_base_new();
 	if (M.base == NULL)
 		goto out;
@@ -1949,7 +1997,8 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	M.respawn_timer = evtimer_new(M.base, respawn_tick, NULL);
 	M.shutdown_timer = evtimer_new(M.base, shutdown_expired, NULL);
 	M.beat_timer = event_new(M.base, -1, EV_PERSIST, beat, NULL);
-	if (M.beat_timer == NULL)
+	M.reload_timer = evtimer_new(M.base, reload_tick, NULL);
+	if (M.beat_timer == NULL || M.reload_timer == NULL)
 		goto out;
 	tv.tv_sec = DC_MASTER_BEAT_MS / 1000;
 	tv.tv_usec = DC_MASTER_BEAT_MS % 1000 * 1000;

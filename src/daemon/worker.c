@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "conn.h"
 #include "dc.h"
 #include "http.h"
 #include "llm.h"
@@ -34,6 +35,9 @@
 #include "worker.h"
 
 struct dc_worker *dc_worker;
+
+/* A draining worker closes connections idle this long after a reply. */
+#define DRAIN_IDLE_MS	1000
 
 static struct dc_worker W;
 
@@ -48,6 +52,7 @@ worker_exit(void)
 	dc_http_teardown(&W);
 	if (W.http != NULL)
 		evhttp_free(W.http);
+	dc_conn_teardown();
 	while ((rw = W.waits) != NULL) {
 		W.waits = rw->next;
 		rw->cb(DC_EUNAVAIL, 0, rw->arg);
@@ -124,15 +129,18 @@ refresh_answered(const struct dc_msg *m)
 }
 
 /*
- * A smart shutdown ends when no request is in flight and no accepted
- * connection still waits for its first reply; drain_poll checks again
- * for connections that close or send their request later.
+ * A smart shutdown ends when no request is in flight and no client
+ * connection is left.  Every reply from now on says Connection: close;
+ * a connection idle after its reply for DRAIN_IDLE_MS is closed by us
+ * (sooner, its client's next request could cross our close on the wire
+ * and be lost); one accepted but not yet served waits for its request,
+ * within header_timeout.  drain_poll checks again as they go.
  */
 static void
 maybe_finish_shutdown(void)
 {
 	if (W.shutting_down == DC_SHUTDOWN_SMART && W.inflight == 0 &&
-	    dc_http_unserved(&W) == 0)
+	    dc_conn_drain(DRAIN_IDLE_MS) == 0)
 		event_base_loopexit(W.base, NULL);
 }
 
@@ -155,8 +163,8 @@ static void
 shutdown_expired(evutil_socket_t fd, short what, void *arg)
 {
 	log_warn("shutdown timeout with %llu request(s) in flight and %d "
-	    "connection(s) not yet served", (unsigned long long)W.inflight,
-	    dc_http_unserved(&W));
+	    "connection(s) open", (unsigned long long)W.inflight,
+	    dc_conn_count());
 	event_base_loopexit(W.base, NULL);
 }
 
@@ -170,6 +178,7 @@ begin_shutdown(int mode)
 	if (mode == DC_SHUTDOWN_IMMEDIATE)
 		_exit(0);
 	/* stop accepting; the other workers keep the sockets */
+	dc_conn_listen(NULL);
 	for (i = 0; i < W.nbound; i++)
 		evhttp_del_accept_socket(W.http, W.bound[i]);
 	W.nbound = 0;
@@ -302,7 +311,7 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 	if (W.http == NULL)
 		_exit(2);
 	assert(nlisten > 0 && nlisten <= DC_MAX_LISTENERS);
-	dc_http_setup(&W, listen_fds, nlisten);
+	dc_http_setup(&W);
 	for (i = 0; i < nlisten; i++) {
 		W.bound[i] = evhttp_accept_socket_with_handle(W.http,
 		    listen_fds[i]);
@@ -312,6 +321,7 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 			_exit(2);
 		}
 		W.nbound++;
+		dc_conn_listen(evhttp_bound_socket_get_listener(W.bound[i]));
 	}
 	W.pool = dc_pool_new(&W);
 	if (W.pool == NULL)
