@@ -76,6 +76,7 @@ struct dc_config {
 	char		*metrics_auth;		/* required, off */
 	int		 auth_failure_limit;	/* per address and minute */
 	int		 registry_token_quota;	/* 0: registry_capacity / 4 */
+	char		*server_names;		/* Host names beside localhost */
 
 	/* HTTP front */
 	int		 max_clients;		/* per worker; 0: automatic */

@@ -48,6 +48,8 @@ int		 dc_conn_refused(struct evhttp_connection *evcon,
  * return how many remain open.
  */
 int		 dc_conn_drain(uint64_t grace_ms);
+/* 1 for a connection accepted on a loopback address (Host is checked). */
+int		 dc_conn_is_loopback(struct evhttp_connection *evcon);
 /* 1 when bytes written to the socket reach the client as they are. */
 int		 dc_conn_is_plain(struct evhttp_connection *evcon);
 int		 dc_conn_count(void);

@@ -126,6 +126,14 @@ struct dc_config;
 int		 dc_http_origin_allowed(const struct dc_config *cfg,
 		     const char *origin);
 
+/*
+ * The Origin check of state-changing requests and WebSocket handshakes
+ * (see http.c), which every request passes through before routing: 0,
+ * or DC_EINVAL after replying 403.  For a WebSocket endpoint that reads
+ * its handshake itself.
+ */
+int		 dc_http_origin_check(struct dc_req *r);
+
 /* The client's address for logs and limits ("unix" for a unix socket). */
 const char	*dc_req_peer(struct dc_req *r);
 

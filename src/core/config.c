@@ -103,6 +103,8 @@ const struct dc_config_key dc_config_keys[] = {
 	    "failed token checks per client address and minute before 429"),
 	K(registry_token_quota, DC_CT_INT, "0", 1, NULL, 0, 100000,
 	    "most connections one token may create; 0: registry_capacity / 4"),
+	K(server_names, DC_CT_STRING, "", 1, NULL, 0, 0,
+	    "host names a loopback listener accepts in Host, beside localhost"),
 
 	/* HTTP front */
 	K(max_clients, DC_CT_INT, "0", 1, NULL, 0, 1000000,

@@ -35,6 +35,8 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -79,6 +81,7 @@ struct dc_conn {
 	struct evbuffer_cb_entry *scan_cb;
 	struct event	 timer;		/* adoption, then the deadlines */
 	int		 fd;
+	int		 loopback;	/* accepted on a loopback address */
 	int		 phase;		/* enum phase */
 	uint64_t	 idle_since;	/* monotonic ms, in P_IDLE */
 	dc_conn_closecb	 cb;		/* the request layer's, if any */
@@ -531,6 +534,25 @@ remember_fd(struct dc_conn *c)
 	return DC_OK;
 }
 
+/* Was the socket accepted on 127.0.0.0/8 or ::1 (where Host is checked)? */
+static int
+local_is_loopback(int fd)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in *sin = (const void *)&ss;
+	const struct sockaddr_in6 *sin6 = (const void *)&ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	return ss.ss_family == AF_INET6 &&
+	    (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
+	    (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&
+	    sin6->sin6_addr.s6_addr[12] == 127));
+}
+
 /*
  * In the pass that accepted it, after evhttp set the connection up:
  * take its close callback over.  A connection evhttp gave up on at once
@@ -560,6 +582,7 @@ adopt(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	c->evcon = cbarg;
+	c->loopback = local_is_loopback(c->fd);
 	evhttp_connection_set_closecb(c->evcon, conn_gone, c);
 	evtimer_assign(&c->timer, C.w->base, deadline, c);
 	arm(c, C.w->cfg->header_timeout);
@@ -666,6 +689,14 @@ dc_conn_drain(uint64_t grace_ms)
 		n--;
 	}
 	return n;
+}
+
+int
+dc_conn_is_loopback(struct evhttp_connection *evcon)
+{
+	struct dc_conn *c = conn_of(evcon);
+
+	return c != NULL && c->loopback;
 }
 
 int

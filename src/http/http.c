@@ -1051,6 +1051,65 @@ bad:
 	return DC_EINVAL;
 }
 
+/*
+ * DNS rebinding: a page from evil.example whose name the attacker then
+ * points at 127.0.0.1 reaches a loopback listener as a same-origin
+ * request, with Host: evil.example.  On a loopback listener only
+ * localhost, loopback addresses and server_names are served.
+ */
+static int
+host_allowed(struct dc_req *r, struct evhttp_connection *evcon,
+    struct evkeyvalq *in)
+{
+	const char *host = evhttp_find_header(in, "Host");
+
+	if (host == NULL || evcon == NULL || !dc_conn_is_loopback(evcon) ||
+	    dc_host_trusted(host, r->w->cfg->server_names))
+		return 1;
+	dc_reply_error(r, 403, "Host %.100s is not served on a loopback "
+	    "listener: use localhost or a loopback address, or add the name "
+	    "to server_names", host);
+	return 0;
+}
+
+/*
+ * A browser sends a cross-site POST (a form, or fetch with no-cors and a
+ * body of any type) without asking first, and a WebSocket handshake
+ * too.  Whatever its Content-Type, a state-changing request or a
+ * handshake whose Origin is neither one of cors_origins nor the trusted
+ * host it is sent to is refused before any route sees it.
+ */
+static int
+origin_allowed(struct dc_req *r, struct evkeyvalq *in)
+{
+	const struct dc_config *cfg = r->w->cfg;
+	const char *origin = evhttp_find_header(in, "Origin"), *up;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
+
+	if (origin == NULL)
+		return 1;	/* not a browser, or a same-origin GET */
+	up = evhttp_find_header(in, "Upgrade");
+	if (cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_PUT &&
+	    cmd != EVHTTP_REQ_PATCH && cmd != EVHTTP_REQ_DELETE &&
+	    (up == NULL || strcasecmp(up, "websocket") != 0))
+		return 1;
+	if (dc_http_origin_allowed(cfg, origin) ||
+	    dc_origin_same_trusted(origin, evhttp_find_header(in, "Host"),
+	    cfg->server_names))
+		return 1;
+	dc_reply_error(r, 403, "Origin %.100s is not allowed to change "
+	    "anything here (cors_origins)", origin);
+	return 0;
+}
+
+int
+dc_http_origin_check(struct dc_req *r)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+
+	return origin_allowed(r, in) ? DC_OK : DC_EINVAL;
+}
+
 /* "pid-n" in hex, as "%x-%llx" would write it (this is per request). */
 static void
 request_id(char *out, size_t sz, unsigned pid, unsigned long long n)
@@ -1177,6 +1236,8 @@ dispatch(struct evhttp_request *req, void *arg)
 	/* every request sees the newest registry it can */
 	dc_worker_sync_registry(w);
 
+	if (!host_allowed(r, evcon, in) || !origin_allowed(r, in))
+		return;		/* it replied */
 	if (strcmp(r->method, "OPTIONS") == 0 &&
 	    (origin = evhttp_find_header(in, "Origin")) != NULL &&
 	    (acrm = evhttp_find_header(in,

@@ -228,7 +228,7 @@ def test_nul_in_an_id_is_400(front):
         "execution_mode": "direct_sql", "sql": "SELECT 1",
         "target_database": "00000000-0000-0000-0000-00000000dada\u0000x"})
     assert r.status_code == 400, r.text
-    assert "target_database" in r.json()["detail"]
+    assert "connection ID" in r.json()["detail"]
 
 
 def test_head_is_headers_only_with_the_get_length(front):
