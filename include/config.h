@@ -49,6 +49,7 @@ struct dc_listener {
 	int		 mode;			/* unix: 0660 by default */
 	char		 owner[64];		/* unix: "" = the daemon's */
 	char		 group[64];		/* unix: "" = owner's group */
+	int		 tls;			/* tcp: `tls`, with tls_*_file */
 };
 
 struct dc_config {
@@ -77,6 +78,8 @@ struct dc_config {
 	int		 auth_failure_limit;	/* per address and minute */
 	int		 registry_token_quota;	/* 0: registry_capacity / 4 */
 	char		*server_names;		/* Host names beside localhost */
+	char		*tls_cert_file;		/* PEM chain for `tls` listeners */
+	char		*tls_key_file;		/* its key, mode 0600 */
 
 	/* HTTP front */
 	int		 max_clients;		/* per worker; 0: automatic */

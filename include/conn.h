@@ -15,11 +15,16 @@ struct dc_conn;
 struct evhttp;
 struct evhttp_connection;
 struct evconnlistener;
+struct ssl_ctx_st;
 
 typedef void (*dc_conn_closecb)(struct evhttp_connection *evcon, void *arg);
 
-/* On a new evhttp, before it accepts: connections are made here. */
-void		 dc_conn_setup(struct dc_worker *w, struct evhttp *http);
+/*
+ * On each new evhttp, before it accepts: its connections are made here,
+ * wrapped in TLS with tls (NULL: plain).
+ */
+void		 dc_conn_setup(struct dc_worker *w, struct evhttp *http,
+		     struct ssl_ctx_st *tls);
 /* Accept on lev (one of the worker's listeners); NULL forgets them all. */
 void		 dc_conn_listen(struct evconnlistener *lev);
 /* Before evhttp_free: forget the listeners and the request layer. */

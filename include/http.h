@@ -69,7 +69,10 @@ struct dc_route {
 	int		 role;		/* least role allowed (enum dc_role) */
 };
 
-/* Install the generic callback on w->http; teardown frees leftovers. */
+/*
+ * Install the generic callback on w->http (and w->https, TLS); teardown
+ * frees leftovers.
+ */
 void		 dc_http_setup(struct dc_worker *w);
 void		 dc_http_teardown(struct dc_worker *w);
 

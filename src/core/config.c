@@ -105,6 +105,10 @@ const struct dc_config_key dc_config_keys[] = {
 	    "most connections one token may create; 0: registry_capacity / 4"),
 	K(server_names, DC_CT_STRING, "", 1, NULL, 0, 0,
 	    "host names a loopback listener accepts in Host, beside localhost"),
+	K(tls_cert_file, DC_CT_STRING, "", 1, NULL, 0, 0,
+	    "PEM certificate chain of the listeners marked tls"),
+	K(tls_key_file, DC_CT_STRING, "", 1, NULL, 0, 0,
+	    "PEM private key of tls_cert_file, readable by the daemon only"),
 
 	/* HTTP front */
 	K(max_clients, DC_CT_INT, "0", 1, NULL, 0, 1000000,
@@ -917,8 +921,16 @@ listener_option(struct dc_listener *l, const char *opt, const char **why)
 	char *end;
 	long mode;
 
+	if (strcmp(opt, "tls") == 0) {
+		if (l->kind == DC_LISTEN_UNIX) {
+			*why = "tls applies to TCP listeners only";
+			return DC_EINVAL;
+		}
+		l->tls = 1;
+		return DC_OK;
+	}
 	if (v == NULL) {
-		*why = "expected option=value after the address";
+		*why = "expected tls, or option=value after the address";
 		return DC_EINVAL;
 	}
 	v++;
@@ -946,7 +958,7 @@ listener_option(struct dc_listener *l, const char *opt, const char **why)
 		    sizeof(l->owner));
 		return DC_OK;
 	}
-	*why = "unknown option, expected mode=, owner= or group=";
+	*why = "unknown option, expected tls, mode=, owner= or group=";
 	return DC_EINVAL;
 }
 
@@ -1291,6 +1303,34 @@ validate_access(struct dc_config *cfg, struct problems *pb)
 	}
 }
 
+/*
+ * A `tls` listener needs both files; the key must be the daemon's alone.
+ * Whether they hold a matching certificate and key is the TLS layer's
+ * to say (tls.c), at start-up, on reload and for -t.
+ */
+static int
+validate_tls(struct dc_config *cfg, struct problems *pb)
+{
+	char *text = NULL;
+	int i, any = 0, rc;
+
+	for (i = 0; i < cfg->nlisteners; i++)
+		any |= cfg->listeners[i].tls;
+	if (!any)
+		return DC_OK;
+	if (cfg->tls_cert_file[0] == '\0' || cfg->tls_key_file[0] == '\0') {
+		problem(pb, 0, "listen: a tls listener needs tls_cert_file and "
+		    "tls_key_file");
+		return DC_OK;
+	}
+	if (access(cfg->tls_cert_file, R_OK) != 0)
+		problem(pb, 0, "tls_cert_file: cannot read \"%s\": %s",
+		    cfg->tls_cert_file, strerror(errno));
+	rc = read_secret_file("tls_key_file", cfg->tls_key_file, &text, pb);
+	free_str(text, 1);
+	return rc;
+}
+
 int
 dc_config_validate(struct dc_config *cfg, dc_config_report report, void *arg)
 {
@@ -1302,6 +1342,8 @@ dc_config_validate(struct dc_config *cfg, dc_config_report report, void *arg)
 
 	validate_listeners(cfg, &pb);
 	validate_access(cfg, &pb);
+	if ((rc = validate_tls(cfg, &pb)) != DC_OK)
+		return rc;
 	if (strlen(cfg->control_socket) >= sizeof(sun.sun_path))
 		problem(&pb, 0, "control_socket: path longer than %zu bytes",
 		    sizeof(sun.sun_path) - 1);

@@ -45,6 +45,7 @@
 #include "proctitle.h"
 #include "shreg.h"
 #include "store.h"
+#include "tls.h"
 #include "tokens.h"
 #include "util.h"
 #include "worker.h"
@@ -89,6 +90,7 @@ struct master {
 	int		 unix_made[DC_MAX_LISTENERS];	/* unlink at exit */
 	struct dc_shreg	*reg;
 	struct dc_tokens *tokens;		/* the shared token table */
+	struct ssl_ctx_st *tls;			/* TLS listeners' (tls.h) */
 	struct dc_token	*db_tokens;		/* last read from the system DB */
 	int		 ndb_tokens;
 	struct dc_token	 ctl_tokens[DC_CTL_TOKENS];	/* datachatctl's */
@@ -668,8 +670,7 @@ spawn_one(int i)
 		if (ready_fd != -1)
 			close(ready_fd);
 		dc_worker_main(i, M.listen_fds, M.nlisten, sv[1], M.cfg, M.reg,
-		    M.tokens,
-		    &M.ring);
+		    M.tokens, M.tls, &M.ring);
 	}
 	close(sv[1]);
 	evutil_make_socket_nonblocking(sv[0]);
@@ -807,7 +808,9 @@ static int
 reload(struct json_object *restart_needed)
 {
 	struct timeval tv;
-	struct dc_config next;
+	struct dc_config next, view;
+	struct ssl_ctx_st *tls = NULL;
+	char err[300];
 	int problems, i;
 
 	log_info("reloading configuration%s%s",
@@ -824,6 +827,20 @@ reload(struct json_object *restart_needed)
 			full_resync();
 		return DC_ERR;
 	}
+	/*
+	 * The certificate is read again (a renewed one is served by the new
+	 * workers), for the listeners that run (listen needs a restart).
+	 */
+	view = *M.cfg;
+	view.tls_cert_file = next.tls_cert_file;
+	view.tls_key_file = next.tls_key_file;
+	if (dc_tls_ctx_new(&view, &tls, err, sizeof(err)) != DC_OK) {
+		log_error("%s; keeping the running configuration", err);
+		dc_config_free(&next);
+		return DC_ERR;
+	}
+	dc_tls_ctx_free(M.tls);		/* the old workers keep their copy */
+	M.tls = tls;
 	dc_config_apply_reload(M.cfg, &next, config_notice, restart_needed);
 	dc_config_free(&next);
 	warn_open_access();
@@ -1925,6 +1942,8 @@ cleanup(void)
 		dc_shreg_destroy(M.reg);
 	if (M.tokens != NULL)
 		dc_tokens_destroy(M.tokens);
+	dc_tls_ctx_free(M.tls);
+	M.tls = NULL;
 	if (M.db_tokens != NULL) {
 		dc_explicit_bzero(M.db_tokens, (size_t)M.ndb_tokens *
 		    sizeof(*M.db_tokens));
@@ -1958,6 +1977,15 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 		goto out;
 	if (open_listeners() != DC_OK)
 		goto out;
+	{
+		char err[300];
+
+		/* before the privileges go: the key file may be root's */
+		if (dc_tls_ctx_new(cfg, &M.tls, err, sizeof(err)) != DC_OK) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
 	if (!opts->foreground) {
 		if (daemonize() != DC_OK) {
 			log_error("cannot daemonize: %s", strerror(errno));

@@ -52,6 +52,8 @@ worker_exit(void)
 	dc_http_teardown(&W);
 	if (W.http != NULL)
 		evhttp_free(W.http);
+	if (W.https != NULL)
+		evhttp_free(W.https);
 	dc_conn_teardown();
 	while ((rw = W.waits) != NULL) {
 		W.waits = rw->next;
@@ -180,7 +182,7 @@ begin_shutdown(int mode)
 	/* stop accepting; the other workers keep the sockets */
 	dc_conn_listen(NULL);
 	for (i = 0; i < W.nbound; i++)
-		evhttp_del_accept_socket(W.http, W.bound[i]);
+		evhttp_del_accept_socket(W.bound_on[i], W.bound[i]);
 	W.nbound = 0;
 	W.shutting_down = mode;
 	if (mode == DC_SHUTDOWN_FAST) {
@@ -247,6 +249,7 @@ chan_event(struct bufferevent *bev, short what, void *arg)
 void
 dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
     struct dc_config *cfg, struct dc_shreg *reg, struct dc_tokens *tokens,
+    struct ssl_ctx_st *tls,
     const struct dc_fernet_ring *ring)
 {
 	struct event_config *ecfg;
@@ -260,6 +263,7 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 	W.cfg = cfg;
 	W.reg = reg;
 	W.tokens = tokens;
+	W.tls = tls;
 	W.ring = ring;
 	W.stats = dc_shreg_stats(reg, index);
 	snprintf(dc_proc_title, sizeof(dc_proc_title), "worker %d", index);
@@ -308,12 +312,16 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 	bufferevent_enable(W.chan, EV_READ);
 
 	W.http = evhttp_new(W.base);
-	if (W.http == NULL)
+	if (W.http == NULL || (tls != NULL &&
+	    (W.https = evhttp_new(W.base)) == NULL))
 		_exit(2);
 	assert(nlisten > 0 && nlisten <= DC_MAX_LISTENERS);
 	dc_http_setup(&W);
 	for (i = 0; i < nlisten; i++) {
-		W.bound[i] = evhttp_accept_socket_with_handle(W.http,
+		/* the master made the TLS context when a listener asked */
+		assert(!cfg->listeners[i].tls || W.https != NULL);
+		W.bound_on[i] = cfg->listeners[i].tls ? W.https : W.http;
+		W.bound[i] = evhttp_accept_socket_with_handle(W.bound_on[i],
 		    listen_fds[i]);
 		if (W.bound[i] == NULL) {
 			log_error("cannot accept on %s",

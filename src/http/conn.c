@@ -55,6 +55,7 @@
 #include "dc.h"
 #include "log.h"
 #include "shreg.h"
+#include "tls.h"
 #include "worker.h"
 
 #define ACCEPT_PAUSE_MS		100
@@ -82,6 +83,7 @@ struct dc_conn {
 	struct event	 timer;		/* adoption, then the deadlines */
 	int		 fd;
 	int		 loopback;	/* accepted on a loopback address */
+	int		 tls;		/* bytes on the socket are TLS records */
 	int		 phase;		/* enum phase */
 	uint64_t	 idle_since;	/* monotonic ms, in P_IDLE */
 	dc_conn_closecb	 cb;		/* the request layer's, if any */
@@ -109,7 +111,6 @@ struct dc_conn {
 
 static struct {
 	struct dc_worker *w;
-	struct evhttp	*http;
 	struct evconnlistener *lev[MAX_LISTENERS];
 	int		 nlev;
 	int		 paused;	/* enum pause_why bits */
@@ -589,21 +590,24 @@ adopt(evutil_socket_t fd, short what, void *arg)
 	bufferevent_decref(bev);
 }
 
-/* evhttp's hook for a new connection's bufferevent. */
+/* evhttp's hook for a new connection's bufferevent; arg: TLS or not. */
 static struct bufferevent *
 make_bev(struct event_base *base, void *arg)
 {
+	struct ssl_ctx_st *tls = arg;
 	struct dc_conn *c;
 	struct bufferevent *bev;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
-	if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
-	    NULL) {
+	bev = tls != NULL ? dc_tls_bev(base, tls) :
+	    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
 		free(c);
 		return NULL;
 	}
 	c->bev = bev;
+	c->tls = tls != NULL;
 	c->fd = -1;
 	c->phase = P_FIRST;
 	c->scan_cb = evbuffer_add_cb(bufferevent_get_input(bev), scan_cb, c);
@@ -702,8 +706,9 @@ dc_conn_is_loopback(struct evhttp_connection *evcon)
 int
 dc_conn_is_plain(struct evhttp_connection *evcon)
 {
-	/* TLS connections will say otherwise */
-	return conn_of(evcon) != NULL;
+	struct dc_conn *c = conn_of(evcon);
+
+	return c != NULL && !c->tls;
 }
 
 int
@@ -713,13 +718,17 @@ dc_conn_count(void)
 }
 
 void
-dc_conn_setup(struct dc_worker *w, struct evhttp *http)
+dc_conn_setup(struct dc_worker *w, struct evhttp *http,
+    struct ssl_ctx_st *tls)
 {
 	struct rlimit rl;
 	int nofile = 1024;
 
+	/* one evhttp for plain listeners, one for TLS ones: one state */
+	evhttp_set_bevcb(http, make_bev, tls);
+	if (C.w != NULL)
+		return;
 	C.w = w;
-	C.http = http;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		nofile = rl.rlim_cur > 1 << 20 ? 1 << 20 : (int)rl.rlim_cur;
 	/* auto: three quarters of the descriptors, the rest for targets */
@@ -732,7 +741,6 @@ dc_conn_setup(struct dc_worker *w, struct evhttp *http)
 		    "of %d open files: accepting will pause when they run out",
 		    w->cfg->max_clients, nofile);
 	C.resume = evtimer_new(w->base, resume_tick, NULL);
-	evhttp_set_bevcb(http, make_bev, NULL);
 }
 
 void
@@ -760,4 +768,5 @@ dc_conn_teardown(void)
 	C.by_fd = NULL;
 	C.nby_fd = 0;
 	C.nlev = 0;
+	C.w = NULL;
 }

@@ -398,8 +398,9 @@ write_now(struct evhttp_connection *evcon)
 	struct evbuffer *out;
 	int fd;
 
-	if (bev == NULL || (fd = bufferevent_getfd(bev)) < 0)
-		return;
+	if (bev == NULL || (fd = bufferevent_getfd(bev)) < 0 ||
+	    !dc_conn_is_plain(evcon))
+		return;		/* TLS: the bufferevent writes records */
 	out = bufferevent_get_output(bev);
 	if (evbuffer_get_length(out) == 0 || evbuffer_write(out, fd) <= 0 ||
 	    evbuffer_get_length(out) != 0)
@@ -1283,30 +1284,39 @@ dispatch(struct evhttp_request *req, void *arg)
 	dc_reply_error(r, 404, "Not Found");
 }
 
-void
-dc_http_setup(struct dc_worker *w)
+static void
+setup_one(struct dc_worker *w, struct evhttp *http, struct ssl_ctx_st *tls)
 {
 	const struct dc_config *c = w->cfg;
 
-	dc_conn_setup(w, w->http);
+	dc_conn_setup(w, http, tls);
 	/*
 	 * Bodies up to max_body_size get a JSON 413 from dc_req_json; far
 	 * larger ones are cut off by libevent before they fill memory.
 	 */
-	evhttp_set_max_body_size(w->http, (ev_ssize_t)c->max_body_size * 2 +
+	evhttp_set_max_body_size(http, (ev_ssize_t)c->max_body_size * 2 +
 	    65536);
-	evhttp_set_max_headers_size(w->http, c->max_header_size);
+	evhttp_set_max_headers_size(http, c->max_header_size);
 	/*
 	 * evhttp stops reading while a request is answered, so this only
 	 * bounds an idle connection between requests (and a reply's write);
 	 * conn.c puts deadlines on the head and the body.
 	 */
-	evhttp_set_timeout(w->http, c->keepalive_timeout);
-	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	evhttp_set_timeout(http, c->keepalive_timeout);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
-	evhttp_set_default_content_type(w->http, "application/json");
-	evhttp_set_gencb(w->http, dispatch, w);
+	evhttp_set_default_content_type(http, "application/json");
+	evhttp_set_gencb(http, dispatch, w);
+}
+
+void
+dc_http_setup(struct dc_worker *w)
+{
+	/* the same routes behind both: only the bytes on the wire differ */
+	setup_one(w, w->http, NULL);
+	if (w->https != NULL)
+		setup_one(w, w->https, w->tls);
 }
 
 void

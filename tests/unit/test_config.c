@@ -449,7 +449,11 @@ test_listeners(void)
 	CHECK(dc_listener_parse("*:80", &l, &why) == DC_OK);
 	CHECK(l.kind == DC_LISTEN_TCP);
 	CHECK(dc_listener_parse("10.0.0.1:80", &l, &why) == DC_OK);
-	CHECK(l.kind == DC_LISTEN_TCP);
+	CHECK(l.kind == DC_LISTEN_TCP && !l.tls);
+	CHECK(dc_listener_parse("*:8443 tls", &l, &why) == DC_OK);
+	CHECK(l.kind == DC_LISTEN_TCP && l.tls);
+	CHECK(dc_listener_parse("/tmp/x.sock tls", &l, &why) == DC_EINVAL);
+	CHECK(strstr(why, "TCP listeners only") != NULL);
 	CHECK_STR(dc_listen_kind_name(DC_LISTEN_UNIX), "unix");
 
 	CHECK(dc_listener_parse("unix:relative.sock", &l, &why) == DC_EINVAL);
@@ -797,7 +801,7 @@ test_table_and_sample(void)
 		for (k2 = k + 1; k2->name != NULL; k2++)
 			CHECK(strcmp(k->name, k2->name) != 0);
 	}
-	CHECK(n == 48);
+	CHECK(n == 50);
 
 	fp = open_memstream(&buf, &len);
 	CHECK(fp != NULL);
