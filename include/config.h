@@ -49,6 +49,7 @@ struct dc_listener {
 	int		 mode;			/* unix: 0660 by default */
 	char		 owner[64];		/* unix: "" = the daemon's */
 	char		 group[64];		/* unix: "" = owner's group */
+	int		 tls;			/* tcp: `tls`, with tls_*_file */
 };
 
 struct dc_config {
@@ -70,6 +71,22 @@ struct dc_config {
 	char		*database_url;
 	int		 registry_capacity;
 	int		 resync_interval;	/* seconds */
+
+	/* access */
+	char		*auth;			/* "", required, off */
+	char		*metrics_auth;		/* required, off */
+	int		 auth_failure_limit;	/* per address and minute */
+	int		 registry_token_quota;	/* 0: registry_capacity / 4 */
+	char		*server_names;		/* Host names beside localhost */
+	char		*tls_cert_file;		/* PEM chain for `tls` listeners */
+	char		*tls_key_file;		/* its key, mode 0600 */
+
+	/* HTTP front */
+	int		 max_clients;		/* per worker; 0: automatic */
+	int		 header_timeout;	/* seconds for a request head */
+	int		 body_timeout;		/* seconds for a request body */
+	int		 keepalive_timeout;	/* seconds idle between requests */
+	int		 max_header_size;	/* bytes of a request head */
 
 	/* requests and queries */
 	int		 max_body_size;		/* bytes */
@@ -104,6 +121,10 @@ struct dc_config {
 	/* derived, filled by dc_config_validate() */
 	struct dc_listener listeners[DC_MAX_LISTENERS];
 	int		 nlisteners;
+	int		 all_loopback;		/* listeners loopback or unix */
+	int		 auth_required;		/* auth = required */
+	int		 auth_explicit_off;	/* auth = off, written */
+	int		 metrics_open;		/* metrics_auth = off */
 	char		*source;		/* file it came from, or NULL */
 };
 

@@ -62,6 +62,7 @@ enum dc_ctl_cmd {
 	DC_CTL_SET_DEFAULT,
 	DC_CTL_RENAME,
 	DC_CTL_GENKEY,
+	DC_CTL_TOKEN,
 	DC_CTL_NCMDS
 };
 
@@ -106,6 +107,9 @@ int		 dc_control_open(struct event_base *base, const char *path,
 		     dc_ctl_handler handler, struct dc_control **out);
 void		 dc_control_close(struct dc_control *ctl);
 int		 dc_control_fd(const struct dc_control *ctl);	/* for fork */
+
+/* Who is asking, for the audit log: "control socket (uid U, pid P)". */
+void		 dc_control_peer(struct dc_ctl_conn *cc, char *buf, size_t sz);
 
 /* Answer a deferred request: data (owned) or error. */
 void		 dc_control_answer(struct dc_ctl_conn *cc, struct json_object *data,

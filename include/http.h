@@ -42,7 +42,12 @@ struct dc_req {
 	struct event	 peer_ev;	/* notices a client that hangs up */
 	int		 timer_set;	/* timer assigned */
 	int		 peer_set;	/* peer_ev assigned */
+	int		 peer_fd;	/* after an EOF: the socket probed */
 	uint64_t	 deadline_ms;	/* request_timeout expires */
+	char		 who[72];	/* token name, for the audit log */
+	int		 role;		/* the token's role (enum dc_role) */
+	int		 operator_;	/* datachatctl's token: no quota */
+	const char	*peer;		/* client address, once asked */
 	struct dc_req	*live_prev, *live_next;	/* requests in flight */
 };
 
@@ -61,18 +66,15 @@ struct dc_route {
 	const char	*method;	/* "GET", "POST", ... */
 	const char	*pattern;	/* "/api/v1/databases/{id}" */
 	dc_route_fn	 fn;
+	int		 role;		/* least role allowed (enum dc_role) */
 };
 
-/* Install the generic callback on w->http; teardown frees leftovers. */
-void		 dc_http_setup(struct dc_worker *w, const int *listen_fds,
-		     int nlisten);
-void		 dc_http_teardown(struct dc_worker *w);
-
 /*
- * Accepted connections that still owe a reply (never served, or with a
- * request arriving).  A smart shutdown waits for them to reach zero.
+ * Install the generic callback on w->http (and w->https, TLS); teardown
+ * frees leftovers.
  */
-int		 dc_http_unserved(struct dc_worker *w);
+void		 dc_http_setup(struct dc_worker *w);
+void		 dc_http_teardown(struct dc_worker *w);
 
 /* Replies.  dc_reply_json takes ownership of obj. */
 void		 dc_reply_json(struct dc_req *r, int status,
@@ -123,6 +125,17 @@ void		 dc_reply_422(struct dc_req *r, struct json_object *errs);
 struct dc_config;
 int		 dc_http_origin_allowed(const struct dc_config *cfg,
 		     const char *origin);
+
+/*
+ * The Origin check of state-changing requests and WebSocket handshakes
+ * (see http.c), which every request passes through before routing: 0,
+ * or DC_EINVAL after replying 403.  For a WebSocket endpoint that reads
+ * its handshake itself.
+ */
+int		 dc_http_origin_check(struct dc_req *r);
+
+/* The client's address for logs and limits ("unix" for a unix socket). */
+const char	*dc_req_peer(struct dc_req *r);
 
 /* Route number idx (metrics order) -> method and pattern. */
 int		 dc_http_route_at(int idx, const char **method,

@@ -53,6 +53,14 @@ struct dc_access {
 
 void		 dc_log_access(const struct dc_access *a);
 
+/*
+ * libevent's own messages (event_set_log_callback), at most
+ * DC_LOG_LIBEVENT_BURST a minute; the next line after a quiet spell
+ * says how many were left out.
+ */
+#define DC_LOG_LIBEVENT_BURST	20
+void		 dc_log_libevent(int severity, const char *msg);
+
 #define log_error(...)	dc_log(DC_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)	dc_log(DC_LOG_WARNING, __VA_ARGS__)
 #define log_info(...)	dc_log(DC_LOG_INFO, __VA_ARGS__)

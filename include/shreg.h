@@ -72,6 +72,9 @@ struct dc_worker_stats {
 	uint64_t	 pid;
 	uint64_t	 started_ms;		/* wall clock */
 	uint64_t	 requests;
+	uint64_t	 conns_open;		/* client connections */
+	uint64_t	 conns_timed_out;	/* head or body deadline */
+	uint64_t	 requests_refused;	/* heads the scan refused */
 	uint64_t	 inflight;
 	uint64_t	 gen_applied;
 	uint64_t	 target_conns_open;
@@ -151,6 +154,18 @@ void		 dc_shreg_refuse_clear(struct dc_shreg *reg);
 
 void		 dc_shreg_count_resync(struct dc_shreg *reg);
 void		 dc_shreg_set_sysdb_up(struct dc_shreg *reg, int up);
+
+/*
+ * The master's heartbeat: it stamps the segment every DC_MASTER_BEAT_MS
+ * (monotonic clock, shared by every process), and a worker whose master
+ * has been silent for DC_MASTER_SILENT_MS answers /ready with 503: a
+ * stopped or wedged master publishes nothing, so its registry cannot be
+ * trusted to follow changes.
+ */
+#define DC_MASTER_BEAT_MS	1000
+#define DC_MASTER_SILENT_MS	10000
+void		 dc_shreg_beat(struct dc_shreg *reg, uint64_t now_ms);
+uint64_t	 dc_shreg_last_beat(const struct dc_shreg *reg);
 
 /* --- reader side (any process) --- */
 

@@ -19,8 +19,14 @@
 #include "shreg.h"
 
 #define DC_NOTIFY_CHANNEL	"datachatd_registry"
+/* NOTIFY payload: the API tokens changed */
+#define DC_NOTIFY_TOKENS	"tokens"
+#define DC_SQLSTATE_QUOTA	"DC507"		/* a token's registry quota */
 
-/* Create the table, index, trigger (idempotent; adopts DataChat's table). */
+/*
+ * Create the table, index, trigger (idempotent; adopts DataChat's table),
+ * and datachatd's own tables: API tokens and connection owners.
+ */
 int		 dc_store_ensure_schema(PGconn *c, char *err, size_t errsz);
 
 struct dc_pgurl_policy;

@@ -58,6 +58,21 @@ int		 dc_origin_listed(const char *list, const char *origin);
 int		 dc_origin_list_any(const char *list);
 int		 dc_origin_list_check(const char *list, char *why, size_t whysz);
 
+/*
+ * A Host header a loopback listener accepts (DNS rebinding defence):
+ * localhost, a loopback address (127.0.0.0/8, [::1]) or one of the
+ * comma-separated server_names (case-insensitive), each with an optional
+ * :port.  1 when accepted.
+ */
+int		 dc_host_trusted(const char *host, const char *server_names);
+
+/*
+ * Whether origin ("http://h:p") is the same origin as a request to host
+ * ("h:p") that dc_host_trusted accepts: a page served from there.
+ */
+int		 dc_origin_same_trusted(const char *origin, const char *host,
+		     const char *server_names);
+
 /* Microseconds since the epoch as ISO 8601 with offset. */
 void		 dc_iso8601(int64_t usec, char *out, size_t outsz);
 

@@ -17,12 +17,14 @@
 struct event_base;
 struct evhttp;
 struct evhttp_bound_socket;
+struct ssl_ctx_st;
 struct bufferevent;
 struct event;
 struct dc_pool;
 struct dc_llm;
 struct dc_curlev;
 struct dc_pgurl_policy;
+struct dc_tokens;
 
 typedef void (*dc_refresh_cb)(int status, uint64_t gen, void *arg);
 
@@ -37,12 +39,16 @@ struct dc_worker {
 	int		 index;		/* stats slot in the shared segment */
 	char		 index_str[12];	/* for the X-Datachatd-Worker header */
 	struct event_base *base;
-	struct evhttp	*http;
+	struct evhttp	*http;		/* plain listeners */
+	struct evhttp	*https;		/* TLS listeners, or NULL */
+	struct ssl_ctx_st *tls;		/* their context (tls.h), or NULL */
 	struct evhttp_bound_socket *bound[DC_MAX_LISTENERS];
+	struct evhttp	*bound_on[DC_MAX_LISTENERS];	/* http or https */
 	int		 nbound;	/* accepting on; 0 once draining */
 	struct bufferevent *chan;
 	struct dc_config *cfg;
 	struct dc_shreg	*reg;
+	struct dc_tokens *tokens;	/* API tokens (tokens.h) */
 	const struct dc_fernet_ring *ring;
 	struct dc_worker_stats *stats;
 	struct dc_pool	*pool;		/* target connections (pool.h) */
@@ -66,6 +72,7 @@ extern struct dc_worker *dc_worker;
 /* Entry point after fork; never returns. */
 void		 dc_worker_main(int index, const int *listen_fds, int nlisten,
 		     int chan_fd, struct dc_config *cfg, struct dc_shreg *reg,
+		     struct dc_tokens *tokens, struct ssl_ctx_st *tls,
 		     const struct dc_fernet_ring *ring) __attribute__((noreturn));
 
 /*

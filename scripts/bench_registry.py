@@ -21,17 +21,60 @@ DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNS = os.environ.get("BENCH_CONNECTIONS", "50")
 
 
-def wrk(url):
+def wrk(url, token=None):
+    hdr = ["-H", "Authorization: Bearer " + token] if token else []
     out = subprocess.run(["wrk", "-t2", "-c" + CONNS, "-d" + DURATION,
-                          "--latency", url], capture_output=True, text=True,
-                         check=True).stdout
+                          "--latency"] + hdr + [url], capture_output=True,
+                         text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+(\S+)", out).group(1)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return rps, p99, int(non2xx.group(1)) if non2xx else 0
 
 
+def set_auth(d, on):
+    """auth = required or unset, by SIGHUP; back once every worker says so."""
+    import signal
+    if on:
+        d.settings["auth"] = "required"
+    else:
+        d.settings.pop("auth", None)
+    d.write_conf()
+    d.send(signal.SIGHUP)
+    want = 401 if on else 200
+    wait_for(lambda: all(requests.get(d.url("/api/v1/databases"), headers={
+        "Connection": "close"}).status_code == want for _ in range(8)),
+        timeout=30, what="auth %s on every worker" % ("on" if on else "off"))
+    time.sleep(1)
+
+
+def auth_compare(d, rounds=3):
+    """The registry GET with auth off and on, alternately: its cost."""
+    r = d.ctl("token", "add", "bench", "--role", "read")
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    off, on = [], []
+    print("== auth off vs on: GET /api/v1/databases, %d alternating rounds"
+          % rounds)
+    for i in range(rounds):
+        set_auth(d, False)
+        off.append(wrk(d.url("/api/v1/databases"))[0])
+        set_auth(d, True)
+        on.append(wrk(d.url("/api/v1/databases"), token)[0])
+        print("round %d: auth off %.0f req/s, on %.0f req/s (%.1f%%)"
+              % (i + 1, off[-1], on[-1], 100.0 * (1 - on[-1] / off[-1])))
+    mo, mn = statistics.median(off), statistics.median(on)
+    print("medians: auth off %.0f req/s, auth on %.0f req/s: the token check "
+          "costs %.1f%%" % (mo, mn, 100.0 * (1 - mn / mo)))
+
+
 def main():
+    auth = "off"
+    if len(sys.argv) == 3 and sys.argv[1] == "--auth" and \
+            sys.argv[2] in ("off", "on", "both"):
+        auth = sys.argv[2]
+    elif len(sys.argv) != 1:
+        sys.exit("usage: scripts/bench-registry [--auth off|on|both]")
     tmp = tempfile.mkdtemp(prefix="dc-bench-")
     os.chmod(tmp, 0o755)  # nginx workers run as an unprivileged user
     cluster = PgCluster()
@@ -80,13 +123,24 @@ http {
 
         print("== GET /api/v1/databases, 10 entries (%d bytes), wrk -t2 -c%s -d%s"
               % (len(body), CONNS, DURATION))
-        dc_rps, dc_p99, dc_bad = wrk(d.url("/api/v1/databases"))
+        token = None
+        if auth == "on":
+            r = d.ctl("token", "add", "bench-on", "--role", "read")
+            assert r.returncode == 0, r.stderr
+            token = r.stdout.strip()
+            set_auth(d, True)
+        dc_rps, dc_p99, dc_bad = wrk(d.url("/api/v1/databases"), token)
         ng_rps, ng_p99, ng_bad = wrk("http://127.0.0.1:%d/api/v1/databases" % nport)
         print("datachatd (2 workers): %10.0f req/s  p99 %s  non-2xx %d"
               % (dc_rps, dc_p99, dc_bad))
         print("nginx     (2 workers): %10.0f req/s  p99 %s  non-2xx %d"
               % (ng_rps, ng_p99, ng_bad))
-        print("ratio datachatd/nginx: %.2f (target >= 0.60)" % (dc_rps / ng_rps))
+        print("ratio datachatd/nginx: %.2f (target >= 0.60)%s"
+              % (dc_rps / ng_rps, " (auth on)" if auth == "on" else ""))
+        if auth == "both":
+            auth_compare(d)
+        if auth != "off":
+            set_auth(d, False)      # the propagation runs read without one
 
         print("== propagation: external INSERT -> visible on every worker (20 runs)")
         times = []

@@ -31,6 +31,7 @@
 #include "dc.h"
 #include "driver.h"
 #include "http.h"
+#include "tokens.h"
 #include "jsonw.h"
 #include "llm.h"
 #include "log.h"
@@ -1435,6 +1436,6 @@ out:
 }
 
 const struct dc_route dc_routes_chat[] = {
-	{ "POST", "/api/v1/chat", chat },
-	{ NULL, NULL, NULL }
+	{ "POST", "/api/v1/chat", chat, DC_ROLE_QUERY },
+	{ NULL, NULL, NULL, 0 }
 };

@@ -21,6 +21,7 @@
 
 #include "dc.h"
 #include "http.h"
+#include "tokens.h"
 #include "jsonw.h"
 #include "log.h"
 #include "model.h"
@@ -395,8 +396,10 @@ delete_conversation(struct dc_req *r)
 }
 
 const struct dc_route dc_routes_conversations[] = {
-	{ "GET", "/api/v1/conversations", list_conversations },
-	{ "PUT", "/api/v1/conversations/{id}", upsert_conversation },
-	{ "DELETE", "/api/v1/conversations/{id}", delete_conversation },
-	{ NULL, NULL, NULL }
+	{ "GET", "/api/v1/conversations", list_conversations, DC_ROLE_QUERY },
+	{ "PUT", "/api/v1/conversations/{id}",
+	    upsert_conversation, DC_ROLE_QUERY },
+	{ "DELETE", "/api/v1/conversations/{id}",
+	    delete_conversation, DC_ROLE_QUERY },
+	{ NULL, NULL, NULL, 0 }
 };

@@ -15,6 +15,7 @@
 #include "dc.h"
 #include "fernet.h"
 #include "http.h"
+#include "tokens.h"
 #include "log.h"
 #include "model.h"
 #include "pgurl.h"
@@ -22,6 +23,7 @@
 #include "driver.h"
 #include "pool.h"
 #include "rows.h"
+#include "store.h"
 #include "target.h"
 #include "util.h"
 #include "worker.h"
@@ -85,6 +87,11 @@ struct dbwrite {
 	char		*token;		/* Fernet token of url */
 	dc_db_done_cb	 done;		/* answers instead of us (setup) */
 	void		*done_arg;
+	char		*owner;		/* token whose quota a create counts on */
+	char		 quota[16];
+	struct dc_entry	*row;		/* the row as committed (create, update) */
+	int		 published;	/* the master re-read and published it */
+	char		 changed[160];	/* what changed, for the audit line */
 };
 
 static void
@@ -99,6 +106,11 @@ dbwrite_free(struct dbwrite *d)
 	free(d->description);
 	free(d->tags);
 	free(d->token);
+	free(d->owner);
+	if (d->row != NULL) {
+		dc_explicit_bzero(d->row, sizeof(*d->row));
+		free(d->row);
+	}
 	free(d);
 }
 
@@ -133,6 +145,50 @@ registry_writable(struct dc_req *r)
 		return 0;
 	}
 	return 1;
+}
+
+/*
+ * Making a connection the default clears the flag on whichever row has
+ * it.  An instance that cannot decrypt some rows (a wrong or missing
+ * key) cannot see which one that is, so it leaves the default alone
+ * until it can read every row.
+ */
+static int
+default_writable(struct dc_req *r)
+{
+	int bad = dc_shreg_bad_rows(r->w->reg);
+
+	if (bad == 0)
+		return 1;
+	dc_reply_error(r, 503, "this instance cannot decrypt %d stored "
+	    "connection(s) (wrong or missing credentials key?), so it does "
+	    "not change the default connection until it can read them all",
+	    bad);
+	return 0;
+}
+
+/*
+ * With tokens, a create counts against the creating token's quota
+ * (registry_token_quota), so one token cannot fill the registry.  The
+ * operator's datachatctl has none.
+ */
+static int
+claim_quota(struct dc_req *r, struct dbwrite *d)
+{
+	const struct dc_config *c = r->w->cfg;
+	int quota = c->registry_token_quota;
+
+	if (!c->auth_required || r->operator_)
+		return DC_OK;
+	if (quota == 0)
+		quota = c->registry_capacity / 4 > 0 ?
+		    c->registry_capacity / 4 : 1;
+	snprintf(d->quota, sizeof(d->quota), "%d", quota);
+	if ((d->owner = strdup(r->who)) == NULL) {
+		dc_reply_error(r, 500, "out of memory");
+		return DC_ENOMEM;
+	}
+	return DC_OK;
 }
 
 /* Path {id}: Python's uuid.UUID() must read it, else DataChat's 400. */
@@ -271,14 +327,22 @@ answer(struct dbwrite *d)
 		dc_reply_error(r, 500, "out of memory");
 		return;
 	}
-	if (dc_shreg_get(r->w->reg, d->id, e) != DC_OK) {
-		/* committed, but the master could not publish it (yet) */
-		dc_reply_error(r, 503, "the change was saved but could not be "
-		    "published yet (system database or registry problem); "
-		    "it will appear after the next resync");
-	} else
-		dc_reply_json(r, d->op == OP_CREATE ? 201 : 200,
-		    dc_entry_to_json(e));
+	/*
+	 * The published entry when the master could publish it; else the row
+	 * as committed: the write happened, and a client told otherwise
+	 * would retry it (and create a duplicate).  The master publishes it
+	 * once it reaches the system database again.
+	 */
+	if (!d->published || dc_shreg_get(r->w->reg, d->id, e) != DC_OK) {
+		if (d->row == NULL) {
+			dc_reply_error(r, 500, "the change was saved but cannot "
+			    "be shown");
+			goto out;
+		}
+		memcpy(e, d->row, sizeof(*e));
+	}
+	dc_reply_json(r, d->op == OP_CREATE ? 201 : 200, dc_entry_to_json(e));
+out:
 	dc_explicit_bzero(e, sizeof(*e));
 	free(e);
 }
@@ -289,6 +353,7 @@ refreshed(int status, uint64_t gen, void *arg)
 	struct dbwrite *d = arg;
 
 	d->refreshing = 0;
+	d->published = status == DC_OK;
 	if (d->r != NULL) {
 		d->r->cancel = NULL;
 		if (status != DC_OK)
@@ -310,12 +375,51 @@ ask_master(struct dbwrite *d)
 	rc = dc_worker_request_refresh(w, d->op == OP_DEFAULT ? NULL : d->id,
 	    refreshed, d);
 	if (rc != DC_OK) {
+		/* saved all the same: say so, from the row as committed */
 		d->refreshing = 0;
 		d->r->cancel = NULL;
-		dc_reply_error(d->r, 503, "the change was saved but the "
-		    "master is not reachable to publish it");
+		log_warn("connection %s written but the master cannot be "
+		    "asked to publish it", d->ids);
+		answer(d);
 		dbwrite_free(d);
 	}
+}
+
+/*
+ * One line per registry change: what changed (never a URL), which token,
+ * from which address.  Names are quoted with control characters
+ * replaced, so a name cannot forge a log line.
+ */
+static void
+audit(struct dbwrite *d)
+{
+	static const char *const ops[] = { [OP_CREATE] = "create",
+	    [OP_UPDATE] = "update", [OP_DEFAULT] = "default",
+	    [OP_DELETE] = "delete" };
+	struct dc_req *r = d->r;
+
+	log_info("audit: connection %s id=%s%s by %s from %s", ops[d->op],
+	    d->ids, d->changed, r->who, dc_req_peer(r));
+}
+
+/* Append ` key="value"' to d->changed, value shortened and made safe. */
+static void
+note_change(struct dbwrite *d, const char *key, const char *value)
+{
+	size_t n = strlen(d->changed), i, j;
+	char safe[48];
+
+	for (i = j = 0; value != NULL && value[i] != '\0' &&
+	    j < sizeof(safe) - 4; i++)
+		safe[j++] = (unsigned char)value[i] < 0x20 ||
+		    value[i] == '"' || value[i] == 0x7f ? '?' : value[i];
+	if (value != NULL && value[i] != '\0') {
+		memcpy(safe + j, "...", 3);
+		j += 3;
+	}
+	safe[j] = '\0';
+	snprintf(d->changed + n, sizeof(d->changed) - n, value != NULL ?
+	    " %s=\"%s\"" : " %s", key, safe);
 }
 
 static void
@@ -336,6 +440,10 @@ committed(const struct dc_qresult *res, void *arg)
 		r->cancel = NULL;
 		if (res->sqlstate != NULL && strcmp(res->sqlstate, "23505") == 0)
 			dc_reply_error(r, 409, "conflict: %s", res->error);
+		else if (res->sqlstate != NULL &&
+		    strcmp(res->sqlstate, DC_SQLSTATE_QUOTA) == 0)
+			dc_reply_error(r, 507, "%s; delete some of them, or "
+			    "raise it", res->error);
 		else
 			dc_reply_error(r, 500, "system database error; the "
 			    "change was not saved: %s", res->error);
@@ -349,6 +457,14 @@ committed(const struct dc_qresult *res, void *arg)
 		dbwrite_free(d);
 		return;
 	}
+	if ((d->op == OP_CREATE || d->op == OP_UPDATE) && res->res != NULL &&
+	    PQntuples(res->res) == 1 && (d->row = malloc(sizeof(*d->row))) !=
+	    NULL && dc_store_row_to_entry(res->res, 0, r->w->ring, d->row) !=
+	    DC_OK) {
+		free(d->row);
+		d->row = NULL;
+	}
+	audit(d);
 	ask_master(d);
 }
 
@@ -357,15 +473,23 @@ submit(struct dbwrite *d)
 {
 	struct dc_req *r = d->r;
 	struct dc_pool *pool = r->w->pool;
-	const char *sql[2];
-	int np[2];
-	const char *const *pp[2];
-	const char *p1[1], *p8[8];
+	const char *sql[3];
+	int np[3];
+	const char *const *pp[3];
+	const char *p1[1], *p2[2], *p8[8];
 	char dflt[8];
 	int n = 0, rc;
 
 	switch (d->op) {
 	case OP_CREATE:
+		if (d->owner != NULL) {
+			/* first, so a refused create changes nothing */
+			p2[0] = d->owner;
+			p2[1] = d->quota;
+			sql[n] = "SELECT datachatd_claim_quota($1, $2::int)";
+			np[n] = 2;
+			pp[n++] = p2;
+		}
 		if (d->is_default) {
 			sql[n] = "UPDATE database_connections SET is_default ="
 			    " false WHERE is_default";
@@ -380,14 +504,19 @@ submit(struct dbwrite *d)
 		p8[4] = dflt;
 		p8[5] = d->tags;
 		p8[6] = d->description;
-		sql[n] = "INSERT INTO database_connections (connection_id, "
-		    "name, database_url_encrypted, database_type, is_active, "
-		    "is_default, tags, description, created_at, "
-		    "datapoint_count) VALUES ($1::uuid, $2, $3, $4, true, "
-		    "$5::boolean, ARRAY(SELECT jsonb_array_elements_text("
-		    "$6::jsonb)), $7, now(), 0) "
-		    "RETURNING connection_id";
-		np[n] = 7;
+		p8[7] = d->owner;
+		/* the owner row is written by the same statement, or none */
+		sql[n] = "WITH c AS (INSERT INTO database_connections ("
+		    "connection_id, name, database_url_encrypted, "
+		    "database_type, is_active, is_default, tags, description, "
+		    "created_at, datapoint_count) VALUES ($1::uuid, $2, $3, $4, "
+		    "true, $5::boolean, ARRAY(SELECT jsonb_array_elements_text("
+		    "$6::jsonb)), $7, now(), 0) RETURNING *), "
+		    "o AS (INSERT INTO datachatd_connection_owners "
+		    "(connection_id, token_name) SELECT connection_id, $8::text "
+		    "FROM c WHERE $8::text IS NOT NULL) "
+		    "SELECT " DC_STORE_COLUMNS " FROM c";
+		np[n] = 8;
 		pp[n++] = p8;
 		break;
 	case OP_UPDATE:
@@ -405,7 +534,7 @@ submit(struct dbwrite *d)
 		    "description = CASE WHEN $5::boolean THEN $6 "
 		    "ELSE description END "
 		    "WHERE connection_id = $1::uuid AND is_active "
-		    "RETURNING connection_id";
+		    "RETURNING " DC_STORE_COLUMNS;
 		np[n] = 6;
 		pp[n++] = p8;
 		break;
@@ -630,6 +759,14 @@ create_database(struct dc_req *r)
 	if ((d = dbwrite_new(r, OP_CREATE, NULL)) == NULL)
 		goto out;
 	d->is_default = (int)v[C_DEFAULT].i;
+	if (d->is_default && !default_writable(r))
+		goto out;
+	if (claim_quota(r, d) != DC_OK)
+		goto out;
+	note_change(d, "name", v[C_NAME].s);
+	note_change(d, "type", v[C_TYPE].s);
+	if (d->is_default)
+		note_change(d, "default", NULL);
 	d->tags = tags_text(r, v[C_TAGS].v, &err);
 	if (err)
 		goto out;
@@ -707,6 +844,14 @@ update_database(struct dc_req *r)
 		goto out;
 	if ((d = dbwrite_new(r, OP_UPDATE, id)) == NULL)
 		goto out;
+	if (has_name)
+		note_change(d, "name", v[U_NAME].s);
+	if (has_url)
+		note_change(d, "url", NULL);
+	if (has_type)
+		note_change(d, "type", v[U_TYPE].s);
+	if (has_desc)
+		note_change(d, "description", NULL);
 	d->name = has_name ? strdup(v[U_NAME].s) : NULL;
 	d->url = has_url ? strdup(v[U_URL].s) : has_type ? strdup(e->url) :
 	    NULL;
@@ -757,7 +902,7 @@ set_default(struct dc_req *r)
 		    "default.");
 		goto out;
 	}
-	if (!registry_writable(r) || !path_id(r, id))
+	if (!registry_writable(r) || !path_id(r, id) || !default_writable(r))
 		goto out;
 	if (dc_shreg_entry_gen(r->w->reg, id) == 0) {
 		reply_not_found(r, r->args[0]);
@@ -849,11 +994,11 @@ dc_databases_setup_register(struct dc_req *r, const char *url,
 }
 
 const struct dc_route dc_routes_databases[] = {
-	{ "GET", "/api/v1/databases", list_databases },
-	{ "POST", "/api/v1/databases", create_database },
-	{ "GET", "/api/v1/databases/{id}", get_database },
-	{ "PATCH", "/api/v1/databases/{id}", update_database },
-	{ "DELETE", "/api/v1/databases/{id}", delete_database },
-	{ "PUT", "/api/v1/databases/{id}/default", set_default },
-	{ NULL, NULL, NULL }
+	{ "GET", "/api/v1/databases", list_databases, DC_ROLE_READ },
+	{ "POST", "/api/v1/databases", create_database, DC_ROLE_ADMIN },
+	{ "GET", "/api/v1/databases/{id}", get_database, DC_ROLE_READ },
+	{ "PATCH", "/api/v1/databases/{id}", update_database, DC_ROLE_ADMIN },
+	{ "DELETE", "/api/v1/databases/{id}", delete_database, DC_ROLE_ADMIN },
+	{ "PUT", "/api/v1/databases/{id}/default", set_default, DC_ROLE_ADMIN },
+	{ NULL, NULL, NULL, 0 }
 };

@@ -20,6 +20,7 @@
 #include "dc.h"
 #include "http.h"
 #include "jsonw.h"
+#include "tokens.h"
 #include "model.h"
 #include "util.h"
 #include "worker.h"
@@ -410,25 +411,34 @@ bulk_approve(struct dc_req *r)
  * /datapoints/generate are matched before /datapoints/{id}.
  */
 const struct dc_route dc_routes_datapoints[] = {
-	{ "GET", "/api/v1/datapoints/pending", list_pending },
-	{ "POST", "/api/v1/datapoints/pending/bulk-approve", bulk_approve },
-	{ "POST", "/api/v1/datapoints/pending/{id}/approve", approve_pending },
-	{ "POST", "/api/v1/datapoints/pending/{id}/reject", reject_pending },
-	{ "POST", "/api/v1/datapoints/generate", generate_datapoints },
-	{ "GET", "/api/v1/datapoints/generate/jobs/{id}", get_generation_job },
+	{ "GET", "/api/v1/datapoints/pending", list_pending, DC_ROLE_READ },
+	{ "POST", "/api/v1/datapoints/pending/bulk-approve",
+	    bulk_approve, DC_ROLE_ADMIN },
+	{ "POST", "/api/v1/datapoints/pending/{id}/approve",
+	    approve_pending, DC_ROLE_ADMIN },
+	{ "POST", "/api/v1/datapoints/pending/{id}/reject",
+	    reject_pending, DC_ROLE_ADMIN },
+	{ "POST", "/api/v1/datapoints/generate",
+	    generate_datapoints, DC_ROLE_ADMIN },
+	{ "GET", "/api/v1/datapoints/generate/jobs/{id}",
+	    get_generation_job, DC_ROLE_READ },
 	{ "GET", "/api/v1/datapoints/generate/profiles/{id}",
-	    latest_generation_job },
-	{ "GET", "/api/v1/datapoints", list_datapoints },
-	{ "POST", "/api/v1/datapoints", create_datapoint },
-	{ "GET", "/api/v1/datapoints/{id}", datapoint_not_found },
-	{ "PUT", "/api/v1/datapoints/{id}", update_datapoint },
-	{ "DELETE", "/api/v1/datapoints/{id}", datapoint_not_found },
-	{ "POST", "/api/v1/sync", trigger_sync },
-	{ "GET", "/api/v1/sync/status", sync_status },
-	{ "POST", "/api/v1/databases/{id}/profile", start_profiling },
-	{ "GET", "/api/v1/profiling/jobs/{id}", get_profiling_job },
+	    latest_generation_job, DC_ROLE_READ },
+	{ "GET", "/api/v1/datapoints", list_datapoints, DC_ROLE_READ },
+	{ "POST", "/api/v1/datapoints", create_datapoint, DC_ROLE_ADMIN },
+	{ "GET", "/api/v1/datapoints/{id}", datapoint_not_found, DC_ROLE_READ },
+	{ "PUT", "/api/v1/datapoints/{id}", update_datapoint, DC_ROLE_ADMIN },
+	{ "DELETE", "/api/v1/datapoints/{id}",
+	    datapoint_not_found, DC_ROLE_ADMIN },
+	{ "POST", "/api/v1/sync", trigger_sync, DC_ROLE_ADMIN },
+	{ "GET", "/api/v1/sync/status", sync_status, DC_ROLE_READ },
+	{ "POST", "/api/v1/databases/{id}/profile",
+	    start_profiling, DC_ROLE_ADMIN },
+	{ "GET", "/api/v1/profiling/jobs/{id}",
+	    get_profiling_job, DC_ROLE_READ },
 	{ "GET", "/api/v1/profiling/jobs/connection/{id}/latest",
-	    latest_profiling_job },
-	{ "GET", "/api/v1/profiling/profiles/{id}/tables", profile_tables },
-	{ NULL, NULL, NULL }
+	    latest_profiling_job, DC_ROLE_READ },
+	{ "GET", "/api/v1/profiling/profiles/{id}/tables",
+	    profile_tables, DC_ROLE_READ },
+	{ NULL, NULL, NULL, 0 }
 };

@@ -16,6 +16,7 @@
 
 #include "dc.h"
 #include "http.h"
+#include "tokens.h"
 #include "jsonw.h"
 #include "log.h"
 #include "model.h"
@@ -297,7 +298,7 @@ feedback_summary(struct dc_req *r)
 }
 
 const struct dc_route dc_routes_feedback[] = {
-	{ "POST", "/api/v1/feedback", submit_feedback },
-	{ "GET", "/api/v1/feedback/summary", feedback_summary },
-	{ NULL, NULL, NULL }
+	{ "POST", "/api/v1/feedback", submit_feedback, DC_ROLE_QUERY },
+	{ "GET", "/api/v1/feedback/summary", feedback_summary, DC_ROLE_READ },
+	{ NULL, NULL, NULL, 0 }
 };

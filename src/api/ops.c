@@ -1,8 +1,10 @@
 /*
  * ops.c - operational routes: GET /api/v1/health (the process is
- * up and serving), GET /api/v1/ready (the registry can be trusted), the
- * Prometheus metrics, and DataChat's banner on GET /.  A load balancer
- * sends traffic only to a ready instance.
+ * up and serving), GET /api/v1/ready (the registry can be trusted:
+ * loaded and fresh, every stored row decrypted, and the master that
+ * publishes it heard from lately), the Prometheus metrics, and
+ * DataChat's banner on GET /.  A load balancer sends traffic only to a
+ * ready instance.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 
 #include "dc.h"
 #include "http.h"
+#include "tokens.h"
 #include "shreg.h"
 #include "target.h"
 #include "util.h"
@@ -50,9 +53,10 @@ ready(struct dc_req *r)
 {
 	struct dc_worker *w = r->w;
 	struct json_object *o = json_object_new_object(), *reg, *chk;
-	int state = dc_shreg_state(w->reg), ok;
+	int state = dc_shreg_state(w->reg), ok, bad;
 	const char *why = NULL;
-	char ts[48];
+	char ts[48], msg[256];
+	uint64_t silent;
 
 	reg = json_object_new_object();
 	json_object_object_add(reg, "state",
@@ -75,18 +79,30 @@ ready(struct dc_req *r)
 	}
 	json_object_object_add(o, "registry", reg);
 
-	if (w->cfg->system_database_url[0] == '\0')
+	silent = dc_now_ms() - dc_shreg_last_beat(w->reg);
+	bad = dc_shreg_bad_rows(w->reg);
+	ok = 0;
+	if (silent > DC_MASTER_SILENT_MS) {
+		snprintf(msg, sizeof(msg), "the master has not been heard from "
+		    "for %llu s: registry changes are not being published",
+		    (unsigned long long)silent / 1000);
+		why = msg;
+	} else if (w->cfg->system_database_url[0] == '\0')
 		ok = 1;
-	else if (state == DC_REG_FRESH)
-		ok = 1;
-	else {
-		ok = 0;
+	else if (state != DC_REG_FRESH)
 		why = state == DC_REG_STALE ?
 		    "registry is stale: the system database connection was "
 		    "lost; serving the last registry while reconnecting" :
 		    "registry not loaded yet: the system database is not "
 		    "reachable";
-	}
+	else if (bad > 0) {
+		snprintf(msg, sizeof(msg), "%d stored connection(s) do not "
+		    "decrypt with the configured credentials key(s): a wrong "
+		    "or missing key?  Default changes are refused until every "
+		    "row can be read", bad);
+		why = msg;
+	} else
+		ok = 1;
 	json_object_object_add(o, "status",
 	    json_object_new_string(ok ? "ready" : "not_ready"));
 	json_object_object_add(o, "version", json_object_new_string(DC_VERSION));
@@ -186,7 +202,7 @@ metrics(struct dc_req *r)
 	uint64_t rs[DC_METRIC_ROUTES][5], buckets[DC_METRIC_BUCKETS];
 	uint64_t dur_us = 0, llm = 0, llm_err = 0, llm_ms = 0, open = 0;
 	uint64_t opened = 0, failed = 0, qok = 0, qbad = 0, cum = 0;
-	uint64_t qpiped = 0, qagain = 0;
+	uint64_t qpiped = 0, qagain = 0, conns = 0, slow = 0, refused = 0;
 	const char *method, *pattern;
 	char ids[DC_UUID_STR_LEN + 1];
 	int i, j, k, nworkers = 0, ntargets = 0;
@@ -221,6 +237,9 @@ metrics(struct dc_req *r)
 		qok += LOAD(st->queries_ok);
 		qbad += LOAD(st->queries_failed);
 		qpiped += LOAD(st->queries_pipelined);
+		conns += LOAD(st->conns_open);
+		slow += LOAD(st->conns_timed_out);
+		refused += LOAD(st->requests_refused);
 		qagain += LOAD(st->queries_requeued);
 		add_targets(tsum, &ntargets, st->targets);
 	}
@@ -323,6 +342,14 @@ metrics(struct dc_req *r)
 	metric_one(b, "datachatd_system_database_up", "gauge",
 	    "1 when the master is connected to the system database.",
 	    (uint64_t)(dc_shreg_sysdb_up(w->reg)));
+	metric_one(b, "datachatd_http_connections_open", "gauge",
+	    "Client connections the workers hold.", conns);
+	metric_one(b, "datachatd_http_connections_timed_out_total", "counter",
+	    "Client connections closed at header_timeout or body_timeout.",
+	    slow);
+	metric_one(b, "datachatd_http_requests_refused_total", "counter",
+	    "Requests whose head was refused before routing (smuggling "
+	    "risks, too many header lines).", refused);
 	metric_one(b, "datachatd_workers", "gauge",
 	    "Live worker processes.",
 	    (uint64_t)(nworkers));
@@ -334,11 +361,11 @@ metrics(struct dc_req *r)
 }
 
 const struct dc_route dc_routes_ops[] = {
-	{ "GET", "/", root },
-	{ "GET", "/api/v1/health", health },
-	{ "GET", "/api/v1/ready", ready },
-	{ "GET", "/health", health },
-	{ "GET", "/metrics", metrics },
-	{ "GET", "/api/v1/metrics", metrics },
-	{ NULL, NULL, NULL }
+	{ "GET", "/", root, DC_ROLE_NONE },
+	{ "GET", "/api/v1/health", health, DC_ROLE_NONE },
+	{ "GET", "/api/v1/ready", ready, DC_ROLE_NONE },
+	{ "GET", "/health", health, DC_ROLE_NONE },
+	{ "GET", "/metrics", metrics, DC_ROLE_METRICS },
+	{ "GET", "/api/v1/metrics", metrics, DC_ROLE_METRICS },
+	{ NULL, NULL, NULL, 0 }
 };

@@ -18,6 +18,7 @@
 
 #include "dc.h"
 #include "http.h"
+#include "tokens.h"
 #include "jsonw.h"
 #include "log.h"
 #include "model.h"
@@ -361,9 +362,10 @@ system_reset(struct dc_req *r)
 }
 
 const struct dc_route dc_routes_system[] = {
-	{ "GET", "/api/v1/system/status", system_status },
-	{ "POST", "/api/v1/system/initialize", system_initialize },
-	{ "POST", "/api/v1/system/reset", system_reset },
-	{ "POST", "/api/v1/system/entry-event", entry_event },
-	{ NULL, NULL, NULL }
+	{ "GET", "/api/v1/system/status", system_status, DC_ROLE_READ },
+	{ "POST", "/api/v1/system/initialize",
+	    system_initialize, DC_ROLE_ADMIN },
+	{ "POST", "/api/v1/system/reset", system_reset, DC_ROLE_ADMIN },
+	{ "POST", "/api/v1/system/entry-event", entry_event, DC_ROLE_QUERY },
+	{ NULL, NULL, NULL, 0 }
 };

@@ -26,6 +26,7 @@
 #include "dc.h"
 #include "driver.h"
 #include "http.h"
+#include "tokens.h"
 #include "log.h"
 #include "model.h"
 #include "pool.h"
@@ -816,8 +817,8 @@ out:
 }
 
 const struct dc_route dc_routes_tools[] = {
-	{ "GET", "/api/v1/tools", list_tools },
-	{ "POST", "/api/v1/tools/execute", execute_tool },
-	{ "GET", "/api/v1/databases/{id}/schema", get_schema },
-	{ NULL, NULL, NULL }
+	{ "GET", "/api/v1/tools", list_tools, DC_ROLE_READ },
+	{ "POST", "/api/v1/tools/execute", execute_tool, DC_ROLE_QUERY },
+	{ "GET", "/api/v1/databases/{id}/schema", get_schema, DC_ROLE_READ },
+	{ NULL, NULL, NULL, 0 }
 };

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -44,6 +45,8 @@
 static const char *const llm_providers[] = { "openai", "anthropic",
     "local", "", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
+static const char *const auth_words[] = { "required", "off", "", NULL };
+static const char *const metrics_auth_words[] = { "required", "off", NULL };
 
 /* One table entry; the field name is the key name, so they cannot differ. */
 #define K(field, type, def, reload, env, min, max, desc)		\
@@ -89,6 +92,35 @@ const struct dc_config_key dc_config_keys[] = {
 	    "most database connections the shared registry holds"),
 	K(resync_interval, DC_CT_INT, "60", 1, NULL, 1, 86400,
 	    "seconds between full reloads of the registry from the system DB"),
+
+	/* access */
+	KC(auth, auth_words, "", 1, NULL,
+	    "required (API tokens) or off; unset: off on loopback and unix "
+	    "listeners only"),
+	KC(metrics_auth, metrics_auth_words, "required", 1, NULL,
+	    "required: /metrics needs a read token; off: open to anyone"),
+	K(auth_failure_limit, DC_CT_INT, "10", 1, NULL, 1, 100000,
+	    "failed token checks per client address and minute before 429"),
+	K(registry_token_quota, DC_CT_INT, "0", 1, NULL, 0, 100000,
+	    "most connections one token may create; 0: registry_capacity / 4"),
+	K(server_names, DC_CT_STRING, "", 1, NULL, 0, 0,
+	    "host names a loopback listener accepts in Host, beside localhost"),
+	K(tls_cert_file, DC_CT_STRING, "", 1, NULL, 0, 0,
+	    "PEM certificate chain of the listeners marked tls"),
+	K(tls_key_file, DC_CT_STRING, "", 1, NULL, 0, 0,
+	    "PEM private key of tls_cert_file, readable by the daemon only"),
+
+	/* HTTP front */
+	K(max_clients, DC_CT_INT, "0", 1, NULL, 0, 1000000,
+	    "most client connections per worker; 0: 3/4 of its file limit"),
+	K(header_timeout, DC_CT_INT, "10", 1, NULL, 1, 3600,
+	    "seconds a client has to send a request's head"),
+	K(body_timeout, DC_CT_INT, "30", 1, NULL, 1, 3600,
+	    "seconds a client has to send a request's body after its head"),
+	K(keepalive_timeout, DC_CT_INT, "60", 1, NULL, 1, 86400,
+	    "seconds an idle client connection is kept open between requests"),
+	K(max_header_size, DC_CT_INT, "32768", 1, NULL, 1024, 1048576,
+	    "largest request head (request line and headers), in bytes"),
 
 	/* requests and queries */
 	K(max_body_size, DC_CT_INT, "1048576", 1, NULL, 1024, 104857600,
@@ -156,6 +188,7 @@ static const char *const log_level_names[] = {
 	[DC_LOG_INFO] = "info",
 	[DC_LOG_DEBUG] = "debug",
 };
+
 
 
 /* Where problems go, and how many were reported. */
@@ -886,8 +919,12 @@ is_loopback(const struct sockaddr_storage *ss)
 
 	if (ss->ss_family == AF_INET)
 		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-	return ss->ss_family == AF_INET6 &&
-	    IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	if (ss->ss_family != AF_INET6)
+		return 0;
+	/* ::1, or 127.0.0.0/8 mapped into IPv6 */
+	return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
+	    (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&
+	    sin6->sin6_addr.s6_addr[12] == 127);
 }
 
 /* A user or group name as useradd(8) accepts it. */
@@ -912,8 +949,16 @@ listener_option(struct dc_listener *l, const char *opt, const char **why)
 	char *end;
 	long mode;
 
+	if (strcmp(opt, "tls") == 0) {
+		if (l->kind == DC_LISTEN_UNIX) {
+			*why = "tls applies to TCP listeners only";
+			return DC_EINVAL;
+		}
+		l->tls = 1;
+		return DC_OK;
+	}
 	if (v == NULL) {
-		*why = "expected option=value after the address";
+		*why = "expected tls, or option=value after the address";
 		return DC_EINVAL;
 	}
 	v++;
@@ -941,7 +986,7 @@ listener_option(struct dc_listener *l, const char *opt, const char **why)
 		    sizeof(l->owner));
 		return DC_OK;
 	}
-	*why = "unknown option, expected mode=, owner= or group=";
+	*why = "unknown option, expected tls, mode=, owner= or group=";
 	return DC_EINVAL;
 }
 
@@ -1256,6 +1301,64 @@ validate_paths(struct dc_config *cfg, struct problems *pb)
 	}
 }
 
+/*
+ * Secure by default: without tokens (auth unset) only loopback and unix
+ * listeners are served, and only an explicit `auth = off` opens another
+ * (the master warns about it at every start).
+ */
+static void
+validate_access(struct dc_config *cfg, struct problems *pb)
+{
+	char sb[CONFIG_SHOW_MAX + 8];
+	const struct dc_listener *l;
+	int i;
+
+	cfg->auth_required = strcmp(cfg->auth, "required") == 0;
+	cfg->auth_explicit_off = strcmp(cfg->auth, "off") == 0;
+	cfg->metrics_open = strcmp(cfg->metrics_auth, "off") == 0;
+	cfg->all_loopback = 1;
+	for (i = 0; i < cfg->nlisteners; i++) {
+		l = &cfg->listeners[i];
+		if (l->kind != DC_LISTEN_TCP)
+			continue;
+		cfg->all_loopback = 0;
+		if (cfg->auth[0] == '\0')
+			problem(pb, 0, "listen: %s is not a loopback address "
+			    "and auth is not set: set auth = required and "
+			    "create tokens (datachatctl token add), or write "
+			    "auth = off to serve it without tokens",
+			    show(l->address, sb, sizeof(sb)));
+	}
+}
+
+/*
+ * A `tls` listener needs both files; the key must be the daemon's alone.
+ * Whether they hold a matching certificate and key is the TLS layer's
+ * to say (tls.c), at start-up, on reload and for -t.
+ */
+static int
+validate_tls(struct dc_config *cfg, struct problems *pb)
+{
+	char *text = NULL;
+	int i, any = 0, rc;
+
+	for (i = 0; i < cfg->nlisteners; i++)
+		any |= cfg->listeners[i].tls;
+	if (!any)
+		return DC_OK;
+	if (cfg->tls_cert_file[0] == '\0' || cfg->tls_key_file[0] == '\0') {
+		problem(pb, 0, "listen: a tls listener needs tls_cert_file and "
+		    "tls_key_file");
+		return DC_OK;
+	}
+	if (access(cfg->tls_cert_file, R_OK) != 0)
+		problem(pb, 0, "tls_cert_file: cannot read \"%s\": %s",
+		    cfg->tls_cert_file, strerror(errno));
+	rc = read_secret_file("tls_key_file", cfg->tls_key_file, &text, pb);
+	free_str(text, 1);
+	return rc;
+}
+
 int
 dc_config_validate(struct dc_config *cfg, dc_config_report report, void *arg)
 {
@@ -1266,6 +1369,9 @@ dc_config_validate(struct dc_config *cfg, dc_config_report report, void *arg)
 	int rc;
 
 	validate_listeners(cfg, &pb);
+	validate_access(cfg, &pb);
+	if ((rc = validate_tls(cfg, &pb)) != DC_OK)
+		return rc;
 	if (strlen(cfg->control_socket) >= sizeof(sun.sun_path))
 		problem(&pb, 0, "control_socket: path longer than %zu bytes",
 		    sizeof(sun.sun_path) - 1);
@@ -1403,6 +1509,10 @@ dc_config_apply_reload(struct dc_config *dst, const struct dc_config *src,
 		else
 			*field_int(dst, k) = *field_int(msrc, k);
 	}
+	/* what validation derived from reloadable keys */
+	dst->auth_required = src->auth_required;
+	dst->auth_explicit_off = src->auth_explicit_off;
+	dst->metrics_open = src->metrics_open;
 out:
 	if (copies != NULL) {
 		for (i = 0; i < n; i++)

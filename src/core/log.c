@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "log.h"
 
 static int	 log_fd = 2;
@@ -227,6 +229,35 @@ emit(int level, const char *text_msg, const char *json_fields)
 	if (write(log_fd, line, n) < 0) {
 		/* nowhere left to report it */
 	}
+}
+
+void
+dc_log_libevent(int severity, const char *msg)
+{
+	static uint64_t window, dropped;
+	static int n;
+	uint64_t now = dc_now_ms();
+	int level;
+
+	if (now - window >= 60000 || window == 0) {
+		if (dropped > 0)
+			dc_log(DC_LOG_WARNING, "libevent: %llu message(s) left "
+			    "out in the last minute", (unsigned long long)dropped);
+		window = now;
+		n = 0;
+		dropped = 0;
+	}
+	if (++n > DC_LOG_LIBEVENT_BURST) {
+		dropped++;
+		return;
+	}
+	switch (severity) {
+	case EVENT_LOG_DEBUG:	level = DC_LOG_DEBUG; break;
+	case EVENT_LOG_MSG:	level = DC_LOG_INFO; break;
+	case EVENT_LOG_WARN:	level = DC_LOG_WARNING; break;
+	default:		level = DC_LOG_ERROR; break;
+	}
+	dc_log(level, "libevent: %s", msg);
 }
 
 void

@@ -4,6 +4,8 @@
  * timestamps.  Nothing here touches the event loop or the network.
  */
 #include <sys/random.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -626,6 +628,77 @@ next_origin(const char **p, const char **start, size_t *len)
 	}
 	*p = s;
 	return 0;
+}
+
+/* host[:port] split: the host part (brackets kept) and its length. */
+static int
+host_part(const char *host, size_t *len)
+{
+	const char *e, *port;
+
+	if (host[0] == '[') {
+		if ((e = strchr(host, ']')) == NULL)
+			return DC_EINVAL;
+		e++;
+	} else
+		e = host + strcspn(host, ":");
+	port = e;
+	if (*port == ':') {
+		port++;
+		if (*port == '\0' || strspn(port, "0123456789") != strlen(port) ||
+		    strlen(port) > 5)
+			return DC_EINVAL;
+	} else if (*port != '\0')
+		return DC_EINVAL;
+	*len = (size_t)(e - host);
+	return *len > 0 ? DC_OK : DC_EINVAL;
+}
+
+int
+dc_host_trusted(const char *host, const char *server_names)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	const char *p = server_names, *s;
+	char h[256];
+	size_t len, n;
+
+	if (host == NULL || host_part(host, &len) != DC_OK || len >= sizeof(h))
+		return 0;
+	memcpy(h, host, len);
+	h[len] = '\0';
+	if (strcasecmp(h, "localhost") == 0)
+		return 1;
+	if (h[0] == '[') {
+		h[len - 1] = '\0';
+		return inet_pton(AF_INET6, h + 1, &a6) == 1 &&
+		    IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	/* inet_pton takes the dotted quad only, as a browser sends it */
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	while (server_names != NULL && next_origin(&p, &s, &n))
+		if (n == len && strncasecmp(s, h, len) == 0)
+			return 1;
+	return 0;
+}
+
+int
+dc_origin_same_trusted(const char *origin, const char *host,
+    const char *server_names)
+{
+	const char *rest;
+
+	if (origin == NULL || host == NULL)
+		return 0;
+	if (strncmp(origin, "http://", 7) == 0)
+		rest = origin + 7;
+	else if (strncmp(origin, "https://", 8) == 0)
+		rest = origin + 8;
+	else
+		return 0;
+	return strcasecmp(rest, host) == 0 &&
+	    dc_host_trusted(host, server_names);
 }
 
 int

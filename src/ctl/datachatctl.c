@@ -285,6 +285,26 @@ api_base(void)
 	return base;
 }
 
+/*
+ * A short-lived admin token from the master for the REST calls below:
+ * whoever may use the control socket is the operator, with or without
+ * auth = required.
+ */
+static char *
+ctl_token(void)
+{
+	struct json_object *holder, *args = json_object_new_array(), *data;
+	char *hdr = NULL;
+
+	json_object_array_add(args, json_object_new_string("ctl"));
+	data = call(&dc_ctl_commands[DC_CTL_TOKEN], args, &holder);
+	if (asprintf(&hdr, "Authorization: Bearer %s", field(data, "token")) <
+	    0)
+		exit(EXIT_FAIL);
+	json_object_put(holder);
+	return hdr;
+}
+
 /* One REST call; prints the error detail and exits on failure. */
 static struct json_object *
 api(const char *method, const char *path, struct json_object *req)
@@ -292,7 +312,7 @@ api(const char *method, const char *path, struct json_object *req)
 	struct curl_slist *hdrs = NULL;
 	struct json_object *res = NULL, *detail;
 	struct body b = { NULL, 0 };
-	char *base = api_base(), *url;
+	char *base = api_base(), *url, *auth = ctl_token();
 	long status = 0;
 	CURL *c;
 	CURLcode cc;
@@ -304,6 +324,7 @@ api(const char *method, const char *path, struct json_object *req)
 	if (c == NULL)
 		exit(EXIT_FAIL);
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	hdrs = curl_slist_append(hdrs, auth);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
@@ -320,6 +341,8 @@ api(const char *method, const char *path, struct json_object *req)
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
 	free(url);
+	dc_explicit_bzero(auth, strlen(auth));
+	free(auth);
 	if (cc != CURLE_OK) {
 		fprintf(stderr, "datachatctl: cannot reach the REST API: %s\n",
 		    curl_easy_strerror(cc));
@@ -524,6 +547,14 @@ cmd_daemon(const struct dc_ctl_command *cmd, int argc, char **argv)
 		fputs(field(data, "text"), stdout);
 	else if (cmd->id == DC_CTL_RELOAD)
 		print_reload(data);
+	else if (cmd->id == DC_CTL_TOKEN && data != NULL &&
+	    json_object_object_get_ex(data, "token", NULL)) {
+		/* token add: the token alone on stdout, for TOKEN=$(...) */
+		printf("%s\n", field(data, "token"));
+		fprintf(stderr, "token %s (role %s, expires %s) is shown only "
+		    "now: keep it safe\n", field(data, "name"),
+		    field(data, "role"), field(data, "expires"));
+	}
 	else if (cmd->columns != NULL && data != NULL &&
 	    json_object_is_type(data, json_type_array))
 		print_table(data, cmd->columns);

@@ -8,7 +8,9 @@
  * short timeout (the daemon would start all the same and keep retrying,
  * so a failure here is a warning), counts the stored connections that do
  * not decrypt with the configured keys, and says whether the LLM
- * settings are complete.  It makes no LLM call and connects to no
+ * settings are complete, and loads the TLS certificate and key (a
+ * failure there is fatal, as at start-up).  It makes no LLM call and
+ * connects to no
  * target, and its last line says so.
  */
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include "dc.h"
 #include "fernet.h"
 #include "llm.h"
+#include "tls.h"
 #include "util.h"
 
 #define CHECK_CONNECT_TIMEOUT	"3"
@@ -156,6 +159,24 @@ check_llm(const struct dc_config *cfg, int *warnings)
 	    "call, so the key itself is not tried)\n", cfg->llm_provider);
 }
 
+/* The TLS listeners' certificate and key: a start would fail on them. */
+static int
+check_tls(const struct dc_config *cfg)
+{
+	struct ssl_ctx_st *ctx;
+	char err[300];
+
+	if (dc_tls_ctx_new(cfg, &ctx, err, sizeof(err)) != DC_OK) {
+		fprintf(stderr, "datachatd: %s\n", err);
+		return DC_EINVAL;
+	}
+	if (ctx != NULL)
+		printf("datachatd: TLS: %s and %s load and match\n",
+		    cfg->tls_cert_file, cfg->tls_key_file);
+	dc_tls_ctx_free(ctx);
+	return DC_OK;
+}
+
 int
 dc_check_run(const struct dc_config *cfg, int dump)
 {
@@ -165,6 +186,8 @@ dc_check_run(const struct dc_config *cfg, int dump)
 	    cfg->source != NULL ? cfg->source : "(defaults)",
 	    cfg->user[0] != '\0' ? "; its directories are writable by " : "",
 	    cfg->user);
+	if (check_tls(cfg) != DC_OK)
+		return 1;
 	check_sysdb(cfg, &warnings);
 	check_llm(cfg, &warnings);
 	printf("datachatd: not checked: that target databases accept "

@@ -35,6 +35,8 @@ static const char *const target_columns[] = { "connection_id", "name",
     "database_type", "is_default", "open_connections", NULL };
 static const char *const list_columns[] = { "connection_id", "name",
     "database_type", "is_default", "database_url", NULL };
+static const char *const token_columns[] = { "name", "role", "created",
+    "expires", "expired", NULL };
 
 #define C(id, name, where, min, max, syn, tmo, cols, help)		\
 	[id] = { id, name, where, min, max, syn, tmo, cols, help }
@@ -75,6 +77,10 @@ const struct dc_ctl_command dc_ctl_commands[DC_CTL_NCMDS] = {
 	    "rename a connection"),
 	C(DC_CTL_GENKEY, "genkey", DC_CTL_LOCAL, 0, 0, "", 0, NULL,
 	    "print a new Fernet key (no daemon needed)"),
+	C(DC_CTL_TOKEN, "token", DC_CTL_MASTER, 1, 6,
+	    "add NAME --role read|query|admin [--expires E] | list | "
+	    "revoke NAME", 10, token_columns,
+	    "API tokens; add prints the new one, once"),
 };
 
 #undef C
@@ -354,6 +360,21 @@ fail:
 	close(fd);
 	unlink(path);
 	return DC_ERR;
+}
+
+void
+dc_control_peer(struct dc_ctl_conn *cc, char *buf, size_t sz)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	int fd = cc->bev != NULL ? bufferevent_getfd(cc->bev) : -1;
+
+	if (fd == -1 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc,
+	    &len) == -1)
+		snprintf(buf, sz, "control socket");
+	else
+		snprintf(buf, sz, "control socket (uid %d, pid %d)",
+		    (int)uc.uid, (int)uc.pid);
 }
 
 int

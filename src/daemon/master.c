@@ -13,6 +13,7 @@
  * while the old ones finish their requests and leave (smart shutdown).
  */
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -46,8 +47,27 @@
 #include "shreg.h"
 #include "store.h"
 #include "target.h"
+#include "tls.h"
+#include "tokens.h"
 #include "util.h"
 #include "worker.h"
+
+/*
+ * Tokens handed to datachatctl over the control socket for its REST
+ * calls: whoever may use the socket is the operator already.  They live
+ * in the master's memory and the shared table only, never in the system
+ * database, and expire after DC_CTL_TOKEN_TTL_MS.
+ */
+#define DC_CTL_TOKENS		16
+#define DC_CTL_TOKEN_TTL_MS	300000
+
+/* Reconnection backoff: short, so a system database that is back is
+ * used again within moments. */
+#define SYSDB_BACKOFF_MIN_MS	200
+#define SYSDB_BACKOFF_MAX_MS	2000
+
+/* SIGHUPs closer than this are taken together (reload_soon). */
+#define RELOAD_MIN_MS		200
 
 enum slot_state {
 	SLOT_FREE = 0,
@@ -71,6 +91,11 @@ struct master {
 	int		 nlisten;
 	int		 unix_made[DC_MAX_LISTENERS];	/* unlink at exit */
 	struct dc_shreg	*reg;
+	struct dc_tokens *tokens;		/* the shared token table */
+	struct ssl_ctx_st *tls;			/* TLS listeners' (tls.h) */
+	struct dc_token	*db_tokens;		/* last read from the system DB */
+	int		 ndb_tokens;
+	struct dc_token	 ctl_tokens[DC_CTL_TOKENS];	/* datachatctl's */
 	struct dc_fernet_ring ring;
 	struct dc_pgurl_policy urlpol;	/* rows' URLs must pass it */
 
@@ -81,6 +106,13 @@ struct master {
 	PGconn		*sysdb;
 	struct event	*sysdb_ev;
 	struct event	*sysdb_timer;		/* reconnect backoff */
+	PGconn		*connecting;		/* a reconnection under way */
+	struct event	*connect_ev;
+	uint64_t	 connect_deadline;	/* monotonic ms */
+	struct event	*beat_timer;		/* the heartbeat (shreg.h) */
+	struct event	*reload_timer;		/* a SIGHUP held back */
+	int		 reload_pending;
+	uint64_t	 last_reload_ms;
 	struct event	*resync_timer;
 	int		 sysdb_backoff_ms;
 
@@ -110,6 +142,8 @@ static int	 full_resync(void);
 static void	 drain_notifies(void);
 static int	 reload(struct json_object *restart_needed);
 static void	 begin_shutdown(int mode);
+static void	 warn_open_access(void);
+static void	 reload_soon(void);
 
 static void	 spawn_workers(void);
 static void	 sysdb_schedule_connect(int delay_ms);
@@ -179,6 +213,61 @@ sysdb_lost(const char *why)
 	sysdb_schedule_connect(M.sysdb_backoff_ms);
 }
 
+/* The tokens from the system database plus datachatctl's, published. */
+static void
+tokens_publish(void)
+{
+	struct dc_token *all;
+	int64_t now = (int64_t)dc_wall_ms();
+	int i, n = 0;
+
+	all = calloc((size_t)M.ndb_tokens + DC_CTL_TOKENS, sizeof(*all));
+	if (all == NULL) {
+		log_error("out of memory publishing the API tokens");
+		return;
+	}
+	for (i = 0; i < M.ndb_tokens; i++)
+		all[n++] = M.db_tokens[i];
+	for (i = 0; i < DC_CTL_TOKENS; i++) {
+		if (M.ctl_tokens[i].name[0] == '\0')
+			continue;
+		if (M.ctl_tokens[i].expires_ms <= now) {
+			dc_explicit_bzero(&M.ctl_tokens[i],
+			    sizeof(M.ctl_tokens[i]));
+			continue;
+		}
+		all[n++] = M.ctl_tokens[i];
+	}
+	if (dc_tokens_publish(M.tokens, all, n) < n)
+		log_error("%d API tokens, only %d fit in the table", n,
+		    DC_TOKENS_MAX);
+	dc_explicit_bzero(all, (size_t)n * sizeof(*all));
+	free(all);
+}
+
+/* Re-read the API tokens from the system database and publish them. */
+static int
+tokens_reload(void)
+{
+	struct dc_token *list;
+	char err[256];
+	int n;
+
+	if (M.sysdb == NULL)
+		return DC_EUNAVAIL;
+	if (dc_tokens_db_load(M.sysdb, &list, &n, err, sizeof(err)) != DC_OK) {
+		log_error("%s", err);
+		return DC_EUNAVAIL;
+	}
+	free(M.db_tokens);
+	M.db_tokens = list;
+	M.ndb_tokens = n;
+	tokens_publish();
+	dc_tokens_set_loaded(M.tokens, 1);
+	log_debug("API tokens loaded: %d", n);
+	return DC_OK;
+}
+
 static int
 full_resync(void)
 {
@@ -192,6 +281,8 @@ full_resync(void)
 		log_error("registry resync failed: %s", err);
 		return DC_EUNAVAIL;
 	}
+	if (tokens_reload() != DC_OK)
+		return DC_EUNAVAIL;
 	dc_shreg_set_bad_rows(M.reg, bad);
 	dc_shreg_set_state(M.reg, DC_REG_FRESH);
 	dc_shreg_count_resync(M.reg);
@@ -222,7 +313,10 @@ drain_notifies(void)
 		return;
 	busy = 1;
 	while ((n = PQnotifies(M.sysdb)) != NULL) {
-		if (dc_uuid_parse(n->extra, id) == DC_OK) {
+		if (strcmp(n->extra, DC_NOTIFY_TOKENS) == 0) {
+			if (tokens_reload() != DC_OK)
+				resync = 1;
+		} else if (dc_uuid_parse(n->extra, id) == DC_OK) {
 			if (dc_store_load_one(M.sysdb, &M.ring, &M.urlpol,
 			    M.reg, id, err, sizeof(err)) != DC_OK) {
 				log_warn("reloading connection %s: %s",
@@ -255,20 +349,26 @@ sysdb_readable(evutil_socket_t fd, short what, void *arg)
 		sysdb_lost("connection closed");
 }
 
-static void
-sysdb_connect(evutil_socket_t fd, short what, void *arg)
+/*
+ * A connection to the system database.  The first one, before the
+ * workers exist, may block; a reconnection runs on the loop (libpq's
+ * PQconnectPoll, bounded by connect_timeout), so a system database that
+ * is unreachable never stalls signals, the control socket or the
+ * workers' requests.
+ */
+static PGconn *
+sysdb_open(int blocking)
 {
 	const char *keys[] = { "dbname", "application_name", "connect_timeout",
 	    "keepalives_idle", "keepalives_interval", "keepalives_count",
 	    "options", NULL };
-	char ctimeout[16], err[256];
+	char ctimeout[16];
 	const char *vals[8];
-	PGresult *res;
+	PGconn *c;
 	char *url;
 
-	url = dc_url_libpq(M.cfg->system_database_url);
-	if (url == NULL)
-		return;
+	if ((url = dc_url_libpq(M.cfg->system_database_url)) == NULL)
+		return NULL;
 	snprintf(ctimeout, sizeof(ctimeout), "%d", M.cfg->connect_timeout);
 	vals[0] = url;
 	vals[1] = "datachatd-master";
@@ -278,20 +378,34 @@ sysdb_connect(evutil_socket_t fd, short what, void *arg)
 	vals[5] = "3";
 	vals[6] = "-c statement_timeout=10000";
 	vals[7] = NULL;
-	M.sysdb = PQconnectdbParams(keys, vals, 1);
+	c = blocking ? PQconnectdbParams(keys, vals, 1) :
+	    PQconnectStartParams(keys, vals, 1);
+	dc_explicit_bzero(url, strlen(url));
 	free(url);
-	if (PQstatus(M.sysdb) != CONNECTION_OK) {
-		/* libpq's message names host and port, never the password */
-		log_warn("cannot connect to the system database: %s"
-		    "retrying in %d ms", PQerrorMessage(M.sysdb),
-		    M.sysdb_backoff_ms);
-		PQfinish(M.sysdb);
-		M.sysdb = NULL;
-		sysdb_schedule_connect(M.sysdb_backoff_ms);
-		M.sysdb_backoff_ms = M.sysdb_backoff_ms * 2 > 10000 ?
-		    10000 : M.sysdb_backoff_ms * 2;
-		return;
-	}
+	return c;
+}
+
+static void
+sysdb_failed(PGconn *c, const char *why)
+{
+	/* libpq's message names host and port, never the password */
+	log_warn("cannot connect to the system database: %s%sretrying in "
+	    "%d ms", why != NULL ? why : c != NULL ? PQerrorMessage(c) :
+	    "out of memory", why != NULL ? "; " : "", M.sysdb_backoff_ms);
+	if (c != NULL)
+		PQfinish(c);
+	sysdb_schedule_connect(M.sysdb_backoff_ms);
+	M.sysdb_backoff_ms = M.sysdb_backoff_ms * 2 > SYSDB_BACKOFF_MAX_MS ?
+	    SYSDB_BACKOFF_MAX_MS : M.sysdb_backoff_ms * 2;
+}
+
+/* Connected: schema, LISTEN, then a full resync. */
+static void
+sysdb_setup(void)
+{
+	char err[256];
+	PGresult *res;
+
 	if (dc_store_ensure_schema(M.sysdb, err, sizeof(err)) != DC_OK) {
 		log_error("system database schema: %s", err);
 		goto fail;
@@ -311,13 +425,104 @@ sysdb_connect(evutil_socket_t fd, short what, void *arg)
 		goto fail;
 	log_info("connected to the system database");
 	dc_shreg_set_sysdb_up(M.reg, 1);
-	M.sysdb_backoff_ms = 200;
+	M.sysdb_backoff_ms = SYSDB_BACKOFF_MIN_MS;
 	/* notifications were lost while we were away: resync everything */
 	if (full_resync() != DC_OK)
 		goto fail;
 	return;
 fail:
 	sysdb_lost("setup failed");
+}
+
+/* One step of a reconnection: libpq says which way to wait next. */
+static void
+sysdb_poll(evutil_socket_t fd, short what, void *arg)
+{
+	PGconn *c = M.connecting;
+	PostgresPollingStatusType st;
+	uint64_t now = dc_now_ms(), left;
+	struct timeval tv;
+
+	if (M.connect_ev != NULL) {
+		event_free(M.connect_ev);
+		M.connect_ev = NULL;
+	}
+	if (what & EV_TIMEOUT) {
+		M.connecting = NULL;
+		sysdb_failed(c, "no answer within connect_timeout");
+		return;
+	}
+	st = PQconnectPoll(c);
+	if (st == PGRES_POLLING_OK) {
+		M.connecting = NULL;
+		M.sysdb = c;
+		sysdb_setup();
+		return;
+	}
+	if (st == PGRES_POLLING_FAILED || PQsocket(c) < 0) {
+		M.connecting = NULL;
+		sysdb_failed(c, NULL);
+		return;
+	}
+	left = M.connect_deadline > now ? M.connect_deadline - now : 0;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+	M.connect_ev = event_new(M.base, PQsocket(c),
+	    st == PGRES_POLLING_READING ? EV_READ : EV_WRITE, sysdb_poll, NULL);
+	if (M.connect_ev == NULL || event_add(M.connect_ev, &tv) != 0) {
+		M.connecting = NULL;
+		sysdb_failed(c, "out of memory");
+	}
+}
+
+/* The backoff timer: reconnect, on the loop. */
+static void
+sysdb_connect(evutil_socket_t fd, short what, void *arg)
+{
+	PGconn *c;
+
+	if (M.sysdb != NULL || M.connecting != NULL)
+		return;
+	c = sysdb_open(0);
+	if (c == NULL || PQstatus(c) == CONNECTION_BAD) {
+		sysdb_failed(c, NULL);
+		return;
+	}
+	M.connecting = c;
+	M.connect_deadline = dc_now_ms() +
+	    (uint64_t)M.cfg->connect_timeout * 1000;
+	/* libpq: the first wait is for the socket to be writable */
+	sysdb_poll(-1, EV_WRITE, NULL);
+}
+
+/* The first connection, before fork: blocking, so workers start loaded. */
+static void
+sysdb_connect_first(void)
+{
+	PGconn *c = sysdb_open(1);
+
+	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+		sysdb_failed(c, NULL);
+		return;
+	}
+	M.sysdb = c;
+	sysdb_setup();
+}
+
+/*
+ * A worker just wrote to the system database while we are not
+ * connected: it is back, so reconnect now rather than at the end of the
+ * backoff.
+ */
+static void
+sysdb_kick(void)
+{
+	if (M.sysdb != NULL || M.connecting != NULL || M.shutdown ||
+	    M.cfg->system_database_url[0] == '\0')
+		return;
+	evtimer_del(M.sysdb_timer);
+	M.sysdb_backoff_ms = SYSDB_BACKOFF_MIN_MS;
+	sysdb_connect(-1, 0, NULL);
 }
 
 static void
@@ -328,6 +533,12 @@ sysdb_schedule_connect(int delay_ms)
 	if (M.shutdown || M.cfg->system_database_url[0] == '\0')
 		return;
 	evtimer_add(M.sysdb_timer, &tv);
+}
+
+static void
+beat(evutil_socket_t fd, short what, void *arg)
+{
+	dc_shreg_beat(M.reg, dc_now_ms());
 }
 
 static void
@@ -361,9 +572,11 @@ handle_refresh(struct worker_slot *s, const struct dc_msg *m)
 	int status = DC_OK;
 	uint64_t gen;
 
-	if (M.sysdb == NULL)
+	if (M.sysdb == NULL) {
+		/* the worker's write went through: the database is back */
+		sysdb_kick();
 		status = DC_EUNAVAIL;
-	else if (m->type == DC_MSG_RESYNC || dc_uuid_is_zero(m->id))
+	} else if (m->type == DC_MSG_RESYNC || dc_uuid_is_zero(m->id))
 		status = full_resync();
 	else if (dc_store_load_one(M.sysdb, &M.ring, &M.urlpol, M.reg, m->id,
 	    err, sizeof(err)) != DC_OK) {
@@ -453,12 +666,14 @@ spawn_one(int i)
 				close(bufferevent_getfd(M.slots[j].chan));
 		if (M.sysdb != NULL)
 			close(PQsocket(M.sysdb));	/* never PQfinish */
+		if (M.connecting != NULL && PQsocket(M.connecting) >= 0)
+			close(PQsocket(M.connecting));
 		if (M.ctl != NULL)
 			close(dc_control_fd(M.ctl));
 		if (ready_fd != -1)
 			close(ready_fd);
 		dc_worker_main(i, M.listen_fds, M.nlisten, sv[1], M.cfg, M.reg,
-		    &M.ring);
+		    M.tokens, M.tls, &M.ring);
 	}
 	close(sv[1]);
 	evutil_make_socket_nonblocking(sv[0]);
@@ -542,6 +757,9 @@ reap_children(void)
 		return;
 	}
 	check_waits();
+	/* a retired worker frees a slot a reload storm may have lacked */
+	if (!died && running_workers() < M.cfg->workers)
+		spawn_workers();
 	if (died) {
 		/* a worker that dies at birth must not make us fork-bomb */
 		int delay = 100;
@@ -593,7 +811,9 @@ static int
 reload(struct json_object *restart_needed)
 {
 	struct timeval tv;
-	struct dc_config next;
+	struct dc_config next, view;
+	struct ssl_ctx_st *tls = NULL;
+	char err[300];
 	int problems, i;
 
 	log_info("reloading configuration%s%s",
@@ -610,12 +830,27 @@ reload(struct json_object *restart_needed)
 			full_resync();
 		return DC_ERR;
 	}
+	/*
+	 * The certificate is read again (a renewed one is served by the new
+	 * workers), for the listeners that run (listen needs a restart).
+	 */
+	view = *M.cfg;
+	view.tls_cert_file = next.tls_cert_file;
+	view.tls_key_file = next.tls_key_file;
+	if (dc_tls_ctx_new(&view, &tls, err, sizeof(err)) != DC_OK) {
+		log_error("%s; keeping the running configuration", err);
+		dc_config_free(&next);
+		return DC_ERR;
+	}
+	dc_tls_ctx_free(M.tls);		/* the old workers keep their copy */
+	M.tls = tls;
 	dc_config_apply_reload(M.cfg, &next, config_notice, restart_needed);
 	dc_config_free(&next);
 	/* its strings were the old config's: built again on the new one */
 	dc_pgurl_policy_free(&M.urlpol);
 	if (dc_pgurl_policy_init(&M.urlpol, M.cfg) != DC_OK)
 		log_error("the target URL policy: out of memory");
+	warn_open_access();
 	if (M.opts->verbose)
 		M.cfg->log_level = DC_LOG_DEBUG;	/* -v outlives reloads */
 	if (dc_log_open(dc_log_target(M.cfg, M.opts->foreground),
@@ -640,6 +875,40 @@ reload(struct json_object *restart_needed)
 	if (M.sysdb != NULL)
 		full_resync();
 	return DC_OK;
+}
+
+/*
+ * SIGHUP: reload now, or once at the end of RELOAD_MIN_MS after the
+ * last one.  A storm of signals then costs a few reloads a second, each
+ * with the file as it stands, instead of a generation of workers per
+ * signal.
+ */
+static void
+reload_tick(evutil_socket_t fd, short what, void *arg)
+{
+	M.reload_pending = 0;
+	M.last_reload_ms = dc_now_ms();
+	if (!M.shutdown)
+		reload(NULL);
+}
+
+static void
+reload_soon(void)
+{
+	uint64_t now = dc_now_ms(), left;
+	struct timeval tv;
+
+	if (M.reload_pending)
+		return;
+	if (M.last_reload_ms == 0 || now - M.last_reload_ms >= RELOAD_MIN_MS) {
+		reload_tick(-1, 0, NULL);
+		return;
+	}
+	left = M.last_reload_ms + RELOAD_MIN_MS - now;
+	tv.tv_sec = 0;
+	tv.tv_usec = (suseconds_t)(left * 1000);
+	M.reload_pending = 1;
+	evtimer_add(M.reload_timer, &tv);
 }
 
 static void
@@ -697,7 +966,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGHUP:
 		if (!M.shutdown)
-			reload(NULL);
+			reload_soon();
 		break;
 	case SIGTERM:
 		begin_shutdown(DC_SHUTDOWN_SMART);
@@ -966,7 +1235,7 @@ ctl_targets(void)
 
 /* Re-encrypt every stored URL with the first key, in one transaction. */
 static const char *
-ctl_rotate_key(struct json_object **data)
+ctl_rotate_key(struct dc_ctl_conn *cc, struct json_object **data)
 {
 	struct dc_jb b = { 0 };
 	static char err[300];
@@ -1022,8 +1291,14 @@ ctl_rotate_key(struct json_object **data)
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		goto sqlfail;
 	PQclear(res);
-	log_info("rotate-key: %d connection(s) re-encrypted with the first "
-	    "key, %d left undecryptable", done, bad);
+	{
+		char who[96];
+
+		dc_control_peer(cc, who, sizeof(who));
+		log_info("audit: rotate-key: %d connection(s) re-encrypted "
+		    "with the first key, %d left undecryptable, by %s", done,
+		    bad, who);
+	}
 	full_resync();
 	*data = json_object_new_object();
 	dc_jb_add(&b, *data, "rotated", json_object_new_int(done));
@@ -1039,6 +1314,140 @@ sqlfail:
 	res = PQexec(M.sysdb, "ROLLBACK");
 	PQclear(res);
 	return err;
+}
+
+/* datachatctl's own token, for its REST calls: never stored. */
+static const char *
+ctl_token_for_ctl(const char *who, struct json_object **data)
+{
+	char tok[DC_TOKEN_LEN + 1];
+	struct dc_token *t;
+	int i;
+
+	for (i = 0; i < DC_CTL_TOKENS; i++)
+		if (M.ctl_tokens[i].name[0] == '\0' ||
+		    M.ctl_tokens[i].expires_ms <= (int64_t)dc_wall_ms())
+			break;
+	if (i == DC_CTL_TOKENS)
+		return "too many datachatctl tokens in use; retry in a few "
+		    "minutes";
+	t = &M.ctl_tokens[i];
+	if (dc_token_generate(tok, t->hash) != DC_OK)
+		return "cannot generate a token";
+	dc_strlcpy(t->name, "datachatctl", sizeof(t->name));
+	t->role = DC_ROLE_ADMIN;
+	t->operator_ = 1;
+	t->expires_ms = (int64_t)dc_wall_ms() + DC_CTL_TOKEN_TTL_MS;
+	tokens_publish();
+	/* its registry changes say "by datachatctl": this says whose */
+	log_info("audit: datachatctl token issued to %s", who);
+	*data = json_object_new_object();
+	json_object_object_add(*data, "token", json_object_new_string(tok));
+	dc_explicit_bzero(tok, sizeof(tok));
+	return NULL;
+}
+
+/* token add NAME --role R [--expires E]: the token is shown once. */
+static const char *
+ctl_token_add(const char *who, const char *const *a, int n,
+    struct json_object **data)
+{
+	static char err[320];
+	char tok[DC_TOKEN_LEN + 1], exp[48];
+	const char *role_name = NULL, *expires = NULL;
+	uint8_t hash[DC_TOKEN_HASH_LEN];
+	int64_t expires_ms = 0;
+	int i, role;
+
+	for (i = 2; i < n; i += 2) {
+		if (i + 1 >= n)
+			return "token add: --role and --expires take a value";
+		if (strcmp(a[i], "--role") == 0)
+			role_name = a[i + 1];
+		else if (strcmp(a[i], "--expires") == 0)
+			expires = a[i + 1];
+		else
+			return "usage: token add NAME --role read|query|admin "
+			    "[--expires E]";
+	}
+	if (!dc_token_name_valid(a[1]))
+		return "token add: a name is 1 to 63 letters, digits and "
+		    ". _ - @";
+	if (role_name == NULL || (role = dc_role_parse(role_name)) < 0)
+		return "token add: --role is read, query or admin";
+	if (dc_token_generate(tok, hash) != DC_OK)
+		return "cannot generate a token";
+	if (dc_tokens_db_add(M.sysdb, a[1], role, hash, expires, &expires_ms,
+	    err, sizeof(err)) != DC_OK) {
+		dc_explicit_bzero(tok, sizeof(tok));
+		return err;
+	}
+	if (expires_ms != 0)
+		dc_iso8601(expires_ms * 1000, exp, sizeof(exp));
+	else
+		dc_strlcpy(exp, "never", sizeof(exp));
+	log_info("audit: token add name=%s role=%s expires=%s by %s", a[1],
+	    dc_role_name(role), exp, who);
+	tokens_reload();
+	*data = json_object_new_object();
+	json_object_object_add(*data, "name", json_object_new_string(a[1]));
+	json_object_object_add(*data, "role",
+	    json_object_new_string(dc_role_name(role)));
+	json_object_object_add(*data, "expires", json_object_new_string(exp));
+	json_object_object_add(*data, "token", json_object_new_string(tok));
+	dc_explicit_bzero(tok, sizeof(tok));
+	return NULL;
+}
+
+/*
+ * token add NAME --role R [--expires E] | list | revoke NAME, and ctl
+ * (datachatctl's own).  A new token is shown once, in the answer, and
+ * never logged; the system database keeps its hash.  Every change
+ * leaves an audit line naming who asked.
+ */
+static const char *
+ctl_token(struct dc_ctl_conn *cc, struct json_object *args,
+    struct json_object **data)
+{
+	static const char usage[] = "usage: token add NAME --role "
+	    "read|query|admin [--expires E] | list | revoke NAME";
+	static char err[320];
+	const char *a[6];
+	char who[96];
+	int i, n, rc;
+
+	n = args != NULL ? (int)json_object_array_length(args) : 0;
+	for (i = 0; i < n && i < 6; i++)
+		a[i] = json_object_get_string(json_object_array_get_idx(args,
+		    i));
+	if (n == 0 || n > 6)
+		return usage;
+	dc_control_peer(cc, who, sizeof(who));
+	if (strcmp(a[0], "ctl") == 0 && n == 1)
+		return ctl_token_for_ctl(who, data);
+	if (M.cfg->system_database_url[0] == '\0')
+		return "API tokens live in the system database, and none is "
+		    "configured (SYSTEM_DATABASE_URL)";
+	if (M.sysdb == NULL)
+		return "the system database is not connected";
+	if (strcmp(a[0], "list") == 0 && n == 1)
+		return dc_tokens_db_list(M.sysdb, data, err, sizeof(err)) ==
+		    DC_OK ? NULL : err;
+	if (strcmp(a[0], "revoke") == 0 && n == 2) {
+		if (!dc_token_name_valid(a[1]))
+			return "token revoke: bad token name";
+		rc = dc_tokens_db_revoke(M.sysdb, a[1], err, sizeof(err));
+		if (rc == DC_ENOENT)
+			return "no token by that name";
+		if (rc != DC_OK)
+			return err;
+		log_info("audit: token revoke name=%s by %s", a[1], who);
+		tokens_reload();
+		return NULL;
+	}
+	if (strcmp(a[0], "add") == 0 && n >= 2)
+		return ctl_token_add(who, a, n, data);
+	return usage;
 }
 
 static void
@@ -1203,9 +1612,11 @@ ctl_handler(struct dc_ctl_conn *cc, const struct dc_ctl_command *cmd,
 		reopen_logs();
 		return NULL;
 	case DC_CTL_ROTATE_KEY:
-		return ctl_rotate_key(data);
+		return ctl_rotate_key(cc, data);
 	case DC_CTL_CONFIG:
 		return ctl_config(data);
+	case DC_CTL_TOKEN:
+		return ctl_token(cc, args, data);
 	default:
 		/* a DC_CTL_MASTER row without a case here */
 		assert(!"control command without a handler");
@@ -1317,6 +1728,22 @@ close_listeners(void)
 			    strerror(errno));
 	}
 	M.nlisten = 0;
+}
+
+/* Said at every start (and reload) while it holds: nobody forgets it. */
+static void
+warn_open_access(void)
+{
+	int i;
+
+	if (!M.cfg->auth_explicit_off)
+		return;
+	for (i = 0; i < M.cfg->nlisteners; i++)
+		if (M.cfg->listeners[i].kind == DC_LISTEN_TCP)
+			log_warn("auth = off on %s, which is not a loopback "
+			    "address: anyone who reaches it may read and change "
+			    "the registry and query every target",
+			    M.cfg->listeners[i].address);
 }
 
 static int
@@ -1499,6 +1926,14 @@ cleanup(void)
 		PQfinish(M.sysdb);
 	if (M.sysdb_timer != NULL)
 		event_free(M.sysdb_timer);
+	if (M.connect_ev != NULL)
+		event_free(M.connect_ev);
+	if (M.connecting != NULL)
+		PQfinish(M.connecting);
+	if (M.beat_timer != NULL)
+		event_free(M.beat_timer);
+	if (M.reload_timer != NULL)
+		event_free(M.reload_timer);
 	if (M.resync_timer != NULL)
 		event_free(M.resync_timer);
 	if (M.respawn_timer != NULL)
@@ -1514,6 +1949,16 @@ cleanup(void)
 	close_listeners();
 	if (M.reg != NULL)
 		dc_shreg_destroy(M.reg);
+	if (M.tokens != NULL)
+		dc_tokens_destroy(M.tokens);
+	dc_tls_ctx_free(M.tls);
+	M.tls = NULL;
+	if (M.db_tokens != NULL) {
+		dc_explicit_bzero(M.db_tokens, (size_t)M.ndb_tokens *
+		    sizeof(*M.db_tokens));
+		free(M.db_tokens);
+	}
+	dc_explicit_bzero(M.ctl_tokens, sizeof(M.ctl_tokens));
 	dc_fernet_ring_wipe(&M.ring);
 	dc_pgurl_policy_free(&M.urlpol);
 }
@@ -1529,8 +1974,14 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	memset(&M, 0, sizeof(M));
 	M.cfg = cfg;
 	M.opts = opts;
-	M.sysdb_backoff_ms = 200;
+	M.sysdb_backoff_ms = SYSDB_BACKOFF_MIN_MS;
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * The master holds the credentials keys and the system database's
+	 * password: no core file, and no ptrace or /proc/PID/mem by the
+	 * same user.  Said again after dropping privileges, which resets it.
+	 */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
 	if (load_keys() != DC_OK)
 		goto out;
@@ -1540,6 +1991,15 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	}
 	if (open_listeners() != DC_OK)
 		goto out;
+	{
+		char err[300];
+
+		/* before the privileges go: the key file may be root's */
+		if (dc_tls_ctx_new(cfg, &M.tls, err, sizeof(err)) != DC_OK) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
 	if (!opts->foreground) {
 		if (daemonize() != DC_OK) {
 			log_error("cannot daemonize: %s", strerror(errno));
@@ -1553,12 +2013,19 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 		goto out;
 	if (drop_privileges() != DC_OK)
 		goto out;
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	M.started_ms = dc_wall_ms();
 	if (dc_shreg_create(&M.reg, cfg->registry_capacity) != DC_OK) {
 		log_error("cannot create the shared registry (%d entries)",
 		    cfg->registry_capacity);
 		goto out;
 	}
+	if (dc_tokens_create(&M.tokens, DC_TOKENS_MAX) != DC_OK) {
+		log_error("cannot create the shared token table");
+		goto out;
+	}
+	/* libevent's own messages: through our log, a few a minute at most */
+	event_set_log_callback(dc_log_libevent);
 	M.base = event_base_new();
 	if (M.base == NULL)
 		goto out;
@@ -1571,6 +2038,14 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	M.resync_timer = event_new(M.base, -1, EV_PERSIST, resync_tick, NULL);
 	M.respawn_timer = evtimer_new(M.base, respawn_tick, NULL);
 	M.shutdown_timer = evtimer_new(M.base, shutdown_expired, NULL);
+	M.beat_timer = event_new(M.base, -1, EV_PERSIST, beat, NULL);
+	M.reload_timer = evtimer_new(M.base, reload_tick, NULL);
+	if (M.beat_timer == NULL || M.reload_timer == NULL)
+		goto out;
+	tv.tv_sec = DC_MASTER_BEAT_MS / 1000;
+	tv.tv_usec = DC_MASTER_BEAT_MS % 1000 * 1000;
+	event_add(M.beat_timer, &tv);
+	dc_shreg_beat(M.reg, dc_now_ms());
 	if (M.sysdb_timer == NULL || M.resync_timer == NULL ||
 	    M.respawn_timer == NULL || M.shutdown_timer == NULL)
 		goto out;
@@ -1586,13 +2061,15 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 		    dc_listen_kind_name(cfg->listeners[i].kind));
 	log_info("datachatd %s started with %d workers", DC_VERSION,
 	    cfg->workers);
+	warn_open_access();
 	if (cfg->system_database_url[0] != '\0')
-		sysdb_connect(-1, 0, NULL);	/* first try before fork */
+		sysdb_connect_first();		/* before fork */
 	else
 		log_warn("no system database (SYSTEM_DATABASE_URL): the "
 		    "registry is disabled");
 	dc_proctitle_set("datachatd: master%s%s", cfg->source != NULL ?
 	    " -c " : "", cfg->source != NULL ? cfg->source : "");
+	dc_shreg_beat(M.reg, dc_now_ms());
 	spawn_workers();
 	report_ready(1);
 	event_base_dispatch(M.base);

@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "conn.h"
 #include "curlev.h"
 #include "dc.h"
 #include "http.h"
@@ -37,6 +38,9 @@
 #include "worker.h"
 
 struct dc_worker *dc_worker;
+
+/* A draining worker closes connections idle this long after a reply. */
+#define DRAIN_IDLE_MS	1000
 
 static struct dc_worker W;
 
@@ -59,6 +63,9 @@ worker_exit(void)
 	dc_http_teardown(&W);
 	if (W.http != NULL)
 		evhttp_free(W.http);
+	if (W.https != NULL)
+		evhttp_free(W.https);
+	dc_conn_teardown();
 	while ((rw = W.waits) != NULL) {
 		W.waits = rw->next;
 		rw->cb(DC_EUNAVAIL, 0, rw->arg);
@@ -137,15 +144,18 @@ refresh_answered(const struct dc_msg *m)
 }
 
 /*
- * A smart shutdown ends when no request is in flight and no accepted
- * connection still waits for its first reply; drain_poll checks again
- * for connections that close or send their request later.
+ * A smart shutdown ends when no request is in flight and no client
+ * connection is left.  Every reply from now on says Connection: close;
+ * a connection idle after its reply for DRAIN_IDLE_MS is closed by us
+ * (sooner, its client's next request could cross our close on the wire
+ * and be lost); one accepted but not yet served waits for its request,
+ * within header_timeout.  drain_poll checks again as they go.
  */
 static void
 maybe_finish_shutdown(void)
 {
 	if (W.shutting_down == DC_SHUTDOWN_SMART && W.inflight == 0 &&
-	    dc_http_unserved(&W) == 0)
+	    dc_conn_drain(DRAIN_IDLE_MS) == 0)
 		event_base_loopexit(W.base, NULL);
 }
 
@@ -168,8 +178,8 @@ static void
 shutdown_expired(evutil_socket_t fd, short what, void *arg)
 {
 	log_warn("shutdown timeout with %llu request(s) in flight and %d "
-	    "connection(s) not yet served", (unsigned long long)W.inflight,
-	    dc_http_unserved(&W));
+	    "connection(s) open", (unsigned long long)W.inflight,
+	    dc_conn_count());
 	event_base_loopexit(W.base, NULL);
 }
 
@@ -183,8 +193,9 @@ begin_shutdown(int mode)
 	if (mode == DC_SHUTDOWN_IMMEDIATE)
 		_exit(0);
 	/* stop accepting; the other workers keep the sockets */
+	dc_conn_listen(NULL);
 	for (i = 0; i < W.nbound; i++)
-		evhttp_del_accept_socket(W.http, W.bound[i]);
+		evhttp_del_accept_socket(W.bound_on[i], W.bound[i]);
 	W.nbound = 0;
 	W.shutting_down = mode;
 	if (mode == DC_SHUTDOWN_FAST) {
@@ -252,7 +263,8 @@ chan_event(struct bufferevent *bev, short what, void *arg)
 
 void
 dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
-    struct dc_config *cfg, struct dc_shreg *reg,
+    struct dc_config *cfg, struct dc_shreg *reg, struct dc_tokens *tokens,
+    struct ssl_ctx_st *tls,
     const struct dc_fernet_ring *ring)
 {
 	struct event_config *ecfg;
@@ -265,6 +277,8 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 	snprintf(W.index_str, sizeof(W.index_str), "%d", index);
 	W.cfg = cfg;
 	W.reg = reg;
+	W.tokens = tokens;
+	W.tls = tls;
 	W.ring = ring;
 	W.stats = dc_shreg_stats(reg, index);
 	snprintf(dc_proc_title, sizeof(dc_proc_title), "worker %d", index);
@@ -313,12 +327,16 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 	bufferevent_enable(W.chan, EV_READ);
 
 	W.http = evhttp_new(W.base);
-	if (W.http == NULL)
+	if (W.http == NULL || (tls != NULL &&
+	    (W.https = evhttp_new(W.base)) == NULL))
 		_exit(2);
 	assert(nlisten > 0 && nlisten <= DC_MAX_LISTENERS);
-	dc_http_setup(&W, listen_fds, nlisten);
+	dc_http_setup(&W);
 	for (i = 0; i < nlisten; i++) {
-		W.bound[i] = evhttp_accept_socket_with_handle(W.http,
+		/* the master made the TLS context when a listener asked */
+		assert(!cfg->listeners[i].tls || W.https != NULL);
+		W.bound_on[i] = cfg->listeners[i].tls ? W.https : W.http;
+		W.bound[i] = evhttp_accept_socket_with_handle(W.bound_on[i],
 		    listen_fds[i]);
 		if (W.bound[i] == NULL) {
 			log_error("cannot accept on %s",
@@ -326,6 +344,7 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 			_exit(2);
 		}
 		W.nbound++;
+		dc_conn_listen(evhttp_bound_socket_get_listener(W.bound[i]));
 	}
 	if ((W.urlpol = calloc(1, sizeof(*W.urlpol))) == NULL ||
 	    dc_pgurl_policy_init(W.urlpol, cfg) != DC_OK)

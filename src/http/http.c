@@ -13,18 +13,20 @@
  * and the eventual evhttp_send_reply() frees the detached request.  So a
  * completion never touches freed memory, and nothing leaks.
  *
- * A smart shutdown must also answer connections the worker accepted but
- * whose request it has not read yet: their clients sent (or are sending)
- * a request in good faith.  libevent 2.1 says nothing when a connection
- * closes before its first request, so the worker asks the kernel instead
- * (dc_http_unserved below).
+ * A client that half-closes its connection after its request (shutdown
+ * of its writing side) still reads the reply; one that closed it whole
+ * does not.  Both look alike (an EOF), so an EOF only sends an interim
+ * 100 Continue, which a closed socket answers with a reset: that, not
+ * the EOF, says the client is gone (client_eof below).
+ *
+ * Connections themselves (accept limits, deadlines, the scan of request
+ * heads, draining at shutdown) are conn.c's.
  */
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
-#include <dirent.h>
+#include <poll.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,11 +38,14 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 #include <sys/queue.h>
 
+#include "auth.h"
 #include "config.h"
+#include "conn.h"
 #include "dc.h"
 #include "http.h"
 #include "jsonw.h"
@@ -52,25 +57,13 @@
 #include "worker.h"
 
 #define JSON_MAX_DEPTH	32
+#define PROBE_POLL_MS	50	/* after an EOF, look for a reset */
 
 /* Requests in flight, so a worker that leaves can free them. */
 static struct dc_req *live_reqs;
 
 /* Parses every request body, reset in between (its stack is sizable). */
 static struct json_tokener *req_tok;
-
-/*
- * served[fd] is the inode of the socket on fd that last carried a
- * request (0: none).  An accepted socket with another inode is a new
- * connection that has not been served yet.  The inode tells sockets
- * apart whatever their kind (a unix client has no port).
- */
-static ino_t	*served;
-static size_t	 nserved;
-
-/* The listeners' addresses: an accepted socket carries one of them. */
-static struct sockaddr_storage lis_addr[DC_MAX_LISTENERS];
-static int	 nlis;
 
 static const struct dc_route *const route_tables[] = {
 	dc_routes_ops,
@@ -287,7 +280,7 @@ finish(struct dc_req *r, int status, size_t bytes)
 	else
 		__atomic_add_fetch(&w->stats->status_5xx, 1, __ATOMIC_RELAXED);
 	if (!r->gone && (evcon = evhttp_request_get_connection(r->req)) != NULL)
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
+		dc_conn_set_closecb(evcon, NULL, NULL);
 }
 
 /* --- CORS, as Starlette's CORSMiddleware does it for DataChat --- */
@@ -382,7 +375,7 @@ flush_done(struct evhttp_request *req, void *arg)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 
 	if (evcon != NULL)
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
+		dc_conn_set_closecb(evcon, NULL, NULL);
 	dc_worker_request_done(arg);
 }
 
@@ -406,8 +399,9 @@ write_now(struct evhttp_connection *evcon)
 	struct evbuffer *out;
 	int fd;
 
-	if (bev == NULL || (fd = bufferevent_getfd(bev)) < 0)
-		return;
+	if (bev == NULL || (fd = bufferevent_getfd(bev)) < 0 ||
+	    !dc_conn_is_plain(evcon))
+		return;		/* TLS: the bufferevent writes records */
 	out = bufferevent_get_output(bev);
 	if (evbuffer_get_length(out) == 0 || evbuffer_write(out, fd) <= 0 ||
 	    evbuffer_get_length(out) != 0)
@@ -431,6 +425,15 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 	finish(r, status, buf != NULL ? evbuffer_get_length(buf) : 0);
 	if (!r->gone && !r->cors_done)
 		cors_headers(r, h);
+	if (buf != NULL && evhttp_request_get_command(r->req) ==
+	    EVHTTP_REQ_HEAD) {
+		/* the headers GET would have, and no body */
+		char cl[24];
+
+		snprintf(cl, sizeof(cl), "%zu", evbuffer_get_length(buf));
+		evhttp_add_header(h, "Content-Length", cl);
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+	}
 	if (ctype != NULL)
 		evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "X-Request-Id", r->id);
@@ -444,18 +447,23 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 	case 204: reason = "No Content"; break;
 	case 307: reason = "Temporary Redirect"; break;
 	case 400: reason = "Bad Request"; break;
-	case 404: reason = "Not Found"; break;
+	case 401: reason = "Unauthorized"; break;
 	case 403: reason = "Forbidden"; break;
+	case 404: reason = "Not Found"; break;
 	case 405: reason = "Method Not Allowed"; break;
 	case 409: reason = "Conflict"; break;
+	case 411: reason = "Length Required"; break;
 	case 413: reason = "Payload Too Large"; break;
 	case 415: reason = "Unsupported Media Type"; break;
 	case 422: reason = "Unprocessable Entity"; break;
+	case 429: reason = "Too Many Requests"; break;
+	case 431: reason = "Request Header Fields Too Large"; break;
 	case 500: reason = "Internal Server Error"; break;
 	case 501: reason = "Not Implemented"; break;
 	case 502: reason = "Bad Gateway"; break;
 	case 503: reason = "Service Unavailable"; break;
 	case 504: reason = "Gateway Timeout"; break;
+	case 505: reason = "HTTP Version Not Supported"; break;
 	case 507: reason = "Insufficient Storage"; break;
 	default: reason = NULL; break;
 	}
@@ -474,7 +482,7 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 	evhttp_request_set_on_complete_cb(r->req, flush_done, w);
 	evcon = evhttp_request_get_connection(r->req);
 	if (evcon != NULL)
-		evhttp_connection_set_closecb(evcon, flush_closed, w);
+		dc_conn_set_closecb(evcon, flush_closed, w);
 	evhttp_send_reply(r->req, status, reason, buf);
 	req_free(r);
 	if (evcon != NULL)
@@ -790,7 +798,8 @@ request_timed_out(struct dc_req *r)
  * libevent 2.1 stops reading a connection once its request is read, so
  * a client that hangs up while its reply is deferred goes unnoticed.
  * While work is pending we watch the socket ourselves: readable with
- * nothing to read (EOF) or an error means the client left.  Bytes of a
+ * nothing to read (EOF) or an error means the client left, or only
+ * stopped writing (a half-close): see client_left.  Bytes of a
  * pipelined next request are left alone, and the watch stops.
  *
  * The watch starts in the pass that read the request, where evhttp
@@ -801,33 +810,91 @@ request_timed_out(struct dc_req *r)
  * makes three (remove, add for writing, modify for reading).
  */
 static void
-peer_check(evutil_socket_t fd, short what, void *arg)
+client_gone(struct dc_req *r)
 {
-	struct dc_req *r = arg;
 	struct evhttp_connection *evcon;
 	dc_req_cancel_cb cb;
-	ssize_t n;
-	char c;
 
-	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR))) {
-		if (n > 0)
-			event_del(&r->peer_ev);
-		return;
-	}
 	log_debug("%s client closed the connection", r->id);
 	/* libevent does not know yet: it must not call us back later */
 	evcon = evhttp_request_get_connection(r->req);
 	if (evcon != NULL)
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
+		dc_conn_set_closecb(evcon, NULL, NULL);
 	r->gone = 1;
+	event_del(&r->peer_ev);
 	cb = r->cancel;
 	r->cancel = NULL;
 	if (cb != NULL) {
 		cb(r, r->cancel_arg);
 		dc_reply_error(r, 499, "client closed the connection");
-	} else
+	}
+}
+
+/* After an EOF: has a keepalive probe found the socket closed? */
+static void
+probe_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct dc_req *r = arg;
+	struct pollfd p = { r->peer_fd, POLLOUT, 0 };
+
+	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)))
+		client_gone(r);
+}
+
+/*
+ * EOF on a request's connection: the client closed it, or only shut
+ * its writing side down and waits for the reply.  TCP tells them apart
+ * once data is sent: a closed socket answers it with a reset.  So an
+ * HTTP/1.1 client gets an interim "100 Continue", which every client
+ * must accept before the final answer (RFC 9110, 15.2), and a timer
+ * looks for the reset (a unix socket shows a full close as POLLHUP, or
+ * the send fails).  Written straight to the socket: evhttp has nothing
+ * in flight for this connection while the request is being answered.
+ */
+static void
+client_eof(struct dc_req *r, int fd)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	struct timeval tv = { 0, PROBE_POLL_MS * 1000 };
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
+	/* libevent 2.1 has no getter for the version: its struct says it */
+	int v11 = r->req->major > 1 || (r->req->major == 1 &&
+	    r->req->minor >= 1);
+
+	event_del(&r->peer_ev);
+	r->peer_fd = fd;
+	evcon = evhttp_request_get_connection(r->req);
+	bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	if (bev != NULL && v11 && dc_conn_is_plain(evcon) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	    send(fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+	    -1 && errno != EAGAIN && errno != EINTR) {
+		client_gone(r);
+		return;
+	}
+	event_assign(&r->peer_ev, r->w->base, -1, EV_PERSIST, probe_check, r);
+	event_add(&r->peer_ev, &tv);
+}
+
+static void
+peer_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct dc_req *r = arg;
+	ssize_t n;
+	char c;
+
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0) {
 		event_del(&r->peer_ev);
+		return;
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == 0)
+		client_eof(r, fd);
+	else
+		client_gone(r);
 }
 
 /* Start watching the client of a deferred request (see peer_check). */
@@ -888,119 +955,131 @@ dc_req_defer(struct dc_req *r, dc_req_cancel_cb cancel, void *arg)
 	arm_deadline(r, dc_now_ms());
 }
 
-static int
-sock_port(const struct sockaddr_storage *ss)
+const char *
+dc_req_peer(struct dc_req *r)
 {
-	if (ss->ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-	if (ss->ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	struct evhttp_connection *evcon;
+	ev_uint16_t port;
+	char *addr = NULL;
+
+	if (r->peer != NULL)
+		return r->peer;
+	if (r->req != NULL &&
+	    (evcon = evhttp_request_get_connection(r->req)) != NULL)
+		evhttp_connection_get_peer(evcon, &addr, &port);
+	/* a unix socket's peer has no name: call it what it is */
+	r->peer = addr != NULL && addr[0] != '\0' ? addr : "unix";
+	return r->peer;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
 	return -1;
 }
 
 /*
- * Was the socket whose local address is ss accepted on one of our
- * listeners?  A TCP listener on a wildcard address hands out sockets
- * with a specific one, so TCP compares family and port; a unix one
- * compares the path.
+ * Decode a path's percent-escapes into *out.  A % not followed by two
+ * hex digits is refused (evhttp would keep it as it is), and so is an
+ * escape of NUL (evhttp would cut the path short there: /a%00/b would
+ * be routed as /a) or of another control character (it would reach the
+ * log line).
  */
 static int
-from_listener(const struct sockaddr_storage *ss)
+decode_path(const char *raw, char **out)
 {
-	const struct sockaddr_un *a, *b;
-	int i;
+	size_t n = strlen(raw), i, j;
+	int hi, lo, v;
+	char *p;
 
-	for (i = 0; i < nlis; i++) {
-		if (lis_addr[i].ss_family != ss->ss_family)
-			continue;
-		if (ss->ss_family != AF_UNIX) {
-			if (sock_port(&lis_addr[i]) == sock_port(ss))
-				return 1;
+	*out = NULL;
+	if ((p = malloc(n + 1)) == NULL)
+		return DC_ENOMEM;
+	for (i = j = 0; i < n; i++) {
+		if (raw[i] != '%') {
+			p[j++] = raw[i];
 			continue;
 		}
-		a = (const void *)&lis_addr[i];
-		b = (const void *)ss;
-		if (a->sun_path[0] != '\0' &&
-		    strncmp(a->sun_path, b->sun_path, sizeof(a->sun_path)) == 0)
-			return 1;
+		if ((hi = hexval(raw[i + 1])) < 0 ||
+		    (lo = hexval(raw[i + 2])) < 0)
+			goto bad;
+		v = hi << 4 | lo;
+		if (v < 0x20 || v == 0x7f)
+			goto bad;
+		p[j++] = (char)v;
+		i += 2;
 	}
-	return 0;
-}
-
-static ino_t
-sock_inode(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 ? st.st_ino : 0;
-}
-
-static void
-note_served(struct evhttp_connection *evcon)
-{
-	struct bufferevent *bev;
-	ino_t *p;
-	size_t n;
-	int fd;
-
-	if ((bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
-	    (fd = bufferevent_getfd(bev)) < 0)
-		return;
-	if ((size_t)fd >= nserved) {
-		for (n = nserved > 0 ? nserved : 64; n <= (size_t)fd; n *= 2)
-			;
-		if ((p = realloc(served, n * sizeof(*p))) == NULL)
-			return;
-		memset(p + nserved, 0, (n - nserved) * sizeof(*p));
-		served = p;
-		nserved = n;
-	}
-	served[fd] = sock_inode(fd);
+	p[j] = '\0';
+	*out = p;
+	return DC_OK;
+bad:
+	free(p);
+	return DC_EINVAL;
 }
 
 /*
- * Count the accepted client sockets this process holds that still owe a
- * reply: a connection that never carried a request, or one with unread
- * bytes (a request arriving).  Idle keep-alive connections do not count;
- * closing them is allowed.  Only a draining worker calls this.
+ * DNS rebinding: a page from evil.example whose name the attacker then
+ * points at 127.0.0.1 reaches a loopback listener as a same-origin
+ * request, with Host: evil.example.  On a loopback listener only
+ * localhost, loopback addresses and server_names are served.
  */
-int
-dc_http_unserved(struct dc_worker *w)
+static int
+host_allowed(struct dc_req *r, struct evhttp_connection *evcon,
+    struct evkeyvalq *in)
 {
-	struct sockaddr_storage ss;
-	struct dirent *de;
-	socklen_t len;
-	DIR *d;
-	int fd, acc, avail, n = 0;
+	const char *host = evhttp_find_header(in, "Host");
 
-	(void)w;
-	if (nlis == 0 || (d = opendir("/proc/self/fd")) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		fd = atoi(de->d_name);
-		len = sizeof(ss);
-		memset(&ss, 0, sizeof(ss));
-		if (fd == dirfd(d) ||
-		    getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
-		    !from_listener(&ss))
-			continue;
-		len = sizeof(acc);
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == -1 ||
-		    acc)
-			continue;		/* a listening socket */
-		len = sizeof(ss);
-		if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-			continue;		/* not connected any more */
-		if ((size_t)fd < nserved && served[fd] != 0 &&
-		    served[fd] == sock_inode(fd) &&
-		    (ioctl(fd, FIONREAD, &avail) == -1 || avail == 0))
-			continue;		/* idle keep-alive */
-		n++;
-	}
-	closedir(d);
-	return n;
+	if (host == NULL || evcon == NULL || !dc_conn_is_loopback(evcon) ||
+	    dc_host_trusted(host, r->w->cfg->server_names))
+		return 1;
+	dc_reply_error(r, 403, "Host %.100s is not served on a loopback "
+	    "listener: use localhost or a loopback address, or add the name "
+	    "to server_names", host);
+	return 0;
+}
+
+/*
+ * A browser sends a cross-site POST (a form, or fetch with no-cors and a
+ * body of any type) without asking first, and a WebSocket handshake
+ * too.  Whatever its Content-Type, a state-changing request or a
+ * handshake whose Origin is neither one of cors_origins nor the trusted
+ * host it is sent to is refused before any route sees it.
+ */
+static int
+origin_allowed(struct dc_req *r, struct evkeyvalq *in)
+{
+	const struct dc_config *cfg = r->w->cfg;
+	const char *origin = evhttp_find_header(in, "Origin"), *up;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(r->req);
+
+	if (origin == NULL)
+		return 1;	/* not a browser, or a same-origin GET */
+	up = evhttp_find_header(in, "Upgrade");
+	if (cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_PUT &&
+	    cmd != EVHTTP_REQ_PATCH && cmd != EVHTTP_REQ_DELETE &&
+	    (up == NULL || strcasecmp(up, "websocket") != 0))
+		return 1;
+	if (dc_http_origin_allowed(cfg, origin) ||
+	    dc_origin_same_trusted(origin, evhttp_find_header(in, "Host"),
+	    cfg->server_names))
+		return 1;
+	dc_reply_error(r, 403, "Origin %.100s is not allowed to change "
+	    "anything here (cors_origins)", origin);
+	return 0;
+}
+
+int
+dc_http_origin_check(struct dc_req *r)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+
+	return origin_allowed(r, in) ? DC_OK : DC_EINVAL;
 }
 
 /* "pid-n" in hex, as "%x-%llx" would write it (this is per request). */
@@ -1078,9 +1157,9 @@ dispatch(struct evhttp_request *req, void *arg)
 	struct evhttp_connection *evcon;
 	struct dc_req *r;
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	const char *raw, *origin, *acrm;
+	const char *raw, *origin, *acrm, *why = NULL;
 	char allow[64];
-	int i, idx, path_known = 0;
+	int i, idx, path_known = 0, refused = 0;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		evhttp_send_error(req, 500, NULL);
@@ -1102,19 +1181,35 @@ dispatch(struct evhttp_request *req, void *arg)
 	__atomic_store_n(&w->stats->inflight, w->inflight, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&w->stats->requests, 1, __ATOMIC_RELAXED);
 	if ((evcon = evhttp_request_get_connection(req)) != NULL) {
-		evhttp_connection_set_closecb(evcon, conn_closed, r);
-		note_served(evcon);
+		dc_conn_set_closecb(evcon, conn_closed, r);
+		refused = dc_conn_refused(evcon, &why);
+	}
+	if (refused != 0) {
+		if (req->major != 1 || (req->minor != 0 && req->minor != 1)) {
+			/* evhttp would answer in the request's version */
+			req->major = 1;
+			req->minor = 1;
+		}
+		/* nothing behind this request is read: close after it */
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Connection", "close");
+		dc_reply_error(r, refused, "%s", why);
+		return;
 	}
 
 	uri = evhttp_request_get_evhttp_uri(req);
 	raw = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-	if (raw == NULL || (r->path = evhttp_uridecode(raw, 0, NULL)) == NULL) {
-		dc_reply_error(r, 400, "malformed request path");
+	if (raw == NULL || decode_path(raw, &r->path) != DC_OK) {
+		dc_reply_error(r, 400, "malformed request path: a %% not "
+		    "followed by two hex digits, or an escaped NUL or control "
+		    "character");
 		return;
 	}
 	/* every request sees the newest registry it can */
 	dc_worker_sync_registry(w);
 
+	if (!host_allowed(r, evcon, in) || !origin_allowed(r, in))
+		return;		/* it replied */
 	if (strcmp(r->method, "OPTIONS") == 0 &&
 	    (origin = evhttp_find_header(in, "Origin")) != NULL &&
 	    (acrm = evhttp_find_header(in,
@@ -1143,6 +1238,8 @@ dispatch(struct evhttp_request *req, void *arg)
 			match_path(rt->pattern, r->path, r);
 			if (idx < DC_METRIC_ROUTES - 1)
 				r->route_idx = idx;
+			if (dc_auth_check(r, rt->role) != DC_OK)
+				return;		/* it replied */
 			rt->fn(r);
 			return;
 		}
@@ -1158,46 +1255,50 @@ dispatch(struct evhttp_request *req, void *arg)
 	dc_reply_error(r, 404, "Not Found");
 }
 
-void
-dc_http_setup(struct dc_worker *w, const int *listen_fds, int nlisten)
+static void
+setup_one(struct dc_worker *w, struct evhttp *http, struct ssl_ctx_st *tls)
 {
 	const struct dc_config *c = w->cfg;
-	socklen_t len;
-	int i;
 
-	for (nlis = 0, i = 0; i < nlisten && nlis < DC_MAX_LISTENERS; i++) {
-		len = sizeof(lis_addr[nlis]);
-		if (getsockname(listen_fds[i],
-		    (struct sockaddr *)&lis_addr[nlis], &len) == 0)
-			nlis++;
-	}
-
+	dc_conn_setup(w, http, tls);
 	/*
 	 * Bodies up to max_body_size get a JSON 413 from dc_req_json; far
 	 * larger ones are cut off by libevent before they fill memory.
 	 */
-	evhttp_set_max_body_size(w->http, (ev_ssize_t)c->max_body_size * 2 +
+	evhttp_set_max_body_size(http, (ev_ssize_t)c->max_body_size * 2 +
 	    65536);
-	evhttp_set_max_headers_size(w->http, 32768);
-	evhttp_set_timeout(w->http, c->request_timeout + 5);
-	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	evhttp_set_max_headers_size(http, c->max_header_size);
+	/*
+	 * evhttp stops reading while a request is answered, so this only
+	 * bounds an idle connection between requests (and a reply's write);
+	 * conn.c puts deadlines on the head and the body.
+	 */
+	evhttp_set_timeout(http, c->keepalive_timeout);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
-	evhttp_set_default_content_type(w->http, "application/json");
-	evhttp_set_gencb(w->http, dispatch, w);
+	evhttp_set_default_content_type(http, "application/json");
+	evhttp_set_gencb(http, dispatch, w);
+}
+
+void
+dc_http_setup(struct dc_worker *w)
+{
+	/* the same routes behind both: only the bytes on the wire differ */
+	setup_one(w, w->http, NULL);
+	if (w->https != NULL)
+		setup_one(w, w->https, w->tls);
 }
 
 void
 dc_http_teardown(struct dc_worker *w)
 {
 	/* a fast exit with requests in flight: free their contexts */
+	dc_conn_quiet();
 	while (live_reqs != NULL) {
 		live_reqs->cancel = NULL;
 		req_free(live_reqs);
 	}
-	free(served);
-	served = NULL;
-	nserved = 0;
 	if (req_tok != NULL)
 		json_tokener_free(req_tok);
 	req_tok = NULL;

@@ -58,6 +58,7 @@ struct dc_shreg {
 	_Atomic uint64_t	 resyncs;
 	_Atomic int		 sysdb_up;
 	_Atomic int		 count;
+	_Atomic uint64_t	 master_beat;		/* monotonic ms */
 	uint64_t		 next_entry_gen;	/* writer only */
 	pid_t			 writer;		/* the master */
 	/* refused rows, under one seqlock of their own */
@@ -113,6 +114,7 @@ dc_shreg_create(struct dc_shreg **regp, int capacity)
 	atomic_init(&reg->sysdb_up, 0);
 	atomic_init(&reg->count, 0);
 	atomic_init(&reg->refused_seq, 0);
+	atomic_init(&reg->master_beat, 0);
 	reg->next_entry_gen = 0;
 	reg->writer = getpid();
 	*regp = reg;
@@ -577,6 +579,18 @@ void
 dc_shreg_set_sysdb_up(struct dc_shreg *reg, int up)
 {
 	atomic_store_explicit(&reg->sysdb_up, up, memory_order_relaxed);
+}
+
+void
+dc_shreg_beat(struct dc_shreg *reg, uint64_t now_ms)
+{
+	atomic_store_explicit(&reg->master_beat, now_ms, memory_order_relaxed);
+}
+
+uint64_t
+dc_shreg_last_beat(const struct dc_shreg *reg)
+{
+	return atomic_load_explicit(&reg->master_beat, memory_order_relaxed);
 }
 
 int

@@ -7,7 +7,9 @@
  * and feedback routes use.  What we add
  * is a trigger that NOTIFYs the changed id on every INSERT, UPDATE and
  * DELETE (and a TRUNCATE marker), whoever wrote it; DataChat's own
- * statements keep working because no column is added.  Schema setup runs
+ * statements keep working because no column is added.  Beside it live
+ * datachatd's own tables: the API tokens (hashes, tokens.h) and which
+ * token created which connection (registry_token_quota).  Schema setup runs
  * under an advisory lock so two datachatd instances starting on one
  * system database do not race on CREATE.
  *
@@ -103,6 +105,59 @@ static const char schema_sql[] =
 	"    CREATE TRIGGER datachatd_notify_truncate AFTER TRUNCATE"
 	"      ON database_connections FOR EACH STATEMENT"
 	"      EXECUTE FUNCTION datachatd_notify_change();"
+	"  END IF;"
+	"END $dc$;"
+	/* API tokens: hashes only; any change means reload them all */
+	"CREATE TABLE IF NOT EXISTS datachatd_api_tokens ("
+	"  name TEXT PRIMARY KEY,"
+	"  token_sha256 BYTEA NOT NULL UNIQUE,"
+	"  role TEXT NOT NULL,"
+	"  created_at TIMESTAMPTZ NOT NULL,"
+	"  expires_at TIMESTAMPTZ"
+	");"
+	"CREATE OR REPLACE FUNCTION datachatd_notify_tokens() RETURNS trigger"
+	"  LANGUAGE plpgsql AS $dc$ "
+	"BEGIN"
+	"  PERFORM pg_notify('" DC_NOTIFY_CHANNEL "', '" DC_NOTIFY_TOKENS "');"
+	"  RETURN NULL;"
+	"END $dc$;"
+	"DO $dc$ BEGIN"
+	"  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname ="
+	"      'datachatd_tokens_notify' AND tgrelid ="
+	"      'datachatd_api_tokens'::regclass)"
+	"  THEN"
+	"    CREATE TRIGGER datachatd_tokens_notify AFTER INSERT OR UPDATE OR"
+	"      DELETE OR TRUNCATE ON datachatd_api_tokens FOR EACH STATEMENT"
+	"      EXECUTE FUNCTION datachatd_notify_tokens();"
+	"  END IF;"
+	"END $dc$;"
+	/*
+	 * Which token created a connection, for registry_token_quota.  No
+	 * foreign key: DataChat's table is adopted as it is, and a row
+	 * deleted by someone else simply stops counting (the count joins).
+	 */
+	"CREATE TABLE IF NOT EXISTS datachatd_connection_owners ("
+	"  connection_id UUID PRIMARY KEY,"
+	"  token_name TEXT NOT NULL"
+	");"
+	"CREATE INDEX IF NOT EXISTS datachatd_connection_owners_token_idx"
+	"  ON datachatd_connection_owners (token_name);"
+	/*
+	 * Refuse a token's create past its quota, in the creating
+	 * transaction and under a lock per token, so concurrent creates
+	 * cannot all slip under it.
+	 */
+	"CREATE OR REPLACE FUNCTION datachatd_claim_quota(tok text, quota int)"
+	"  RETURNS void LANGUAGE plpgsql AS $dc$ "
+	"DECLARE n bigint; "
+	"BEGIN"
+	"  PERFORM pg_advisory_xact_lock(727275, hashtext(tok));"
+	"  SELECT count(*) INTO n FROM datachatd_connection_owners o"
+	"    JOIN database_connections c USING (connection_id)"
+	"    WHERE o.token_name = tok;"
+	"  IF n >= quota THEN"
+	"    RAISE EXCEPTION 'token % has created % connections, its quota "
+	"(registry_token_quota)', tok, n USING ERRCODE = '" DC_SQLSTATE_QUOTA "';"
 	"  END IF;"
 	"END $dc$;"
 	"COMMIT;";

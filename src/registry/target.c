@@ -150,6 +150,9 @@ resolve_entry(struct dc_worker *w, struct json_object *target,
 	if (target != NULL && json_object_is_type(target, json_type_string) &&
 	    json_object_get_string_len(target) > 0) {
 		want = json_object_get_string(target);
+		/* a NUL inside would end the C string early: refuse it */
+		if ((size_t)json_object_get_string_len(target) != strlen(want))
+			return fail(err, 400, "Invalid connection ID.");
 		if (registry) {
 			if (!loaded)
 				return fail(err, 503, "the connection registry is "

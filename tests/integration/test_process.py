@@ -444,7 +444,7 @@ def test_smart_shutdown_answers_accepted_connection(daemon_factory):
     d.send(signal.SIGTERM)
     time.sleep(0.5)
     assert d.proc.poll() is None, "left with a connection unserved"
-    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
     reply = b""
     while b"\r\n\r\n" not in reply:
         chunk = s.recv(4096)

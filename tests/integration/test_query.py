@@ -936,7 +936,7 @@ def raw_chat(d, query, target):
     import json as _json
     body = _json.dumps({"message": query, "execution_mode": "direct_sql",
                         "target_database": target}).encode()
-    return (b"POST /api/v1/chat HTTP/1.1\r\nHost: t\r\n"
+    return (b"POST /api/v1/chat HTTP/1.1\r\nHost: localhost\r\n"
             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
             % len(body)) + body
 
@@ -969,8 +969,8 @@ def test_replies_in_order_whole_and_in_parts(two, targets):
     import socket
     d, ids = two
     t = ids["a"]
-    get = b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n"
-    bad = (b"POST /api/v1/chat HTTP/1.1\r\nHost: t\r\nContent-Type: "
+    get = b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    bad = (b"POST /api/v1/chat HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
            b"application/json\r\nContent-Length: 5\r\n\r\n{bad}")
     so = socket.create_connection(("127.0.0.1", d.port))
     so.settimeout(30)

@@ -162,6 +162,10 @@ test_good_file(void)
 	    "# datachatd test\n"
 	    "\n"
 	    "listen = 0.0.0.0:9000\n"
+	    "auth = required\n"
+	    "metrics_auth = off\n"
+	    "auth_failure_limit = 3\n"
+	    "registry_token_quota = 5\n"
 	    "workers = 3\n"
 	    "  user=nobody\n"
 	    "pidfile = /tmp/datachatd.pid\n"
@@ -213,7 +217,11 @@ test_good_file(void)
 	CHECK(cfg.llm_temperature > 0.69 && cfg.llm_temperature < 0.71);
 	CHECK(cfg.llm_max_tokens == 100);
 	CHECK(cfg.llm_timeout == 9);
+	CHECK(cfg.auth_failure_limit == 3);
+	CHECK(cfg.registry_token_quota == 5);
 	CHECK(dc_config_validate(&cfg, collect, &r) == 0);
+	CHECK(cfg.auth_required && !cfg.auth_explicit_off && cfg.metrics_open);
+	CHECK(!cfg.all_loopback);
 	dc_config_free(&cfg);
 
 	/* empty text, and text of comments only */
@@ -443,7 +451,11 @@ test_listeners(void)
 	CHECK(dc_listener_parse("*:80", &l, &why) == DC_OK);
 	CHECK(l.kind == DC_LISTEN_TCP);
 	CHECK(dc_listener_parse("10.0.0.1:80", &l, &why) == DC_OK);
-	CHECK(l.kind == DC_LISTEN_TCP);
+	CHECK(l.kind == DC_LISTEN_TCP && !l.tls);
+	CHECK(dc_listener_parse("*:8443 tls", &l, &why) == DC_OK);
+	CHECK(l.kind == DC_LISTEN_TCP && l.tls);
+	CHECK(dc_listener_parse("/tmp/x.sock tls", &l, &why) == DC_EINVAL);
+	CHECK(strstr(why, "TCP listeners only") != NULL);
 	CHECK_STR(dc_listen_kind_name(DC_LISTEN_UNIX), "unix");
 
 	CHECK(dc_listener_parse("unix:relative.sock", &l, &why) == DC_EINVAL);
@@ -464,8 +476,8 @@ test_listeners(void)
 
 	/* several lines: the first replaces the default, the next add */
 	CHECK(parse(&cfg, "listen = 127.0.0.1:8001\nmax_rows = 5\n"
-	    "listen = \"/tmp/dc.sock mode=0666\"\nlisten = *:8002\n",
-	    &r) == 0);
+	    "listen = \"/tmp/dc.sock mode=0666\"\nlisten = *:8002\n"
+	    "auth = required\n", &r) == 0);
 	CHECK(dc_config_validate(&cfg, collect, &r) == 0);
 	CHECK(cfg.nlisteners == 3);
 	CHECK_STR(cfg.listeners[0].address, "127.0.0.1:8001");
@@ -711,6 +723,79 @@ test_reload(void)
 	dc_config_free(&new);
 }
 
+/* Parse, then validate (listener checks live there). */
+static int
+validated(struct dc_config *cfg, const char *text, struct reports *r)
+{
+	int n = parse(cfg, text, r);
+
+	if (n != 0)
+		return n;
+	return dc_config_validate(cfg, collect, r);
+}
+
+static void
+test_access(void)
+{
+	struct dc_config cfg, next;
+	struct reports r;
+
+	/* auth unset: fine on loopback, refused elsewhere */
+	CHECK(validated(&cfg, "listen = 127.0.0.1:8000\n", &r) == 0);
+	CHECK(cfg.all_loopback && !cfg.auth_required && !cfg.auth_explicit_off);
+	CHECK(!cfg.metrics_open);
+	dc_config_free(&cfg);
+	CHECK(validated(&cfg, "listen = 127.3.2.1:8000\n", &r) == 0);
+	dc_config_free(&cfg);
+	CHECK(validated(&cfg, "listen = [::1]:8000\n", &r) == 0);
+	dc_config_free(&cfg);
+	CHECK(validated(&cfg, "listen = *:8000\n", &r) == 1);
+	CHECK(strstr(r.msg[0], "not a loopback address and auth is not set")
+	    != NULL);
+	dc_config_free(&cfg);
+	CHECK(validated(&cfg, "listen = [::]:8000\n", &r) == 1);
+	dc_config_free(&cfg);
+	/* written explicitly, either way is accepted */
+	CHECK(validated(&cfg, "listen = *:8000\nauth = off\n", &r) == 0);
+	CHECK(cfg.auth_explicit_off && !cfg.auth_required && !cfg.all_loopback);
+	dc_config_free(&cfg);
+	CHECK(validated(&cfg, "listen = *:8000\nauth = required\n", &r) == 0);
+	CHECK(cfg.auth_required);
+	dc_config_free(&cfg);
+	/* only the words it knows */
+	CHECK(parse(&cfg, "auth = yes\nmetrics_auth = open\n", &r) == 2);
+	CHECK(r.line[0] == 1 && strstr(r.msg[0], "required, off or empty"));
+	CHECK(r.line[1] == 2 && strstr(r.msg[1], "required or off"));
+	dc_config_free(&cfg);
+	CHECK(parse(&cfg, "auth_failure_limit = 0\n", &r) == 1);
+	dc_config_free(&cfg);
+
+	/* a reload carries what validation derived */
+	CHECK(validated(&cfg, "listen = 127.0.0.1:8000\n", &r) == 0);
+	CHECK(validated(&next, "listen = 127.0.0.1:8000\nauth = required\n"
+	    "metrics_auth = off\n", &r) == 0);
+	CHECK(dc_config_apply_reload(&cfg, &next, collect, &r) == 0);
+	CHECK(cfg.auth_required && cfg.metrics_open);
+	dc_config_free(&cfg);
+	dc_config_free(&next);
+
+	/* several listeners: one that is not loopback is enough */
+	CHECK(validated(&cfg, "listen = 127.0.0.1:8000\nlisten = /tmp/x.sock\n",
+	    &r) == 0);
+	CHECK(cfg.all_loopback);
+	dc_config_free(&cfg);
+	CHECK(validated(&cfg, "listen = 127.0.0.1:8000\nlisten = 10.1.2.3:80\n",
+	    &r) == 1);
+	CHECK(strstr(r.msg[0], "10.1.2.3:80") != NULL);
+	dc_config_free(&cfg);
+	/* IPv4 loopback mapped into IPv6 is loopback too */
+	CHECK(validated(&cfg, "listen = [::ffff:127.0.0.1]:8000\n", &r) == 0);
+	CHECK(cfg.all_loopback);
+	dc_config_free(&cfg);
+	CHECK(validated(&cfg, "listen = [::ffff:10.0.0.1]:8000\n", &r) == 1);
+	dc_config_free(&cfg);
+}
+
 static void
 test_table_and_sample(void)
 {
@@ -735,7 +820,7 @@ test_table_and_sample(void)
 		for (k2 = k + 1; k2->name != NULL; k2++)
 			CHECK(strcmp(k->name, k2->name) != 0);
 	}
-	CHECK(n == 39);
+	CHECK(n == 51);
 
 	fp = open_memstream(&buf, &len);
 	CHECK(fp != NULL);
@@ -791,8 +876,8 @@ test_load(void)
 	CHECK(strstr(r.msg[0], "cannot read") != NULL);
 	dc_config_free(&cfg);
 
-	path = write_tmp("listen = *:8080\nmax_rows = 0\nllm_timeout = 5\n",
-	    0644);
+	path = write_tmp("listen = *:8080\nmax_rows = 0\nllm_timeout = 5\n"
+	    "auth = off\n", 0644);
 	setenv("LLM_TIMEOUT", "7", 1);
 	memset(&r, 0, sizeof(r));
 	CHECK(dc_config_load(&cfg, path, collect, &r) == 1);
@@ -871,6 +956,7 @@ main(void)
 	test_targets();
 	test_workers();
 	test_reload();
+	test_access();
 	test_table_and_sample();
 	test_load();
 	T_DONE();

@@ -326,6 +326,48 @@ test_origins(void)
 	CHECK(dc_origin_list_check("http://a b", why, sizeof(why)) == DC_EINVAL);
 }
 
+static void
+test_hosts(void)
+{
+	const char *names = "api.example.com, Dash.Internal";
+
+	CHECK(dc_host_trusted("localhost", NULL));
+	CHECK(dc_host_trusted("LOCALHOST:8000", NULL));
+	CHECK(dc_host_trusted("127.0.0.1", NULL));
+	CHECK(dc_host_trusted("127.10.0.1:80", NULL));
+	CHECK(dc_host_trusted("[::1]:8000", NULL));
+	CHECK(dc_host_trusted("[::1]", NULL));
+	CHECK(!dc_host_trusted("[::2]:8000", NULL));
+	CHECK(!dc_host_trusted("128.0.0.1", NULL));
+	CHECK(!dc_host_trusted("10.0.0.1:8000", NULL));
+	CHECK(!dc_host_trusted("evil.example", NULL));
+	CHECK(!dc_host_trusted("localhost.evil.example", NULL));
+	CHECK(!dc_host_trusted("evil.localhost", NULL));
+	CHECK(!dc_host_trusted("localhost:80x", NULL));
+	CHECK(!dc_host_trusted("localhost:", NULL));
+	CHECK(!dc_host_trusted("localhost:123456", NULL));
+	CHECK(!dc_host_trusted("", NULL));
+	CHECK(!dc_host_trusted(":80", NULL));
+	CHECK(!dc_host_trusted("[::1", NULL));
+	CHECK(!dc_host_trusted("127.1", NULL));
+	CHECK(!dc_host_trusted(NULL, NULL));
+	CHECK(dc_host_trusted("api.example.com", names));
+	CHECK(dc_host_trusted("dash.internal:8443", names));
+	CHECK(!dc_host_trusted("example.com", names));
+	CHECK(!dc_host_trusted("api.example.co", names));
+
+	CHECK(dc_origin_same_trusted("http://localhost:8000", "localhost:8000",
+	    NULL));
+	CHECK(dc_origin_same_trusted("https://api.example.com",
+	    "api.example.com", names));
+	CHECK(!dc_origin_same_trusted("http://localhost:8001", "localhost:8000",
+	    NULL));
+	CHECK(!dc_origin_same_trusted("http://evil.example:8000",
+	    "evil.example:8000", NULL));
+	CHECK(!dc_origin_same_trusted("null", "localhost:8000", NULL));
+	CHECK(!dc_origin_same_trusted("http://localhost:8000", NULL, NULL));
+}
+
 int
 main(void)
 {
@@ -335,5 +377,6 @@ main(void)
 	test_type();
 	test_iso8601();
 	test_origins();
+	test_hosts();
 	T_DONE();
 }
