@@ -55,11 +55,21 @@ int		 dc_store_load_one(PGconn *c, const struct dc_fernet_ring *ring,
 	"(extract(epoch from last_profiled) * 1000000)::bigint, " \
 	"datapoint_count"
 
+/* How many columns DC_STORE_COLUMNS names. */
+#define DC_STORE_NCOLS	11
+
 /*
- * Turn one result row (DC_STORE_COLUMNS) into an entry, whole: DC_OK,
+ * Turn one row (DC_STORE_COLUMNS) into an entry, whole: DC_OK,
  * DC_ETOKEN (does not decrypt) or DC_EINVAL, with why filled (no secret).
+ * dc_store_row_to_entry() reads a libpq result (the master's);
+ * dc_store_cells_to_entry() reads DC_STORE_NCOLS texts, NULL for SQL NULL
+ * (a worker's, from a dc_rows).
  */
 int		 dc_store_row_to_entry(PGresult *res, int row,
+		     const struct dc_fernet_ring *ring,
+		     const struct dc_pgurl_policy *pol, struct dc_entry *e,
+		     char *why, size_t whysz);
+int		 dc_store_cells_to_entry(const char *const *v,
 		     const struct dc_fernet_ring *ring,
 		     const struct dc_pgurl_policy *pol, struct dc_entry *e,
 		     char *why, size_t whysz);

@@ -422,6 +422,30 @@ note_change(struct dbwrite *d, const char *key, const char *value)
 	    " %s=\"%s\"" : " %s", key, safe);
 }
 
+/*
+ * The row as committed (RETURNING DC_STORE_COLUMNS), for the answer when
+ * the master cannot publish it now.  Left NULL if it does not read.
+ */
+static void
+keep_row(struct dbwrite *d, const struct dc_rows *rows)
+{
+	const char *v[DC_STORE_NCOLS];
+	char why[256];
+	int i;
+
+	if (rows->nrows != 1 || rows->ncols != DC_STORE_NCOLS)
+		return;
+	for (i = 0; i < DC_STORE_NCOLS; i++)
+		v[i] = dc_rows_cell(rows, 0, i)->v;
+	if ((d->row = malloc(sizeof(*d->row))) == NULL)
+		return;
+	if (dc_store_cells_to_entry(v, d->r->w->ring, d->r->w->urlpol, d->row,
+	    why, sizeof(why)) != DC_OK) {
+		free(d->row);
+		d->row = NULL;
+	}
+}
+
 static void
 committed(const struct dc_qresult *res, void *arg)
 {
@@ -457,13 +481,8 @@ committed(const struct dc_qresult *res, void *arg)
 		dbwrite_free(d);
 		return;
 	}
-	if ((d->op == OP_CREATE || d->op == OP_UPDATE) && res->res != NULL &&
-	    PQntuples(res->res) == 1 && (d->row = malloc(sizeof(*d->row))) !=
-	    NULL && dc_store_row_to_entry(res->res, 0, r->w->ring, d->row) !=
-	    DC_OK) {
-		free(d->row);
-		d->row = NULL;
-	}
+	if ((d->op == OP_CREATE || d->op == OP_UPDATE) && res->rows != NULL)
+		keep_row(d, res->rows);
 	audit(d);
 	ask_master(d);
 }

@@ -194,11 +194,9 @@ dc_store_ensure_schema(PGconn *c, char *err, size_t errsz)
 }
 
 static int64_t
-get_i64(PGresult *res, int row, int col)
+get_i64(const char *v)
 {
-	if (PQgetisnull(res, row, col))
-		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+	return v != NULL ? strtoll(v, NULL, 10) : 0;
 }
 
 /* A text field into dst, or a reason when it does not fit. */
@@ -253,17 +251,37 @@ dc_store_row_to_entry(PGresult *res, int row,
     const struct dc_fernet_ring *ring, const struct dc_pgurl_policy *pol,
     struct dc_entry *e, char *why, size_t whysz)
 {
+	const char *v[DC_STORE_NCOLS];
+	int i;
+
+	if (PQnfields(res) != DC_STORE_NCOLS) {
+		memset(e, 0, sizeof(*e));
+		snprintf(why, whysz, "the row has %d columns, not %d",
+		    PQnfields(res), DC_STORE_NCOLS);
+		return DC_EINVAL;
+	}
+	for (i = 0; i < DC_STORE_NCOLS; i++)
+		v[i] = PQgetisnull(res, row, i) ? NULL :
+		    PQgetvalue(res, row, i);
+	return dc_store_cells_to_entry(v, ring, pol, e, why, whysz);
+}
+
+int
+dc_store_cells_to_entry(const char *const *v,
+    const struct dc_fernet_ring *ring, const struct dc_pgurl_policy *pol,
+    struct dc_entry *e, char *why, size_t whysz)
+{
 	char *url = NULL, reason[256];
 	size_t len;
 	int rc = DC_EINVAL;
 
 	memset(e, 0, sizeof(*e));
 	why[0] = '\0';
-	if (dc_uuid_parse(PQgetvalue(res, row, 0), e->id) != DC_OK) {
+	if (v[0] == NULL || dc_uuid_parse(v[0], e->id) != DC_OK) {
 		snprintf(why, whysz, "its connection_id is not a UUID");
 		goto out;
 	}
-	if (dc_fernet_decrypt(ring, PQgetvalue(res, row, 2), 0, 0, &url,
+	if (v[2] == NULL || dc_fernet_decrypt(ring, v[2], 0, 0, &url,
 	    &len) != DC_OK) {
 		snprintf(why, whysz, "its stored URL does not decrypt with any "
 		    "configured credentials key");
@@ -272,25 +290,25 @@ dc_store_row_to_entry(PGresult *res, int row,
 	}
 	if (copy_field(e->url, sizeof(e->url), url, "URL", why, whysz) !=
 	    DC_OK ||
-	    copy_field(e->name, sizeof(e->name), PQgetvalue(res, row, 1),
+	    copy_field(e->name, sizeof(e->name), v[1] != NULL ? v[1] : "",
 	    "name", why, whysz) != DC_OK ||
-	    copy_field(e->type, sizeof(e->type), PQgetvalue(res, row, 3),
+	    copy_field(e->type, sizeof(e->type), v[3] != NULL ? v[3] : "",
 	    "database_type", why, whysz) != DC_OK ||
-	    copy_field(e->tags, sizeof(e->tags), PQgetisnull(res, row, 6) ?
-	    "[]" : PQgetvalue(res, row, 6), "tag list", why, whysz) != DC_OK)
+	    copy_field(e->tags, sizeof(e->tags), v[6] == NULL ?
+	    "[]" : v[6], "tag list", why, whysz) != DC_OK)
 		goto out;
-	if (!PQgetisnull(res, row, 7)) {
+	if (v[7] != NULL) {
 		e->has_description = 1;
 		if (copy_field(e->description, sizeof(e->description),
-		    PQgetvalue(res, row, 7), "description", why, whysz) !=
+		    v[7], "description", why, whysz) !=
 		    DC_OK)
 			goto out;
 	}
-	e->is_active = PQgetvalue(res, row, 4)[0] == 't';
-	e->is_default = PQgetvalue(res, row, 5)[0] == 't';
-	e->created_at = get_i64(res, row, 8);
-	e->last_profiled = get_i64(res, row, 9);
-	e->datapoint_count = (int32_t)get_i64(res, row, 10);
+	e->is_active = v[4] != NULL && v[4][0] == 't';
+	e->is_default = v[5] != NULL && v[5][0] == 't';
+	e->created_at = get_i64(v[8]);
+	e->last_profiled = get_i64(v[9]);
+	e->datapoint_count = (int32_t)get_i64(v[10]);
 	if (check_type(e, why, whysz) != DC_OK)
 		goto out;
 	/* a PostgreSQL URL must pass what the API checks on a write */
