@@ -82,6 +82,8 @@ struct dc_config {
 	int		 target_pipeline_depth;
 	char		*resolv_conf;
 	char		*cors_origins;		/* comma-separated origins */
+	int		 ws_idle_timeout;	/* seconds */
+	int		 ws_ping_interval;	/* seconds, 0 = none */
 
 	/* LLM */
 	char		*llm_provider;		/* "", openai, anthropic, local */

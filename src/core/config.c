@@ -112,6 +112,10 @@ const struct dc_config_key dc_config_keys[] = {
 	K(cors_origins, DC_CT_STRING,
 	    "http://localhost:3000,http://localhost:3001", 1, "CORS_ORIGINS",
 	    0, 0, "browser origins allowed by CORS, comma-separated, or *"),
+	K(ws_idle_timeout, DC_CT_INT, "60", 1, NULL, 1, 86400,
+	    "seconds a WebSocket may wait for its question before it is closed"),
+	K(ws_ping_interval, DC_CT_INT, "20", 1, NULL, 0, 3600,
+	    "seconds between WebSocket pings, or 0 for none"),
 
 	/* LLM */
 	KC(llm_provider, llm_providers, "", 1, "LLM_DEFAULT_PROVIDER",

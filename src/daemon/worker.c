@@ -32,6 +32,7 @@
 #include "proctitle.h"
 #include "util.h"
 #include "worker.h"
+#include "ws.h"
 
 struct dc_worker *dc_worker;
 
@@ -42,6 +43,8 @@ worker_exit(void)
 {
 	struct dc_refresh_wait *rw;
 
+	/* sessions first: their handlers cancel queries and LLM calls */
+	dc_ws_teardown();
 	dc_llm_free(W.llm);
 	if (W.pool != NULL)
 		dc_pool_free(W.pool);
@@ -124,15 +127,16 @@ refresh_answered(const struct dc_msg *m)
 }
 
 /*
- * A smart shutdown ends when no request is in flight and no accepted
- * connection still waits for its first reply; drain_poll checks again
- * for connections that close or send their request later.
+ * A smart shutdown ends when no request is in flight, no accepted
+ * connection still waits for its first reply and no WebSocket session is
+ * open; drain_poll checks again for connections that close or send their
+ * request later, and for sessions that end.
  */
 static void
 maybe_finish_shutdown(void)
 {
 	if (W.shutting_down == DC_SHUTDOWN_SMART && W.inflight == 0 &&
-	    dc_http_unserved(&W) == 0)
+	    dc_ws_count() == 0 && dc_http_unserved(&W) == 0)
 		event_base_loopexit(W.base, NULL);
 }
 
@@ -154,9 +158,10 @@ dc_worker_request_done(struct dc_worker *w)
 static void
 shutdown_expired(evutil_socket_t fd, short what, void *arg)
 {
-	log_warn("shutdown timeout with %llu request(s) in flight and %d "
-	    "connection(s) not yet served", (unsigned long long)W.inflight,
-	    dc_http_unserved(&W));
+	log_warn("shutdown timeout with %llu request(s) in flight, %d "
+	    "connection(s) not yet served and %d WebSocket session(s) open",
+	    (unsigned long long)W.inflight, dc_http_unserved(&W),
+	    dc_ws_count());
 	event_base_loopexit(W.base, NULL);
 }
 
@@ -174,6 +179,8 @@ begin_shutdown(int mode)
 		evhttp_del_accept_socket(W.http, W.bound[i]);
 	W.nbound = 0;
 	W.shutting_down = mode;
+	/* fast: every session gets its 1001 now; smart: the idle ones */
+	dc_ws_shutdown(&W, mode);
 	if (mode == DC_SHUTDOWN_FAST) {
 		event_base_loopexit(W.base, NULL);
 		return;

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -450,6 +451,7 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 	case 413: reason = "Payload Too Large"; break;
 	case 415: reason = "Unsupported Media Type"; break;
 	case 422: reason = "Unprocessable Entity"; break;
+	case 426: reason = "Upgrade Required"; break;
 	case 500: reason = "Internal Server Error"; break;
 	case 501: reason = "Not Implemented"; break;
 	case 502: reason = "Bad Gateway"; break;
@@ -478,6 +480,27 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 	req_free(r);
 	if (evcon != NULL)
 		write_now(evcon);
+}
+
+struct evhttp_connection *
+dc_req_switch_protocols(struct dc_req *r)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	struct dc_worker *w = r->w;
+	struct evhttp_connection *evcon;
+
+	/* called while the request is dispatched: the client is there */
+	assert(!r->replied && !r->gone && r->cancel == NULL);
+	evcon = evhttp_request_get_connection(r->req);
+	assert(evcon != NULL);
+	finish(r, 101, 0);
+	evhttp_add_header(h, "X-Request-Id", r->id);
+	evhttp_add_header(h, "X-Datachatd-Worker", w->index_str);
+	/* a 101 has no body: evhttp writes the head and nothing else */
+	evhttp_send_reply_start(r->req, 101, "Switching Protocols");
+	req_free(r);
+	dc_worker_request_done(w);
+	return evcon;
 }
 
 void
