@@ -84,6 +84,8 @@ struct dc_config {
 	char		*cors_origins;		/* comma-separated origins */
 	int		 ws_idle_timeout;	/* seconds */
 	int		 ws_ping_interval;	/* seconds, 0 = none */
+	int		 conversation_turns;	/* kept per conversation */
+	int		 conversation_ttl;	/* seconds */
 
 	/* LLM */
 	char		*llm_provider;		/* "", openai, anthropic, local */

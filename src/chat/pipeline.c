@@ -24,6 +24,13 @@
  * before the complete one.  A consumer without an event callback (the
  * REST route) makes none of that cost anything.
  *
+ * Every answer carries the session_summary and session_state that follow
+ * from it (convo.h), and a natural-language question that needs the LLM
+ * is asked with the conversation so far: the turns the store remembers
+ * for its conversation_id, else what the client sent.  The turn is
+ * written to the store before the answer goes out, so the next question
+ * finds it on any worker or instance.
+ *
  * A run ends exactly once, in chat_answer() or chat_fail(), which report
  * to the consumer and free the run; dc_chat_cancel() ends it silently.
  *
@@ -42,6 +49,7 @@
 #include <string.h>
 
 #include "chat.h"
+#include "convo.h"
 #include "dc.h"
 #include "jsonw.h"
 #include "llm.h"
@@ -111,6 +119,18 @@ struct dc_chat {
 	char		*session_summary;	/* as the request gave them */
 	struct json_object *session_state;
 
+	/* conversation memory (convo.h) */
+	struct json_object *history;	/* the request's conversation_history */
+	struct json_object *turns;	/* the turns before this one */
+	char		*context;	/* the prompt's conversation so far */
+	char		*resolved;	/* the question read as a follow-up */
+	char		*rank_hint;	/* what it follows up on */
+	struct dc_convo_op *mem;	/* a load or a save in flight */
+	int		 client_conv;	/* the client named the conversation */
+	int		 remember;	/* store this turn */
+	char		*reply;		/* the answer, while the turn is saved */
+	size_t		 reply_len;
+
 	/* natural-language questions */
 	int		 nl;		/* not direct SQL */
 	struct dc_entry	*e;		/* the target, for the async steps */
@@ -162,6 +182,12 @@ chat_free(struct dc_chat *q)
 	free(q->conversation_id);
 	free(q->session_summary);
 	json_object_put(q->session_state);
+	json_object_put(q->history);
+	json_object_put(q->turns);
+	free(q->context);
+	free(q->resolved);
+	free(q->rank_hint);
+	free(q->reply);
 	dc_jw_free(&q->trace);
 	free(q);
 }
@@ -175,6 +201,8 @@ dc_chat_cancel(struct dc_chat *q)
 		dc_schema_cancel(q->swait);
 	if (q->call != NULL)
 		dc_llm_cancel(q->call);
+	if (q->mem != NULL)
+		dc_convo_cancel(q->mem);
 	chat_free(q);
 }
 
@@ -537,22 +565,112 @@ resp_viz(const struct resp *m)
 	return dc_viz_hint(n, names, numeric, rows);
 }
 
+/* The turn was stored (or could not be): now the answer goes out. */
+static void
+chat_saved(const char *error, void *arg)
+{
+	struct dc_chat *q = arg;
+
+	q->mem = NULL;
+	if (error != NULL)
+		log_warn("conversation %s: the turn was not remembered: %s",
+		    q->conversation_id, error);
+	q->sink->complete(q->sink_arg, q->reply, q->reply_len);
+	chat_free(q);
+}
+
+/* The column names of an answer's result, borrowed from m. */
+static int
+resp_columns(const struct resp *m, const char **cols, int max)
+{
+	int n = 0;
+
+	if (m->res != NULL) {
+		for (n = 0; n < m->cols.n && n < max; n++)
+			cols[n] = m->cols.names[n];
+		return n;
+	}
+	if (m->data != NULL && json_object_is_type(m->data, json_type_object)) {
+		json_object_object_foreach(m->data, k, v) {
+			(void)v;
+			if (n < max)
+				cols[n++] = k;
+		}
+	}
+	return n;
+}
+
+/*
+ * What this turn leaves: the next session_state, its summary, and the
+ * turn for the store (*turn, NULL when it is not stored).
+ */
+static int
+chat_memory(struct dc_chat *q, const struct resp *m,
+    struct json_object **state, char **summary, struct json_object **turn)
+{
+	struct dc_convo_turn t;
+	const char *cols[20];
+	struct json_object *v;
+	int count = 1;
+
+	memset(&t, 0, sizeof(t));
+	t.question = q->message != NULL ? q->message : q->sql;
+	t.resolved = q->resolved;
+	t.target = q->target;
+	t.dbtype = q->dbtype;
+	t.sql = q->sql;
+	t.answer = m->answer;
+	t.source = m->source;
+	t.columns = cols;
+	t.ncolumns = resp_columns(m, cols, (int)DC_ARRAY_SIZE(cols));
+	t.rows = m->with_rows ? m->nrows : -1;
+	t.clarifying = m->clarifying;
+	if (q->session_state != NULL &&
+	    json_object_object_get_ex(q->session_state, "turn_count", &v) &&
+	    json_object_is_type(v, json_type_int))
+		count = json_object_get_int(v) + 1;
+	if (q->turns != NULL &&
+	    (int)json_object_array_length(q->turns) + 1 > count)
+		count = (int)json_object_array_length(q->turns) + 1;
+	*turn = NULL;
+	*summary = NULL;
+	if ((*state = dc_convo_next_state(q->session_state, &t, count)) == NULL)
+		return DC_ENOMEM;
+	*summary = dc_convo_summary(*state);
+	if (q->remember && (*turn = dc_convo_turn_json(&t)) == NULL)
+		return DC_ENOMEM;
+	return DC_OK;
+}
+
 /*
  * The answer is m: stream its text (unless the LLM already did), write
- * the ChatResponse with the metrics, the trace and the ids of the
- * question, hand it to the consumer and end the run.  The fields come
- * in DataChat's order.
+ * the ChatResponse with the metrics, the trace, the ids of the question
+ * and the memory that follows from it, remember the turn, hand the
+ * answer to the consumer and end the run.  The fields come in DataChat's
+ * order.
  */
 static void
 chat_answer(struct dc_chat *q, struct resp *m)
 {
 	uint64_t now = dc_now_ms();
 	const char *hint = resp_viz(m);
+	struct json_object *state = NULL, *turn = NULL;
+	char *summary = NULL;
 	struct dc_jw w;
 	size_t alen;
+	int rc;
 
 	if (!m->streamed && m->answer != NULL)
 		answer_chunk(q, m->answer, strlen(m->answer));
+	if (chat_memory(q, m, &state, &summary, &turn) != DC_OK) {
+		json_object_put(state);
+		json_object_put(turn);
+		free(summary);
+		resp_free(m);
+		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+		    "out of memory");
+		return;
+	}
 	dc_jw_init(&w);
 	dc_jw_object(&w);
 	dc_jw_key(&w, "answer");
@@ -667,9 +785,9 @@ chat_answer(struct dc_chat *q, struct resp *m)
 	dc_jw_string(&w, q->conversation_id);
 	/* memory is DataChat's pipeline's; datachatd hands back what came */
 	dc_jw_key(&w, "session_summary");
-	dc_jw_string(&w, q->session_summary);
+	dc_jw_string(&w, summary);
 	dc_jw_key(&w, "session_state");
-	dc_jw_json(&w, q->session_state);
+	dc_jw_json(&w, state);
 	dc_jw_key(&w, "sub_answers");
 	dc_jw_raw(&w, "[]", 2);
 	dc_jw_key(&w, "decision_trace");
@@ -694,10 +812,30 @@ chat_answer(struct dc_chat *q, struct resp *m)
 	resp_free(m);
 	if (w.err) {
 		dc_jw_free(&w);
+		json_object_put(state);
+		json_object_put(turn);
+		free(summary);
 		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
 		    "out of memory");
 		return;
 	}
+	if (turn != NULL) {
+		/* stored before it is answered: the next question finds it */
+		q->reply = w.buf;
+		q->reply_len = w.len;
+		w.buf = NULL;
+		rc = dc_convo_save(q->w, q->conversation_id, turn, summary,
+		    state, chat_saved, q, &q->mem);
+		json_object_put(state);
+		json_object_put(turn);
+		free(summary);
+		dc_jw_free(&w);
+		if (rc != DC_OK)
+			chat_saved("cannot start the write", q);
+		return;
+	}
+	json_object_put(state);
+	free(summary);
 	q->sink->complete(q->sink_arg, w.buf, w.len);
 	dc_jw_free(&w);
 	chat_free(q);
@@ -1381,8 +1519,9 @@ nl_schema_ready(const struct dc_schema *s, const struct dc_pg_result *err,
 		    why);
 		return;
 	}
-	q->prompt = dc_prompt_user(s, q->message, NULL, NULL,
-	    DC_PROMPT_SCHEMA_TOKENS * DC_PROMPT_CHARS_PER_TOKEN, &shown);
+	q->prompt = dc_prompt_user_ctx(s, q->message, q->context,
+	    q->rank_hint, DC_PROMPT_SCHEMA_TOKENS * DC_PROMPT_CHARS_PER_TOKEN,
+	    &shown);
 	if (q->prompt == NULL) {
 		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
 		    "out of memory");
@@ -1398,6 +1537,101 @@ nl_schema_ready(const struct dc_schema *s, const struct dc_pg_result *err,
 	nl_ask(q, q->prompt);
 }
 
+/* The memory is known: read the schema next. */
+static void
+nl_context(struct dc_chat *q)
+{
+	int rc;
+
+	/* the callback may run, and finish q, before this returns */
+	rc = dc_schema_get(q->w, q->e, nl_schema_ready, q, &q->swait);
+	if (rc != DC_OK)
+		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+		    "cannot read the target's schema");
+}
+
+/*
+ * The turns before this question: the store's (turns, state) when it has
+ * them, else the client's history and session_state.  A question that
+ * reads as a follow-up is resolved against the last one; the prompt gets
+ * the conversation so far within a quarter of its budget.
+ */
+static void
+nl_memory(struct dc_chat *q)
+{
+	const char *from = "store", *goal, *sql;
+	struct json_object *d, *last;
+	size_t n;
+
+	if (q->turns == NULL) {
+		from = "client";
+		q->turns = dc_convo_from_client(q->history, q->session_state);
+		n = q->turns != NULL ? json_object_array_length(q->turns) : 0;
+		/* a history that already ends with this very question */
+		if (n > 0 && (last = json_object_array_get_idx(q->turns,
+		    n - 1)) != NULL && json_object_object_get_ex(last,
+		    "question", &d) && strcmp(json_object_get_string(d),
+		    q->message) == 0 && !json_object_object_get_ex(last,
+		    "answer", NULL))
+			json_object_array_del_idx(q->turns, n - 1, 1);
+	}
+	if (q->turns == NULL) {
+		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+		    "out of memory");
+		return;
+	}
+	n = json_object_array_length(q->turns);
+	goal = dc_convo_last_goal(q->turns, q->session_state);
+	if (goal != NULL && dc_convo_followup(q->message))
+		q->resolved = dc_convo_resolve(goal, q->message);
+	if (n > 0) {
+		last = json_object_array_get_idx(q->turns, n - 1);
+		sql = json_object_object_get_ex(last, "sql", &d) &&
+		    json_object_is_type(d, json_type_string) ?
+		    json_object_get_string(d) : "";
+		if (asprintf(&q->rank_hint, "%s %s", goal != NULL ? goal : "",
+		    sql) < 0)
+			q->rank_hint = NULL;
+	}
+	if (n == 0 && q->session_summary != NULL && q->session_summary[0] !=
+	    '\0') {
+		/* no turns, but the client's digest of them */
+		if (asprintf(&q->context, "Session memory: %.1000s\n",
+		    q->session_summary) < 0)
+			q->context = NULL;
+	} else
+		q->context = dc_convo_context(q->turns, q->target,
+		    DC_PROMPT_SCHEMA_TOKENS * DC_PROMPT_CHARS_PER_TOKEN / 4);
+	if (q->context == NULL) {
+		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+		    "out of memory");
+		return;
+	}
+	d = json_object_new_object();
+	json_object_object_add(d, "turns", json_object_new_int((int)n));
+	json_object_object_add(d, "follow_up",
+	    json_object_new_boolean(q->resolved != NULL));
+	if (q->resolved != NULL)
+		json_object_object_add(d, "resolved_query",
+		    json_object_new_string(q->resolved));
+	trace_add(q, "memory", n > 0 ? from : "none", n > 0 ?
+	    "the conversation so far goes into the prompt" :
+	    "no earlier turns", d);
+	nl_context(q);
+}
+
+/* A copy of the target for the steps that come later; 0 or DC_ENOMEM. */
+static int
+keep_entry(struct dc_chat *q, const struct dc_entry *e)
+{
+	if (q->e != NULL)
+		return DC_OK;
+	if ((q->e = malloc(sizeof(*q->e))) == NULL)
+		return DC_ENOMEM;
+	memcpy(q->e, e, sizeof(*e));
+	return DC_OK;
+}
+
 static void
 chat_natural_language(struct dc_chat *q, const struct dc_entry *e)
 {
@@ -1405,15 +1639,12 @@ chat_natural_language(struct dc_chat *q, const struct dc_entry *e)
 	    "row_count", "sample_rows" };
 	struct json_object *d;
 	const char *why;
-	int rc;
 
-	q->e = malloc(sizeof(*q->e));
-	if (q->e == NULL) {
+	if (keep_entry(q, e) != DC_OK) {
 		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
 		    "out of memory");
 		return;
 	}
-	memcpy(q->e, e, sizeof(*e));
 	agent_start(q, AGENT_ANALYZER, "Classifying the question",
 	    "Classifying your request intent.");
 	dc_nlq_classify(q->message, &q->intent);
@@ -1445,11 +1676,45 @@ chat_natural_language(struct dc_chat *q, const struct dc_entry *e)
 	}
 	agent_start(q, AGENT_CONTEXT, "Reading the target's live schema",
 	    "Gathering the target's live schema.");
-	/* the callback may run, and finish q, before this returns */
-	rc = dc_schema_get(q->w, q->e, nl_schema_ready, q, &q->swait);
-	if (rc != DC_OK)
+	nl_memory(q);
+}
+
+/* stage 2: where the SQL comes from; 3 and 4: guard and run it */
+static void
+chat_route(struct dc_chat *q, const struct dc_entry *e)
+{
+	if (q->nl)
+		chat_natural_language(q, e);
+	else
+		chat_run_sql(q, e);
+}
+
+/*
+ * What the store remembers of the conversation the client named: its
+ * turns (for the prompt), and the session_state and summary a client
+ * that sent none continues from.
+ */
+static void
+chat_memory_loaded(struct json_object *turns, struct json_object *state,
+    const char *summary, const char *error, void *arg)
+{
+	struct dc_chat *q = arg;
+
+	q->mem = NULL;
+	if (error != NULL)
+		log_warn("conversation %s: cannot read its memory: %s",
+		    q->conversation_id, error);
+	if (turns != NULL && json_object_array_length(turns) > 0)
+		q->turns = json_object_get(turns);
+	if (q->session_state == NULL && state != NULL)
+		q->session_state = json_object_get(state);
+	if (q->session_summary == NULL && summary != NULL &&
+	    (q->session_summary = strdup(summary)) == NULL) {
 		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
-		    "cannot read the target's schema");
+		    "out of memory");
+		return;
+	}
+	chat_route(q, q->e);
 }
 
 /* A copy of s without the whitespace Python's str.strip() removes. */
@@ -1530,6 +1795,11 @@ dc_chat_start(struct dc_worker *w, const struct dc_chat_request *req,
 	if (req->session_summary != NULL)
 		q->session_summary = strdup(req->session_summary);
 	q->session_state = json_object_get(req->session_state);
+	q->history = json_object_get(req->history);
+	q->client_conv = req->conversation_id != NULL &&
+	    req->conversation_id[0] != '\0';
+	/* direct SQL is remembered in a conversation the client keeps */
+	q->remember = dc_convo_enabled(w) && (!req->direct || q->client_conv);
 	if (q->trace.err || q->conversation_id == NULL ||
 	    (req->direct && q->sql == NULL) ||
 	    (req->message != NULL && q->message == NULL) ||
@@ -1583,11 +1853,20 @@ dc_chat_start(struct dc_worker *w, const struct dc_chat_request *req,
 	    "user_selected_sql_editor_mode" : "natural-language question",
 	    NULL);
 
-	/* stage 2: where the SQL comes from; 3 and 4: guard and run it */
-	if (req->direct)
-		chat_run_sql(q, e);
-	else
-		chat_natural_language(q, e);
+	if (q->client_conv && dc_convo_enabled(w)) {
+		/* what this conversation said before, on any worker */
+		if (keep_entry(q, e) != DC_OK) {
+			chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+			    "out of memory");
+			goto out;
+		}
+		if (dc_convo_load(w, q->conversation_id, chat_memory_loaded, q,
+		    &q->mem) == DC_OK)
+			goto out;
+		log_warn("conversation %s: cannot read its memory",
+		    q->conversation_id);
+	}
+	chat_route(q, e);
 out:
 	dc_explicit_bzero(e->url, sizeof(e->url));
 }

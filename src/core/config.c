@@ -116,6 +116,10 @@ const struct dc_config_key dc_config_keys[] = {
 	    "seconds a WebSocket may wait for its question before it is closed"),
 	K(ws_ping_interval, DC_CT_INT, "20", 1, NULL, 0, 3600,
 	    "seconds between WebSocket pings, or 0 for none"),
+	K(conversation_turns, DC_CT_INT, "10", 1, NULL, 0, 100,
+	    "turns of each conversation kept in the system database, 0: none"),
+	K(conversation_ttl, DC_CT_INT, "86400", 1, NULL, 60, 31536000,
+	    "seconds a conversation is remembered after its last turn"),
 
 	/* LLM */
 	KC(llm_provider, llm_providers, "", 1, "LLM_DEFAULT_PROVIDER",
