@@ -99,6 +99,10 @@ struct dc_config {
 	int		 target_pipeline_depth;
 	char		*resolv_conf;
 	char		*cors_origins;		/* comma-separated origins */
+	int		 ws_idle_timeout;	/* seconds */
+	int		 ws_ping_interval;	/* seconds, 0 = none */
+	int		 conversation_turns;	/* kept per conversation */
+	int		 conversation_ttl;	/* seconds */
 
 	/* targets (pgurl.h): what a target URL may name */
 	int		 allow_socket_targets;	/* 0/1 */

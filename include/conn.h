@@ -53,6 +53,12 @@ int		 dc_conn_refused(struct evhttp_connection *evcon,
  * return how many remain open.
  */
 int		 dc_conn_drain(uint64_t grace_ms);
+/*
+ * The connection left HTTP (a 101 went out): stop scanning its input for
+ * request heads and its deadlines; whoever took it frees it with
+ * evhttp_connection_free().  A drain counts it, never closes it.
+ */
+void		 dc_conn_upgraded(struct evhttp_connection *evcon);
 /* 1 for a connection accepted on a loopback address (Host is checked). */
 int		 dc_conn_is_loopback(struct evhttp_connection *evcon);
 /* 1 when bytes written to the socket reach the client as they are. */

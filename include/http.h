@@ -89,6 +89,15 @@ struct dc_model;
 struct dc_val;
 
 /*
+ * Answer r 101 Switching Protocols (with the headers the caller set) and
+ * hand its connection over: the access log line is written and r is
+ * freed; the caller owns the connection from now on, its bufferevent
+ * included, and ends it with evhttp_connection_free().
+ */
+struct evhttp_connection;
+struct evhttp_connection *dc_req_switch_protocols(struct dc_req *r);
+
+/*
  * The request body as FastAPI reads it: JSON when there is no
  * Content-Type or it is application/json or application/...+json; for any
  * other type the body's text (a JSON string), which no model accepts.

@@ -5,8 +5,9 @@
  * One struct dc_llm per worker adds its calls to the worker's curl multi
  * handle (curlev.h, w->curl), whose share handle (DNS cache, TLS
  * sessions, connection cache) lets calls to the same provider reuse
- * their connections.  A call sends one system prompt and one user prompt and
- * hands the assistant's text to a callback.
+ * their connections.  A call sends one system prompt and one user prompt
+ * and hands the assistant's text to a callback, all at once or (streamed)
+ * in pieces as the provider writes it.
  *
  * Providers (llm_provider / LLM_DEFAULT_PROVIDER):
  *   openai     POST {llm_openai_base_url}/chat/completions, Bearer key
@@ -22,6 +23,8 @@
  */
 #ifndef DC_LLM_H
 #define DC_LLM_H
+
+#include <stddef.h>
 
 struct dc_config;
 struct dc_worker;
@@ -90,6 +93,25 @@ const char	*dc_llm_model(const struct dc_llm *llm);
 int		 dc_llm_complete(struct dc_llm *llm, const char *system_prompt,
 		     const char *user_prompt, dc_llm_cb cb, void *arg,
 		     struct dc_llm_call **call);
+
+/*
+ * A piece of the assistant's text, as a streamed call receives it (len
+ * bytes, not NUL-terminated).  It runs from the event loop, never inside
+ * libcurl, and may cancel its call (nothing more of the call runs then).
+ */
+typedef void (*dc_llm_chunk_cb)(const char *text, size_t len, void *arg);
+
+/*
+ * dc_llm_complete with the provider's streaming API ("stream": true:
+ * server-sent events from OpenAI, Anthropic and local servers): chunk
+ * gets the text as it arrives, then cb the whole of it.  What chunk got
+ * is always exactly r->text when cb says DC_OK (a provider that answers
+ * one JSON body instead gives one chunk); a call that fails midway may
+ * have passed some text to chunk before cb reports the failure.
+ */
+int		 dc_llm_stream(struct dc_llm *llm, const char *system_prompt,
+		     const char *user_prompt, dc_llm_chunk_cb chunk,
+		     dc_llm_cb cb, void *arg, struct dc_llm_call **call);
 
 /* Abort a call in flight: its connection is closed, cb never runs. */
 void		 dc_llm_cancel(struct dc_llm_call *call);

@@ -1,7 +1,8 @@
 /*
  * store.h - the registry's home in the system database: DataChat's
  * database_connections table, the trigger that NOTIFYs datachatd of every
- * change made by anyone, and the statements that read and write it.
+ * change made by anyone, and the statements that read and write it; and
+ * the other table datachatd keeps there, conversation memory.
  *
  * The master uses the blocking functions on its own connection (small
  * table, local statements with a statement_timeout); workers send the
@@ -46,6 +47,13 @@ int		 dc_store_load_all(PGconn *c, const struct dc_fernet_ring *ring,
 int		 dc_store_load_one(PGconn *c, const struct dc_fernet_ring *ring,
 		     const struct dc_pgurl_policy *pol, struct dc_shreg *reg,
 		     const uint8_t id[16], char *err, size_t errsz);
+
+/*
+ * Delete the conversations (datachatd_conversations, see convo.h) whose
+ * last turn is older than ttl seconds.  0 or DC_ERR with err filled.
+ */
+int		 dc_store_expire_conversations(PGconn *c, int ttl, char *err,
+		     size_t errsz);
 
 /* Column list every reader selects, in this order. */
 #define DC_STORE_COLUMNS \

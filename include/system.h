@@ -37,6 +37,17 @@ typedef void (*dc_db_done_cb)(struct dc_req *r, void *arg);
 void		 dc_databases_setup_register(struct dc_req *r, const char *url,
 		     dc_db_done_cb done, void *arg);
 
+#define DC_NOT_INITIALIZED_MESSAGE "DataChat requires a target database " \
+	"connection. Run 'datachat setup' or 'datachat demo' to get started."
+
+/*
+ * "error":"system_not_initialized","message",...,"setup_steps":[...],
+ * inside an object already open: the REST body and, after its "event",
+ * the /ws/chat error event.
+ */
+void		 dc_system_write_not_initialized(struct dc_worker *w,
+		     struct dc_jw *j);
+
 /* 400 {"error":"system_not_initialized","message",...,"setup_steps"} */
 void		 dc_reply_not_initialized(struct dc_req *r);
 

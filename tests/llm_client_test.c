@@ -2,8 +2,8 @@
  * llm_client_test.c - drives src/chat/llm.c the way a worker does, built but
  * not installed, for tests/integration/test_llm_client.py.
  *
- *	llm_client_test [-Sv] [-C config] [-n count] [-s system] [-u user]
- *	    [-c cancel] [-d cancel_ms] [-f free_ms] URL
+ *	llm_client_test [-STv] [-C config] [-n count] [-s system] [-u user]
+ *	    [-c cancel] [-d cancel_ms] [-f free_ms] [-x chunks] URL
  *
  * The LLM settings come from the config file (-C) and the environment as
  * in the daemon (LLM_DEFAULT_PROVIDER, LLM_OPENAI_API_KEY, LLM_TIMEOUT,
@@ -16,7 +16,13 @@
  *	{"i":0,"status":"ok","text":"...","error":null,"http_status":200,
  *	 "latency_ms":12}
  *
- * then a summary line {"done":N,"cancelled":K,...}.  -c cancels the first
+ * then a summary line {"done":N,"cancelled":K,...}.  -T streams the
+ * calls (dc_llm_stream) and prints a line for every chunk as it arrives,
+ *
+ *	{"i":0,"chunk":"...","since_start_ms":12}
+ *
+ * and -x K cancels each streamed call from inside its K-th chunk
+ * callback.  -c cancels the first
  * K calls, -d MS after MS milliseconds (default at once); -f MS frees the
  * client after MS milliseconds with calls still in flight.  -v logs at
  * debug level to stderr.  Exit status 0 when every call that was not
@@ -47,14 +53,14 @@
 struct slot {
 	int		 i;
 	struct dc_llm_call *call;
-	int		 started, cancelled, answered;
+	int		 started, cancelled, answered, chunks;
 };
 
 static struct {
 	struct dc_worker w;
 	struct dc_llm	*llm;
 	struct slot	*slots;
-	int		 n, sequential, ncancel, freed, bugs;
+	int		 n, sequential, ncancel, freed, bugs, stream, cancel_at;
 	int		 answered, cancelled;
 	const char	*sys, *user;
 	uint64_t	 start_ms;
@@ -63,9 +69,9 @@ static struct {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: %s [-Sv] [-C config] [-n count] [-s system] "
-	    "[-u user] [-c cancel] [-d cancel_ms] [-f free_ms] URL|-\n",
-	    TOOL_NAME);
+	fprintf(stderr, "usage: %s [-STv] [-C config] [-n count] [-s system] "
+	    "[-u user] [-c cancel] [-d cancel_ms] [-f free_ms] [-x chunks] "
+	    "URL|-\n", TOOL_NAME);
 	exit(2);
 }
 
@@ -139,6 +145,33 @@ done(const struct dc_llm_reply *r, void *arg)
 }
 
 static void
+chunk(const char *text, size_t len, void *arg)
+{
+	struct slot *s = arg;
+	struct json_object *o = json_object_new_object();
+
+	if (s->cancelled || s->answered) {
+		fprintf(stderr, "%s: BUG: chunk for call %d (%s)\n",
+		    TOOL_NAME, s->i, s->cancelled ? "cancelled" : "answered");
+		T.bugs++;
+	}
+	json_object_object_add(o, "i", json_object_new_int(s->i));
+	json_object_object_add(o, "chunk",
+	    json_object_new_string_len(text, (int)len));
+	json_object_object_add(o, "since_start_ms",
+	    json_object_new_int64((int64_t)(dc_now_ms() - T.start_ms)));
+	print_json(o);
+	if (++s->chunks == T.cancel_at) {
+		/* from inside the callback: nothing more may follow */
+		dc_llm_cancel(s->call);
+		s->call = NULL;
+		s->cancelled = 1;
+		T.cancelled++;
+		maybe_finish();
+	}
+}
+
+static void
 start_call(int i)
 {
 	struct slot *s = &T.slots[i];
@@ -146,7 +179,11 @@ start_call(int i)
 
 	s->i = i;
 	s->started = 1;
-	rc = dc_llm_complete(T.llm, T.sys, T.user, done, s, &s->call);
+	if (T.stream)
+		rc = dc_llm_stream(T.llm, T.sys, T.user, chunk, done, s,
+		    &s->call);
+	else
+		rc = dc_llm_complete(T.llm, T.sys, T.user, done, s, &s->call);
 	if (rc != DC_OK) {
 		fprintf(stderr, "%s: dc_llm_complete: error %d\n", TOOL_NAME,
 		    rc);
@@ -233,9 +270,11 @@ main(int argc, char **argv)
 	T.n = 1;
 	T.sys = "You write SQL.";
 	T.user = "How many rows?";
-	while ((ch = getopt(argc, argv, "SvC:n:s:u:c:d:f:")) != -1) {
+	while ((ch = getopt(argc, argv, "STvC:n:s:u:c:d:f:x:")) != -1) {
 		switch (ch) {
 		case 'S': T.sequential = 1; break;
+		case 'T': T.stream = 1; break;
+		case 'x': T.cancel_at = atoi(optarg); break;
 		case 'v': verbose = 1; break;
 		case 'C': conf = optarg; break;
 		case 'n': T.n = atoi(optarg); break;

@@ -116,21 +116,27 @@ reply_jw(struct dc_req *r, int status, struct dc_jw *j)
 }
 
 void
-dc_reply_not_initialized(struct dc_req *r)
+dc_system_write_not_initialized(struct dc_worker *w, struct dc_jw *j)
 {
 	struct dc_system_status st;
+
+	dc_system_status(w, &st);
+	dc_jw_key(j, "error");
+	dc_jw_string(j, "system_not_initialized");
+	dc_jw_key(j, "message");
+	dc_jw_string(j, DC_NOT_INITIALIZED_MESSAGE);
+	dc_jw_key(j, "setup_steps");
+	dc_system_write_steps(j, &st);
+}
+
+void
+dc_reply_not_initialized(struct dc_req *r)
+{
 	struct dc_jw j;
 
-	dc_system_status(r->w, &st);
 	dc_jw_init(&j);
 	dc_jw_object(&j);
-	dc_jw_key(&j, "error");
-	dc_jw_string(&j, "system_not_initialized");
-	dc_jw_key(&j, "message");
-	dc_jw_string(&j, "DataChat requires a target database connection. "
-	    "Run 'datachat setup' or 'datachat demo' to get started.");
-	dc_jw_key(&j, "setup_steps");
-	dc_system_write_steps(&j, &st);
+	dc_system_write_not_initialized(r->w, &j);
 	dc_jw_object_end(&j);
 	reply_jw(r, 400, &j);
 }

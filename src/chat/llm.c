@@ -30,6 +30,7 @@
 #include "llm.h"
 #include "log.h"
 #include "shreg.h"
+#include "sse.h"
 #include "util.h"
 #include "worker.h"
 
@@ -39,6 +40,7 @@
 #define LLM_ERROR_MAX		1024
 #define LLM_WHERE_MAX		256
 #define ANTHROPIC_VERSION	"2023-06-01"
+#define LLM_EVENT_MAX		(1024 * 1024)	/* one streamed event */
 
 enum provider {
 	P_NONE = 0,
@@ -61,6 +63,19 @@ struct dc_llm_call {
 	char		*resp;
 	size_t		 resp_len, resp_cap;
 	int		 too_big;
+
+	/* streamed calls (dc_llm_stream) */
+	dc_llm_chunk_cb	 chunk;		/* NULL: not streamed */
+	struct event	*chunk_ev;	/* hands text over from the loop */
+	int		 sse;		/* the reply is an event stream */
+	int		 sse_checked;	/* its headers were looked at */
+	struct dc_sse	 parser;
+	char		*text;		/* the assistant's text so far */
+	size_t		 text_len, text_cap, delivered;
+	char		*stream_err;	/* an error event's message */
+	int		 stream_bad;	/* an event we could not read */
+	int		 in_chunk;	/* inside the chunk callback */
+	int		 cancelled;	/* ... which cancelled the call */
 	char		 where[LLM_WHERE_MAX];	/* base URL, masked */
 	char		 errbuf[CURL_ERROR_SIZE];
 	struct dc_llm_call *prev, *next;
@@ -274,7 +289,7 @@ add_message(struct json_object *msgs, const char *role, const char *content)
  */
 static struct json_object *
 request_body(const struct dc_config *c, int p, const char *sys,
-    const char *user)
+    const char *user, int stream)
 {
 	struct json_object *o = json_object_new_object(), *msgs;
 	int bad = 0;
@@ -298,6 +313,9 @@ request_body(const struct dc_config *c, int p, const char *sys,
 	    json_temperature(c->llm_temperature));
 	bad |= json_object_object_add(o, "max_tokens",
 	    json_object_new_int(c->llm_max_tokens));
+	if (stream)
+		bad |= json_object_object_add(o, "stream",
+		    json_object_new_boolean(1));
 	if (bad) {
 		json_object_put(o);
 		return NULL;
@@ -339,12 +357,25 @@ wipe_headers(struct curl_slist *h)
 	curl_slist_free_all(h);
 }
 
+static int	 stream_bytes(struct dc_llm_call *c, const char *data,
+		     size_t n);
+
 static size_t
 write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct dc_llm_call *c = arg;
 	size_t n = size * nmemb, cap;
 	char *p;
+
+	if (c->chunk != NULL) {
+		/* an event stream is parsed as it comes, not kept */
+		switch (stream_bytes(c, data, n)) {
+		case 1:
+			return n;
+		case -1:
+			return 0;	/* curl stops with CURLE_WRITE_ERROR */
+		}
+	}
 
 	if (n > DC_LLM_MAX_REPLY - c->resp_len) {
 		c->too_big = 1;
@@ -401,6 +432,11 @@ call_free(struct dc_llm_call *c)
 	}
 	if (c->now_ev != NULL)
 		event_free(c->now_ev);
+	if (c->chunk_ev != NULL)
+		event_free(c->chunk_ev);
+	dc_sse_free(&c->parser);
+	free(c->text);
+	free(c->stream_err);
 	wipe_headers(c->headers);
 	free(c->resp);
 	free(c);
@@ -675,6 +711,181 @@ transfer_error(struct dc_llm_call *c, CURLcode res, char *err, size_t errsz)
 	}
 }
 
+/* --- streamed replies (dc_llm_stream) --- */
+
+/* Append n bytes to the streamed text; 0, or -1 to stop the transfer. */
+static int
+stream_text(struct dc_llm_call *c, const char *t, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (n > DC_LLM_MAX_REPLY - c->text_len) {
+		c->too_big = 1;
+		return -1;
+	}
+	if (c->text_len + n + 1 > c->text_cap) {
+		for (cap = c->text_cap ? c->text_cap : 1024;
+		    cap < c->text_len + n + 1; cap *= 2)
+			;
+		if ((p = realloc(c->text, cap)) == NULL)
+			return -1;
+		c->text = p;
+		c->text_cap = cap;
+	}
+	memcpy(c->text + c->text_len, t, n);
+	c->text_len += n;
+	c->text[c->text_len] = '\0';
+	return 0;
+}
+
+/* An error in the stream: keep the provider's words, stop reading. */
+static int
+stream_error(struct dc_llm_call *c, struct json_object *o)
+{
+	const char *m = error_text(o);
+
+	free(c->stream_err);
+	c->stream_err = strdup(m != NULL && m[0] != '\0' ? m : "no message");
+	return -1;
+}
+
+/*
+ * One event of a stream.  OpenAI protocol: chunks whose
+ * choices[0].delta.content is the next piece of text, then [DONE].
+ * Anthropic: content_block_delta events carry it in delta.text; an
+ * "error" event ends the stream.  Everything else says nothing we need.
+ */
+static int
+stream_event(const char *event, const char *data, size_t len, void *arg)
+{
+	struct dc_llm_call *c = arg;
+	struct json_object *o, *v, *d = NULL;
+	const char *t = NULL, *type;
+	int rc = 0;
+
+	if (c->provider != P_ANTHROPIC && strcmp(data, "[DONE]") == 0)
+		return 0;
+	o = parse_json(data, len);
+	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		c->stream_bad = 1;
+		return -1;
+	}
+	if (c->provider == P_ANTHROPIC) {
+		type = get_string(o, "type");
+		if (type != NULL && strcmp(type, "error") == 0)
+			rc = stream_error(c, o);
+		else if (type != NULL &&
+		    strcmp(type, "content_block_delta") == 0 &&
+		    json_object_object_get_ex(o, "delta", &d))
+			t = get_string(d, "text");
+	} else if (json_object_object_get_ex(o, "error", &v) &&
+	    !json_object_is_type(v, json_type_null))
+		rc = stream_error(c, o);
+	else if (json_object_object_get_ex(o, "choices", &v) &&
+	    json_object_is_type(v, json_type_array) &&
+	    json_object_array_length(v) > 0 &&
+	    json_object_object_get_ex(json_object_array_get_idx(v, 0),
+	    "delta", &d))
+		t = get_string(d, "content");
+	if (t != NULL)
+		rc = stream_text(c, t, strlen(t));
+	json_object_put(o);
+	return rc;
+}
+
+/*
+ * Bytes of a streamed call's reply.  1: taken (an event stream); 0: not
+ * a stream (an error status, or a provider that answered one JSON body
+ * all the same), kept whole like any reply; -1: stop the transfer.
+ */
+static int
+stream_bytes(struct dc_llm_call *c, const char *data, size_t n)
+{
+	char *ctype = NULL;
+	long code = 0;
+
+	if (!c->sse_checked) {
+		c->sse_checked = 1;
+		curl_easy_getinfo(c->xfer.easy, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(c->xfer.easy, CURLINFO_CONTENT_TYPE, &ctype);
+		c->sse = code >= 200 && code <= 299 && ctype != NULL &&
+		    strncasecmp(ctype, "text/event-stream", 17) == 0;
+		if (c->sse)
+			dc_sse_init(&c->parser, LLM_EVENT_MAX);
+	}
+	if (!c->sse)
+		return 0;
+	if (dc_sse_feed(&c->parser, data, n, stream_event, c) != DC_OK) {
+		if (c->stream_err == NULL && !c->too_big)
+			c->stream_bad = 1;
+		return -1;
+	}
+	/* handed over from the loop, outside libcurl's callback */
+	if (c->text_len > c->delivered)
+		event_active(c->chunk_ev, EV_TIMEOUT, 1);
+	return 1;
+}
+
+/*
+ * Give the chunk callback the text it has not seen.  Returns 0 when the
+ * callback cancelled the call (c is freed then), else 1.
+ */
+static int
+deliver_chunks(struct dc_llm_call *c)
+{
+	size_t from = c->delivered;
+
+	if (c->chunk == NULL || c->text_len == from)
+		return 1;
+	c->delivered = c->text_len;
+	c->in_chunk = 1;
+	c->chunk(c->text + from, c->text_len - from, c->arg);
+	c->in_chunk = 0;
+	if (c->cancelled) {
+		call_free(c);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+chunk_event(evutil_socket_t fd, short what, void *arg)
+{
+	deliver_chunks(arg);
+}
+
+/* How a streamed call that got an event stream ended. */
+static int
+stream_reply(struct dc_llm_call *c, CURLcode res, char *err, size_t errsz)
+{
+	const struct dc_config *cfg = c->llm->w->cfg;
+	const char *pname = provider_names[c->provider];
+	char msg[LLM_PROVIDER_MSG_MAX + 8];
+
+	if (c->stream_err != NULL) {
+		provider_message(c->stream_err, provider_key(cfg, c->provider),
+		    msg, sizeof(msg));
+		snprintf(err, errsz, "%s reported an error in its stream: %s",
+		    pname, msg);
+		return DC_EUNAVAIL;
+	}
+	if (c->stream_bad) {
+		snprintf(err, errsz, "%s sent an event stream that cannot be "
+		    "read", pname);
+		return DC_EUNAVAIL;
+	}
+	if (res != CURLE_OK)
+		return transfer_error(c, res, err, errsz);
+	if (c->text_len == 0 ||
+	    c->text[strspn(c->text, " \t\r\n")] == '\0') {
+		snprintf(err, errsz, "%s streamed no text", pname);
+		return DC_EUNAVAIL;
+	}
+	return DC_OK;
+}
+
 /* A whole HTTP reply: an error status, or the assistant's text. */
 static int
 http_reply(struct dc_llm_call *c, long code, char **text, char *err,
@@ -748,10 +959,29 @@ call_done(struct dc_llm_call *c, CURLcode res)
 	err[0] = '\0';
 	curl_easy_getinfo(c->xfer.easy, CURLINFO_RESPONSE_CODE, &code);
 	r.http_status = (int)code;
-	if (res != CURLE_OK)
+	if (c->sse)
+		r.status = stream_reply(c, res, err, sizeof(err));
+	else if (res != CURLE_OK)
 		r.status = transfer_error(c, res, err, sizeof(err));
 	else
 		r.status = http_reply(c, code, &text, err, sizeof(err));
+	if (r.status == DC_OK && c->chunk != NULL && !c->sse &&
+	    stream_text(c, text, strlen(text)) != 0) {
+		/* one JSON body for a streamed call: it is the one chunk */
+		r.status = DC_ERR;
+		snprintf(err, sizeof(err), "out of memory");
+	}
+	/* the last of the text before the end, even a failed one's */
+	if (!deliver_chunks(c)) {
+		free(text);
+		return;			/* cancelled from the chunk callback */
+	}
+	if (r.status == DC_OK && c->chunk != NULL) {
+		/* the whole text, kept past c (deliver frees it first) */
+		free(text);
+		text = c->text;
+		c->text = NULL;
+	}
 	r.text = r.status == DC_OK ? text : NULL;
 	r.error = r.status == DC_OK ? NULL : err;
 	deliver(c, &r);
@@ -811,14 +1041,16 @@ call_start(struct dc_llm_call *c, const char *sys, const char *user)
 	    sizeof(c->where));
 	if ((url = endpoint(cfg, c->provider)) == NULL)
 		goto out;
-	if ((o = request_body(cfg, c->provider, sys, user)) == NULL)
+	if ((o = request_body(cfg, c->provider, sys, user,
+	    c->chunk != NULL)) == NULL)
 		goto out;
 	body = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	if (body == NULL)
 		goto out;
 	if (add_header(&c->headers, "Content-Type", "", "application/json") ||
-	    add_header(&c->headers, "Accept", "", "application/json") ||
+	    add_header(&c->headers, "Accept", "", c->chunk != NULL ?
+	    "text/event-stream" : "application/json") ||
 	    add_header(&c->headers, "Expect:", NULL, NULL))
 		goto out;
 	if (c->provider == P_ANTHROPIC) {
@@ -871,9 +1103,9 @@ out:
 	return rc;
 }
 
-int
-dc_llm_complete(struct dc_llm *llm, const char *system_prompt,
-    const char *user_prompt, dc_llm_cb cb, void *arg,
+static int
+call_new(struct dc_llm *llm, const char *system_prompt,
+    const char *user_prompt, dc_llm_chunk_cb chunk, dc_llm_cb cb, void *arg,
     struct dc_llm_call **call)
 {
 	const struct dc_config *cfg;
@@ -896,6 +1128,12 @@ dc_llm_complete(struct dc_llm *llm, const char *system_prompt,
 	c->start_ms = dc_now_ms();
 	c->provider = provider_of(cfg);
 	call_link(llm, c);
+	if (chunk != NULL && (c->chunk_ev = event_new(llm->w->base, -1, 0,
+	    chunk_event, c)) == NULL) {
+		call_free(c);
+		return DC_ENOMEM;
+	}
+	c->chunk = chunk;
 	if ((why = unusable(cfg, c->provider)) != NULL)
 		rc = call_answer_now(c, why);
 	else
@@ -912,11 +1150,34 @@ dc_llm_complete(struct dc_llm *llm, const char *system_prompt,
 	return DC_OK;
 }
 
+int
+dc_llm_complete(struct dc_llm *llm, const char *system_prompt,
+    const char *user_prompt, dc_llm_cb cb, void *arg,
+    struct dc_llm_call **call)
+{
+	return call_new(llm, system_prompt, user_prompt, NULL, cb, arg, call);
+}
+
+int
+dc_llm_stream(struct dc_llm *llm, const char *system_prompt,
+    const char *user_prompt, dc_llm_chunk_cb chunk, dc_llm_cb cb, void *arg,
+    struct dc_llm_call **call)
+{
+	if (chunk == NULL)
+		return DC_EINVAL;
+	return call_new(llm, system_prompt, user_prompt, chunk, cb, arg, call);
+}
+
 void
 dc_llm_cancel(struct dc_llm_call *c)
 {
 	if (c == NULL)
 		return;
+	if (c->in_chunk) {
+		/* from its own chunk callback: freed when that returns */
+		c->cancelled = 1;
+		return;
+	}
 	log_debug("llm call to %s cancelled after %llu ms",
 	    provider_names[c->provider],
 	    (unsigned long long)(dc_now_ms() - c->start_ms));

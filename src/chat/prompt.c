@@ -120,13 +120,14 @@ table_line(struct evbuffer *b, const struct dc_schema_table *t)
 	evbuffer_add_printf(b, "\n");
 }
 
-char *
-dc_prompt_user(const struct dc_schema *s, const char *question,
-    const char *prev_sql, const char *error, size_t budget, int *ntables_out)
+static char *
+prompt_user(const struct dc_schema *s, const char *question,
+    const char *context, const char *rank_hint, const char *prev_sql,
+    const char *error, size_t budget, int *ntables_out)
 {
 	struct evbuffer *b = evbuffer_new(), *line = NULL;
 	struct ranked *rk = NULL;
-	size_t used = 0, len;
+	size_t used = 0, len, clen = context != NULL ? strlen(context) : 0;
 	char *out = NULL;
 	int i, n = s != NULL ? s->ntables : 0, shown = 0;
 
@@ -136,8 +137,14 @@ dc_prompt_user(const struct dc_schema *s, const char *question,
 		goto out;
 	for (i = 0; i < n; i++) {
 		rk[i].idx = i;
-		rk[i].score = dc_prompt_score(&s->tables[i], question);
+		/* the question first; what it follows up on next */
+		rk[i].score = 2 * dc_prompt_score(&s->tables[i], question);
+		if (rank_hint != NULL)
+			rk[i].score += dc_prompt_score(&s->tables[i],
+			    rank_hint);
 	}
+	/* the conversation so far shares the budget with the schema */
+	budget = clen < budget ? budget - clen : 0;
 	if (n > 0)
 		qsort(rk, (size_t)n, sizeof(*rk), cmp_rank);
 	evbuffer_add_printf(b, "Schema (live from the database, most relevant "
@@ -154,6 +161,8 @@ dc_prompt_user(const struct dc_schema *s, const char *question,
 	}
 	if (shown < n)
 		evbuffer_add_printf(b, "(%d more tables not shown)\n", n - shown);
+	if (clen > 0)
+		evbuffer_add_printf(b, "\n%s", context);
 	evbuffer_add_printf(b, "\nQuestion: %s\n", question);
 	if (prev_sql != NULL)
 		evbuffer_add_printf(b, "\nYour previous SQL:\n```sql\n%s\n```\n"
@@ -174,4 +183,21 @@ out:
 	if (b != NULL)
 		evbuffer_free(b);
 	return out;
+}
+
+char *
+dc_prompt_user(const struct dc_schema *s, const char *question,
+    const char *prev_sql, const char *error, size_t budget, int *ntables_out)
+{
+	return prompt_user(s, question, NULL, NULL, prev_sql, error, budget,
+	    ntables_out);
+}
+
+char *
+dc_prompt_user_ctx(const struct dc_schema *s, const char *question,
+    const char *context, const char *rank_hint, size_t budget,
+    int *ntables_out)
+{
+	return prompt_user(s, question, context, rank_hint, NULL, NULL, budget,
+	    ntables_out);
 }

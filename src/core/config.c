@@ -146,6 +146,14 @@ const struct dc_config_key dc_config_keys[] = {
 	K(cors_origins, DC_CT_STRING,
 	    "http://localhost:3000,http://localhost:3001", 1, "CORS_ORIGINS",
 	    0, 0, "browser origins allowed by CORS, comma-separated, or *"),
+	K(ws_idle_timeout, DC_CT_INT, "60", 1, NULL, 1, 86400,
+	    "seconds a WebSocket may wait for its question before it is closed"),
+	K(ws_ping_interval, DC_CT_INT, "20", 1, NULL, 0, 3600,
+	    "seconds between WebSocket pings, or 0 for none"),
+	K(conversation_turns, DC_CT_INT, "10", 1, NULL, 0, 100,
+	    "turns of each conversation kept in the system database, 0: none"),
+	K(conversation_ttl, DC_CT_INT, "86400", 1, NULL, 60, 31536000,
+	    "seconds a conversation is remembered after its last turn"),
 
 	/* LLM */
 	KC(llm_provider, llm_providers, "", 1, "LLM_DEFAULT_PROVIDER",

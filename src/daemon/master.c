@@ -544,12 +544,18 @@ beat(evutil_socket_t fd, short what, void *arg)
 static void
 resync_tick(evutil_socket_t fd, short what, void *arg)
 {
+	char err[512];
+
 	if (M.sysdb != NULL) {
 		/* a query on a dead connection shows up here too */
 		if (full_resync() != DC_OK && M.sysdb != NULL &&
 		    PQstatus(M.sysdb) != CONNECTION_OK)
 			sysdb_lost("resync failed");
 	}
+	/* conversation memory past conversation_ttl, with the same timer */
+	if (M.sysdb != NULL && dc_store_expire_conversations(M.sysdb,
+	    M.cfg->conversation_ttl, err, sizeof(err)) != DC_OK)
+		log_warn("%s", err);
 }
 
 /* --- worker channels --- */

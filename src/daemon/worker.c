@@ -36,6 +36,7 @@
 #include "schema.h"
 #include "util.h"
 #include "worker.h"
+#include "ws.h"
 
 struct dc_worker *dc_worker;
 
@@ -49,6 +50,8 @@ worker_exit(void)
 {
 	struct dc_refresh_wait *rw;
 
+	/* sessions first: their handlers cancel queries and LLM calls */
+	dc_ws_teardown();
 	dc_llm_free(W.llm);
 	/* the cache's fetches are jobs of the pool: cancel them first */
 	dc_schema_shutdown();
@@ -144,18 +147,19 @@ refresh_answered(const struct dc_msg *m)
 }
 
 /*
- * A smart shutdown ends when no request is in flight and no client
- * connection is left.  Every reply from now on says Connection: close;
- * a connection idle after its reply for DRAIN_IDLE_MS is closed by us
- * (sooner, its client's next request could cross our close on the wire
- * and be lost); one accepted but not yet served waits for its request,
- * within header_timeout.  drain_poll checks again as they go.
+ * A smart shutdown ends when no request is in flight, no WebSocket
+ * session is open and no client connection is left.  Every reply from
+ * now on says Connection: close; a connection idle after its reply for
+ * DRAIN_IDLE_MS is closed by us (sooner, its client's next request could
+ * cross our close on the wire and be lost); one accepted but not yet
+ * served waits for its request, within header_timeout.  drain_poll
+ * checks again as they go, and for sessions that end.
  */
 static void
 maybe_finish_shutdown(void)
 {
 	if (W.shutting_down == DC_SHUTDOWN_SMART && W.inflight == 0 &&
-	    dc_conn_drain(DRAIN_IDLE_MS) == 0)
+	    dc_ws_count() == 0 && dc_conn_drain(DRAIN_IDLE_MS) == 0)
 		event_base_loopexit(W.base, NULL);
 }
 
@@ -177,9 +181,9 @@ dc_worker_request_done(struct dc_worker *w)
 static void
 shutdown_expired(evutil_socket_t fd, short what, void *arg)
 {
-	log_warn("shutdown timeout with %llu request(s) in flight and %d "
-	    "connection(s) open", (unsigned long long)W.inflight,
-	    dc_conn_count());
+	log_warn("shutdown timeout with %llu request(s) in flight, %d "
+	    "connection(s) open and %d WebSocket session(s)",
+	    (unsigned long long)W.inflight, dc_conn_count(), dc_ws_count());
 	event_base_loopexit(W.base, NULL);
 }
 
@@ -198,6 +202,8 @@ begin_shutdown(int mode)
 		evhttp_del_accept_socket(W.bound_on[i], W.bound[i]);
 	W.nbound = 0;
 	W.shutting_down = mode;
+	/* fast: every session gets its 1001 now; smart: the idle ones */
+	dc_ws_shutdown(&W, mode);
 	if (mode == DC_SHUTDOWN_FAST) {
 		event_base_loopexit(W.base, NULL);
 		return;

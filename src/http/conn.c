@@ -68,6 +68,7 @@ enum phase {
 	P_HEAD,		/* a request head is arriving */
 	P_BODY,		/* its body is arriving */
 	P_IDLE,		/* between requests (keep-alive) */
+	P_UPGRADED,	/* no longer HTTP (WebSocket): not ours to time */
 };
 
 enum pause_why {
@@ -693,6 +694,24 @@ dc_conn_drain(uint64_t grace_ms)
 		n--;
 	}
 	return n;
+}
+
+void
+dc_conn_upgraded(struct evhttp_connection *evcon)
+{
+	struct dc_conn *c = conn_of(evcon);
+
+	if (c == NULL)
+		return;
+	if (c->scan_cb != NULL) {
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev),
+		    c->scan_cb);
+		c->scan_cb = NULL;
+	}
+	c->stopped = 1;
+	c->kill = 0;
+	c->phase = P_UPGRADED;
+	evtimer_del(&c->timer);
 }
 
 int

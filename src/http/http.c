@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
+#include <assert.h>
+#include <dirent.h>
 #include <poll.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -456,6 +458,7 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 	case 413: reason = "Payload Too Large"; break;
 	case 415: reason = "Unsupported Media Type"; break;
 	case 422: reason = "Unprocessable Entity"; break;
+	case 426: reason = "Upgrade Required"; break;
 	case 429: reason = "Too Many Requests"; break;
 	case 431: reason = "Request Header Fields Too Large"; break;
 	case 500: reason = "Internal Server Error"; break;
@@ -487,6 +490,29 @@ send_buffer(struct dc_req *r, int status, const char *ctype,
 	req_free(r);
 	if (evcon != NULL)
 		write_now(evcon);
+}
+
+struct evhttp_connection *
+dc_req_switch_protocols(struct dc_req *r)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	struct dc_worker *w = r->w;
+	struct evhttp_connection *evcon;
+
+	/* called while the request is dispatched: the client is there */
+	assert(!r->replied && !r->gone && r->cancel == NULL);
+	evcon = evhttp_request_get_connection(r->req);
+	assert(evcon != NULL);
+	finish(r, 101, 0);
+	evhttp_add_header(h, "X-Request-Id", r->id);
+	evhttp_add_header(h, "X-Datachatd-Worker", w->index_str);
+	/* a 101 has no body: evhttp writes the head and nothing else */
+	evhttp_send_reply_start(r->req, 101, "Switching Protocols");
+	req_free(r);
+	/* after req_free, which hands the connection back to its timers */
+	dc_conn_upgraded(evcon);
+	dc_worker_request_done(w);
+	return evcon;
 }
 
 void

@@ -80,6 +80,16 @@ static const char schema_sql[] =
 	");"
 	"CREATE INDEX IF NOT EXISTS ui_feedback_created_at_idx"
 	"  ON ui_feedback (created_at DESC);"
+	/* datachatd's own: conversation memory (convo.c) */
+	"CREATE TABLE IF NOT EXISTS datachatd_conversations ("
+	"  conversation_id TEXT PRIMARY KEY,"
+	"  turns JSONB NOT NULL,"
+	"  session_summary TEXT,"
+	"  session_state JSONB,"
+	"  updated_at TIMESTAMPTZ NOT NULL"
+	");"
+	"CREATE INDEX IF NOT EXISTS datachatd_conversations_updated_idx"
+	"  ON datachatd_conversations (updated_at);"
 	"CREATE OR REPLACE FUNCTION datachatd_notify_change() RETURNS trigger"
 	"  LANGUAGE plpgsql AS $dc$ "
 	"BEGIN"
@@ -191,6 +201,29 @@ dc_store_ensure_schema(PGconn *c, char *err, size_t errsz)
 		return DC_ERR;
 	}
 	return DC_OK;
+}
+
+int
+dc_store_expire_conversations(PGconn *c, int ttl, char *err, size_t errsz)
+{
+	const char *p[1];
+	char secs[16];
+	PGresult *res;
+	int ok;
+
+	snprintf(secs, sizeof(secs), "%d", ttl);
+	p[0] = secs;
+	res = PQexecParams(c, "DELETE FROM datachatd_conversations WHERE "
+	    "updated_at < now() - make_interval(secs => $1::int)", 1, NULL, p,
+	    NULL, NULL, 0);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		set_err(err, errsz, "forgetting old conversations", c);
+	else if (atoi(PQcmdTuples(res)) > 0)
+		log_debug("forgot %s conversation(s) older than %d s",
+		    PQcmdTuples(res), ttl);
+	PQclear(res);
+	return ok ? DC_OK : DC_ERR;
 }
 
 static int64_t

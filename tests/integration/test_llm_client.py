@@ -11,6 +11,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from conftest import BUILD, free_port
 
 PROG = os.path.join(BUILD, "tests", "llm_client_test")
@@ -21,10 +23,11 @@ USER = 'How many "orders" per city?\n\\ Combien ? \u00e9\u65e5\u672c'
 
 
 class Run:
-    def __init__(self, results, summary, stderr):
+    def __init__(self, results, summary, stderr, chunks):
         self.results = results
         self.summary = summary
         self.stderr = stderr
+        self.chunks = chunks
 
     @property
     def one(self):
@@ -65,8 +68,10 @@ def run(url, provider="openai", n=1, args=(), env=None, timeout=90):
     assert p.returncode == 0, "exit %d\nstdout:\n%s\nstderr:\n%s" % (
         p.returncode, out, err)
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]
-    results = sorted((x for x in lines if "i" in x), key=lambda x: x["i"])
-    return Run(results, lines[-1], err)
+    results = sorted((x for x in lines if "status" in x),
+                     key=lambda x: x["i"])
+    chunks = [x for x in lines if "chunk" in x]
+    return Run(results, lines[-1], err, chunks)
 
 
 def ok(r, text):
@@ -391,3 +396,78 @@ def test_free_with_calls_in_flight(llm):
     assert res.results == []
     assert res.summary["freed"] is True
     assert len(llm.requests) == 3
+
+
+# --- streamed calls (dc_llm_stream) ---------------------------------------
+
+def texts(run_, i=0):
+    return [c["chunk"] for c in run_.chunks if c["i"] == i]
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "local"])
+def test_stream_pieces_arrive_as_written(llm, provider):
+    answer = "SELECT region, sum(revenue) FROM orders GROUP BY 1"
+    llm.queue(answer, chunk_delay=0.25)
+    res = run(llm.url, provider=provider, args=["-T"])
+    ok(res.one, answer)
+    assert texts(res) == ["SELECT ", "region, ", "sum(revenue) ", "FROM ",
+                          "orders ", "GROUP ", "BY ", "1"]
+    # the first piece is passed on long before the last was written
+    first, last = res.chunks[0]["since_start_ms"], res.chunks[-1]["since_start_ms"]
+    assert last - first >= 1500, res.chunks
+    assert first < res.one["latency_ms"] - 1500
+    req, = llm.requests
+    assert req["body"]["stream"] is True
+    assert req["headers"]["accept"] == "text/event-stream"
+    assert len(req["sent"]) == 8
+
+
+def test_stream_answered_in_one_body(llm):
+    # a local server that ignores "stream": its JSON reply is one chunk
+    llm.queue("SELECT 1", no_stream=True)
+    res = run(llm.url, provider="local", args=["-T"])
+    ok(res.one, "SELECT 1")
+    assert texts(res) == ["SELECT 1"]
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_stream_error_event(llm, provider):
+    key = OPENAI_KEY if provider == "openai" else ANTHROPIC_KEY
+    llm.queue(stream_error="Overloaded, key " + key + " is busy")
+    res = run(llm.url, provider=provider, args=["-T"])
+    failed(res.one, "unavailable", provider + " reported an error in its "
+           "stream: Overloaded, key *** is busy")
+    assert res.chunks == []
+
+
+def test_stream_cut_midway(llm):
+    llm.queue("a b c d", cut_after=2)
+    res = run(llm.url, args=["-T"])
+    failed(res.one, "unavailable", "broke before a complete reply")
+    assert "".join(texts(res)) == "a b "
+
+
+def test_stream_http_error_and_bad_events(llm):
+    llm.queue(status=429, body={"error": {"message": "slow down"}})
+    llm.queue(sse_body="data: {not json\n\n")
+    llm.queue(sse_body=": only a comment\n\ndata: [DONE]\n\n")
+    res = run(llm.url, n=3, args=["-T", "-S"])
+    failed(res.results[0], "unavailable", "HTTP 429", "slow down")
+    failed(res.results[1], "unavailable", "event stream that cannot be read")
+    failed(res.results[2], "unavailable", "streamed no text")
+    assert res.chunks == []
+
+
+def test_stream_timeout_midway(llm):
+    llm.queue("one two three four", chunk_delay=1.5)
+    res = run(llm.url, args=["-T"], env={"LLM_TIMEOUT": "2"})
+    failed(res.one, "timeout", "did not answer within 2 s")
+    assert texts(res)[:2] == ["one ", "two "]
+
+
+def test_stream_cancel_from_chunk(llm):
+    llm.queue("a b c d e", chunk_delay=0.2, count=2)
+    res = run(llm.url, n=2, args=["-T", "-x", "2"])
+    assert res.summary["cancelled"] == 2 and res.summary["done"] == 0
+    assert texts(res, 0) == ["a ", "b "]
+    assert texts(res, 1) == ["a ", "b "]
