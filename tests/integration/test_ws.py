@@ -588,7 +588,7 @@ def test_a_thousand_sockets_on_one_worker(own):
     t0 = time.monotonic()
     for i in range(n):
         c = RawWs(d.port, handshake=False)
-        c.sock.sendall(("GET /ws/chat HTTP/1.1\r\nHost: x\r\nUpgrade: "
+        c.sock.sendall(("GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: "
                         "websocket\r\nConnection: Upgrade\r\n"
                         "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: "
                         "13\r\n\r\n" % c.key).encode())
