@@ -35,6 +35,11 @@ void		 dc_url_mask(const char *url, char *out, size_t outsz);
  */
 void		 dc_scrub_password(const char *msg, const char *url, char *out,
 		     size_t outsz);
+/*
+ * 1 when a password of url (4 bytes or longer) appears anywhere in msg,
+ * even inside a longer word, where dc_scrub_password() leaves it.
+ */
+int		 dc_msg_has_password(const char *msg, const char *url);
 
 /*
  * The database type a URL's scheme implies: "postgresql", "mysql",

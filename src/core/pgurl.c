@@ -363,6 +363,11 @@ out:
 	/* a host may hold anything, the password too: never quoted */
 	if (rc == DC_EINVAL) {
 		dc_scrub_password(why, url, clean, sizeof(clean));
+		/* inside a longer value, where the scrub leaves it: say less */
+		if (dc_msg_has_password(clean, url))
+			snprintf(clean, sizeof(clean), "database_url is refused: "
+			    "a value in it is not valid (not quoted: it holds "
+			    "the password)");
 		dc_strlcpy(why, clean, whysz);
 	}
 	if (err != NULL)

@@ -603,6 +603,23 @@ dc_scrub_password(const char *msg, const char *url, char *out, size_t outsz)
 	}
 }
 
+int
+dc_msg_has_password(const char *msg, const char *url)
+{
+	struct secrets sc;
+	int found = 0, k;
+
+	memset(&sc, 0, sizeof(sc));
+	secrets_of(url, &sc);
+	for (k = 0; k < sc.n; k++) {
+		if (strlen(sc.v[k]) >= 4 && strstr(msg, sc.v[k]) != NULL)
+			found = 1;
+		dc_explicit_bzero(sc.v[k], strlen(sc.v[k]));
+		free(sc.v[k]);
+	}
+	return found;
+}
+
 /*
  * One entry of a comma-separated origin list, whitespace trimmed as
  * DataChat's CORS_ORIGINS parsing does: *p advances past it.
