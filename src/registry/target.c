@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dc.h"
+#include "driver.h"
 #include "model.h"
 #include "target.h"
 #include "util.h"
@@ -197,7 +198,8 @@ resolve_entry(struct dc_worker *w, struct json_object *target,
 /*
  * A registry row of another engine (written by DataChat or psql) is
  * listed like any other; a query on it is refused here, by name, rather
- * than handed to a client library that speaks another protocol.
+ * than handed to a client library that speaks another protocol (the
+ * engines are driver.h's table).
  */
 int
 dc_target_resolve(struct dc_worker *w, struct json_object *target,
@@ -207,10 +209,10 @@ dc_target_resolve(struct dc_worker *w, struct json_object *target,
 
 	if ((rc = resolve_entry(w, target, e, err)) != DC_OK)
 		return rc;
-	if (strcmp(e->type, "postgresql") != 0)
+	if (dc_driver_find(e->type) == NULL)
 		return fail(err, 400, "database_type %s is not served by this "
-		    "datachatd: the connection is listed, but only postgresql "
-		    "targets can be queried", e->type);
+		    "datachatd: the connection is listed, but only %s targets "
+		    "can be queried", e->type, dc_driver_names());
 	return DC_OK;
 }
 
