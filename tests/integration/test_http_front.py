@@ -225,7 +225,7 @@ def test_nul_in_an_id_is_400(front):
     r = front.get("/api/v1/databases/00000000-0000-0000-0000-00000000dada%00x")
     assert r.status_code == 400
     r = front.post("/api/v1/chat", {
-        "execution_mode": "direct_sql", "sql": "SELECT 1",
+        "message": "one", "execution_mode": "direct_sql", "sql": "SELECT 1",
         "target_database": "00000000-0000-0000-0000-00000000dada\u0000x"})
     assert r.status_code == 400, r.text
     assert "connection ID" in r.json()["detail"]
@@ -307,7 +307,7 @@ def test_slowloris_is_closed_at_the_header_deadline(daemon_factory):
 
 def test_half_closed_client_gets_its_reply(daemon_factory, pg):
     d = daemon_factory(workers=1, env={"DATABASE_URL": pg.url("postgres")}).start()
-    body = json.dumps({"execution_mode": "direct_sql",
+    body = json.dumps({"message": "one", "execution_mode": "direct_sql",
                        "sql": "SELECT pg_sleep(1.5), 42 AS answer"}).encode()
     s = connect(d)
     s.sendall(b"POST /api/v1/chat HTTP/1.1\r\nHost: localhost\r\n"
