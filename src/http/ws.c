@@ -636,6 +636,7 @@ dc_ws_shutdown(struct dc_worker *w, int mode)
 	struct evbuffer_iovec iov[16];
 	struct dc_ws *s, *next;
 	struct evbuffer *out;
+	ssize_t sent = 0;
 	int fd, n;
 
 	shutting_down = mode;
@@ -660,9 +661,10 @@ dc_ws_shutdown(struct dc_worker *w, int mode)
 		if (fd >= 0 && dc_conn_is_plain(s->evcon) &&
 		    (n = evbuffer_peek(out, -1, NULL, iov,
 		    DC_ARRAY_SIZE(iov))) > 0)
-			(void)writev(fd, (struct iovec *)iov,
+			sent = writev(fd, (struct iovec *)iov,
 			    n < (int)DC_ARRAY_SIZE(iov) ? n :
 			    (int)DC_ARRAY_SIZE(iov));
+		(void)sent;	/* best effort: nothing to do either way */
 		ws_free(s);
 	}
 }
