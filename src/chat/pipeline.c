@@ -795,11 +795,19 @@ chat_answer(struct dc_chat *q, struct resp *m)
 	dc_jw_object_end(&w);
 	dc_jw_key(&w, "conversation_id");
 	dc_jw_string(&w, q->conversation_id);
-	/* memory is DataChat's pipeline's; datachatd hands back what came */
+	/*
+	 * A question's memory follows from this turn; DataChat's direct SQL
+	 * path hands back the request's own (routes/chat.py), null when none.
+	 */
 	dc_jw_key(&w, "session_summary");
-	dc_jw_string(&w, summary);
+	if (q->nl)
+		dc_jw_string(&w, summary);
+	else if (q->session_summary != NULL)
+		dc_jw_string(&w, q->session_summary);
+	else
+		dc_jw_null(&w);
 	dc_jw_key(&w, "session_state");
-	dc_jw_json(&w, state);
+	dc_jw_json(&w, q->nl ? state : q->session_state);
 	dc_jw_key(&w, "sub_answers");
 	dc_jw_raw(&w, "[]", 2);
 	dc_jw_key(&w, "decision_trace");
@@ -1728,9 +1736,10 @@ chat_memory_loaded(struct json_object *turns, struct json_object *state,
 		    q->conversation_id, error);
 	if (turns != NULL && json_object_array_length(turns) > 0)
 		q->turns = json_object_get(turns);
-	if (q->session_state == NULL && state != NULL)
+	/* direct SQL hands back what the request sent, as DataChat does */
+	if (q->nl && q->session_state == NULL && state != NULL)
 		q->session_state = json_object_get(state);
-	if (q->session_summary == NULL && summary != NULL &&
+	if (q->nl && q->session_summary == NULL && summary != NULL &&
 	    (q->session_summary = strdup(summary)) == NULL) {
 		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
 		    "out of memory");

@@ -202,15 +202,15 @@ def test_memory_over_websocket_and_from_the_client(cvd, llm):
 
 def test_state_on_every_answer(cvd, llm):
     d, ids = cvd
-    # direct SQL, catalog answers and clarifications carry it too
+    # direct SQL hands back the request's own, as DataChat's routes do
+    given = {"client_key": "kept", "clarification_count": 1}
     j = ask(d, "x", execution_mode="direct_sql",
             sql="SELECT region FROM customers LIMIT 2",
-            target_database=ids["a"],
-            session_state={"client_key": "kept", "clarification_count": 1})
-    st = j["session_state"]
-    assert st["last_sql"] == "SELECT region FROM customers LIMIT 2"
-    assert st["client_key"] == "kept" and st["clarification_count"] == 1
-    assert st["last_columns"] == ["region"] and st["last_row_count"] == 2
+            target_database=ids["a"], session_state=given,
+            session_summary="Intent summary: mine")
+    assert j["session_state"] == given
+    assert j["session_summary"] == "Intent summary: mine"
+    # catalog answers and clarifications carry the state that follows
     j = ask(d, "list tables", target_database=ids["a"])
     assert j["session_state"]["last_goal"] == "list tables"
     assert j["session_state"]["last_sql"] is None
