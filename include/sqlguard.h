@@ -48,6 +48,18 @@ int		 dc_sql_guard(const char *sql, size_t len,
 int		 dc_sql_guard_mysql(const char *sql, size_t len,
 		     struct dc_sql_verdict *v);
 
+/*
+ * The same for ClickHouse (drivers/clickhouse): '...' strings and
+ * "..." and `...` names with backslash escapes, -- and unnested
+ * slash-star comments; '#', '$' and a slash-star inside a comment
+ * refused (later servers read them otherwise); SELECT, WITH, DESCRIBE,
+ * EXISTS and SHOW; no INTO, FORMAT or SETTINGS clause, no quoted function
+ * names, no table functions that reach files, the network or other
+ * servers (url, file, remote, s3, mysql, ...).
+ */
+int		 dc_sql_guard_clickhouse(const char *sql, size_t len,
+		     struct dc_sql_verdict *v);
+
 /* 1 when s is a plain identifier we are willing to quote (table, schema). */
 int		 dc_sql_ident_ok(const char *s);
 

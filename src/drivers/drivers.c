@@ -12,12 +12,14 @@
 
 #include "dc.h"
 #include "driver.h"
+#include "drv_clickhouse.h"
 #include "drv_mysql.h"
 #include "drv_pg.h"
 
 static const struct dc_driver *const drivers[] = {
 	&dc_driver_pg,
 	&dc_driver_mysql,
+	&dc_driver_clickhouse,
 };
 
 const struct dc_driver *

@@ -17,6 +17,15 @@
  * reads a backslash in '...' as an escape, so every statement is checked
  * under both settings and must pass both.  The statement then runs in a
  * READ ONLY transaction: the guard is strict rather than complete.
+ *
+ * ClickHouse's reading (dc_sql_guard_clickhouse): '...' strings and
+ * "..." and `...` names all with backslash escapes, -- comments and
+ * slash-star comments.  What newer servers read differently from 18.16
+ * is refused rather than guessed: a slash-star inside a comment (nesting
+ * came later), '#' comments and '$' heredocs outside quotes.  It also
+ * refuses table functions that reach files, the network or other
+ * servers, quoted function names, FORMAT and SETTINGS clauses.  The
+ * statement then runs with readonly=1 (drivers/clickhouse).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +43,8 @@
 #define READ_ONLY_KINDS_MY "only read-only queries (SELECT, WITH ... " \
 			"SELECT, VALUES, TABLE, EXPLAIN, DESCRIBE, SHOW) are " \
 			"allowed"
+#define READ_ONLY_KINDS_CH "only read-only queries (SELECT, WITH ... " \
+			"SELECT, DESCRIBE, EXISTS, SHOW) are allowed"
 
 enum tok_type {
 	TOK_EOF = 0,
@@ -70,6 +81,8 @@ struct lexer {
 	int		 my;
 	int		 ansi;		/* ANSI_QUOTES: "..." is a name */
 	int		 exec;		/* inside an executable comment */
+	/* ClickHouse's rules (dc_sql_guard_clickhouse) */
+	int		 ch;
 };
 
 /* What the scan knows about one level of parentheses. */
@@ -156,6 +169,49 @@ static const struct {
 	{ "setval", 0 },
 };
 
+/*
+ * ClickHouse's table functions (and the scalar file()) that read files,
+ * reach the network or other servers, or run programs.  readonly=1
+ * refuses every table function; a user whose profile says readonly=2
+ * would be allowed them.  Case does not matter here (stricter than the
+ * server, where most of these names are case-sensitive).
+ */
+static const struct {
+	const char	*name;
+	int		 prefix;
+} guard_bad_funcs_ch[] = {
+	{ "url", 0 },
+	{ "urlcluster", 0 },
+	{ "file", 0 },
+	{ "filecluster", 0 },
+	{ "remote", 0 },
+	{ "remotesecure", 0 },
+	{ "cluster", 0 },
+	{ "clusterallreplicas", 0 },
+	{ "s3", 1 },
+	{ "gcs", 0 },
+	{ "cosn", 0 },
+	{ "oss", 0 },
+	{ "hdfs", 1 },
+	{ "hive", 0 },
+	{ "mysql", 0 },
+	{ "postgresql", 0 },
+	{ "odbc", 0 },
+	{ "jdbc", 0 },
+	{ "sqlite", 0 },
+	{ "mongodb", 0 },
+	{ "redis", 0 },
+	{ "executable", 1 },
+	{ "input", 0 },
+	{ "azure", 1 },
+	{ "deltalake", 1 },
+	{ "hudi", 1 },
+	{ "iceberg", 1 },
+	{ "paimon", 1 },
+	{ "arrowflight", 1 },
+	{ "ytsaurus", 1 },
+};
+
 static const char *const query_words[] = {
 	"select", "values", "table", "with", NULL
 };
@@ -167,6 +223,9 @@ static const char *const dml_words[] = {
 };
 static const char *const dml_words_my[] = {
 	"insert", "update", "delete", "replace", NULL
+};
+static const char *const dml_words_ch[] = {
+	"insert", "update", "delete", "alter", NULL
 };
 /* What DESCRIBE t must not take for a table name. */
 static const char *const not_tables_my[] = {
@@ -328,7 +387,24 @@ lex_blank(struct lexer *lx)
 			i++;
 		else if (at(lx, i) == '-' && at(lx, i + 1) == '-')
 			i = line_end(lx, i);
-		else if (at(lx, i) == '/' && at(lx, i + 1) == '*') {
+		else if (lx->ch && at(lx, i) == '/' && at(lx, i + 1) == '*') {
+			/* 18.16 does not nest them, later servers do */
+			for (i += 2;; i++) {
+				if (at(lx, i) == 0) {
+					lx->err = "unterminated /* comment";
+					return -1;
+				}
+				if (at(lx, i) == '/' && at(lx, i + 1) == '*') {
+					lx->err = "/* inside a comment is not "
+					    "allowed";
+					return -1;
+				}
+				if (at(lx, i) == '*' && at(lx, i + 1) == '/') {
+					i += 2;
+					break;
+				}
+			}
+		} else if (at(lx, i) == '/' && at(lx, i + 1) == '*') {
 			i += 2;
 			for (depth = 1; depth > 0; ) {
 				if (at(lx, i) == 0) {
@@ -576,6 +652,23 @@ lex_next(struct lexer *lx, struct tok *t)
 	l = to_lower(c);
 	t->p = lx->s + i;
 	t->type = TOK_STRING;
+	if (lx->ch) {
+		if (c == '\'')
+			rc = lex_quoted_my(lx, i + 1, (char)c, 1);
+		else if (c == '`' || c == '"') {
+			t->type = TOK_QIDENT;
+			t->q = (char)c;
+			rc = lex_quoted_my(lx, i + 1, (char)c, 1);
+		} else if (c == '#' || c == '$') {
+			/* comments and heredocs of later servers */
+			lx->err = c == '#' ? "'#' is not allowed outside quotes" :
+			    "'$' is not allowed outside quotes";
+			return -1;
+		} else
+			goto common;
+		t->len = lx->pos - i;
+		return rc;
+	}
 	if (lx->my) {
 		if (c == 0 && lx->exec) {
 			lx->err = "unterminated /*! comment";
@@ -622,7 +715,10 @@ common:
 	else if (is_ident_start(c)) {
 		t->type = TOK_WORD;
 		for (i++; is_ident_cont(at(lx, i)); i++)
-			;
+			if (lx->ch && at(lx, i) == '$') {
+				lx->err = "'$' is not allowed outside quotes";
+				return -1;
+			}
 		lx->pos = i;
 	} else if (is_digit(c) || (c == '.' && is_digit(d))) {
 		t->type = TOK_NUMBER;
@@ -775,10 +871,20 @@ tok_name(const struct tok *t, char *buf)
 }
 
 static int
-bad_function(const char *name, size_t n, int my)
+bad_function(const char *name, size_t n, int my, int ch)
 {
 	size_t	 i, l;
 
+	if (ch) {
+		for (i = 0; i < DC_ARRAY_SIZE(guard_bad_funcs_ch); i++) {
+			l = strlen(guard_bad_funcs_ch[i].name);
+			if ((n == l || (guard_bad_funcs_ch[i].prefix &&
+			    n > l)) && memcmp(name, guard_bad_funcs_ch[i].name,
+			    l) == 0)
+				return 1;
+		}
+		return 0;
+	}
 	if (my) {
 		for (i = 0; i < DC_ARRAY_SIZE(guard_bad_funcs_my); i++) {
 			l = strlen(guard_bad_funcs_my[i].name);
@@ -808,8 +914,11 @@ check_call(const struct lexer *lx, const struct tok *prev,
 
 	if (prev->type != TOK_WORD && prev->type != TOK_QIDENT)
 		return 0;
+	/* ClickHouse: a quoted name's escapes are not worth reading */
+	if (lx->ch && prev->type == TOK_QIDENT)
+		return refuse(v, "a quoted function name is not allowed");
 	if ((n = tok_name(prev, name)) <= 0 ||
-	    !bad_function(name, (size_t)n, lx->my))
+	    !bad_function(name, (size_t)n, lx->my, lx->ch))
 		return 0;
 	show(shown, name, (size_t)n, 0);
 	return refuse(v, "function %s() is not allowed in a read-only query",
@@ -863,6 +972,34 @@ check_word_my(const struct lexer *lx, const struct tok *t,
 }
 
 /*
+ * ClickHouse: FORMAT would change the result's format under the driver
+ * (a format name right before the end or SETTINGS), SETTINGS name =
+ * value would change limits for this statement.  Either word elsewhere
+ * is a name (a column called format).
+ */
+static int
+check_word_ch(const struct lexer *lx, const struct tok *t,
+    struct dc_sql_verdict *v)
+{
+	struct lexer	 c = *lx;
+	struct tok	 a, b;
+
+	if (!tok_is(t, "format") && !tok_is(t, "settings"))
+		return 0;
+	if (lex_next(&c, &a) == -1 || (a.type != TOK_WORD &&
+	    a.type != TOK_QIDENT && a.type != TOK_STRING) ||
+	    lex_next(&c, &b) == -1)
+		return 0;
+	if (tok_is(t, "format") && (b.type == TOK_EOF || tok_op(&b, ';') ||
+	    tok_is(&b, "settings")))
+		return refuse(v, "FORMAT is not allowed: datachatd reads the "
+		    "result in its own format");
+	if (tok_is(t, "settings") && tok_op(&b, '='))
+		return refuse(v, "SETTINGS is not allowed in a read-only query");
+	return 0;
+}
+
+/*
  * A word in keyword position (not after a '.') at nesting depth, g[depth]
  * being its group: refuse a data-modifying statement as a group's first
  * word or as a WITH's main statement, INTO, and FOR UPDATE/SHARE.
@@ -871,7 +1008,8 @@ static int
 check_word(const struct lexer *lx, const struct tok *t, struct group *g,
     size_t depth, struct dc_sql_verdict *v)
 {
-	const char *const *dml = lx->my ? dml_words_my : dml_words;
+	const char *const *dml = lx->ch ? dml_words_ch : lx->my ?
+	    dml_words_my : dml_words;
 	struct group	*cur = &g[depth];
 	char		 word[GUARD_SHOW_MAX + 1];
 
@@ -891,7 +1029,8 @@ check_word(const struct lexer *lx, const struct tok *t, struct group *g,
 		else if (tok_in(t, dml)) {
 			show(word, t->p, t->len, 1);
 			return refuse(v, "statement type %s is not allowed: %s",
-			    word, lx->my ? READ_ONLY_KINDS_MY : READ_ONLY_KINDS);
+			    word, lx->ch ? READ_ONLY_KINDS_CH : lx->my ?
+			    READ_ONLY_KINDS_MY : READ_ONLY_KINDS);
 		}
 	}
 	if (tok_is(t, "into"))
@@ -900,6 +1039,8 @@ check_word(const struct lexer *lx, const struct tok *t, struct group *g,
 		return refuse(v, "SELECT ... FOR UPDATE/SHARE is not allowed");
 	if (lx->my)
 		return check_word_my(lx, t, v);
+	if (lx->ch)
+		return check_word_ch(lx, t, v);
 	return 0;
 }
 
@@ -984,6 +1125,9 @@ guard_query(struct lexer *lx, struct tok *t, const char *explain,
 	if (t->type != TOK_WORD && explain != NULL)
 		return refuse(v, "%s needs a read-only query to explain",
 		    explain);
+	if (t->type != TOK_WORD && lx->ch)
+		return refuse(v, "a statement must start with SELECT, WITH, "
+		    "DESCRIBE, EXISTS or SHOW");
 	if (t->type != TOK_WORD)
 		return refuse(v, "a statement must start with SELECT, WITH, "
 		    "VALUES, TABLE, EXPLAIN%s or SHOW", lx->my ? ", DESCRIBE" :
@@ -993,7 +1137,8 @@ guard_query(struct lexer *lx, struct tok *t, const char *explain,
 		return refuse(v, "%s of %s is not allowed: only read-only "
 		    "queries can be explained", explain, word);
 	return refuse(v, "statement type %s is not allowed: %s", word,
-	    lx->my ? READ_ONLY_KINDS_MY : READ_ONLY_KINDS);
+	    lx->ch ? READ_ONLY_KINDS_CH : lx->my ? READ_ONLY_KINDS_MY :
+	    READ_ONLY_KINDS);
 }
 
 /*
@@ -1137,6 +1282,15 @@ guard_head(struct lexer *lx, struct dc_sql_verdict *v, int *kind,
 		return refuse(v, "%s", t.type == TOK_EOF ? "empty statement" :
 		    "only one statement is allowed");
 	}
+	if (lx->ch && (tok_is(&t, "describe") || tok_is(&t, "desc") ||
+	    tok_is(&t, "exists") || tok_is(&t, "show"))) {
+		/* what follows is read by guard_scan like the rest */
+		*kind = DC_SQL_SHOW;
+		return 0;
+	}
+	if (lx->ch && tok_is(&t, "explain"))
+		return refuse(v, "statement type EXPLAIN is not allowed: %s",
+		    READ_ONLY_KINDS_CH);
 	if (lx->my && (tok_is(&t, "explain") || tok_is(&t, "describe") ||
 	    tok_is(&t, "desc")))
 		return guard_explain_my(lx, v, kind, with0);
@@ -1158,7 +1312,7 @@ guard_head(struct lexer *lx, struct dc_sql_verdict *v, int *kind,
  * ANSI_QUOTES when ansi.
  */
 static int
-guard_pass(const char *sql, size_t len, int scs, int my, int ansi,
+guard_pass(const char *sql, size_t len, int scs, int my, int ansi, int ch,
     struct dc_sql_verdict *v)
 {
 	struct lexer	 lx, head;
@@ -1170,6 +1324,7 @@ guard_pass(const char *sql, size_t len, int scs, int my, int ansi,
 	lx.scs = scs;
 	lx.my = my;
 	lx.ansi = ansi;
+	lx.ch = ch;
 	head = lx;
 	if (guard_head(&head, v, &kind, &with0) == -1 ||
 	    guard_scan(&lx, with0, v) == -1)
@@ -1206,13 +1361,13 @@ dc_sql_guard(const char *sql, size_t len, struct dc_sql_verdict *v)
 
 	memset(&alt, 0, sizeof(alt));
 	if (guard_input(sql, len, v) == -1 ||
-	    guard_pass(sql, len, 1, 0, 0, v) == -1)
+	    guard_pass(sql, len, 1, 0, 0, 0, v) == -1)
 		return guard_refused(v);
 	/*
 	 * The two readings differ only in a backslash inside '...': if the
 	 * second refuses what the first admits, that backslash is why.
 	 */
-	if (guard_pass(sql, len, 0, 0, 0, &alt) == -1) {
+	if (guard_pass(sql, len, 0, 0, 0, 0, &alt) == -1) {
 		refuse(v, "ambiguous backslash before a quote in a '...' "
 		    "string: write it as E'...' with the backslash doubled");
 		return guard_refused(v);
@@ -1228,7 +1383,7 @@ dc_sql_guard_mysql(const char *sql, size_t len, struct dc_sql_verdict *v)
 	int			 scs, ansi;
 
 	if (guard_input(sql, len, v) == -1 ||
-	    guard_pass(sql, len, 0, 1, 0, v) == -1)
+	    guard_pass(sql, len, 0, 1, 0, 0, v) == -1)
 		return guard_refused(v);
 	/*
 	 * The server's sql_mode decides whether a backslash escapes in a
@@ -1239,13 +1394,24 @@ dc_sql_guard_mysql(const char *sql, size_t len, struct dc_sql_verdict *v)
 		for (ansi = 0; ansi <= 1; ansi++) {
 			memset(&alt, 0, sizeof(alt));
 			if ((scs || ansi) &&
-			    guard_pass(sql, len, scs, 1, ansi, &alt) == -1) {
+			    guard_pass(sql, len, scs, 1, ansi, 0, &alt) == -1) {
 				refuse(v, "ambiguous quoting: a backslash or a "
 				    "double quote reads differently under "
 				    "another sql_mode (%s)", alt.reason);
 				return guard_refused(v);
 			}
 		}
+	v->ok = 1;
+	return 0;
+}
+
+int
+dc_sql_guard_clickhouse(const char *sql, size_t len, struct dc_sql_verdict *v)
+{
+	/* one reading: 18.16 and later servers escape the same way */
+	if (guard_input(sql, len, v) == -1 ||
+	    guard_pass(sql, len, 0, 0, 0, 1, v) == -1)
+		return guard_refused(v);
 	v->ok = 1;
 	return 0;
 }

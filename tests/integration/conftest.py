@@ -1,11 +1,15 @@
 """Fixtures for the integration suite: throwaway PostgreSQL clusters, a
-throwaway MariaDB server, and real datachatd daemons.
+throwaway MariaDB server, a throwaway ClickHouse server, and real
+datachatd daemons.
 
 A cluster is initdb'ed as the postgres user in a temporary directory, on a
 free loopback port with its unix socket in that directory, and removed at
 the end even when a test fails.  The MariaDB server (session-scoped, only
 started by the tests that ask for it) is installed with
-mariadb-install-db and run by mariadbd as the mysql user the same way.  A daemon is the real binary from
+mariadb-install-db and run by mariadbd as the mysql user the same way;
+the ClickHouse server (session-scoped too) runs as the clickhouse user
+from a config written into its temporary directory, every port (HTTP,
+native TCP, interserver) a free loopback one.  A daemon is the real binary from
 $DC_BUILDDIR, started in the foreground with a config file written for the
 test; at teardown it is stopped and the test fails if any of its processes
 is left behind.
@@ -34,6 +38,9 @@ PG_PASSWORD = "s3cret-Pg-pw"
 MARIADBD = "/usr/sbin/mariadbd"
 MY_PASSWORD = "s3cret-My-pw"
 MY_USER = "dc"
+CLICKHOUSE = "/usr/sbin/clickhouse-server"
+CH_PASSWORD = "s3cret-Ch-pw"
+CH_USER = "dc"
 
 
 def free_port():
@@ -245,6 +252,147 @@ class MyServer:
 @pytest.fixture(scope="session")
 def mysql():
     server = MyServer()
+    yield server
+    server.destroy()
+
+
+CH_CONFIG = """<?xml version="1.0"?>
+<yandex>
+  <logger><level>information</level><log>{dir}/server.log</log>
+    <errorlog>{dir}/err.log</errorlog><console>0</console></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>{http}</http_port>
+  <tcp_port>{tcp}</tcp_port>
+  <interserver_http_port>{inter}</interserver_http_port>
+  <path>{dir}/data/</path>
+  <tmp_path>{dir}/tmp/</tmp_path>
+  <user_files_path>{dir}/user_files/</user_files_path>
+  <format_schema_path>{dir}/format_schemas/</format_schema_path>
+  <users_config>{dir}/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+  <mark_cache_size>67108864</mark_cache_size>
+  <uncompressed_cache_size>67108864</uncompressed_cache_size>
+  <max_concurrent_queries>200</max_concurrent_queries>
+  <keep_alive_timeout>10</keep_alive_timeout>
+  <mlock_executable>false</mlock_executable>
+</yandex>
+"""
+
+CH_USERS = """<?xml version="1.0"?>
+<yandex>
+  <profiles>
+    <default><max_memory_usage>2000000000</max_memory_usage></default>
+    <ro><readonly>1</readonly></ro>
+  </profiles>
+  <users>
+    <default><password></password><networks><ip>127.0.0.1</ip></networks>
+      <profile>default</profile><quota>default</quota></default>
+    <{user}><password>{password}</password>
+      <networks><ip>127.0.0.1</ip></networks>
+      <profile>default</profile><quota>default</quota></{user}>
+    <ro><password>{password}</password>
+      <networks><ip>127.0.0.1</ip></networks>
+      <profile>ro</profile><quota>default</quota></ro>
+  </users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries>
+    <errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows>
+    <execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+"""
+
+
+class ChServer:
+    """A private ClickHouse server owned by the clickhouse user: its
+    default user (no password, loopback only) for the tests' own setup
+    over HTTP, CH_USER with a password for datachatd, and "ro" (the same
+    password) whose profile is readonly=1."""
+
+    def __init__(self):
+        pw = pwd.getpwnam("clickhouse")
+        self.dir = tempfile.mkdtemp(prefix="dc-ch-")
+        self.http_port = free_port()
+        self.tcp_port = free_port()
+        self.proc = None
+        ports = {"http": self.http_port, "tcp": self.tcp_port,
+                 "inter": free_port(), "dir": self.dir}
+        for name, text in (("config.xml", CH_CONFIG.format(**ports)),
+                           ("users.xml", CH_USERS.format(
+                               user=CH_USER, password=CH_PASSWORD))):
+            path = os.path.join(self.dir, name)
+            with open(path, "w") as f:
+                f.write(text)
+        for root, dirs, files in os.walk(self.dir):
+            for n in [root] + [os.path.join(root, x) for x in files]:
+                os.chown(n, pw.pw_uid, pw.pw_gid)
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["runuser", "-u", "clickhouse", "--", CLICKHOUSE,
+             "--config-file=" + os.path.join(self.dir, "config.xml")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=self.dir, start_new_session=True)
+        wait_for(lambda: self._ping(), timeout=60, what="clickhouse up")
+
+    def _ping(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("clickhouse-server exited: see %s/err.log"
+                               % self.dir)
+        return self.sql("SELECT 1") == [["1"]]
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, db, user=CH_USER, password=CH_PASSWORD,
+            scheme="clickhouse", host="127.0.0.1", port=None):
+        return "%s://%s:%s@%s:%d/%s" % (scheme, user, password, host,
+                                        port or self.http_port, db)
+
+    def sql(self, query, db=None):
+        """One statement as the default user; rows as lists of text."""
+        params = {"database": db} if db else {}
+        r = requests.post("http://127.0.0.1:%d/" % self.http_port,
+                          params=params, data=query.encode(), timeout=30)
+        if r.status_code != 200:
+            raise RuntimeError("clickhouse: %s" % r.text.strip())
+        return [line.split("\t") for line in r.text.splitlines()]
+
+    def admin(self, statements, db=None):
+        """Run ;-separated statements; the last one's rows."""
+        rows = None
+        for st in [x for x in statements.split(";") if x.strip()]:
+            rows = self.sql(st, db)
+        return rows
+
+    def create_db(self, prefix="db"):
+        name = "%s_%s" % (prefix, uuid.uuid4().hex[:10])
+        self.sql("CREATE DATABASE %s" % name)
+        return name
+
+    def running(self, marker):
+        """query_ids of the statements running that contain marker."""
+        rows = self.sql("SELECT query_id FROM system.processes WHERE "
+                        "query LIKE '%%%s%%' AND query NOT LIKE "
+                        "'%%system.processes%%'" % marker)
+        return [r[0] for r in rows]
+
+
+@pytest.fixture(scope="session")
+def clickhouse():
+    server = ChServer()
     yield server
     server.destroy()
 
