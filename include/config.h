@@ -93,6 +93,7 @@ struct dc_config {
 	int		 request_timeout;	/* seconds */
 	int		 statement_timeout;	/* milliseconds */
 	int		 max_rows;
+	int		 max_result_bytes;	/* bytes of values per result */
 	int		 connect_timeout;	/* seconds */
 	int		 target_idle_timeout;	/* seconds */
 	int		 max_target_connections;

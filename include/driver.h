@@ -37,7 +37,12 @@
  * construction for READ and CATALOG jobs: its engine's read-only
  * transaction, the statement timeout (cfg->statement_timeout ms), and for
  * READ at most j->max_rows + 1 rows kept, the rest dropped or the
- * statement stopped.  Nothing a job does may outlive it in the session
+ * statement stopped.  A READ job also has a byte budget, j->max_bytes
+ * (max_result_bytes): the driver gives it to its rows (dc_rows_budget),
+ * whose dc_rows_add() refuses a row that does not fit, and then calls
+ * dc_job_over_budget() and stops the statement as for the row cap.  A
+ * driver that can tell a row is too big before its engine has it whole
+ * in memory says so the same way, earlier.  Nothing a job does may outlive it in the session
  * (settings, locks, temporary objects): drivers end each job with their
  * engine's rollback and whatever reset it needs.
  *
@@ -306,10 +311,12 @@ struct dc_job {
 	int		 nparams[DC_JOB_MAX_STMTS];
 	char		**params[DC_JOB_MAX_STMTS];	/* NULL: SQL NULL */
 	int		 max_rows;	/* READ: keep at most max_rows + 1 */
+	size_t		 max_bytes;	/* READ: the rows' byte budget, 0: none */
 
 	/* what came back: written by the driver */
 	struct dc_rows	*rows;		/* the result, owned by the job */
 	int		 answered;	/* the server answered some of it */
+	int		 cut;		/* rows stopped at max_bytes */
 
 	/* private to the pool */
 	struct dc_pool	*pool;
@@ -393,6 +400,16 @@ void		 dc_conn_scrub(const struct dc_conn *c, const char *prefix,
  */
 void		 dc_job_fail(struct dc_job *j, int status, int flags,
 		     const char *msg, const char *sqlstate);
+
+/*
+ * A row of j's statement does not fit j->max_bytes (whole: it is larger
+ * than the whole budget by itself).  With rows kept and the row not too
+ * big by itself, the result is cut there (j->cut: truncated); otherwise
+ * the job fails with a message that says why (SQLSTATE 54000).  Either
+ * way the driver keeps no more rows and stops the statement.  Returns 1
+ * when the job failed.
+ */
+int		 dc_job_over_budget(struct dc_job *j, int whole);
 
 /* 1 once dc_job_fail() was called for j's current run. */
 int		 dc_job_failed(const struct dc_job *j);

@@ -5,8 +5,9 @@
  *
  * A query is a job on one target.  Read-only jobs run in the engine's
  * read-only transaction with the statement timeout, and a DC_JOB_READ
- * job keeps at most max_rows + 1 rows, so a statement can neither write
- * nor return more rows than the cap, whatever its text says.  How each
+ * job keeps at most max_rows + 1 rows and max_result_bytes of values,
+ * so a statement can neither write nor return more than the caps,
+ * whatever its text says.  How each
  * engine does that is its driver's business (driver.h, src/drivers/).
  *
  * Connections are keyed by connection id and entry generation.  When the
@@ -48,7 +49,8 @@ struct dc_qresult {
 	const struct dc_rows *rows;	/* on DC_OK; owned by the pool, valid
 					   during the callback; with a row cap
 					   up to max_rows + 1 rows */
-	int		 truncated;	/* more rows than the cap */
+	int		 truncated;	/* more rows than the cap, or cut_bytes */
+	int		 cut_bytes;	/* cut at max_result_bytes */
 	const char	*error;		/* message, never a URL or password */
 	const char	*sqlstate;	/* the engine's SQLSTATE, when it has
 					   one ("08001" cannot connect, "08006"

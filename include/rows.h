@@ -37,8 +37,11 @@
  * How a type is written as JSON is result.h's business, in one place.
  *
  * The row path is one place: every row a driver keeps goes through
- * dc_rows_add() or dc_rows_add_ref(), which also count r->bytes, so a
- * byte budget on results can be enforced there.
+ * dc_rows_add() or dc_rows_add_ref(), which count r->bytes and enforce
+ * the byte budget (dc_rows_budget, from max_result_bytes): a row that
+ * would take r->bytes past it is refused before it is copied, and the
+ * driver cuts the result there or refuses the statement
+ * (dc_job_over_budget, driver.h).
  */
 #ifndef DC_ROWS_H
 #define DC_ROWS_H
@@ -85,6 +88,7 @@ struct dc_rows {
 	int		 nrows;
 	struct dc_cell	*cells;
 	size_t		 bytes;		/* text bytes of every cell added */
+	size_t		 max_bytes;	/* budget for bytes, 0: none */
 
 	/* private */
 	int		 cap;		/* rows cells has room for */
@@ -125,12 +129,26 @@ int		 dc_rows_set_col(struct dc_rows *r, int i, const char *name,
 /* Room for n more rows, when the driver knows how many come. */
 int		 dc_rows_reserve(struct dc_rows *r, int n);
 
-/* Append one row of ncols cells, copying their text.  0 or DC_ENOMEM. */
+/*
+ * The budget: rows added from now on may bring r->bytes up to max_bytes
+ * and no further (0: no budget).
+ */
+void		 dc_rows_budget(struct dc_rows *r, size_t max_bytes);
+
+/* The text bytes of one row of r->ncols cells, as the budget counts them. */
+size_t		 dc_rows_row_bytes(const struct dc_rows *r,
+		     const struct dc_cell *row);
+
+/*
+ * Append one row of ncols cells, copying their text.  0, DC_ENOMEM, or
+ * DC_EFULL when the row does not fit the budget (nothing is copied).
+ */
 int		 dc_rows_add(struct dc_rows *r, const struct dc_cell *row);
 
 /*
  * Append one row of ncols cells without copying: their text must live
- * until dc_rows_free (see dc_rows_hold).  0 or DC_ENOMEM.
+ * until dc_rows_free (see dc_rows_hold).  0, DC_ENOMEM or DC_EFULL, as
+ * dc_rows_add.
  */
 int		 dc_rows_add_ref(struct dc_rows *r, const struct dc_cell *row);
 

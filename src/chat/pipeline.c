@@ -404,13 +404,15 @@ trace_add(struct dc_chat *q, const char *stage, const char *decision,
  * a capped result says so after them.
  */
 static char *
-direct_answer_text(int nrows, int truncated)
+direct_answer_text(const struct dc_qresult *res, int nrows)
 {
 	char buf[192];
 
 	snprintf(buf, sizeof(buf), "Executed SQL query successfully. Returned "
-	    "%d row(s).%s", nrows, truncated ? " The statement returned more "
-	    "rows; only these are shown (max_rows)." : "");
+	    "%d row(s).%s", nrows, !res->truncated ? "" : res->cut_bytes ?
+	    " The statement returned more data; only these rows are shown "
+	    "(max_result_bytes)." : " The statement returned more rows; only "
+	    "these are shown (max_rows).");
 	return strdup(buf);
 }
 
@@ -891,7 +893,7 @@ chat_answer_rows(struct dc_chat *q, const struct dc_qresult *res)
 		return;
 	}
 	m.answer = q->nl ? nl_answer_text(q, res->rows, &m.cols, nrows,
-	    res->truncated) : direct_answer_text(nrows, res->truncated);
+	    res->truncated) : direct_answer_text(res, nrows);
 	m.source = q->source != NULL ? q->source : "sql";
 	m.confident = 1;
 	m.res = res->rows;
@@ -909,10 +911,16 @@ chat_answer_rows(struct dc_chat *q, const struct dc_qresult *res)
 		struct json_object *warn = json_object_new_object();
 		char msg[128];
 
-		snprintf(msg, sizeof(msg), "result truncated to %d rows "
-		    "(max_rows)", max_rows);
+		if (res->cut_bytes)
+			snprintf(msg, sizeof(msg), "result truncated to %d "
+			    "rows (max_result_bytes: %d bytes)", nrows,
+			    q->w->cfg->max_result_bytes);
+		else
+			snprintf(msg, sizeof(msg), "result truncated to %d "
+			    "rows (max_rows)", max_rows);
 		json_object_object_add(warn, "warning_type",
-		    json_object_new_string("row_limit"));
+		    json_object_new_string(res->cut_bytes ?
+		    "byte_limit" : "row_limit"));
 		json_object_object_add(warn, "message",
 		    json_object_new_string(msg));
 		m.warnings = json_object_new_array();

@@ -131,6 +131,8 @@ const struct dc_config_key dc_config_keys[] = {
 	    "milliseconds a statement may run on a target database"),
 	K(max_rows, DC_CT_INT, "1000", 1, NULL, 1, 1000000,
 	    "most rows returned by one query"),
+	K(max_result_bytes, DC_CT_INT, "67108864", 1, NULL, 4096, 2147483647,
+	    "most bytes of values one query returns; past it the rows are cut"),
 	K(connect_timeout, DC_CT_INT, "5", 1, NULL, 1, 300,
 	    "seconds allowed to connect to a target database"),
 	K(target_idle_timeout, DC_CT_INT, "300", 1, NULL, 1, 86400,

@@ -268,6 +268,23 @@ dc_job_fail(struct dc_job *j, int status, int flags, const char *msg,
 }
 
 int
+dc_job_over_budget(struct dc_job *j, int whole)
+{
+	char msg[256];
+
+	assert(j->max_bytes > 0);
+	if (!whole && j->rows != NULL && j->rows->nrows > 0) {
+		j->cut = 1;
+		return 0;
+	}
+	snprintf(msg, sizeof(msg), "a row of the result is larger than "
+	    "max_result_bytes (%zu bytes); select fewer or shorter values "
+	    "(left(), substring())", j->max_bytes);
+	dc_job_fail(j, DC_ERR, 0, msg, "54000");
+	return 1;
+}
+
+int
 dc_job_failed(const struct dc_job *j)
 {
 	return j->status != DC_OK;
@@ -285,6 +302,7 @@ job_reset(struct dc_job *j)
 	j->sqlstate[0] = '\0';
 	j->c = NULL;
 	j->answered = 0;
+	j->cut = 0;
 }
 
 /* --- targets --- */
@@ -1300,6 +1318,8 @@ job_finish(struct dc_job *j)
 	r.no_table = j->status == DC_ERR && (j->flags & DC_JOBF_NO_TABLE);
 	if (r.rows != NULL && j->max_rows > 0 && r.rows->nrows > j->max_rows)
 		r.truncated = 1;
+	if (r.rows != NULL && j->cut)
+		r.truncated = r.cut_bytes = 1;
 	if (j->probe_url == NULL && !j->cancelled && j->t != NULL &&
 	    !j->t->is_sysdb) {
 		if (ok) {
@@ -1354,8 +1374,10 @@ dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
 		return DC_ENOMEM;
 	}
 	/* rows one at a time, capped whatever the statement says */
-	if (kind == DC_JOB_READ)
+	if (kind == DC_JOB_READ) {
 		j->max_rows = p->w->cfg->max_rows;
+		j->max_bytes = (size_t)p->w->cfg->max_result_bytes;
+	}
 	return job_submit(t, j, jobp);
 }
 

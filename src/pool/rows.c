@@ -132,12 +132,41 @@ dc_rows_reserve(struct dc_rows *r, int n)
 	return DC_OK;
 }
 
+void
+dc_rows_budget(struct dc_rows *r, size_t max_bytes)
+{
+	r->max_bytes = max_bytes;
+}
+
+size_t
+dc_rows_row_bytes(const struct dc_rows *r, const struct dc_cell *row)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < r->ncols; i++)
+		if (row[i].v != NULL)
+			n += row[i].len;
+	return n;
+}
+
+/* Whether row fits what is left of the budget (checked before copying). */
+static int
+row_fits(const struct dc_rows *r, const struct dc_cell *row)
+{
+	assert(r->max_bytes == 0 || r->bytes <= r->max_bytes);
+	return r->max_bytes == 0 ||
+	    dc_rows_row_bytes(r, row) <= r->max_bytes - r->bytes;
+}
+
 int
 dc_rows_add_ref(struct dc_rows *r, const struct dc_cell *row)
 {
 	struct dc_cell *to;
 	int i;
 
+	if (!row_fits(r, row))
+		return DC_EFULL;
 	if (dc_rows_reserve(r, 1) != DC_OK)
 		return DC_ENOMEM;
 	to = &r->cells[(size_t)r->nrows * (size_t)r->ncols];
@@ -156,6 +185,8 @@ dc_rows_add(struct dc_rows *r, const struct dc_cell *row)
 	struct dc_cell *to;
 	int i;
 
+	if (!row_fits(r, row))
+		return DC_EFULL;
 	if (dc_rows_reserve(r, 1) != DC_OK)
 		return DC_ENOMEM;
 	to = &r->cells[(size_t)r->nrows * (size_t)r->ncols];

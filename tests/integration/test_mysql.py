@@ -390,6 +390,30 @@ def test_timeout_and_row_cap(myd, mysql, shop):
     assert ok_rows(sql(d, "SELECT 1 AS x", ids["a"]))["data"] == {"x": [1]}
 
 
+def test_result_byte_budget(daemon_factory, registry_env, mysql, shop):
+    """max_result_bytes on MySQL: rows cut at the budget, a row larger
+    than it refused by the connector from its packet header."""
+    d = daemon_factory(workers=1, env=clean_env(registry_env),
+                       conf={"max_result_bytes": "1048576"}).start(
+                           wait_ready=True)
+    a = register(d, mysql, shop["a"])
+    r = sql(d, "SELECT seq, REPEAT('x', 100000) AS v FROM seq_1_to_100000", a)
+    j = ok_rows(r)
+    assert j["data"]["seq"] == list(range(1, 11)) and j["truncated"] is True
+    assert "(max_result_bytes)" in j["answer"]
+    # binary values count as their hex text
+    j = ok_rows(sql(d, "SELECT seq, UNHEX(REPEAT('ab', 100000)) AS v FROM "
+                       "seq_1_to_100", a))
+    assert j["row_count"] == 5 and j["truncated"] is True
+    for q in ("SELECT REPEAT('x', 4000000) AS v",
+              "SELECT IF(seq = 3, REPEAT('x', 4000000), 'y') AS v FROM "
+              "seq_1_to_5"):
+        r = sql(d, q, a)
+        assert r.status_code == 400, r.text[:300]
+        assert "larger than max_result_bytes (1048576 bytes)" in r.text, r.text
+    assert ok_rows(sql(d, "SELECT 1 AS x", a))["data"] == {"x": [1]}
+
+
 def test_client_leaving_stops_the_statement(myd, mysql):
     d, ids = myd
     out = {}

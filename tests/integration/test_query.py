@@ -416,6 +416,68 @@ def test_quoted_text_containing_delete_still_runs(two):
     assert len(ok_rows(sql(d, "TABLE items", ids["b"]))["id"]) == 7
 
 
+def vm_hwm_kb(pid):
+    """Peak resident memory of a process (kB), from /proc."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM for %d" % pid)
+
+
+def test_result_byte_budget(daemon_factory, registry_env, targets, pg):
+    """max_result_bytes: rows cut at the budget, a row larger than it
+    refused, and the worker's peak memory bounded while a 200 MB value
+    per row is on its way (issue 12: one such query pushed a worker to a
+    1.96 GB peak)."""
+    d = daemon_factory(workers=1, env=clean_env(registry_env),
+                       conf={"max_result_bytes": "1048576"})
+    d.start(wait_ready=True)
+    register(d, "A", pg.url(targets["a"]), default=True)
+    assert ok_rows(sql(d, "SELECT 1 AS x"))["x"] == [1]
+    [worker] = d.workers()
+    before = vm_hwm_kb(worker)
+    # 3 x 200 MB: the first value alone is over the budget, so refused
+    t0 = time.monotonic()
+    r = sql(d, "SELECT repeat('x', 200000000) FROM generate_series(1,3)",
+            timeout=120)
+    assert r.status_code == 400, r.text[:300]
+    assert r.json() == {"detail": "Query execution failed: a row of the "
+                        "result is larger than max_result_bytes (1048576 "
+                        "bytes); select fewer or shorter values (left(), "
+                        "substring())"}
+    took = time.monotonic() - t0
+    grown = vm_hwm_kb(worker) - before
+    # generous: one read of libpq's may take in the rest of a row before
+    # the check sees it (datachatd.conf(5)), and the row's PGresult when
+    # that read completed it, so up to two copies of one 200 MB value;
+    # without the budget the worker's peak grew by 1.9 GB
+    assert grown < 450 * 1024, (grown, took)
+    # a huge value after rows that fit: refused too, not cut
+    r = sql(d, "SELECT CASE WHEN g = 3 THEN repeat('x', 200000000) ELSE 'y' "
+               "END AS v FROM generate_series(1, 5) g", timeout=120)
+    assert r.status_code == 400 and "max_result_bytes" in r.text, r.text[:300]
+    assert vm_hwm_kb(worker) - before < 450 * 1024
+    # rows that fit one by one are cut at the budget: 10 x 100 kB fit 1 MiB
+    r = sql(d, "SELECT g, repeat('x', 100000) AS v FROM "
+               "generate_series(1, 100000) g")
+    data = ok_rows(r)
+    j = r.json()
+    assert data["g"] == list(range(1, 11)) and len(data["v"][9]) == 100000
+    assert j["truncated"] is True and j["row_count"] == 10
+    assert ("Returned 10 row(s). The statement returned more data; only these "
+            "rows are shown (max_result_bytes).") in j["answer"]
+    assert j["validation_warnings"][0]["warning_type"] == "byte_limit"
+    # exactly at the budget is not cut
+    r = sql(d, "SELECT repeat('x', 1048576 - 7) AS v UNION ALL SELECT "
+               "'1234567'")
+    assert ok_rows(r)["v"][1] == "1234567" and r.json()["truncated"] is False
+    # the worker is the same and serves on
+    assert d.workers() == [worker]
+    assert ok_rows(sql(d, "SELECT 3 AS x"))["x"] == [3]
+    assert ok_rows(sql(d, "SELECT count(*) AS n FROM items"))["n"] == [3]
+
+
 def test_row_cap_and_statement_timeout(daemon_factory, registry_env, targets, pg):
     d = daemon_factory(env=clean_env(registry_env),
                        conf={"max_rows": "50", "statement_timeout": "500"})

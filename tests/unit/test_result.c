@@ -278,11 +278,50 @@ test_rows_neutral(void)
 	CHECK(dc_pg_vtype(1186) == DC_VT_OTHER);	/* interval */
 }
 
+/* max_result_bytes: a row that would pass the budget is not kept */
+static void
+test_rows_budget(void)
+{
+	struct dc_rows *r = dc_rows_new(2);
+	struct dc_cell row[2] = { { "abcd", 4 }, { NULL, 0 } };
+
+	CHECK(r != NULL);
+	if (r == NULL)
+		return;
+	CHECK(dc_rows_set_col(r, 0, "a", DC_VT_TEXT) == DC_OK);
+	CHECK(dc_rows_set_col(r, 1, "b", DC_VT_TEXT) == DC_OK);
+	dc_rows_budget(r, 10);
+	CHECK(dc_rows_row_bytes(r, row) == 4);
+	CHECK(dc_rows_add(r, row) == DC_OK);
+	CHECK(dc_rows_add_ref(r, row) == DC_OK);
+	CHECK(r->bytes == 8);
+	/* 4 more would make 12 */
+	CHECK(dc_rows_add(r, row) == DC_EFULL);
+	CHECK(dc_rows_add_ref(r, row) == DC_EFULL);
+	CHECK(r->nrows == 2 && r->bytes == 8);
+	/* NULLs cost nothing, and exactly the budget fits */
+	row[0].v = NULL;
+	row[0].len = 0;
+	CHECK(dc_rows_add(r, row) == DC_OK);
+	row[0].v = "xy";
+	row[0].len = 2;
+	CHECK(dc_rows_add(r, row) == DC_OK);
+	CHECK(r->nrows == 4 && r->bytes == 10);
+	row[0].v = "";
+	row[0].len = 0;
+	CHECK(dc_rows_add(r, row) == DC_OK);
+	row[0].v = "z";
+	row[0].len = 1;
+	CHECK(dc_rows_add(r, row) == DC_EFULL);
+	dc_rows_free(r);
+}
+
 int
 main(void)
 {
 	test_values();
 	test_rows_neutral();
+	test_rows_budget();
 	test_bad_numbers_stay_strings();
 	test_column_names();
 	test_failures();

@@ -33,6 +33,15 @@
  * (killer), as when a client leaves mid-query: MySQL does not notice a
  * closed client while a statement runs.
  *
+ * The byte budget (max_result_bytes) is kept the same way: a row that
+ * does not fit what is left of it cuts the result, or refuses the
+ * statement when it is larger than the whole budget (dc_job_over_budget).
+ * The connector reads a row's packets whole before handing the row over:
+ * what bounds that row is the server's max_allowed_packet (a value
+ * longer than it is NULL, with a warning), not us.  (Lowering the
+ * connector's own limit to the budget loses the connection instead of
+ * saying why, so it is left alone.)
+ *
  * Values arrive as text (the text protocol); binary strings are turned
  * into "\x" and hex digits (rows.h), everything else is kept as sent.
  */
@@ -804,15 +813,26 @@ hex_value(struct myconn *mc, const char *v, size_t len, size_t *outlen)
 	return mc->hexbuf;
 }
 
-/* Keep one row (copied: the connector reuses its buffer). */
+/*
+ * Keep one row (copied: the connector reuses its buffer).  0, DC_ENOMEM,
+ * or DC_EFULL with *need, the row's bytes, when it does not fit the
+ * budget: checked before any binary value is converted.
+ */
 static int
-keep_row(struct myconn *mc, struct dc_job *j, MYSQL_ROW row)
+keep_row(struct myconn *mc, struct dc_job *j, MYSQL_ROW row, size_t *need)
 {
 	struct dc_rows *r = j->rows;
 	unsigned long *lens = mysql_fetch_lengths(mc->res);
 	char *hexcopy = NULL;
 	int i, rc;
 
+	*need = 0;
+	for (i = 0; i < r->ncols; i++)
+		if (row[i] != NULL)
+			*need += r->cols[i].type == DC_VT_BYTES ?
+			    2 * (size_t)lens[i] + 2 : (size_t)lens[i];
+	if (r->max_bytes > 0 && *need > r->max_bytes - r->bytes)
+		return DC_EFULL;
 	for (i = 0; i < r->ncols; i++) {
 		mc->cells[i].v = row[i];
 		mc->cells[i].len = row[i] != NULL ? lens[i] : 0;
@@ -872,6 +892,8 @@ static int
 row_arrived(struct myconn *mc, MYSQL_ROW row)
 {
 	struct dc_job *j = mc->c.job;
+	size_t need;
+	int rc;
 
 	if (row == NULL) {
 		rows_done(mc);
@@ -887,7 +909,11 @@ row_arrived(struct myconn *mc, MYSQL_ROW row)
 		return 1;	/* out of memory earlier: drain */
 	if (j->max_rows > 0 && j->rows->nrows == j->max_rows)
 		mc->capped = 1;		/* this is the one over the cap */
-	if (keep_row(mc, j, row) != DC_OK)
+	if ((rc = keep_row(mc, j, row, &need)) == DC_EFULL) {
+		/* the budget is spent: as over the row cap from here */
+		dc_job_over_budget(j, need > j->max_bytes);
+		mc->capped = 1;
+	} else if (rc != DC_OK)
 		rows_failed(mc, j);
 	return 1;
 }
@@ -952,7 +978,8 @@ query_done(struct myconn *mc, int err)
 		dc_rows_free(j->rows);
 		j->rows = NULL;
 		rows_failed(mc, j);
-	}
+	} else
+		dc_rows_budget(j->rows, j->max_bytes);
 	fetch_rows(mc);
 }
 

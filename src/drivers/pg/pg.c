@@ -31,6 +31,26 @@
  * answered at once and the connection closed, which stops the statement
  * (an endless one would otherwise run into its timeout).
  *
+ * The byte budget (max_result_bytes) is kept the same way: a row that
+ * does not fit what is left of it cuts the result there, or refuses the
+ * statement when the row alone is larger than the budget
+ * (dc_job_over_budget).  libpq hands over a row only once its whole
+ * DataRow message is in memory, so checking rows as they are kept would
+ * let one huge value in (twice: libpq's input buffer and the PGresult).
+ * So, after each read, the driver also asks the kernel how many bytes
+ * arrived on the socket since the last complete row (TCP_INFO's
+ * tcpi_bytes_received) and stops once the row still arriving cannot fit.
+ * What this cannot bound: what libpq reads in one PQconsumeInput.  It
+ * reads a long message until the socket is empty, and a server that
+ * sends as fast as we copy keeps it from being empty: on loopback one
+ * read took in 40 to 200 MB of a 200 MB value.  So the hard bound for a
+ * row is the row itself, in libpq's input buffer, and its PGresult when
+ * that read completed it; never the rows after it, datachatd's copy or
+ * their JSON.  Nor can it see a row's first bytes that came in the read
+ * that completed the row before it, or a target on a unix socket (no
+ * byte counter: there a row is checked once it is whole).  libpq offers
+ * no hook on its reads, and no limit on a message's size.
+ *
  * Jobs are pipelined (the pool chooses how many per connection); the jobs
  * one loop pass gives a connection share one Sync, sent when the pass ends
  * (the pool calls pg_flush), so the server gets them in one read and
@@ -41,7 +61,14 @@
  * connection is blocked until a ROLLBACK ended that transaction
  * (pg_reset).
  */
+#include <sys/socket.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#ifdef __linux__
+#include <linux/tcp.h>		/* struct tcp_info with tcpi_bytes_received */
+#endif
+#include <assert.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +328,7 @@ struct pgconn {
 	int		 cleaning;	/* pg_reset's ROLLBACK is coming */
 	int		 prepared;	/* the fixed statements exist */
 	int		 prep_timeout;	/* statement_timeout they were made with */
+	int		 no_rx;		/* no TCP byte counter (rx_bytes) */
 	char		 names[S_NSTEPS][32];	/* of the fixed statements */
 };
 
@@ -308,7 +336,11 @@ struct pgjob {
 	int		 nsent;		/* statements sent for it */
 	int		 ridx;		/* the one whose rows are the result */
 	int		 single;	/* ridx runs in single-row mode */
-	int		 capped;	/* single: max_rows + 1 rows arrived */
+	int		 capped;	/* single: max_rows + 1 rows arrived, or
+					   the byte budget is spent: keep no more */
+	int		 over;		/* over the byte budget: stop it */
+	int		 rx_rows;	/* rows kept when rx_mark was taken */
+	uint64_t	 rx_mark;	/* bytes received then (rx_bytes) */
 	int		 step;		/* statement whose results we read */
 	int		 fail_step;	/* statement of the first error, or -1 */
 	int		 sync;		/* the last job before a Sync */
@@ -709,6 +741,93 @@ handle_result(struct dc_job *j, PGresult *res)
 }
 
 /*
+ * Bytes the kernel received on pc's socket so far, or 0 when it cannot
+ * say (a unix socket, a kernel without the counter).
+ */
+static uint64_t
+rx_bytes(struct pgconn *pc)
+{
+#if defined(__linux__) && defined(TCP_INFO)
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (pc->no_rx)
+		return 0;
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(PQsocket(pc->conn), IPPROTO_TCP, TCP_INFO, &ti,
+	    &len) != 0 || len < offsetof(struct tcp_info,
+	    tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)) {
+		pc->no_rx = 1;
+		return 0;
+	}
+	return ti.tcpi_bytes_received;
+#else
+	pc->no_rx = 1;
+	return 0;
+#endif
+}
+
+/* A row does not fit the byte budget: keep no more, stop the statement. */
+static void
+over_budget(struct dc_job *j, int whole)
+{
+	struct pgjob *js = pgjob(j);
+
+	dc_job_over_budget(j, whole);
+	js->capped = 1;
+	js->over = 1;
+}
+
+/*
+ * n bytes of budget as bytes on the wire: the values, each row's
+ * framing, TLS records, and the small messages around the rows.
+ */
+static uint64_t
+wire_bytes(size_t n)
+{
+	return (uint64_t)n + n / 64 + 65536;
+}
+
+/*
+ * After a read: the bytes that arrived since the last row was kept are
+ * the row still arriving (and nothing else: the messages after it come
+ * once it is complete).  When they cannot fit what is left of the
+ * budget, stop now rather than let libpq hold the rest of it.
+ */
+static void
+budget_check(struct pgconn *pc, struct dc_job *j)
+{
+	struct pgjob *js = pgjob(j);
+	int nrows = j->rows != NULL ? j->rows->nrows : 0;
+	size_t used = j->rows != NULL ? j->rows->bytes : 0;
+	uint64_t rx = rx_bytes(pc);
+
+	if (rx == 0)
+		return;
+	if (nrows != js->rx_rows) {
+		/* rows were kept: the next one starts about here */
+		js->rx_rows = nrows;
+		js->rx_mark = rx;
+		return;
+	}
+	assert(used <= j->max_bytes);
+	if (rx - js->rx_mark > wire_bytes(j->max_bytes - used))
+		over_budget(j, rx - js->rx_mark > wire_bytes(j->max_bytes));
+}
+
+/* The text bytes of res's first row. */
+static size_t
+row_bytes(const PGresult *res)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < PQnfields(res); i++)
+		n += (size_t)PQgetlength(res, 0, i);
+	return n;
+}
+
+/*
  * A result of the statement read in single-row mode: the first row is
  * kept by reference in its own PGresult, later ones are copied; rows
  * beyond max_rows + 1 are dropped; the statement's final (empty)
@@ -719,7 +838,7 @@ single_result(struct dc_job *j, PGresult *res)
 {
 	struct pgjob *js = pgjob(j);
 	struct dc_cell cells[64], *cp = cells;
-	int ncols;
+	int ncols, rc;
 
 	if (PQresultStatus(res) != PGRES_SINGLE_TUPLE) {
 		if (j->rows != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
@@ -732,9 +851,15 @@ single_result(struct dc_job *j, PGresult *res)
 	if (dc_job_failed(j) || js->capped)
 		goto drop;
 	if (j->rows == NULL) {
+		if (j->max_bytes > 0 && row_bytes(res) > j->max_bytes) {
+			over_budget(j, 1);
+			goto drop;
+		}
 		/* one row is a result as it is */
 		if (dc_pg_rows(res, &j->rows) != DC_OK)
 			dc_job_fail(j, DC_ERR, 0, "out of memory", NULL);
+		else
+			dc_rows_budget(j->rows, j->max_bytes);
 		return;
 	}
 	if (j->max_rows > 0 && j->rows->nrows == j->max_rows)
@@ -746,7 +871,9 @@ single_result(struct dc_job *j, PGresult *res)
 		goto drop;
 	}
 	row_cells(res, 0, cp, ncols);
-	if (dc_rows_add(j->rows, cp) != DC_OK)
+	if ((rc = dc_rows_add(j->rows, cp)) == DC_EFULL)
+		over_budget(j, dc_rows_row_bytes(j->rows, cp) > j->max_bytes);
+	else if (rc != DC_OK)
 		dc_job_fail(j, DC_ERR, 0, "out of memory", NULL);
 	if (cp != cells)
 		free(cp);
@@ -756,10 +883,10 @@ drop:
 
 /*
  * Read what arrived for the head job.  Returns 1 when its pipeline is
- * complete, 2 when a single-row statement has its max_rows + 1 rows and
- * the rest of its output has not arrived yet (the caller answers now and
- * closes the connection, which stops the statement), 3 when sending its
- * Sync failed, else 0.
+ * complete, 2 when a single-row statement has its max_rows + 1 rows or
+ * spent its byte budget and the rest of its output has not arrived yet
+ * (the caller answers now and closes the connection, which stops the
+ * statement), 3 when sending its Sync failed, else 0.
  */
 static int
 read_results(struct pgconn *pc)
@@ -790,10 +917,13 @@ read_results(struct pgconn *pc)
 					return 3;
 			}
 			/* the next one's first result has not been parsed yet */
-			if (js->single && js->step == js->ridx &&
-			    PQsetSingleRowMode(pc->conn) != 1)
-				log_warn("single-row mode refused; reading the "
-				    "whole result");
+			if (js->single && js->step == js->ridx) {
+				if (PQsetSingleRowMode(pc->conn) != 1)
+					log_warn("single-row mode refused; "
+					    "reading the whole result");
+				if (j->max_bytes > 0)
+					js->rx_mark = rx_bytes(pc);
+			}
 			continue;
 		}
 		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
@@ -805,8 +935,11 @@ read_results(struct pgconn *pc)
 		else
 			handle_result(j, res);
 	}
-	return js->capped && js->step == js->ridx && !dc_job_failed(j) ?
-	    2 : 0;
+	if (js->single && js->step == js->ridx && j->max_bytes > 0 &&
+	    !js->capped && !dc_job_failed(j))
+		budget_check(pc, j);
+	return js->capped && js->step == js->ridx &&
+	    (!dc_job_failed(j) || js->over) ? 2 : 0;
 }
 
 /*
