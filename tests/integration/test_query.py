@@ -651,25 +651,24 @@ def test_slow_target_does_not_delay_another(daemon_factory, registry_env,
 
     def run_slow():
         t0 = time.monotonic()
-        slow["r"] = sql(d, "SELECT pg_sleep(2) AS s, current_database() AS db", a,
-                        timeout=20)
+        slow["r"] = sql(d, "SELECT pg_sleep(8) AS s, current_database() AS db", a,
+                        timeout=40)
         slow["t"] = time.monotonic() - t0
 
     th = threading.Thread(target=run_slow)
     th.start()
     wait_for(lambda: len(sleeping(pg, targets["a"])) == 1,
-             timeout=5, what="pg_sleep(2) running on A")
-    t0 = time.monotonic()
+             timeout=10, what="pg_sleep(8) running on A")
     for i in range(50):
         data = ok_rows(sql(d, "SELECT %d AS i, current_database() AS db" % i, b,
                            session=s))
         assert data["i"] == [i] and data["db"] == [targets["b"]]
-    fifty = time.monotonic() - t0
-    th.join(20)
-    assert fifty < 1.0, "50 requests to B took %.2f s behind a slow A" % fifty
+    # ordering, not a stopwatch: all fifty were answered while A still slept
+    assert th.is_alive() and len(sleeping(pg, targets["a"])) == 1, \
+        "50 requests to B waited for the slow query on A"
+    th.join(40)
     assert ok_rows(slow["r"])["db"] == [targets["a"]]
-    assert slow["t"] >= 1.9
-    assert fifty < slow["t"] / 2
+    assert slow["t"] >= 7.9
 
 
 def test_connection_limit_queues(daemon_factory, registry_env, pg):
@@ -729,12 +728,13 @@ def test_connect_timeout(daemon_factory, registry_env, targets, pg):
 def test_request_timeout_cancels_the_statement(daemon_factory, registry_env,
                                                targets, pg):
     d = daemon_factory(env=clean_env(registry_env),
-                       conf={"request_timeout": "1"}).start(wait_ready=True)
+                       conf={"request_timeout": "3"}).start(wait_ready=True)
     b = register(d, "B", pg.url(targets["b"]))
     t0 = time.monotonic()
-    r = sql(d, "SELECT pg_sleep(8)", b)
+    r = sql(d, "SELECT pg_sleep(30)", b, timeout=60)
     assert r.status_code == 504, r.text
-    assert time.monotonic() - t0 < 3
+    # long before the statement would end (a bound loose enough for load)
+    assert time.monotonic() - t0 < 15
     # the connection was dropped, so the server stops the statement
     wait_for(lambda: not sleeping(pg, targets["b"]), timeout=5,
              what="statement stopped")
