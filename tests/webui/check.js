@@ -1,6 +1,10 @@
 // tests/webui/check.js - drive DataChat's own web UI, served from its own
 // origin, against datachatd in headless Chromium (playwright-core), and
 // fail on any error the UI shows or any request the browser blocks.
+// The chat page asks two questions over /ws/chat: "list tables" (from
+// the catalog) and one the LLM answers (run.py's recording mock streams
+// the answer slowly); each must show its answer and its result table, the
+// second its text growing piece by piece before the answer is complete.
 //
 // Environment: FRONT (the UI's origin), TARGET_URL (a database URL to
 // register), TARGET_URL2 (a second one), CHROMIUM (the browser), SHOTS (a
@@ -36,6 +40,70 @@ async function connectionRow(page, name) {
     .first();
 }
 
+const ASSISTANT = '[role="article"][aria-label="Assistant message"]';
+
+// Ask question on the chat page; check the events, the answer shown and
+// its result table.  kind "llm": the answer must appear piece by piece.
+async function ask(page, frames, question, kind) {
+  const t0 = Date.now();
+  const before = await page.locator(ASSISTANT).count();
+  frames.length = 0;
+  await page.getByLabel("Chat query input").fill(question);
+  await page.getByLabel("Send chat message").click();
+  const msg = page.locator(ASSISTANT).nth(before);
+  await msg.waitFor({ timeout: 30000 });
+  // the message's text as it changes, until the complete event
+  const seen = [];
+  let last = null;
+  for (let i = 0; i < 600; i++) {
+    const text = (await msg.innerText().catch(() => "")).replace(/\s+/g, " ").trim();
+    if (text !== last) {
+      seen.push([Date.now() - t0, text]);
+      last = text;
+    }
+    if (frames.some((f) => f.event === "complete" || f.event === "error"))
+      break;
+    await page.waitForTimeout(100);
+  }
+  const names = frames.map((f) => f.event + (f.agent ? ":" + f.agent : ""));
+  step(question + ": events " + names.join(", "));
+  const done = frames.find((f) => f.event === "complete");
+  if (!done)
+    throw new Error(question + ": no complete event (" + names.join(", ") + ")");
+  const chunks = frames.filter((f) => f.event === "answer_chunk");
+  if (chunks.length === 0) throw new Error(question + ": no answer_chunk event");
+  step(question + ": " + chunks.length + " answer_chunk event(s), the first " +
+    (done._t - chunks[0]._t) + " ms before complete");
+  step(question + ": the message as the page showed it:");
+  for (const [ms, text] of seen)
+    console.log("    +" + ms + " ms  ..." + JSON.stringify(text.slice(-110)));
+  if (kind === "llm") {
+    if (chunks.length < 5 || done._t - chunks[0]._t < 1500)
+      throw new Error(question + ": the answer was not streamed");
+    // what the page showed before the complete event came
+    const growing = seen.filter(([, t]) => t.length > 0);
+    if (growing.length < 3)
+      throw new Error(question + ": the page did not show the answer growing");
+  }
+  await page.waitForTimeout(1000);
+  const shown = (await msg.innerText()).replace(/\s+/g, " ");
+  const first = done.answer.split("\n")[0].trim();
+  if (!shown.includes(first))
+    throw new Error(question + ": the page shows \"" + shown + "\", not the answer \"" + first + "\"");
+  step(question + ": the page shows the answer \"" + first + "\"");
+  await msg.getByLabel("Toggle result table").click();
+  const table = msg.getByLabel("Query result table");
+  await table.waitFor({ timeout: 10000 });
+  const cols = await table.locator("th").allInnerTexts();
+  const rows = (await table.locator("tbody tr").allInnerTexts())
+    .map((t) => t.replace(/\s+/g, " ").trim());
+  step(question + ": result table [" + cols.join(", ") + "]: " + rows.join(" / "));
+  if (rows.length === 0) throw new Error(question + ": an empty result table");
+  const errs = await shownErrors(page);
+  if (errs.length) throw new Error(question + ": error banner: " + errs.join(" | "));
+  if (SHOTS) await page.screenshot({ path: SHOTS + "/chat-" + kind + ".png", fullPage: true });
+}
+
 async function main() {
   // a new profile each run (the --user-data-dir playwright passes)
   const browser = await chromium.launchPersistentContext(process.env.PROFILE, {
@@ -53,10 +121,23 @@ async function main() {
       problems.push("console: " + m.text());
   });
   page.on("requestfailed", (r) => {
-    // the chat page's WebSocket is issue 14's; everything else must work
-    if (!r.url().includes("/ws/"))
-      problems.push("request failed: " + r.method() + " " + r.url() + " " +
-        (r.failure() ? r.failure().errorText : ""));
+    problems.push("request failed: " + r.method() + " " + r.url() + " " +
+      (r.failure() ? r.failure().errorText : ""));
+  });
+  // what the chat page's WebSocket receives, with the time it came
+  const frames = [];
+  page.on("websocket", (ws) => {
+    if (!ws.url().endsWith("/ws/chat")) return;
+    ws.on("framereceived", (f) => {
+      try {
+        const e = JSON.parse(f.payload);
+        e._t = Date.now();
+        frames.push(e);
+      } catch (x) {
+        problems.push("a /ws/chat frame that is not JSON: " + f.payload);
+      }
+    });
+    ws.on("socketerror", (e) => problems.push("/ws/chat: " + e));
   });
   page.on("response", (r) => {
     if (r.status() >= 400 && r.url().includes("/api/v1/"))
@@ -127,6 +208,11 @@ async function main() {
     "\", target selector: " + options.join(" / "));
   await settle(page);
   if (SHOTS) await page.screenshot({ path: SHOTS + "/chat.png", fullPage: true });
+
+  // --- questions over /ws/chat ---
+  await target.selectOption({ label: options.find((o) => o.includes("webui-renamed")) });
+  await ask(page, frames, "list tables", "catalog");
+  await ask(page, frames, "Who are the top 3 customers by revenue?", "llm");
 
   await browser.close();
   if (problems.length) throw new Error(problems.join("\n"));
