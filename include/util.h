@@ -41,6 +41,17 @@ void		 dc_scrub_password(const char *msg, const char *url, char *out,
  */
 int		 dc_msg_has_password(const char *msg, const char *url);
 
+/* A hex digit's value, -1 for anything else. */
+int		 dc_hexval(int c);
+/*
+ * Percent-decode [s, s + n) into out (outsz bytes, NUL-terminated): 0, or
+ * -1 for a bad or truncated escape, an escaped NUL, or no room.
+ */
+int		 dc_pct_decode_strict(const char *s, size_t n, char *out,
+		     size_t outsz);
+/* 1 when [s, s + n) is word, ignoring ASCII case. */
+int		 dc_word_is(const char *s, size_t n, const char *word);
+
 /*
  * The database type a URL's scheme implies: "postgresql", "mysql",
  * "clickhouse", or NULL for an unknown scheme.

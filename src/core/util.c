@@ -70,8 +70,8 @@ dc_explicit_bzero(void *p, size_t n)
 
 /* UUIDs, URL helpers and timestamps follow (util.h). */
 
-static int
-hexval(int c)
+int
+dc_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -80,6 +80,36 @@ hexval(int c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+int
+dc_pct_decode_strict(const char *s, size_t n, char *out, size_t outsz)
+{
+	size_t i, o = 0;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		if (o + 1 >= outsz)
+			return -1;
+		if (s[i] == '%') {
+			if (i + 2 >= n ||
+			    (hi = dc_hexval((unsigned char)s[i + 1])) < 0 ||
+			    (lo = dc_hexval((unsigned char)s[i + 2])) < 0 ||
+			    (hi == 0 && lo == 0))
+				return -1;
+			out[o++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+int
+dc_word_is(const char *s, size_t n, const char *word)
+{
+	return strlen(word) == n && strncasecmp(s, word, n) == 0;
 }
 
 int
@@ -96,8 +126,8 @@ dc_uuid_parse(const char *s, uint8_t out[16])
 				goto out;
 			continue;
 		}
-		if ((hi = hexval((unsigned char)s[i])) < 0 ||
-		    (lo = hexval((unsigned char)s[i + 1])) < 0)
+		if ((hi = dc_hexval((unsigned char)s[i])) < 0 ||
+		    (lo = dc_hexval((unsigned char)s[i + 1])) < 0)
 			goto out;
 		id[n++] = (uint8_t)(hi << 4 | lo);
 		i += 2;
@@ -201,8 +231,8 @@ pct_decode(const char *s, size_t n, char *out, size_t outsz)
 
 	for (i = 0; i < n && o + 1 < outsz; i++) {
 		if (s[i] == '%' && i + 2 < n &&
-		    (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-		    (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+		    (hi = dc_hexval((unsigned char)s[i + 1])) >= 0 &&
+		    (lo = dc_hexval((unsigned char)s[i + 2])) >= 0) {
 			out[o++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else

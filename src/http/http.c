@@ -998,18 +998,6 @@ dc_req_peer(struct dc_req *r)
 	return r->peer;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode a path's percent-escapes into *out.  A % not followed by two
  * hex digits is refused (evhttp would keep it as it is), and so is an
@@ -1032,8 +1020,8 @@ decode_path(const char *raw, char **out)
 			p[j++] = raw[i];
 			continue;
 		}
-		if ((hi = hexval(raw[i + 1])) < 0 ||
-		    (lo = hexval(raw[i + 2])) < 0)
+		if ((hi = dc_hexval(raw[i + 1])) < 0 ||
+		    (lo = dc_hexval(raw[i + 2])) < 0)
 			goto bad;
 		v = hi << 4 | lo;
 		if (v < 0x20 || v == 0x7f)

@@ -195,24 +195,13 @@ expected_list(const char *const *c, char *buf, size_t sz)
 /* --- UUIDs: pydantic's (the uuid crate's) parser and its errors --- */
 
 static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 hex32(const char *h, uint8_t out[16])
 {
 	int i, a, b;
 
 	for (i = 0; i < 16; i++) {
-		if ((a = hexval(h[2 * i])) < 0 || (b = hexval(h[2 * i + 1])) < 0)
+		if ((a = dc_hexval(h[2 * i])) < 0 ||
+		    (b = dc_hexval(h[2 * i + 1])) < 0)
 			return DC_EINVAL;
 		out[i] = (uint8_t)(a << 4 | b);
 	}
@@ -276,7 +265,7 @@ uuid_strict(const char *s, uint8_t out[16], char *why, size_t whysz)
 			if (hy < 4)
 				bounds[hy] = i;
 			hy++;
-		} else if (hexval(c) < 0) {
+		} else if (dc_hexval(c) < 0) {
 			snprintf(why, whysz, "invalid character: expected an "
 			    "optional prefix of `urn:uuid:` followed by "
 			    "[0-9a-fA-F-], found `%c` at %zu", c, i + off + 1);

@@ -124,46 +124,6 @@ static const struct dc_dialect ch_dialect = {
 
 /* --- URLs and parameters --- */
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decode [s, s + n) into out; 0 or -1 (bad escape, too long). */
-static int
-pct_decode(const char *s, size_t n, char *out, size_t outsz)
-{
-	size_t i, o = 0;
-	int hi, lo;
-
-	for (i = 0; i < n; i++) {
-		if (o + 1 >= outsz)
-			return -1;
-		if (s[i] == '%') {
-			if (i + 2 >= n ||
-			    (hi = hexval((unsigned char)s[i + 1])) < 0 ||
-			    (lo = hexval((unsigned char)s[i + 2])) < 0 ||
-			    (hi == 0 && lo == 0))
-				return -1;
-			out[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else
-			out[o++] = s[i];
-	}
-	out[o] = '\0';
-	return 0;
-}
-
-static int
-word_is(const char *s, size_t n, const char *word)
-{
-	return strlen(word) == n && strncasecmp(s, word, n) == 0;
-}
-
 /* A boolean parameter's value: 1, 0, or -1 when it is neither. */
 static int
 flag_value(const char *v)
@@ -173,9 +133,9 @@ flag_value(const char *v)
 	size_t i, n = strlen(v);
 
 	for (i = 0; i < DC_ARRAY_SIZE(yes); i++) {
-		if (word_is(v, n, yes[i]))
+		if (dc_word_is(v, n, yes[i]))
 			return 1;
-		if (word_is(v, n, no[i]))
+		if (dc_word_is(v, n, no[i]))
 			return 0;
 	}
 	return -1;
@@ -259,8 +219,8 @@ dc_ch_url_parse(const char *url, struct dc_ch_url *u, char *err,
 	/* clickhouses:// and clickhouse+https:// ask for TLS */
 	slen = (size_t)(p - url);
 	plus = memchr(url, '+', slen);
-	if (word_is(url, plus != NULL ? (size_t)(plus - url) : slen,
-	    "clickhouses") || (plus != NULL && word_is(plus + 1,
+	if (dc_word_is(url, plus != NULL ? (size_t)(plus - url) : slen,
+	    "clickhouses") || (plus != NULL && dc_word_is(plus + 1,
 	    (size_t)(p - plus - 1), "https")))
 		u->tls = 1;
 	auth = p + 3;
@@ -277,12 +237,12 @@ dc_ch_url_parse(const char *url, struct dc_ch_url *u, char *err,
 	if (at != NULL) {
 		colon = memchr(auth, ':', (size_t)(at - auth));
 		n = (size_t)((colon != NULL ? colon : at) - auth);
-		if (n > 0 && pct_decode(auth, n, u->user,
+		if (n > 0 && dc_pct_decode_strict(auth, n, u->user,
 		    sizeof(u->user)) == -1) {
 			snprintf(err, errsz, "bad user name in the clickhouse URL");
 			return DC_EINVAL;
 		}
-		if (colon != NULL && pct_decode(colon + 1,
+		if (colon != NULL && dc_pct_decode_strict(colon + 1,
 		    (size_t)(at - colon - 1), u->password,
 		    sizeof(u->password)) == -1) {
 			snprintf(err, errsz, "bad password in the clickhouse URL");
@@ -328,7 +288,7 @@ dc_ch_url_parse(const char *url, struct dc_ch_url *u, char *err,
 		path++;
 		n = strcspn(path, "?#");
 		if (memchr(path, '/', n) != NULL || (n > 0 &&
-		    pct_decode(path, n, u->db, sizeof(u->db)) == -1)) {
+		    dc_pct_decode_strict(path, n, u->db, sizeof(u->db)) == -1)) {
 			snprintf(err, errsz, "bad database name in the clickhouse "
 			    "URL");
 			return DC_EINVAL;

@@ -133,46 +133,6 @@ static const struct dc_dialect my_dialect = {
 
 /* --- URLs and parameters --- */
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decode [s, s + n) into out; 0 or -1 (bad escape, too long). */
-static int
-pct_decode(const char *s, size_t n, char *out, size_t outsz)
-{
-	size_t i, o = 0;
-	int hi, lo;
-
-	for (i = 0; i < n; i++) {
-		if (o + 1 >= outsz)
-			return -1;
-		if (s[i] == '%') {
-			if (i + 2 >= n ||
-			    (hi = hexval((unsigned char)s[i + 1])) < 0 ||
-			    (lo = hexval((unsigned char)s[i + 2])) < 0 ||
-			    (hi == 0 && lo == 0))
-				return -1;
-			out[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else
-			out[o++] = s[i];
-	}
-	out[o] = '\0';
-	return 0;
-}
-
-static int
-param_is(const char *s, size_t n, const char *word)
-{
-	return strlen(word) == n && strncasecmp(s, word, n) == 0;
-}
-
 /* One query parameter name=value of a mysql URL. */
 static int
 url_param(struct dc_mysql_url *u, const char *name, size_t nlen,
@@ -197,19 +157,19 @@ url_param(struct dc_mysql_url *u, const char *name, size_t nlen,
 	};
 	size_t i, vlen = strlen(val);
 
-	if (param_is(name, nlen, "charset"))
+	if (dc_word_is(name, nlen, "charset"))
 		return DC_OK;	/* connections are utf8mb4 */
-	if (!param_is(name, nlen, "ssl") && !param_is(name, nlen, "tls") &&
-	    !param_is(name, nlen, "ssl_mode") &&
-	    !param_is(name, nlen, "sslmode") &&
-	    !param_is(name, nlen, "ssl-mode")) {
+	if (!dc_word_is(name, nlen, "ssl") && !dc_word_is(name, nlen, "tls") &&
+	    !dc_word_is(name, nlen, "ssl_mode") &&
+	    !dc_word_is(name, nlen, "sslmode") &&
+	    !dc_word_is(name, nlen, "ssl-mode")) {
 		snprintf(err, errsz, "unknown parameter \"%.*s\" in the mysql "
 		    "URL (known: ssl, ssl_mode, charset)", (int)(nlen > 32 ?
 		    32 : nlen), name);
 		return DC_EINVAL;
 	}
 	for (i = 0; i < DC_ARRAY_SIZE(modes); i++)
-		if (param_is(val, vlen, modes[i].word)) {
+		if (dc_word_is(val, vlen, modes[i].word)) {
 			u->tls = modes[i].tls;
 			return DC_OK;
 		}
@@ -248,12 +208,12 @@ dc_mysql_url_parse(const char *url, struct dc_mysql_url *u, char *err,
 	if (at != NULL) {
 		colon = memchr(auth, ':', (size_t)(at - auth));
 		n = (size_t)((colon != NULL ? colon : at) - auth);
-		if (n > 0 && pct_decode(auth, n, u->user,
+		if (n > 0 && dc_pct_decode_strict(auth, n, u->user,
 		    sizeof(u->user)) == -1) {
 			snprintf(err, errsz, "bad user name in the mysql URL");
 			return DC_EINVAL;
 		}
-		if (colon != NULL && pct_decode(colon + 1,
+		if (colon != NULL && dc_pct_decode_strict(colon + 1,
 		    (size_t)(at - colon - 1), u->password,
 		    sizeof(u->password)) == -1) {
 			snprintf(err, errsz, "bad password in the mysql URL");
@@ -279,7 +239,7 @@ dc_mysql_url_parse(const char *url, struct dc_mysql_url *u, char *err,
 		if (p > hend)
 			p = hend;
 		n = (size_t)(p - hostp);
-		if (n == 0 || pct_decode(hostp, n, u->host,
+		if (n == 0 || dc_pct_decode_strict(hostp, n, u->host,
 		    sizeof(u->host)) == -1)
 			goto badhost;
 	}
@@ -299,7 +259,7 @@ dc_mysql_url_parse(const char *url, struct dc_mysql_url *u, char *err,
 	if (*path == '/') {
 		path++;
 		n = strcspn(path, "?#");
-		if (memchr(path, '/', n) != NULL || pct_decode(path, n, u->db,
+		if (memchr(path, '/', n) != NULL || dc_pct_decode_strict(path, n, u->db,
 		    sizeof(u->db)) == -1) {
 			snprintf(err, errsz, "bad database name in the mysql URL");
 			return DC_EINVAL;
