@@ -81,6 +81,7 @@ struct lexer {
 	int		 my;
 	int		 ansi;		/* ANSI_QUOTES: "..." is a name */
 	int		 exec;		/* inside an executable comment */
+	size_t		 exec_end;	/* after the last one's closing */
 	/* ClickHouse's rules (dc_sql_guard_clickhouse) */
 	int		 ch;
 };
@@ -332,6 +333,7 @@ blank_my(struct lexer *lx, size_t i)
 		return line_end(lx, i);
 	if (c == '*' && d == '/' && lx->exec) {
 		lx->exec = 0;
+		lx->exec_end = i + 2;
 		return i + 2;
 	}
 	if (c != '/' || d != '*')
@@ -1099,6 +1101,12 @@ guard_scan(struct lexer *lx, int with0, struct dc_sql_verdict *v)
 	}
 	if (depth != 0)
 		return refuse(v, "unbalanced parentheses");
+	/*
+	 * The closing of an executable comment is code, not a blank: the
+	 * statement the driver sends ends after it (found by fuzz_sqlguard).
+	 */
+	if (lx->exec_end > end)
+		end = lx->exec_end;
 	v->len = end;
 	return 0;
 }
@@ -1367,7 +1375,9 @@ dc_sql_guard(const char *sql, size_t len, struct dc_sql_verdict *v)
 	 * The two readings differ only in a backslash inside '...': if the
 	 * second refuses what the first admits, that backslash is why.
 	 */
-	if (guard_pass(sql, len, 0, 0, 0, 0, &alt) == -1) {
+	if (guard_pass(sql, len, 0, 0, 0, 0, &alt) == -1 ||
+	    alt.len != v->len) {
+		/* alt.len: the statement must end at one place in both */
 		refuse(v, "ambiguous backslash before a quote in a '...' "
 		    "string: write it as E'...' with the backslash doubled");
 		return guard_refused(v);
@@ -1398,6 +1408,16 @@ dc_sql_guard_mysql(const char *sql, size_t len, struct dc_sql_verdict *v)
 				refuse(v, "ambiguous quoting: a backslash or a "
 				    "double quote reads differently under "
 				    "another sql_mode (%s)", alt.reason);
+				return guard_refused(v);
+			}
+			/*
+			 * The driver sends the first v->len bytes: every
+			 * reading must end the statement there, or what is
+			 * cut off would be code under some sql_mode.
+			 */
+			if ((scs || ansi) && alt.len != v->len) {
+				refuse(v, "ambiguous quoting: the statement "
+				    "ends elsewhere under another sql_mode");
 				return guard_refused(v);
 			}
 		}

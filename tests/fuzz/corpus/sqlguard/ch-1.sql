@@ -1,0 +1,2 @@
+SELECT count() FROM system.numbers LIMIT 10 -- ch
+;

@@ -1,0 +1,1 @@
+SELECT `id`, "x" FROM t WHERE a = 'it\'s' # tail

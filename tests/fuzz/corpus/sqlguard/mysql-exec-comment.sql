@@ -1,0 +1,1 @@
+SELECT /*!50000 1 */ FROM dual
