@@ -146,6 +146,21 @@ int		 dc_http_origin_check(struct dc_req *r);
 /* The client's address for logs and limits ("unix" for a unix socket). */
 const char	*dc_req_peer(struct dc_req *r);
 
+/*
+ * The two steps routing takes on a request's path, exposed for the
+ * route fuzzer (tests/fuzz/fuzz_route.c).  dc_http_decode_path decodes
+ * raw's percent-escapes into *out (malloc'd, the caller's): DC_EINVAL
+ * for a % without two hex digits or an escaped NUL or control
+ * character, DC_ENOMEM.  dc_http_match_path matches a decoded path
+ * against a route pattern ("/api/v1/databases/{id}"), segment by
+ * segment, each {x} capturing one non-empty segment: 1 on a match, with
+ * args (when not NULL) holding the *nargs captures, malloc'd, at most
+ * DC_MAX_PATH_ARGS; 0 otherwise (out of memory too), args untouched.
+ */
+int		 dc_http_decode_path(const char *raw, char **out);
+int		 dc_http_match_path(const char *pattern, const char *path,
+		     char *args[DC_MAX_PATH_ARGS], int *nargs);
+
 /* Route number idx (metrics order) -> method and pattern. */
 int		 dc_http_route_at(int idx, const char **method,
 		     const char **pattern);

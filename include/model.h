@@ -80,6 +80,26 @@ struct dc_val {
 
 #define DC_MODEL_MAX_FIELDS	24
 
+/*
+ * Where each model is used: every src/api file that validates requests
+ * lists its models once, next to its route table, in dc_models_NAME
+ * (terminated by model == NULL).  The model fuzzer
+ * (tests/fuzz/fuzz_model.c) walks these lists.
+ */
+struct dc_model_use {
+	const char	*route;		/* "POST /api/v1/databases", "tool x" */
+	const char	*where;		/* loc[0]: body, query, path, arguments */
+	const struct dc_model *model;
+};
+
+extern const struct dc_model_use dc_models_chat[];
+extern const struct dc_model_use dc_models_conversations[];
+extern const struct dc_model_use dc_models_databases[];
+extern const struct dc_model_use dc_models_datapoints[];
+extern const struct dc_model_use dc_models_feedback[];
+extern const struct dc_model_use dc_models_system[];
+extern const struct dc_model_use dc_models_tools[];
+
 /* Number of fields of m. */
 int		 dc_model_nfields(const struct dc_model *m);
 

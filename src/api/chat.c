@@ -439,3 +439,10 @@ const struct dc_route dc_routes_chat[] = {
 	{ "GET", "/ws/chat", ws_chat, DC_ROLE_QUERY },
 	{ NULL, NULL, NULL, 0 }
 };
+
+/* The request models above and where they are used (model.h). */
+const struct dc_model_use dc_models_chat[] = {
+	{ "POST /api/v1/chat", "body", &chat_model },
+	{ "GET /ws/chat", "body", &chat_model },
+	{ NULL, NULL, NULL }
+};

@@ -403,3 +403,10 @@ const struct dc_route dc_routes_conversations[] = {
 	    delete_conversation, DC_ROLE_QUERY },
 	{ NULL, NULL, NULL, 0 }
 };
+
+/* The request models above and where they are used (model.h). */
+const struct dc_model_use dc_models_conversations[] = {
+	{ "GET /api/v1/conversations", "query", &list_model },
+	{ "PUT /api/v1/conversations/{id}", "body", &upsert_model },
+	{ NULL, NULL, NULL }
+};

@@ -1021,3 +1021,11 @@ const struct dc_route dc_routes_databases[] = {
 	{ "PUT", "/api/v1/databases/{id}/default", set_default, DC_ROLE_ADMIN },
 	{ NULL, NULL, NULL, 0 }
 };
+
+/* The request models above and where they are used (model.h). */
+const struct dc_model_use dc_models_databases[] = {
+	{ "POST /api/v1/databases", "body", &create_model },
+	{ "PATCH /api/v1/databases/{id}", "body", &update_model },
+	{ "PUT /api/v1/databases/{id}/default", "body", &default_model },
+	{ NULL, NULL, NULL }
+};

@@ -442,3 +442,22 @@ const struct dc_route dc_routes_datapoints[] = {
 	    profile_tables, DC_ROLE_READ },
 	{ NULL, NULL, NULL, 0 }
 };
+
+/* The request models above and where they are used (model.h). */
+const struct dc_model_use dc_models_datapoints[] = {
+	{ "POST /api/v1/sync", "body", &sync_model },
+	{ "POST /api/v1/databases/{id}/profile", "path", &path_connection_id },
+	{ "POST /api/v1/databases/{id}/profile", "body", &profiling_model },
+	{ "GET /api/v1/profiling/jobs/{id}", "path", &path_job_id },
+	{ "GET /api/v1/profiling/profiles/{id}/tables", "path",
+	    &path_profile_id },
+	{ "POST /api/v1/datapoints/generate", "body", &generate_model },
+	{ "GET /api/v1/datapoints/pending", "query", &pending_model },
+	{ "POST /api/v1/datapoints/pending/{id}/approve", "path",
+	    &path_pending_id },
+	{ "POST /api/v1/datapoints/pending/{id}/approve", "body",
+	    &review_model },
+	{ "POST /api/v1/datapoints/pending/bulk-approve", "query",
+	    &bulk_model },
+	{ NULL, NULL, NULL }
+};

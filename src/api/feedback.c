@@ -302,3 +302,10 @@ const struct dc_route dc_routes_feedback[] = {
 	{ "GET", "/api/v1/feedback/summary", feedback_summary, DC_ROLE_READ },
 	{ NULL, NULL, NULL, 0 }
 };
+
+/* The request models above and where they are used (model.h). */
+const struct dc_model_use dc_models_feedback[] = {
+	{ "POST /api/v1/feedback", "body", &submit_model },
+	{ "GET /api/v1/feedback/summary", "query", &summary_model },
+	{ NULL, NULL, NULL }
+};

@@ -375,3 +375,10 @@ const struct dc_route dc_routes_system[] = {
 	{ "POST", "/api/v1/system/entry-event", entry_event, DC_ROLE_QUERY },
 	{ NULL, NULL, NULL, 0 }
 };
+
+/* The request models above and where they are used (model.h). */
+const struct dc_model_use dc_models_system[] = {
+	{ "POST /api/v1/system/entry-event", "body", &entry_model },
+	{ "POST /api/v1/system/initialize", "body", &init_model },
+	{ NULL, NULL, NULL }
+};

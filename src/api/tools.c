@@ -822,3 +822,15 @@ const struct dc_route dc_routes_tools[] = {
 	{ "GET", "/api/v1/databases/{id}/schema", get_schema, DC_ROLE_READ },
 	{ NULL, NULL, NULL, 0 }
 };
+
+/* The request models above and where they are used (model.h). */
+const struct dc_model_use dc_models_tools[] = {
+	{ "POST /api/v1/tools/execute", "body", &execute_model },
+	{ "tool context_answer, run_sql", "arguments", &query_model },
+	{ "tool list_tables", "arguments", &tables_model },
+	{ "tool list_columns", "arguments", &columns_model },
+	{ "tool get_table_sample", "arguments", &sample_model },
+	{ "tool profile_and_generate_datapoints", "arguments", &profile_model },
+	{ "tool datapoint_quality_report", "arguments", &quality_model },
+	{ NULL, NULL, NULL }
+};

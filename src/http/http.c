@@ -94,15 +94,13 @@ method_name(enum evhttp_cmd_type cmd)
 	}
 }
 
-/*
- * Match path against pattern segment by segment; {x} captures one
- * segment.  Returns 1 on a match.
- */
-static int
-match_path(const char *pattern, const char *path, struct dc_req *r)
+/* Match path against pattern segment by segment (http.h). */
+int
+dc_http_match_path(const char *pattern, const char *path,
+    char *args[DC_MAX_PATH_ARGS], int *nargs)
 {
 	const char *p = pattern, *s = path;
-	int nargs = 0;
+	int n = 0, i;
 
 	while (*p != '\0' && *s != '\0') {
 		if (*p == '{') {
@@ -110,28 +108,44 @@ match_path(const char *pattern, const char *path, struct dc_req *r)
 			size_t len;
 
 			if (pe == NULL)
-				return 0;
+				goto fail;
 			len = se != NULL ? (size_t)(se - s) : strlen(s);
-			if (len == 0 || nargs >= DC_MAX_PATH_ARGS)
-				return 0;
-			if (r != NULL)
-				r->args[nargs] = strndup(s, len);
-			nargs++;
+			if (len == 0 || n >= DC_MAX_PATH_ARGS)
+				goto fail;
+			if (args != NULL &&
+			    (args[n] = strndup(s, len)) == NULL)
+				goto fail;
+			n++;
 			p = pe + 1;
 			s += len;
 			continue;
 		}
 		if (*p != *s)
-			return 0;
+			goto fail;
 		p++;
 		s++;
 	}
 	if (*p == '\0' && *s == '\0') {
-		if (r != NULL)
-			r->nargs = nargs;
+		if (nargs != NULL)
+			*nargs = n;
 		return 1;
 	}
+fail:
+	/* a partial match leaves nothing behind */
+	for (i = 0; args != NULL && i < n; i++) {
+		free(args[i]);
+		args[i] = NULL;
+	}
 	return 0;
+}
+
+/* The same, capturing into r's args when r is not NULL. */
+static int
+match_path(const char *pattern, const char *path, struct dc_req *r)
+{
+	if (r == NULL)
+		return dc_http_match_path(pattern, path, NULL, NULL);
+	return dc_http_match_path(pattern, path, r->args, &r->nargs);
 }
 
 static void
@@ -655,6 +669,19 @@ reply_json_invalid(struct dc_req *r, const char *data, size_t len)
 	dc_reply_422(r, errs);
 }
 
+/* 1 when the n bytes at s are all JSON whitespace. */
+static int
+json_blanks(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' &&
+		    s[i] != '\n')
+			return 0;
+	return 1;
+}
+
 int
 dc_req_body(struct dc_req *r, struct json_object **out, int *absent)
 {
@@ -705,13 +732,10 @@ dc_req_body(struct dc_req *r, struct json_object **out, int *absent)
 	json_tokener_reset(req_tok);
 	o = json_tokener_parse_ex(req_tok, data, (int)len);
 	jerr = json_tokener_get_error(req_tok);
-	if (jerr == json_tokener_success &&
-	    json_tokener_get_parse_end(req_tok) < len &&
-	    strspn(data + json_tokener_get_parse_end(req_tok), " \t\r\n") ==
-	    len - json_tokener_get_parse_end(req_tok))
-		;	/* trailing whitespace: fine */
-	else if (jerr != json_tokener_success ||
-	    json_tokener_get_parse_end(req_tok) != len) {
+	/* trailing whitespace is fine (the body is not NUL-terminated) */
+	if (jerr != json_tokener_success ||
+	    !json_blanks(data + json_tokener_get_parse_end(req_tok),
+	    len - json_tokener_get_parse_end(req_tok))) {
 		json_object_put(o);
 		reply_json_invalid(r, data, len);
 		return DC_EINVAL;
@@ -1005,8 +1029,8 @@ dc_req_peer(struct dc_req *r)
  * be routed as /a) or of another control character (it would reach the
  * log line).
  */
-static int
-decode_path(const char *raw, char **out)
+int
+dc_http_decode_path(const char *raw, char **out)
 {
 	size_t n = strlen(raw), i, j;
 	int hi, lo, v;
@@ -1213,7 +1237,7 @@ dispatch(struct evhttp_request *req, void *arg)
 
 	uri = evhttp_request_get_evhttp_uri(req);
 	raw = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-	if (raw == NULL || decode_path(raw, &r->path) != DC_OK) {
+	if (raw == NULL || dc_http_decode_path(raw, &r->path) != DC_OK) {
 		dc_reply_error(r, 400, "malformed request path: a %% not "
 		    "followed by two hex digits, or an escaped NUL or control "
 		    "character");
@@ -1249,7 +1273,11 @@ dispatch(struct evhttp_request *req, void *arg)
 				}
 				continue;
 			}
-			match_path(rt->pattern, r->path, r);
+			if (!match_path(rt->pattern, r->path, r)) {
+				/* it matched above: only memory can fail */
+				dc_reply_error(r, 500, "out of memory");
+				return;
+			}
 			if (idx < DC_METRIC_ROUTES - 1)
 				r->route_idx = idx;
 			if (dc_auth_check(r, rt->role) != DC_OK)

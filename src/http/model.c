@@ -926,8 +926,11 @@ dc_model_validate(const struct dc_model *m, struct json_object *obj,
 	memset(&c, 0, sizeof(c));
 	c.errs = errs;
 	if (!json_object_is_type(obj, json_type_object)) {
-		/* a body that was not JSON may hold a secret field's value */
-		for (i = 0; m->fields[i].name != NULL; i++)
+		/*
+		 * A body that was not JSON may hold a secret field's value:
+		 * one mask, however many secret fields the model has.
+		 */
+		for (i = 0; m->fields[i].name != NULL && mask == NULL; i++)
 			if ((m->fields[i].flags & DC_F_SECRET) &&
 			    json_object_is_type(obj, json_type_string))
 				c.mask = mask = json_object_new_string(
