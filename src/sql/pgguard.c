@@ -958,6 +958,23 @@ dc_pgguard_shape(const char *sql, size_t len, char *out, size_t outsz)
 				i = j;
 				continue;
 			}
+			/*
+			 * Kept as written, whole: a number's exponent sign
+			 * belongs to it ("5E-5" is one constant), so what
+			 * follows is not a literal of its own.
+			 */
+			for (j = i; j < len &&
+			    (ident_char((unsigned char)sql[j]) || sql[j] == '.' ||
+			    ((sql[j] == '-' || sql[j] == '+') &&
+			    (sql[j - 1] == 'e' || sql[j - 1] == 'E'))); j++)
+				;
+			if (o + (j - i) >= outsz)
+				return -1;
+			memcpy(out + o, sql + i, j - i);
+			o += j - i;
+			prev = (unsigned char)sql[j - 1];
+			i = j;
+			continue;
 		}
 		if (o + 1 >= outsz)
 			return -1;
