@@ -188,7 +188,9 @@ def test_reload_serves_a_renewed_certificate(daemon_factory, tmp_path):
              what="the refused reload")
     assert "tls_key_file" in d.log()
     assert peer_cert(d.tls_port, cafile).serial_number == renewed[1].serial_number
-    assert set(d.workers()) & set(old) == set(), "new workers serve it"
+    # the first reload's old workers leave once their connections are done
+    wait_for(lambda: set(d.workers()) & set(old) == set(), timeout=30,
+             what="new workers serve it")
 
 
 def test_tls_configuration_checks(tmp_path):
