@@ -2,13 +2,16 @@
  * result.h - a query's rows (rows.h) as JSON, typed by their neutral
  * column type, whatever the engine.
  *
- * Every query route answers rows the same way: DC_VT_INT as JSON
- * integers; DC_VT_FLOAT and DC_VT_DECIMAL as JSON numbers written exactly
- * as the server wrote them (NaN and the infinities, which JSON cannot
- * express, as strings); DC_VT_BOOL as true/false; NULL as null;
- * DC_VT_JSON as the parsed JSON value; everything else as the server's
- * text.  Column names that repeat in one result ("SELECT 1 AS a, 2 AS a")
- * get a suffix ("a", "a_2") so no column is lost in a JSON object.
+ * Every query route answers rows the same way, the way DataChat does:
+ * each value is what its driver (asyncpg, mysql-connector) gives Python
+ * written by pydantic v2 in JSON mode: integers and floats as numbers
+ * (NaN and the infinities null), Decimal as its str() in a string,
+ * dates, times and timestamps in ISO 8601 (timestamptz in UTC with "Z"),
+ * intervals as ISO 8601 durations, bytes as UTF-8 text, json and jsonb
+ * as strings, NULL as null.  A value DataChat's Python cannot hold is
+ * the engine's text (result.c says which).  Column names that repeat in
+ * one result ("SELECT 1 AS a, 2 AS a") get a suffix ("a", "a_2") so no
+ * column is lost in a JSON object.
  *
  * It also says how a query that produced no rows is answered over HTTP,
  * so every route maps the pool's failures to the same statuses.

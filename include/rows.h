@@ -18,21 +18,43 @@
  *   DC_VT_FLOAT        binary floating point in the engine's shortest
  *                      round-trip form: "1.5", "1e+100"; "NaN", "Infinity",
  *                      "-Infinity" for the values JSON has no number for
- *   DC_VT_DECIMAL      exact numeric with its scale kept: "450.00"; "NaN"
+ *   DC_VT_DECIMAL      exact numeric with its scale kept: "450.00"; "NaN",
+ *                      "Infinity", "-Infinity"
  *   DC_VT_BOOL         "t" or "f" (also accepted: "true"/"false", "1"/"0")
  *   DC_VT_TEXT         character strings, as stored
  *   DC_VT_JSON         a JSON document (json, jsonb, MySQL JSON)
- *   DC_VT_DATE         "YYYY-MM-DD" (PostgreSQL may write "infinity")
- *   DC_VT_TIME         "HH:MM:SS[.ffffff]", with "+hh[:mm]" for a time
- *                      with time zone
- *   DC_VT_TIMESTAMP    "YYYY-MM-DD HH:MM:SS[.ffffff]", no zone
+ *   DC_VT_DATE         "YYYY-MM-DD", the year with 4 digits or more;
+ *                      PostgreSQL adds " BC" before year 1 and writes
+ *                      "infinity", "-infinity"
+ *   DC_VT_TIME         a time of day, "HH:MM:SS[.f]" (1 to 6 fraction
+ *                      digits), with "+hh[:mm[:ss]]" for a time with time
+ *                      zone
+ *   DC_VT_TIMESTAMP    "YYYY-MM-DD HH:MM:SS[.f]", no zone (the same years,
+ *                      " BC" and infinities as dates)
  *   DC_VT_TIMESTAMPTZ  the same followed by the offset of the session's
- *                      time zone, "+hh[:mm[:ss]]" ("2024-01-02 03:04:05+00")
+ *                      time zone, "+hh[:mm[:ss]]" ("2024-01-02 03:04:05+00",
+ *                      " BC" after the offset)
+ *   DC_VT_INTERVAL     a duration in PostgreSQL's "postgres" IntervalStyle:
+ *                      "[N year[s]] [N mon[s]] [N day[s]] [+-]H:MM:SS[.f]",
+ *                      each part signed, any part left out ("1 day",
+ *                      "-1 days +02:00:00", "00:00:00"); MySQL's TIME
+ *                      ("-838:59:59.000000") is this form's time part
  *   DC_VT_UUID         "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", lower case
- *   DC_VT_BYTES        binary strings in the engine's text form
- *                      (PostgreSQL: "\x0102..." hex)
- *   DC_VT_OTHER        anything else (intervals, arrays, geometry, enums
- *                      the driver does not know): the engine's text
+ *   DC_VT_BYTES        binary strings as "\x" and two lower-case hex
+ *                      digits a byte (PostgreSQL's bytea_output hex)
+ *   DC_VT_OTHER        anything else (arrays, geometry, enums the driver
+ *                      does not know): the engine's text
+ *
+ * A column's flags say how the engine's client library, which DataChat
+ * uses, reads such a text (result.c writes what DataChat then writes):
+ *
+ *   DC_COL_NUMERIC_GROUPS  DC_VT_DECIMAL read from PostgreSQL's binary
+ *                      numeric (asyncpg): an integral value loses its
+ *                      trailing zeros in groups of four into the Decimal's
+ *                      exponent (10000 is Decimal("1E+4"))
+ *   DC_COL_FLOAT4      DC_VT_FLOAT of single precision, widened to a
+ *                      double before it is printed (1.1 is
+ *                      1.100000023841858)
  *
  * How a type is written as JSON is result.h's business, in one place.
  *
@@ -62,13 +84,18 @@ enum dc_vtype {
 	DC_VT_TIMESTAMPTZ,
 	DC_VT_UUID,
 	DC_VT_BYTES,
+	DC_VT_INTERVAL,
 	DC_VT_NTYPES
 };
 
 struct dc_col {
 	const char	*name;		/* as the engine named it; may repeat */
 	int		 type;		/* enum dc_vtype */
+	unsigned	 flags;		/* DC_COL_* */
 };
+
+#define DC_COL_NUMERIC_GROUPS	0x1u
+#define DC_COL_FLOAT4		0x2u
 
 struct dc_cell {
 	const char	*v;		/* NUL-terminated text, NULL: SQL NULL */
@@ -125,6 +152,9 @@ void		 dc_rows_free(struct dc_rows *r);
 /* Name (copied) and type of column i.  0 or DC_ENOMEM. */
 int		 dc_rows_set_col(struct dc_rows *r, int i, const char *name,
 		     int type);
+
+/* Flags (DC_COL_*) of column i, set after dc_rows_set_col. */
+void		 dc_rows_set_flags(struct dc_rows *r, int i, unsigned flags);
 
 /* Room for n more rows, when the driver knows how many come. */
 int		 dc_rows_reserve(struct dc_rows *r, int n);

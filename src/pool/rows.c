@@ -109,7 +109,15 @@ dc_rows_set_col(struct dc_rows *r, int i, const char *name, int type)
 	if ((r->cols[i].name = dc_rows_strdup(r, name, strlen(name))) == NULL)
 		return DC_ENOMEM;
 	r->cols[i].type = type;
+	r->cols[i].flags = 0;
 	return DC_OK;
+}
+
+void
+dc_rows_set_flags(struct dc_rows *r, int i, unsigned flags)
+{
+	assert(i >= 0 && i < r->ncols);
+	r->cols[i].flags = flags;
 }
 
 int

@@ -38,6 +38,65 @@ def shaped(daemon_factory, registry_env, pg):
     return d
 
 
+# One value of each type, and the exact JSON DataChat answers for it
+# (asyncpg's value through pydantic 2.12 and FastAPI 0.128).  The
+# database's session settings are odd on purpose: another time zone (the
+# offset is taken off), DateStyle SQL and IntervalStyle iso_8601 (the
+# driver sets its own for its sessions).
+VALUES_SQL = (
+    "SELECT 450.00::numeric(10,2) AS n, 10000::numeric AS n_int,"
+    " 0.0000001::numeric AS n_small, 'NaN'::numeric AS n_nan,"
+    " 1.5::float8 AS f8, 450::float8 AS f8_whole, 1.1::float4 AS f4,"
+    " 'NaN'::float8 AS f_nan, '-Infinity'::float8 AS f_ninf,"
+    " '2026-11-29 20:47:39.19446+00'::timestamptz AS tz,"
+    " '2026-11-29 20:47:39+00'::timestamptz AS tz_whole,"
+    " '2026-11-29 20:47:39.19446'::timestamp AS ts, '2026-11-29'::date AS d,"
+    " '20:47:39'::time AS t, '12:00:00+05:30'::timetz AS ttz,"
+    " '1 year 2 mons 3 days 04:05:06.789'::interval AS iv,"
+    " '-1 days +02:00:00'::interval AS iv_neg,"
+    " '\\x636166c3a9'::bytea AS b, '\\xff'::bytea AS b_bin,"
+    " '{\"a\": 1}'::jsonb AS jb, '{\"a\":1}'::json AS js,"
+    " 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u,"
+    " 'infinity'::date AS d_inf, '-infinity'::timestamptz AS tz_ninf,"
+    " '0044-03-15 BC'::date AS d_bc, ARRAY[1,2] AS arr, 7::int8 AS i,"
+    " true AS bo, NULL::text AS nul")
+VALUES_JSON = (
+    '{"n":["450.00"],"n_int":["1E+4"],"n_small":["1E-7"],"n_nan":["NaN"],'
+    '"f8":[1.5],"f8_whole":[450.0],"f4":[1.100000023841858],"f_nan":[null],'
+    '"f_ninf":[null],"tz":["2026-11-29T20:47:39.194460Z"],'
+    '"tz_whole":["2026-11-29T20:47:39Z"],"ts":["2026-11-29T20:47:39.194460"],'
+    '"d":["2026-11-29"],"t":["20:47:39"],"ttz":["12:00:00+05:30"],'
+    '"iv":["P1Y63DT4H5M6.789S"],"iv_neg":["-PT22H"],"b":["caf\u00e9"],'
+    '"b_bin":["\\\\xff"],"jb":["{\\"a\\": 1}"],"js":["{\\"a\\":1}"],'
+    '"u":["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"],"d_inf":["9999-12-31"],'
+    '"tz_ninf":["0001-01-01T00:00:00"],"d_bc":["0044-03-15 BC"],'
+    '"arr":["{1,2}"],"i":[7],"bo":[true],"nul":[null]}')
+
+
+def test_data_values_as_datachat(daemon_factory, registry_env, pg):
+    db = pg.create_db("values")
+    pg.sql(db, "ALTER DATABASE %s SET TimeZone = 'Asia/Kolkata';"
+               "ALTER DATABASE %s SET DateStyle = 'SQL, DMY';"
+               "ALTER DATABASE %s SET IntervalStyle = 'iso_8601'" % (db, db, db))
+    d = daemon_factory(workers=1, env=clean_env(registry_env)).start(wait_ready=True)
+    r = d.post("/api/v1/databases", {"name": "values", "database_url": pg.url(db),
+                                     "database_type": "postgresql", "is_default": True})
+    assert r.status_code == 201, r.text
+    r = direct(d, VALUES_SQL)
+    assert r.status_code == 200, r.text
+    # the bytes themselves: the key order and every digit count
+    m = re.search(r'"data":(\{.*?\}),"visualization_hint"', r.text)
+    assert m, r.text
+    assert m.group(1) == VALUES_JSON
+    assert r.json()["visualization_hint"] == "scatter"   # f8 and i are numbers
+    # the tools write rows the same way
+    r = d.post("/api/v1/tools/execute", {"name": "run_sql", "arguments": {
+        "query": "SELECT '2026-11-29 20:47:39+00'::timestamptz AS tz, 450.00 AS n"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["result"]["data"]["rows"] == [{"tz": "2026-11-29T20:47:39Z",
+                                                   "n": "450.00"}]
+
+
 def direct(d, text, **kw):
     body = dict({"message": text, "execution_mode": "direct_sql"}, **kw)
     return d.post("/api/v1/chat", body)

@@ -167,7 +167,8 @@ def test_get_table_sample(daemon):
     assert res["row_count"] == 5 and res["limit"] == 5 and len(res["rows"]) == 5
     assert res["rows"][0] == {"id": 1, "name": "c1", "email": None}
     res = ok(run(d, "get_table_sample", {"table": "orders", "limit": 1}))
-    assert len(res["rows"]) == 1 and res["rows"][0]["meta"] == {"rush": True}
+    # jsonb is asyncpg's str to DataChat: a string here too
+    assert len(res["rows"]) == 1 and res["rows"][0]["meta"] == '{"rush": true}'
     # the limit is clamped into 1..100, as DataChat does
     res = ok(run(d, "get_table_sample", {"table": "customers", "limit": 500}))
     assert res["limit"] == 100 and res["row_count"] == 12

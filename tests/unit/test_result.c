@@ -91,10 +91,12 @@ test_values(void)
 	o = dc_result_columnar(res, 3);
 	CHECK_STR(js(o), "{\"i2\":[-7,0,null],\"i4\":[2147483647,0,null],"
 	    "\"i8\":[9223372036854775807,-1,null],\"o\":[4294967295,0,null],"
-	    "\"f4\":[1.5,\"NaN\",null],\"f8\":[1e+100,\"-Infinity\",null],"
-	    "\"n\":[12345678901234567890.123456789,\"NaN\",null],"
-	    "\"b\":[true,false,null],\"j\":[{\"a\":[1,null]},\"not json\",null],"
-	    "\"jb\":[[true],null,null],\"t\":[\"hello \\\"x\\\"\",\"\",null],"
+	    "\"f4\":[1.5,null,null],\"f8\":[1e+100,null,null],"
+	    "\"n\":[\"12345678901234567890.123456789\",\"NaN\",null],"
+	    "\"b\":[true,false,null],"
+	    "\"j\":[\"{\\\"a\\\": [1, null]}\",\"not json\",null],"
+	    "\"jb\":[\"[true]\",\"null\",null],"
+	    "\"t\":[\"hello \\\"x\\\"\",\"\",null],"
 	    "\"d\":[\"2024-02-29\",\"1999-01-01\",null]}");
 	/* the writer of the query path says the same, byte for byte */
 	{
@@ -112,8 +114,9 @@ test_values(void)
 		CHECK(!w.err);
 		CHECK_STR(w.buf, "{\"i2\":[-7],\"i4\":[2147483647],\"i8\":"
 		    "[9223372036854775807],\"o\":[4294967295],\"f4\":[1.5],"
-		    "\"f8\":[1e+100],\"n\":[12345678901234567890.123456789],"
-		    "\"b\":[true],\"j\":[{\"a\":[1,null]}],\"jb\":[[true]],"
+		    "\"f8\":[1e+100],"
+		    "\"n\":[\"12345678901234567890.123456789\"],\"b\":[true],"
+		    "\"j\":[\"{\\\"a\\\": [1, null]}\"],\"jb\":[\"[true]\"],"
 		    "\"t\":[\"hello \\\"x\\\"\"],\"d\":[\"2024-02-29\"]}");
 		dc_jw_free(&w);
 		dc_result_cols_free(&names);
@@ -123,7 +126,7 @@ test_values(void)
 	o = dc_result_rows(res, 1);
 	CHECK(json_object_array_length(o) == 1);
 	CHECK_STR(js(json_object_object_get(json_object_array_get_idx(o, 0),
-	    "n")), "12345678901234567890.123456789");
+	    "n")), "\"12345678901234567890.123456789\"");
 	json_object_put(o);
 	CHECK(dc_result_nrows(res, 2) == 2);
 	CHECK(dc_result_nrows(res, 0) == 3);
@@ -144,8 +147,8 @@ test_bad_numbers_stay_strings(void)
 	if (res == NULL)
 		return;
 	o = dc_result_columnar(res, 8);
-	CHECK_STR(js(o), "{\"x\":[\"+1\",\".5\",\"1.\",\"01\",\"1e\",\"--1\","
-	    "\"Infinity\",0.0]}");
+	CHECK_STR(js(o), "{\"x\":[\"+1\",\".5\",\"1.\",\"1\",\"1e\",\"--1\","
+	    "\"Infinity\",\"0.0\"]}");
 	json_object_put(o);
 	dc_rows_free(res);
 }
@@ -257,12 +260,12 @@ test_rows_neutral(void)
 	CHECK(dc_rows_cell(r, 1, N - 1)->v == NULL);
 	o = dc_result_rows(r, 2);
 	CHECK_STR(js(json_object_array_get_idx(o, 0)), "{\"i\":-42,\"f\":2.5,"
-	    "\"d\":450.00,\"b1\":true,\"b0\":false,\"t\":\"x\\ty\","
-	    "\"j\":{\"k\":1},\"dt\":\"2024-02-29\",\"tm\":\"12:00:01\","
-	    "\"ts\":\"2024-02-29 12:00:01.5\","
-	    "\"tz\":\"2024-02-29 12:00:01+00\","
+	    "\"d\":\"450.00\",\"b1\":true,\"b0\":false,\"t\":\"x\\ty\","
+	    "\"j\":\"{\\\"k\\\":1}\",\"dt\":\"2024-02-29\","
+	    "\"tm\":\"12:00:01\",\"ts\":\"2024-02-29T12:00:01.500000\","
+	    "\"tz\":\"2024-02-29T12:00:01Z\","
 	    "\"u\":\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\","
-	    "\"by\":\"\\\\x0102\",\"o\":\"{1,2}\",\"n\":null}");
+	    "\"by\":\"\\u0001\\u0002\",\"o\":\"{1,2}\",\"n\":null}");
 	CHECK_STR(js(json_object_object_get(json_object_array_get_idx(o, 1),
 	    "i")), "7");
 	json_object_put(o);
@@ -275,7 +278,196 @@ test_rows_neutral(void)
 	CHECK(dc_pg_vtype(2950) == DC_VT_UUID);
 	CHECK(dc_pg_vtype(1700) == DC_VT_DECIMAL);
 	CHECK(dc_pg_vtype(17) == DC_VT_BYTES);
-	CHECK(dc_pg_vtype(1186) == DC_VT_OTHER);	/* interval */
+	CHECK(dc_pg_vtype(1186) == DC_VT_INTERVAL);
+	CHECK(dc_pg_vtype(1007) == DC_VT_OTHER);	/* int4[] */
+}
+
+/*
+ * One PostgreSQL value of type oid, text v, as the query path writes it;
+ * the json-c path must agree.  The expected JSON is what DataChat
+ * answers: asyncpg's Python value through pydantic 2.12 (to_python in
+ * JSON mode) and json.dumps, as FastAPI 0.128 writes a response_model.
+ */
+static void
+check_pg(int line, Oid oid, const char *v, const char *want)
+{
+	struct col c = { "x", oid };
+	const char *rows[1] = { v };
+	struct dc_rows *res = make_result(&c, 1, rows, 1);
+	struct json_object *o;
+	struct dc_jw w;
+
+	CHECK(res != NULL);
+	if (res == NULL)
+		return;
+	dc_jw_init(&w);
+	dc_result_write_value(&w, res, 0, 0);
+	o = dc_result_value(res, 0, 0);
+	t_checks++;
+	if (w.err || strcmp(w.buf, want) != 0 || strcmp(js(o), want) != 0) {
+		t_failures++;
+		fprintf(stderr, "%s:%d: %s: %s / %s != %s\n", __FILE__, line, v,
+		    w.err ? "(error)" : w.buf, js(o), want);
+	}
+	json_object_put(o);
+	dc_jw_free(&w);
+	dc_rows_free(res);
+}
+
+#define PG(oid, v, want)	check_pg(__LINE__, (oid), (v), (want))
+
+static void
+test_datachat_values(void)
+{
+	/* numeric: Decimal's str(); asyncpg's integral values lose groups */
+	PG(1700, "450.00", "\"450.00\"");
+	PG(1700, "-450.00", "\"-450.00\"");
+	PG(1700, "0", "\"0\"");
+	PG(1700, "0.00", "\"0.00\"");
+	PG(1700, "-0.5", "\"-0.5\"");
+	PG(1700, "0.000001", "\"0.000001\"");
+	PG(1700, "0.0000001", "\"1E-7\"");
+	PG(1700, "0.0000000", "\"0E-7\"");
+	PG(1700, "0.00000010", "\"1.0E-7\"");
+	PG(1700, "100", "\"100\"");
+	PG(1700, "10000", "\"1E+4\"");
+	PG(1700, "-20000", "\"-2E+4\"");
+	PG(1700, "1230000", "\"1.23E+6\"");
+	PG(1700, "100000000", "\"1E+8\"");
+	PG(1700, "10000.00", "\"10000.00\"");
+	PG(1700, "12345678901234567890.123456789",
+	    "\"12345678901234567890.123456789\"");
+	PG(1700, "NaN", "\"NaN\"");
+	PG(1700, "Infinity", "\"Infinity\"");
+	PG(1700, "-Infinity", "\"-Infinity\"");
+	/* float8: repr(); NaN and the infinities null */
+	PG(701, "1.5", "1.5");
+	PG(701, "450", "450.0");
+	PG(701, "-0", "-0.0");
+	PG(701, "0", "0.0");
+	PG(701, "1e+100", "1e+100");
+	PG(701, "1e+16", "1e+16");
+	PG(701, "1e+15", "1000000000000000.0");
+	PG(701, "0.0001", "0.0001");
+	PG(701, "1e-05", "1e-05");
+	PG(701, "5e-324", "5e-324");
+	PG(701, "1.7976931348623157e+308", "1.7976931348623157e+308");
+	PG(701, "123456789.125", "123456789.125");
+	PG(701, "NaN", "null");
+	PG(701, "Infinity", "null");
+	PG(701, "-Infinity", "null");
+	/* float4: widened to a double first */
+	PG(700, "1.1", "1.100000023841858");
+	PG(700, "0.5", "0.5");
+	PG(700, "NaN", "null");
+	/* timestamptz: in UTC, "Z"; microseconds only when not 0 */
+	PG(1184, "2026-11-29 20:47:39.19446+00", "\"2026-11-29T20:47:39.194460Z\"");
+	PG(1184, "2026-11-29 20:47:39+00", "\"2026-11-29T20:47:39Z\"");
+	PG(1184, "2026-11-29 20:47:39.000001+00", "\"2026-11-29T20:47:39.000001Z\"");
+	PG(1184, "2026-11-30 02:17:39+05:30", "\"2026-11-29T20:47:39Z\"");
+	PG(1184, "2026-11-29 17:47:39-03", "\"2026-11-29T20:47:39Z\"");
+	PG(1184, "2026-12-31 22:00:00-03", "\"2027-01-01T01:00:00Z\"");
+	PG(1184, "2024-03-01 01:00:00+02", "\"2024-02-29T23:00:00Z\"");
+	PG(1184, "1900-01-01 00:00:00+00:53:28", "\"1899-12-31T23:06:32Z\"");
+	PG(1184, "0001-01-01 01:00:00+01", "\"0001-01-01T00:00:00Z\"");
+	PG(1184, "infinity", "\"9999-12-31T23:59:59.999999\"");
+	PG(1184, "-infinity", "\"0001-01-01T00:00:00\"");
+	/* what Python cannot hold stays PostgreSQL's text (DataChat fails) */
+	PG(1184, "0001-01-01 00:30:00+01", "\"0001-01-01 00:30:00+01\"");
+	PG(1184, "0044-03-15 12:00:00+00 BC", "\"0044-03-15 12:00:00+00 BC\"");
+	PG(1184, "10000-01-01 00:00:00+00", "\"10000-01-01 00:00:00+00\"");
+	PG(1184, "9999-12-31 23:00:00-03", "\"9999-12-31 23:00:00-03\"");
+	/* timestamp: no zone, no "Z" */
+	PG(1114, "2026-11-29 20:47:39.19446", "\"2026-11-29T20:47:39.194460\"");
+	PG(1114, "2026-11-29 20:47:39", "\"2026-11-29T20:47:39\"");
+	PG(1114, "infinity", "\"9999-12-31T23:59:59.999999\"");
+	PG(1114, "-infinity", "\"0001-01-01T00:00:00\"");
+	PG(1114, "2026-02-30 00:00:00", "\"2026-02-30 00:00:00\"");
+	/* date */
+	PG(1082, "2026-11-29", "\"2026-11-29\"");
+	PG(1082, "0001-01-01", "\"0001-01-01\"");
+	PG(1082, "infinity", "\"9999-12-31\"");
+	PG(1082, "-infinity", "\"0001-01-01\"");
+	PG(1082, "0001-12-31 BC", "\"0001-12-31 BC\"");
+	PG(1082, "12345-01-01", "\"12345-01-01\"");
+	/* time, timetz: the offset in whole minutes, "Z" for 0 */
+	PG(1083, "20:47:39", "\"20:47:39\"");
+	PG(1083, "20:47:39.000005", "\"20:47:39.000005\"");
+	PG(1083, "20:47:39.5", "\"20:47:39.500000\"");
+	PG(1083, "24:00:00", "\"24:00:00\"");
+	PG(1266, "12:00:00+05:30", "\"12:00:00+05:30\"");
+	PG(1266, "12:00:00-03", "\"12:00:00-03:00\"");
+	PG(1266, "12:00:00+00", "\"12:00:00Z\"");
+	PG(1266, "12:00:00-00:30", "\"12:00:00-00:30\"");
+	PG(1266, "12:00:00.25+05:30:15", "\"12:00:00.250000+05:30\"");
+	/* interval: timedelta (month 30 days, year 365) in ISO 8601 */
+	PG(1186, "1 day", "\"P1D\"");
+	PG(1186, "00:00:00", "\"PT0S\"");
+	PG(1186, "-1 days +02:00:00", "\"-PT22H\"");
+	PG(1186, "-00:00:01", "\"-PT1S\"");
+	PG(1186, "1 year 2 mons 3 days 04:05:06.789",
+	    "\"P1Y63DT4H5M6.789S\"");
+	PG(1186, "838:59:59", "\"P34DT22H59M59S\"");
+	PG(1186, "-838:59:59", "\"-P34DT22H59M59S\"");
+	PG(1186, "00:00:00.5", "\"PT0.5S\"");
+	PG(1186, "2 years", "\"P2Y\"");
+	PG(1186, "-1 years -1 mons -5 days +00:00:03",
+	    "\"-P1Y34DT23H59M57S\"");
+	PG(1186, "@ 1 day", "\"@ 1 day\"");	/* not the postgres style */
+	/* bytea: its bytes as UTF-8; not UTF-8 stays PostgreSQL's text */
+	PG(17, "\\x0102", "\"\\u0001\\u0002\"");
+	PG(17, "\\x636166c3a9", "\"caf\xc3\xa9\"");
+	PG(17, "\\x", "\"\"");
+	PG(17, "\\xff", "\"\\\\xff\"");
+	/* json and jsonb: asyncpg's str, not parsed */
+	PG(114, "{\"a\": 1}", "\"{\\\"a\\\": 1}\"");
+	PG(3802, "[1, 2]", "\"[1, 2]\"");
+	/* uuid, arrays (asyncpg's lists are not built: the text) */
+	PG(2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+	    "\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"");
+	PG(1007, "{1,2,3}", "\"{1,2,3}\"");
+}
+
+/* MySQL's rows: a Decimal built from the text keeps its zeros. */
+static void
+test_mysql_values(void)
+{
+	static const struct {
+		int		 type;
+		const char	*v, *want;
+	} cases[] = {
+		{ DC_VT_DECIMAL, "10000", "\"10000\"" },
+		{ DC_VT_DECIMAL, "450.00", "\"450.00\"" },
+		{ DC_VT_FLOAT, "1.1", "1.1" },
+		{ DC_VT_TIMESTAMP, "2026-11-29 20:47:39.194460",
+		    "\"2026-11-29T20:47:39.194460\"" },
+		{ DC_VT_TIMESTAMP, "2026-11-29 20:47:39.10",
+		    "\"2026-11-29T20:47:39.100000\"" },
+		{ DC_VT_TIMESTAMP, "0000-00-00 00:00:00",
+		    "\"0000-00-00 00:00:00\"" },
+		{ DC_VT_INTERVAL, "-12:30:00.000000", "\"-PT12H30M\"" },
+		{ DC_VT_INTERVAL, "838:59:59.000000", "\"P34DT22H59M59S\"" },
+	};
+	struct dc_rows *r;
+	struct dc_cell cell;
+	struct dc_jw w;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = dc_rows_new(1);
+		CHECK(r != NULL);
+		if (r == NULL)
+			return;
+		cell.v = cases[i].v;
+		cell.len = strlen(cell.v);
+		CHECK(dc_rows_set_col(r, 0, "x", cases[i].type) == DC_OK);
+		CHECK(dc_rows_add(r, &cell) == DC_OK);
+		dc_jw_init(&w);
+		dc_result_write_value(&w, r, 0, 0);
+		CHECK_STR(w.buf, cases[i].want);
+		dc_jw_free(&w);
+		dc_rows_free(r);
+	}
 }
 
 /* max_result_bytes: a row that would pass the budget is not kept */
@@ -319,6 +511,8 @@ test_rows_budget(void)
 int
 main(void)
 {
+	test_datachat_values();
+	test_mysql_values();
 	test_values();
 	test_rows_neutral();
 	test_rows_budget();

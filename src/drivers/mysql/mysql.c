@@ -382,7 +382,8 @@ my_vtype(const MYSQL_FIELD *f)
 	case MYSQL_TYPE_NEWDATE:
 		return DC_VT_DATE;
 	case MYSQL_TYPE_TIME:
-		return DC_VT_TIME;
+		/* a duration up to 838:59:59 (DataChat's connector: timedelta) */
+		return DC_VT_INTERVAL;
 	case MYSQL_TYPE_DATETIME:
 	case MYSQL_TYPE_TIMESTAMP:
 		return DC_VT_TIMESTAMP;

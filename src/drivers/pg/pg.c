@@ -153,47 +153,69 @@ static const struct dc_dialect pg_dialect = {
 
 /* --- types --- */
 
-/* Type OIDs from pg_type.dat; stable across PostgreSQL versions. */
+/*
+ * Type OIDs from pg_type.dat; stable across PostgreSQL versions.  The
+ * flags say how asyncpg (DataChat's driver) reads them (rows.h).
+ */
 static const struct {
 	Oid		 oid;
 	int		 type;
+	unsigned	 flags;
 } oid_types[] = {
-	{ 16, DC_VT_BOOL },		/* bool */
-	{ 17, DC_VT_BYTES },		/* bytea */
-	{ 18, DC_VT_TEXT },		/* "char" */
-	{ 19, DC_VT_TEXT },		/* name */
-	{ 20, DC_VT_INT },		/* int8 */
-	{ 21, DC_VT_INT },		/* int2 */
-	{ 23, DC_VT_INT },		/* int4 */
-	{ 25, DC_VT_TEXT },		/* text */
-	{ 26, DC_VT_INT },		/* oid */
-	{ 114, DC_VT_JSON },		/* json */
-	{ 142, DC_VT_TEXT },		/* xml */
-	{ 705, DC_VT_TEXT },		/* unknown (an untyped literal) */
-	{ 790, DC_VT_TEXT },		/* money */
-	{ 700, DC_VT_FLOAT },		/* float4 */
-	{ 701, DC_VT_FLOAT },		/* float8 */
-	{ 1042, DC_VT_TEXT },		/* bpchar */
-	{ 1043, DC_VT_TEXT },		/* varchar */
-	{ 1082, DC_VT_DATE },		/* date */
-	{ 1083, DC_VT_TIME },		/* time */
-	{ 1114, DC_VT_TIMESTAMP },	/* timestamp */
-	{ 1184, DC_VT_TIMESTAMPTZ },	/* timestamptz */
-	{ 1266, DC_VT_TIME },		/* timetz */
-	{ 1700, DC_VT_DECIMAL },	/* numeric */
-	{ 2950, DC_VT_UUID },		/* uuid */
-	{ 3802, DC_VT_JSON },		/* jsonb */
+	{ 16, DC_VT_BOOL, 0 },		/* bool */
+	{ 17, DC_VT_BYTES, 0 },		/* bytea */
+	{ 18, DC_VT_TEXT, 0 },		/* "char" */
+	{ 19, DC_VT_TEXT, 0 },		/* name */
+	{ 20, DC_VT_INT, 0 },		/* int8 */
+	{ 21, DC_VT_INT, 0 },		/* int2 */
+	{ 23, DC_VT_INT, 0 },		/* int4 */
+	{ 25, DC_VT_TEXT, 0 },		/* text */
+	{ 26, DC_VT_INT, 0 },		/* oid */
+	{ 114, DC_VT_JSON, 0 },		/* json */
+	{ 142, DC_VT_TEXT, 0 },		/* xml */
+	{ 705, DC_VT_TEXT, 0 },		/* unknown (an untyped literal) */
+	{ 790, DC_VT_TEXT, 0 },		/* money */
+	{ 700, DC_VT_FLOAT, DC_COL_FLOAT4 },	/* float4 */
+	{ 701, DC_VT_FLOAT, 0 },		/* float8 */
+	{ 1042, DC_VT_TEXT, 0 },		/* bpchar */
+	{ 1043, DC_VT_TEXT, 0 },		/* varchar */
+	{ 1082, DC_VT_DATE, 0 },		/* date */
+	{ 1083, DC_VT_TIME, 0 },		/* time */
+	{ 1114, DC_VT_TIMESTAMP, 0 },	/* timestamp */
+	{ 1184, DC_VT_TIMESTAMPTZ, 0 },	/* timestamptz */
+	{ 1266, DC_VT_TIME, 0 },		/* timetz */
+	{ 1186, DC_VT_INTERVAL, 0 },	/* interval */
+	{ 1700, DC_VT_DECIMAL, DC_COL_NUMERIC_GROUPS },	/* numeric */
+	{ 2950, DC_VT_UUID, 0 },		/* uuid */
+	{ 3802, DC_VT_JSON, 0 },		/* jsonb */
 };
 
-int
-dc_pg_vtype(Oid oid)
+/* oid's row in oid_types, -1 when it has none. */
+static int
+oid_row(Oid oid)
 {
 	size_t i;
 
 	for (i = 0; i < DC_ARRAY_SIZE(oid_types); i++)
 		if (oid_types[i].oid == oid)
-			return oid_types[i].type;
-	return DC_VT_OTHER;
+			return (int)i;
+	return -1;
+}
+
+int
+dc_pg_vtype(Oid oid)
+{
+	int i = oid_row(oid);
+
+	return i >= 0 ? oid_types[i].type : DC_VT_OTHER;
+}
+
+static unsigned
+pg_vflags(Oid oid)
+{
+	int i = oid_row(oid);
+
+	return i >= 0 ? oid_types[i].flags : 0;
 }
 
 static void
@@ -209,12 +231,14 @@ rows_shape(const PGresult *res)
 	int i, n = PQnfields(res);
 	struct dc_rows *r = dc_rows_new(n);
 
-	for (i = 0; r != NULL && i < n; i++)
+	for (i = 0; r != NULL && i < n; i++) {
 		if (dc_rows_set_col(r, i, PQfname(res, i),
 		    dc_pg_vtype(PQftype(res, i))) != DC_OK) {
 			dc_rows_free(r);
 			r = NULL;
-		}
+		} else
+			dc_rows_set_flags(r, i, pg_vflags(PQftype(res, i)));
+	}
 	return r;
 }
 
@@ -440,11 +464,17 @@ pg_connect(struct dc_conn *c, const char *url, const char *hostaddr,
     char *err, size_t errsz)
 {
 	struct pgconn *pc = pgconn(c);
+	/*
+	 * DateStyle and IntervalStyle as PostgreSQL ships them, whatever the
+	 * server's configuration says: result.c reads dates, times and
+	 * intervals in these forms (rows.h).
+	 */
 	const char *keys[] = { "dbname", "application_name", "keepalives_idle",
 	    "keepalives_interval", "keepalives_count", "options", "hostaddr",
 	    NULL };
 	const char *vals[] = { NULL, "datachatd", "10", "5", "3",
-	    "-c client_connection_check_interval=1000", hostaddr, NULL };
+	    "-c client_connection_check_interval=1000 -c DateStyle=ISO "
+	    "-c IntervalStyle=postgres", hostaddr, NULL };
 	char *libpq = dc_url_libpq(url);
 
 	if (libpq == NULL) {
