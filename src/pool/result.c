@@ -13,6 +13,7 @@
  * conversion finds no memory.
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,10 +110,12 @@ value_text(struct value *v, enum value_kind kind, const char *s, size_t len)
 	return 0;
 }
 
-/* What v->buf holds from p on, up to end. */
+/* The string v->buf holds up to end (NUL-terminated there). */
 static int
-value_buf(struct value *v, const char *end)
+value_buf(struct value *v, char *end)
 {
+	assert(end >= v->buf && end < v->buf + sizeof(v->buf));
+	*end = '\0';		/* json_object_new_double_s copies a C string */
 	v->kind = V_STRING;
 	v->s = v->buf;
 	v->len = (size_t)(end - v->buf);
@@ -169,6 +172,8 @@ conv_int(const struct dc_col *col, const char *s, size_t len,
 	(void)strtoll(s, &end, 10);
 	if (end == s || *end != '\0' || !json_number_ok(s))
 		return -1;
+	if (strcmp(s, "-0") == 0)
+		return value_text(v, V_INTEGER, "0", 1);	/* int("-0") */
 	return value_text(v, V_INTEGER, s, len);
 }
 
@@ -733,15 +738,18 @@ conv_interval(const struct dc_col *col, const char *s, size_t len,
 		while (*s >= 'a' && *s <= 'z')
 			s++;
 		wl = (size_t)(s - word);
+		if (n > TIMEDELTA_MAX_DAYS)	/* also in years, months */
+			return -1;
 		if (wl >= 4 && strncmp(word, "year", 4) == 0)
 			n *= 365;
 		else if (wl >= 3 && strncmp(word, "mon", 3) == 0)
 			n *= 30;
 		else if (!(wl >= 3 && strncmp(word, "day", 3) == 0))
 			return -1;
-		if (n > 100 * TIMEDELTA_MAX_DAYS)
-			return -1;
 		days += sign * n;
+		if (days > 1000 * TIMEDELTA_MAX_DAYS ||
+		    days < -1000 * TIMEDELTA_MAX_DAYS)
+			return -1;
 		if (*s == ' ')
 			s++;
 		else if (*s != '\0')
@@ -887,7 +895,13 @@ dc_result_value(const struct dc_rows *res, int row, int col)
 		o = NULL;
 		break;
 	case V_INTEGER:
+		/* beyond int64 (MySQL's unsigned BIGINT): the digits as written */
+		errno = 0;
 		o = json_object_new_int64(strtoll(v.s, NULL, 10));
+		if (errno == ERANGE) {
+			json_object_put(o);
+			o = json_object_new_double_s(strtod(v.s, NULL), v.s);
+		}
 		break;
 	case V_NUMBER:
 		o = json_object_new_double_s(strtod(v.s, NULL), v.s);
