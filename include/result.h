@@ -8,7 +8,8 @@
  * (NaN and the infinities null), Decimal as its str() in a string,
  * dates, times and timestamps in ISO 8601 (timestamptz in UTC with "Z"),
  * intervals as ISO 8601 durations, bytes as UTF-8 text, json and jsonb
- * as strings, NULL as null.  A value DataChat's Python cannot hold is
+ * as strings, PostgreSQL arrays as lists of their elements, NULL as
+ * null.  A value DataChat's Python cannot hold is
  * the engine's text (result.c says which).  Column names that repeat in
  * one result ("SELECT 1 AS a, 2 AS a") get a suffix ("a", "a_2") so no
  * column is lost in a JSON object.

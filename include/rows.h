@@ -42,8 +42,8 @@
  *   DC_VT_UUID         "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", lower case
  *   DC_VT_BYTES        binary strings as "\x" and two lower-case hex
  *                      digits a byte (PostgreSQL's bytea_output hex)
- *   DC_VT_OTHER        anything else (arrays, geometry, enums the driver
- *                      does not know): the engine's text
+ *   DC_VT_OTHER        anything else (geometry, enums, arrays of types
+ *                      the driver does not know): the engine's text
  *
  * A column's flags say how the engine's client library, which DataChat
  * uses, reads such a text (result.c writes what DataChat then writes):
@@ -55,6 +55,11 @@
  *   DC_COL_FLOAT4      DC_VT_FLOAT of single precision, widened to a
  *                      double before it is printed (1.1 is
  *                      1.100000023841858)
+ *   DC_COL_ARRAY       the cell is a PostgreSQL array of the column's type
+ *                      in array_out's text ("{1,2}", "{{\"a b\",NULL}}",
+ *                      "[0:1]={1,2}"), each element that type's text:
+ *                      asyncpg reads it as a list (nested for more
+ *                      dimensions) of the elements' values
  *
  * How a type is written as JSON is result.h's business, in one place.
  *
@@ -96,6 +101,7 @@ struct dc_col {
 
 #define DC_COL_NUMERIC_GROUPS	0x1u
 #define DC_COL_FLOAT4		0x2u
+#define DC_COL_ARRAY		0x4u
 
 struct dc_cell {
 	const char	*v;		/* NUL-terminated text, NULL: SQL NULL */

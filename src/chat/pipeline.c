@@ -501,7 +501,8 @@ write_array(struct dc_jw *w, struct json_object *a)
  * Which columns DataChat's visualization rules call numeric (viz.h):
  * asyncpg hands it ints and floats as numbers, numeric as Decimal (not
  * a number to _to_float), text-like types as str (a number when float()
- * reads it), everything else as objects that are not numbers.
+ * reads it), arrays as lists, everything else as objects that are not
+ * numbers.
  */
 static int
 column_numeric(const struct dc_rows *res, int col, int nrows)
@@ -509,6 +510,8 @@ column_numeric(const struct dc_rows *res, int col, int nrows)
 	const char *v;
 	int i, text;
 
+	if (res->cols[col].flags & DC_COL_ARRAY)
+		return 0;	/* a list */
 	switch (res->cols[col].type) {
 	case DC_VT_INT:
 	case DC_VT_FLOAT:

@@ -11,12 +11,17 @@
  * bytes that are not UTF-8: DataChat fails the whole query on them), goes
  * out as the engine's own text in a JSON string; so does a value whose
  * conversion finds no memory.
+ *
+ * A PostgreSQL array (DC_COL_ARRAY) is a list to asyncpg, nested for
+ * each dimension, of its elements' values: a JSON array whose elements
+ * are written as the column's type writes them (array_json).
  */
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dc.h"
 #include "jsonw.h"
@@ -883,36 +888,199 @@ bool_value(const char *s)
 	return s[0] == 't' || s[0] == 'T' || s[0] == '1';
 }
 
-struct json_object *
-dc_result_value(const struct dc_rows *res, int row, int col)
+/* v as a json-c value (NULL for null, and when out of memory). */
+static struct json_object *
+value_json(const struct value *v)
 {
 	struct json_object *o;
-	struct value v;
 
-	value_of(res, row, col, &v);
-	switch (v.kind) {
+	switch (v->kind) {
 	case V_NULL:
 		o = NULL;
 		break;
 	case V_INTEGER:
 		/* beyond int64 (MySQL's unsigned BIGINT): the digits as written */
 		errno = 0;
-		o = json_object_new_int64(strtoll(v.s, NULL, 10));
+		o = json_object_new_int64(strtoll(v->s, NULL, 10));
 		if (errno == ERANGE) {
 			json_object_put(o);
-			o = json_object_new_double_s(strtod(v.s, NULL), v.s);
+			o = json_object_new_double_s(strtod(v->s, NULL), v->s);
 		}
 		break;
 	case V_NUMBER:
-		o = json_object_new_double_s(strtod(v.s, NULL), v.s);
+		o = json_object_new_double_s(strtod(v->s, NULL), v->s);
 		break;
 	case V_BOOL:
-		o = json_object_new_boolean(bool_value(v.s));
+		o = json_object_new_boolean(bool_value(v->s));
 		break;
 	default:
-		o = json_object_new_string_len(v.s, (int)v.len);
+		o = json_object_new_string_len(v->s, (int)v->len);
 		break;
 	}
+	return o;
+}
+
+/*
+ * PostgreSQL arrays, as array_out writes them: optional bounds
+ * ("[0:1][1:2]=") when a lower bound is not 1, then "{" elements "}"
+ * separated by ",", each a nested array, NULL, a double-quoted string
+ * with backslash escapes, or bare text.  asyncpg ignores the bounds.
+ */
+#define ARRAY_MAXDIM	6		/* PostgreSQL's MAXDIM */
+
+struct array_text {
+	struct dc_col	 elem;		/* the elements' column: no ARRAY */
+	const char	*p;		/* next byte to read */
+	const char	*end;
+	char		*scratch;	/* one element's text, unescaped */
+	int		 nomem;
+};
+
+/* The element at a->p, its text unescaped into a->scratch: 0 or -1. */
+static int
+array_element(struct array_text *a, struct json_object **out)
+{
+	const char *start = a->p;
+	char *q = a->scratch;
+	struct value v;
+	int quoted = *a->p == '"';
+
+	*out = NULL;
+	if (quoted) {
+		for (a->p++; a->p < a->end && *a->p != '"'; a->p++) {
+			if (*a->p == '\\' && ++a->p == a->end)
+				return -1;
+			*q++ = *a->p;
+		}
+		if (a->p == a->end)
+			return -1;
+		a->p++;
+	} else {
+		while (a->p < a->end && *a->p != ',' && *a->p != '}') {
+			if (*a->p == '"' || *a->p == '{' || *a->p == '\\' ||
+			    *a->p == ' ')
+				return -1;	/* array_out quotes these */
+			*q++ = *a->p++;
+		}
+		if (q == a->scratch)
+			return -1;
+		if (a->p - start == 4 && strncasecmp(start, "NULL", 4) == 0) {
+			*out = NULL;
+			return 0;
+		}
+	}
+	*q = '\0';
+	v.heap = NULL;
+	if (conv_table[a->elem.type].conv(&a->elem, a->scratch,
+	    (size_t)(q - a->scratch), &v) != 0) {
+		value_done(&v);
+		value_text(&v, V_STRING, a->scratch, (size_t)(q - a->scratch));
+	}
+	*out = value_json(&v);
+	value_done(&v);
+	if (*out == NULL && v.kind != V_NULL)
+		a->nomem = 1;
+	return a->nomem ? -1 : 0;
+}
+
+/* The array at a->p ("{...}") as a JSON array: 0, or -1 (*out NULL). */
+static int
+array_nest(struct array_text *a, int depth, struct json_object **out)
+{
+	struct json_object *list, *e;
+	int rc;
+
+	*out = NULL;
+	if (depth > ARRAY_MAXDIM || a->p == a->end || *a->p != '{')
+		return -1;
+	if ((list = json_object_new_array()) == NULL) {
+		a->nomem = 1;
+		return -1;
+	}
+	if (*++a->p == '}') {
+		a->p++;
+		*out = list;
+		return 0;
+	}
+	for (;;) {
+		if (a->p < a->end && *a->p == '{')
+			rc = array_nest(a, depth + 1, &e);
+		else
+			rc = array_element(a, &e);
+		if (rc != 0 || json_object_array_add(list, e) != 0) {
+			json_object_put(e);
+			json_object_put(list);
+			return -1;
+		}
+		if (a->p < a->end && *a->p == ',') {
+			a->p++;
+			continue;
+		}
+		if (a->p < a->end && *a->p == '}')
+			break;
+		json_object_put(list);
+		return -1;
+	}
+	a->p++;
+	*out = list;
+	return 0;
+}
+
+/*
+ * An array cell as the list asyncpg gives; NULL when the text is not
+ * array_out's (or no memory): the caller writes the text then.
+ */
+static struct json_object *
+array_json(const struct dc_col *c, const struct dc_cell *cell)
+{
+	struct array_text a;
+	struct json_object *o = NULL;
+
+	a.elem = *c;
+	a.elem.flags &= ~DC_COL_ARRAY;
+	a.p = cell->v;
+	a.end = cell->v + cell->len;
+	a.nomem = 0;
+	if (a.p < a.end && *a.p == '[') {
+		/* the bounds: "[lo:hi]" per dimension, then "=" */
+		while (a.p < a.end && strchr("[]:-0123456789", *a.p) != NULL)
+			a.p++;
+		if (a.p == a.end || *a.p++ != '=')
+			return NULL;
+	}
+	if ((a.scratch = malloc(cell->len + 1)) == NULL)
+		return NULL;
+	if (array_nest(&a, 1, &o) != 0 || a.p != a.end) {
+		json_object_put(o);
+		o = NULL;
+	}
+	free(a.scratch);
+	return o;
+}
+
+/* An array column's cell (not NULL) as JSON: its list, else its text. */
+static struct json_object *
+array_value(const struct dc_col *c, const struct dc_cell *cell)
+{
+	struct json_object *o;
+
+	assert(cell->v != NULL && (c->flags & DC_COL_ARRAY));
+	if ((o = array_json(c, cell)) == NULL)
+		o = json_object_new_string_len(cell->v, (int)cell->len);
+	return o;
+}
+
+struct json_object *
+dc_result_value(const struct dc_rows *res, int row, int col)
+{
+	const struct dc_cell *cell = dc_rows_cell(res, row, col);
+	struct json_object *o;
+	struct value v;
+
+	if (cell->v != NULL && (res->cols[col].flags & DC_COL_ARRAY))
+		return array_value(&res->cols[col], cell);
+	value_of(res, row, col, &v);
+	o = value_json(&v);
 	value_done(&v);
 	return o;
 }
@@ -921,8 +1089,19 @@ void
 dc_result_write_value(struct dc_jw *w, const struct dc_rows *res, int row,
     int col)
 {
+	const struct dc_cell *cell = dc_rows_cell(res, row, col);
+	struct json_object *o;
 	struct value v;
 
+	if (cell->v != NULL && (res->cols[col].flags & DC_COL_ARRAY)) {
+		/* rare enough to go through json-c, which writes the same */
+		if ((o = array_value(&res->cols[col], cell)) == NULL)
+			w->err = 1;
+		else
+			dc_jw_json(w, o);
+		json_object_put(o);
+		return;
+	}
 	value_of(res, row, col, &v);
 	switch (v.kind) {
 	case V_NULL:

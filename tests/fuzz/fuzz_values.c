@@ -4,7 +4,8 @@
  * column's neutral type and flags, the rest is the cell's text.
  *
  * Invariants: both writers (jsonw and json-c) give the same JSON, and it
- * is one JSON value json-c parses whole.
+ * is one JSON value json-c parses whole; an array column's value is a
+ * JSON array, or the cell's own text when that is no array_out's.
  */
 #include <string.h>
 
@@ -38,7 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	FUZZ_ASSERT(dc_rows_set_col(r, 0, "v", data[0] % DC_VT_NTYPES) ==
 	    DC_OK);
-	dc_rows_set_flags(r, 0, (unsigned)(data[0] / DC_VT_NTYPES) & 3u);
+	dc_rows_set_flags(r, 0, (unsigned)(data[0] / DC_VT_NTYPES) & 7u);
 	cell.v = (const char *)data + 1;
 	cell.len = size - 1;
 	if (memchr(cell.v, '\0', cell.len) != NULL ||
@@ -59,6 +60,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(tok != NULL);
 	back = json_tokener_parse_ex(tok, w.buf, (int)strlen(w.buf) + 1);
 	FUZZ_ASSERT(json_tokener_get_error(tok) == json_tokener_success);
+	if (r->cols[0].flags & DC_COL_ARRAY)
+		FUZZ_ASSERT(json_object_is_type(back, json_type_array) ||
+		    (json_object_is_type(back, json_type_string) &&
+		    (size_t)json_object_get_string_len(back) == cell.len &&
+		    memcmp(json_object_get_string(back), cell.v, cell.len) == 0));
 	json_object_put(back);
 	json_tokener_free(tok);
 	json_object_put(o);

@@ -39,7 +39,8 @@ def shaped(daemon_factory, registry_env, pg):
 
 
 # One value of each type, and the exact JSON DataChat answers for it
-# (asyncpg's value through pydantic 2.12 and FastAPI 0.128).  The
+# (asyncpg's value through pydantic 2.12 and FastAPI 0.128; arrays are
+# asyncpg's lists, nested per dimension, the bounds dropped).  The
 # database's session settings are odd on purpose: another time zone (the
 # offset is taken off), DateStyle SQL and IntervalStyle iso_8601 (the
 # driver sets its own for its sessions).
@@ -58,7 +59,14 @@ VALUES_SQL = (
     " '{\"a\": 1}'::jsonb AS jb, '{\"a\":1}'::json AS js,"
     " 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u,"
     " 'infinity'::date AS d_inf, '-infinity'::timestamptz AS tz_ninf,"
-    " '0044-03-15 BC'::date AS d_bc, ARRAY[1,2] AS arr, 7::int8 AS i,"
+    " '0044-03-15 BC'::date AS d_bc, ARRAY[1,2] AS arr,"
+    " ARRAY['a b', NULL, 'q\"x', 'NULL']::text[] AS arr_t,"
+    " ARRAY[450.00, 10000]::numeric[] AS arr_n, '{{1,2},{3,4}}'::int[] AS arr_2d,"
+    " '[0:1]={5,6}'::int[] AS arr_lb,"
+    " ARRAY['2026-11-29 20:47:39+00']::timestamptz[] AS arr_tz,"
+    " ARRAY[true, false] AS arr_b, ARRAY[1.1]::float4[] AS arr_f4,"
+    " '{}'::int[] AS arr_e, ARRAY['1 day']::interval[] AS arr_iv,"
+    " ARRAY['2026-11-29']::date[] AS arr_d, 7::int8 AS i,"
     " true AS bo, NULL::text AS nul")
 VALUES_JSON = (
     '{"n":["450.00"],"n_int":["1E+4"],"n_small":["1E-7"],"n_nan":["NaN"],'
@@ -70,7 +78,11 @@ VALUES_JSON = (
     '"b_bin":["\\\\xff"],"jb":["{\\"a\\": 1}"],"js":["{\\"a\\":1}"],'
     '"u":["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"],"d_inf":["9999-12-31"],'
     '"tz_ninf":["0001-01-01T00:00:00"],"d_bc":["0044-03-15 BC"],'
-    '"arr":["{1,2}"],"i":[7],"bo":[true],"nul":[null]}')
+    '"arr":[[1,2]],"arr_t":[["a b",null,"q\\"x","NULL"]],'
+    '"arr_n":[["450.00","1E+4"]],"arr_2d":[[[1,2],[3,4]]],"arr_lb":[[5,6]],'
+    '"arr_tz":[["2026-11-29T20:47:39Z"]],"arr_b":[[true,false]],'
+    '"arr_f4":[[1.100000023841858]],"arr_e":[[]],"arr_iv":[["P1D"]],'
+    '"arr_d":[["2026-11-29"]],"i":[7],"bo":[true],"nul":[null]}')
 
 
 def test_data_values_as_datachat(daemon_factory, registry_env, pg):

@@ -279,7 +279,8 @@ test_rows_neutral(void)
 	CHECK(dc_pg_vtype(1700) == DC_VT_DECIMAL);
 	CHECK(dc_pg_vtype(17) == DC_VT_BYTES);
 	CHECK(dc_pg_vtype(1186) == DC_VT_INTERVAL);
-	CHECK(dc_pg_vtype(1007) == DC_VT_OTHER);	/* int4[] */
+	CHECK(dc_pg_vtype(1007) == DC_VT_INT);	/* int4[] (DC_COL_ARRAY) */
+	CHECK(dc_pg_vtype(1034) == DC_VT_OTHER);	/* aclitem[] */
 }
 
 /*
@@ -422,10 +423,62 @@ test_datachat_values(void)
 	/* json and jsonb: asyncpg's str, not parsed */
 	PG(114, "{\"a\": 1}", "\"{\\\"a\\\": 1}\"");
 	PG(3802, "[1, 2]", "\"[1, 2]\"");
-	/* uuid, arrays (asyncpg's lists are not built: the text) */
+	/* uuid */
 	PG(2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
 	    "\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"");
-	PG(1007, "{1,2,3}", "\"{1,2,3}\"");
+}
+
+/*
+ * Arrays: asyncpg's lists (nested per dimension, bounds dropped), each
+ * element as its type is written alone.
+ */
+static void
+test_datachat_arrays(void)
+{
+	PG(1007, "{1,2,3}", "[1,2,3]");
+	PG(1007, "{}", "[]");
+	PG(1007, "{NULL,-7}", "[null,-7]");
+	PG(1005, "{{1,2},{3,4}}", "[[1,2],[3,4]]");
+	PG(1016, "{{{1}},{{2}}}", "[[[1]],[[2]]]");
+	PG(1007, "[0:1]={5,6}", "[5,6]");
+	PG(1007, "[0:1][2:2]={{5},{6}}", "[[5],[6]]");
+	PG(1009, "{a,\"b c\",\"\",\"NULL\",NULL}",
+	    "[\"a\",\"b c\",\"\",\"NULL\",null]");
+	PG(1009, "{\"q\\\"x\",\"back\\\\slash\",\"{,}\"}",
+	    "[\"q\\\"x\",\"back\\\\slash\",\"{,}\"]");
+	PG(1009, "{caf\xc3\xa9}", "[\"caf\xc3\xa9\"]");
+	PG(1015, "{x}", "[\"x\"]");
+	PG(1000, "{t,f,NULL}", "[true,false,null]");
+	PG(1231, "{450.00,10000,NaN,-0.5}",
+	    "[\"450.00\",\"1E+4\",\"NaN\",\"-0.5\"]");
+	PG(1022, "{1.5,450,NaN,-Infinity,1e+100}",
+	    "[1.5,450.0,null,null,1e+100]");
+	PG(1021, "{1.1,0.5}", "[1.100000023841858,0.5]");
+	PG(1182, "{2026-11-29,infinity}", "[\"2026-11-29\",\"9999-12-31\"]");
+	PG(1115, "{\"2026-11-29 20:47:39.5\"}",
+	    "[\"2026-11-29T20:47:39.500000\"]");
+	PG(1185, "{\"2026-11-30 02:17:39+05:30\",NULL}",
+	    "[\"2026-11-29T20:47:39Z\",null]");
+	PG(1183, "{20:47:39}", "[\"20:47:39\"]");
+	PG(1270, "{12:00:00-03}", "[\"12:00:00-03:00\"]");
+	PG(1187, "{\"1 day\",\"-1 days +02:00:00\"}",
+	    "[\"P1D\",\"-PT22H\"]");
+	PG(2951, "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+	    "[\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"]");
+	PG(1001, "{\"\\\\x0102\",\"\\\\xff\"}",
+	    "[\"\\u0001\\u0002\",\"\\\\xff\"]");
+	PG(3807, "{\"{\\\"a\\\": 1}\",\"[1, 2]\"}",
+	    "[\"{\\\"a\\\": 1}\",\"[1, 2]\"]");
+	/* an element a type cannot read stays its text, as a scalar does */
+	PG(1182, "{\"0044-03-15 BC\"}", "[\"0044-03-15 BC\"]");
+	/* text that is no array_out's: the whole text */
+	PG(1007, "{1,2", "\"{1,2\"");
+	PG(1007, "{1,2}x", "\"{1,2}x\"");
+	PG(1007, "{1,,2}", "\"{1,,2}\"");
+	PG(1007, "{\"1}", "\"{\\\"1}\"");
+	PG(1007, "[0:1]{1,2}", "\"[0:1]{1,2}\"");
+	PG(1007, "{{{{{{{1}}}}}}}", "\"{{{{{{{1}}}}}}}\"");
+	PG(1007, "{{{{{{1}}}}}}", "[[[[[[1]]]]]]");
 }
 
 /* MySQL's rows: a Decimal built from the text keeps its zeros. */
@@ -512,6 +565,7 @@ int
 main(void)
 {
 	test_datachat_values();
+	test_datachat_arrays();
 	test_mysql_values();
 	test_values();
 	test_rows_neutral();

@@ -188,6 +188,33 @@ static const struct {
 	{ 1700, DC_VT_DECIMAL, DC_COL_NUMERIC_GROUPS },	/* numeric */
 	{ 2950, DC_VT_UUID, 0 },		/* uuid */
 	{ 3802, DC_VT_JSON, 0 },		/* jsonb */
+	/* arrays of those: asyncpg's lists of the elements' values */
+	{ 1000, DC_VT_BOOL, DC_COL_ARRAY },		/* bool[] */
+	{ 1001, DC_VT_BYTES, DC_COL_ARRAY },		/* bytea[] */
+	{ 1002, DC_VT_TEXT, DC_COL_ARRAY },		/* "char"[] */
+	{ 1003, DC_VT_TEXT, DC_COL_ARRAY },		/* name[] */
+	{ 1016, DC_VT_INT, DC_COL_ARRAY },		/* int8[] */
+	{ 1005, DC_VT_INT, DC_COL_ARRAY },		/* int2[] */
+	{ 1007, DC_VT_INT, DC_COL_ARRAY },		/* int4[] */
+	{ 1009, DC_VT_TEXT, DC_COL_ARRAY },		/* text[] */
+	{ 1028, DC_VT_INT, DC_COL_ARRAY },		/* oid[] */
+	{ 199, DC_VT_JSON, DC_COL_ARRAY },		/* json[] */
+	{ 143, DC_VT_TEXT, DC_COL_ARRAY },		/* xml[] */
+	{ 791, DC_VT_TEXT, DC_COL_ARRAY },		/* money[] */
+	{ 1021, DC_VT_FLOAT, DC_COL_ARRAY | DC_COL_FLOAT4 },	/* float4[] */
+	{ 1022, DC_VT_FLOAT, DC_COL_ARRAY },		/* float8[] */
+	{ 1014, DC_VT_TEXT, DC_COL_ARRAY },		/* bpchar[] */
+	{ 1015, DC_VT_TEXT, DC_COL_ARRAY },		/* varchar[] */
+	{ 1182, DC_VT_DATE, DC_COL_ARRAY },		/* date[] */
+	{ 1183, DC_VT_TIME, DC_COL_ARRAY },		/* time[] */
+	{ 1115, DC_VT_TIMESTAMP, DC_COL_ARRAY },	/* timestamp[] */
+	{ 1185, DC_VT_TIMESTAMPTZ, DC_COL_ARRAY },	/* timestamptz[] */
+	{ 1270, DC_VT_TIME, DC_COL_ARRAY },		/* timetz[] */
+	{ 1187, DC_VT_INTERVAL, DC_COL_ARRAY },	/* interval[] */
+	{ 1231, DC_VT_DECIMAL, DC_COL_ARRAY | DC_COL_NUMERIC_GROUPS },
+							/* numeric[] */
+	{ 2951, DC_VT_UUID, DC_COL_ARRAY },		/* uuid[] */
+	{ 3807, DC_VT_JSON, DC_COL_ARRAY },		/* jsonb[] */
 };
 
 /* oid's row in oid_types, -1 when it has none. */
