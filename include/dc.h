@@ -15,8 +15,8 @@
  * memory", the master logs it and keeps its running state.  json-c is
  * held to the same rule: json_object_new_*() may return NULL, and
  * json_object_object_add() / json_object_array_add() return -1 without
- * taking the value, so building a response goes through the dc_json_*
- * helpers below (jsonw.h), which remember the first failure; the builder
+ * taking the value, so building a response goes through the dc_jb_*
+ * helpers of jsonw.h, which remember the first failure; the builder
  * checks once, at the end, and drops the half-built object.  Where a
  * failure cannot be reported (a log line, a best-effort metric), the
  * code says so in a comment.

@@ -64,6 +64,9 @@ void		 dc_jb_add(struct dc_jb *b, struct json_object *obj,
 		     const char *key, struct json_object *val);
 void		 dc_jb_null(struct dc_jb *b, struct json_object *obj,
 		     const char *key);
+/* s as a JSON string, or null when s is NULL. */
+void		 dc_jb_str(struct dc_jb *b, struct json_object *obj,
+		     const char *key, const char *s);
 void		 dc_jb_push(struct dc_jb *b, struct json_object *arr,
 		     struct json_object *val);
 struct json_object *dc_jb_done(struct dc_jb *b, struct json_object *obj);

@@ -242,23 +242,75 @@ dc_jw_raw(struct dc_jw *w, const char *s, size_t n)
 	put(w, s, n);
 }
 
-void
-dc_jw_json(struct dc_jw *w, struct json_object *o)
+/*
+ * A number as json-c writes it (its own format, or the text it was made
+ * from).  json-c appends a number to the value's fresh print buffer in
+ * one step, so what comes back is all of it or, out of memory, nothing.
+ */
+static void
+put_number(struct dc_jw *w, struct json_object *o)
 {
 	const char *s;
 	size_t n;
 
-	if (o == NULL) {
-		dc_jw_null(w);
-		return;
-	}
-	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	if (s == NULL) {
+	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &n);
+	if (s == NULL || n == 0) {
 		w->err = 1;
 		return;
 	}
 	dc_jw_raw(w, s, n);
+}
+
+/*
+ * The tree is walked here rather than printed by json-c, whose printer
+ * (0.16) ignores a failed append and goes on: out of memory, it returns
+ * text with pieces missing.  Written here, a failure sets err.
+ */
+void
+dc_jw_json(struct dc_jw *w, struct json_object *o)
+{
+	size_t i, n;
+	int64_t v;
+
+	switch (json_object_get_type(o)) {
+	case json_type_null:
+		dc_jw_null(w);
+		break;
+	case json_type_boolean:
+		dc_jw_bool(w, json_object_get_boolean(o));
+		break;
+	case json_type_int:
+		/* INT64_MAX may be a larger unsigned value: json-c knows */
+		if ((v = json_object_get_int64(o)) != INT64_MAX)
+			dc_jw_int(w, v);
+		else
+			put_number(w, o);
+		break;
+	case json_type_double:
+		put_number(w, o);
+		break;
+	case json_type_string:
+		dc_jw_string_len(w, json_object_get_string(o),
+		    (size_t)json_object_get_string_len(o));
+		break;
+	case json_type_array:
+		dc_jw_array(w);
+		n = json_object_array_length(o);
+		for (i = 0; i < n && !w->err; i++)
+			dc_jw_json(w, json_object_array_get_idx(o, i));
+		dc_jw_array_end(w);
+		break;
+	case json_type_object:
+		dc_jw_object(w);
+		json_object_object_foreach(o, key, val) {
+			if (w->err)
+				break;
+			dc_jw_key(w, key);
+			dc_jw_json(w, val);
+		}
+		dc_jw_object_end(w);
+		break;
+	}
 }
 
 /* --- json-c trees under the out-of-memory policy --- */
@@ -279,6 +331,16 @@ dc_jb_null(struct dc_jb *b, struct json_object *obj, const char *key)
 {
 	if (obj == NULL || json_object_object_add(obj, key, NULL) != 0)
 		b->failed = 1;
+}
+
+void
+dc_jb_str(struct dc_jb *b, struct json_object *obj, const char *key,
+    const char *s)
+{
+	if (s == NULL)
+		dc_jb_null(b, obj, key);
+	else
+		dc_jb_add(b, obj, key, json_object_new_string(s));
 }
 
 void

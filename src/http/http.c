@@ -535,33 +535,52 @@ dc_reply_text(struct dc_req *r, int status, const char *ctype,
 {
 	struct evbuffer *buf = evbuffer_new();
 
-	if (buf != NULL && len > 0)
-		evbuffer_add(buf, body, len);
+	if (buf == NULL || (len > 0 && evbuffer_add(buf, body, len) != 0)) {
+		/* out of memory: the status says it, there is no room for more */
+		status = 500;
+		ctype = NULL;
+		if (buf != NULL)
+			evbuffer_drain(buf, evbuffer_get_length(buf));
+	}
 	send_buffer(r, status, ctype, buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
 }
 
+/* 500 out of memory without building anything that could fail again */
+static void
+reply_oom(struct dc_req *r)
+{
+	static const char body[] = "{\"detail\":\"out of memory\"}";
+
+	dc_reply_text(r, 500, "application/json", body, sizeof(body) - 1);
+}
+
 void
 dc_reply_json(struct dc_req *r, int status, struct json_object *obj)
 {
-	const char *s;
-	size_t len;
+	struct dc_jw jw;
 
 	if (obj == NULL) {
-		dc_reply_error(r, 500, "out of memory");
+		reply_oom(r);
 		return;
 	}
-	s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	dc_reply_text(r, status, "application/json", s, len);
+	/* written by jsonw.c, which notices running out of memory */
+	dc_jw_init(&jw);
+	dc_jw_json(&jw, obj);
 	json_object_put(obj);
+	if (jw.err)
+		reply_oom(r);
+	else
+		dc_reply_text(r, status, "application/json", jw.buf, jw.len);
+	dc_jw_free(&jw);
 }
 
 void
 dc_reply_error(struct dc_req *r, int status, const char *fmt, ...)
 {
 	struct json_object *o;
+	struct dc_jb b = { 0 };
 	char msg[1024];
 	va_list ap;
 
@@ -569,13 +588,11 @@ dc_reply_error(struct dc_req *r, int status, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	o = json_object_new_object();
-	if (o == NULL) {
-		dc_reply_text(r, 500, "application/json",
-		    "{\"detail\":\"out of memory\"}", 26);
-		return;
-	}
-	json_object_object_add(o, "detail", json_object_new_string(msg));
-	dc_reply_json(r, status, o);
+	dc_jb_add(&b, o, "detail", json_object_new_string(msg));
+	if ((o = dc_jb_done(&b, o)) == NULL)
+		reply_oom(r);
+	else
+		dc_reply_json(r, status, o);
 }
 
 void

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dc.h"
 #include "jsonw.h"
 #include "t.h"
 
@@ -108,6 +109,46 @@ test_json_c_values(void)
 	dc_jw_free(&w);
 }
 
+/* dc_jw_json walks the tree itself: the text must be json-c's, byte for byte. */
+static void
+test_json_c_tree(void)
+{
+	static const char *const docs[] = {
+	    "{}", "[]", "null", "true", "-0", "0.1", "1e300", "-2.5e-7",
+	    "9223372036854775807", "-9223372036854775808",
+	    "18446744073709551615", "12345678901234567890123",
+	    "{\"a\":{\"b\":[[],{},[null,false,3.0]]},\"k\\\"/\\u0001\":"
+	    "\"tab\\there \\u00e9 \\ud83d\\ude00 a/b\"}",
+	    "[1.5,2,\"\",{\"\":\"\"}]" };
+	struct json_object *o;
+	struct dc_jw w;
+	size_t i;
+
+	for (i = 0; i < DC_ARRAY_SIZE(docs); i++) {
+		o = json_tokener_parse(docs[i]);
+		CHECK(o != NULL || strcmp(docs[i], "null") == 0);
+		dc_jw_init(&w);
+		dc_jw_json(&w, o);
+		CHECK(!w.err);
+		CHECK_STR(w.buf, json_object_to_json_string_ext(o,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		dc_jw_free(&w);
+		json_object_put(o);
+	}
+	/* a number kept as the text it came from, and a built double */
+	o = json_object_new_array();
+	json_object_array_add(o, json_object_new_double_s(0.1,
+	    "0.1000000000000000055511151231257827"));
+	json_object_array_add(o, json_object_new_double(1.0 / 3));
+	json_object_array_add(o, json_object_new_uint64(UINT64_MAX));
+	dc_jw_init(&w);
+	dc_jw_json(&w, o);
+	CHECK_STR(w.buf, json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	dc_jw_free(&w);
+	json_object_put(o);
+}
+
 static void
 test_failures(void)
 {
@@ -182,6 +223,7 @@ main(void)
 	test_shapes();
 	test_escaping();
 	test_json_c_values();
+	test_json_c_tree();
 	test_failures();
 	test_jb();
 	T_DONE();
