@@ -36,11 +36,14 @@ int		 dc_target_resolve(struct dc_worker *w, struct json_object *target,
 
 /*
  * Fill e with the environment DATABASE_URL entry (routing uses it even
- * when a registry row has the same URL).  0 or DC_ENOENT.
+ * when a registry row has the same URL).  0, DC_ENOENT or DC_ENOMEM.
  */
 int		 dc_target_env_entry(struct dc_worker *w, struct dc_entry *e);
 
-/* The same, for GET /databases: DC_ENOENT too when a row has its URL. */
+/*
+ * The same, for GET /databases: DC_ENOENT too when a row has its URL;
+ * DC_ENOMEM.
+ */
 int		 dc_target_env_listed(struct dc_worker *w, struct dc_entry *e);
 
 /* A registry that can store connections: system database and a key. */

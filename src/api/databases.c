@@ -15,6 +15,7 @@
 #include "dc.h"
 #include "fernet.h"
 #include "http.h"
+#include "jsonw.h"
 #include "tokens.h"
 #include "log.h"
 #include "model.h"
@@ -671,8 +672,9 @@ render_list(struct dc_worker *w, uint64_t gen)
 {
 	struct json_object *arr;
 	struct dc_entry *all, env;
-	const char *s;
-	int i, n, max = dc_shreg_count(w->reg) + 16;
+	struct dc_jb b = { 0 };
+	struct dc_jw jw;
+	int i, n, rc, max = dc_shreg_count(w->reg) + 16;
 
 	if (max > dc_shreg_capacity(w->reg))
 		max = dc_shreg_capacity(w->reg);
@@ -685,21 +687,29 @@ render_list(struct dc_worker *w, uint64_t gen)
 	}
 	n = dc_shreg_list(w->reg, all, max);
 	qsort(all, (size_t)n, sizeof(*all), cmp_newest_first);
-	for (i = 0; i < n; i++)
-		json_object_array_add(arr, dc_entry_to_json(&all[i]));
-	if (dc_target_env_listed(w, &env) == DC_OK) {
-		json_object_array_add(arr, dc_entry_to_json(&env));
+	for (i = 0; i < n && !b.failed; i++)
+		dc_jb_push(&b, arr, dc_entry_to_json(&all[i]));
+	if ((rc = dc_target_env_listed(w, &env)) == DC_OK) {
+		dc_jb_push(&b, arr, dc_entry_to_json(&env));
 		dc_explicit_bzero(&env, sizeof(env));
-	}
+	} else if (rc != DC_ENOENT)
+		b.failed = 1;	/* out of memory */
 	dc_explicit_bzero(all, (size_t)n * sizeof(*all));
 	free(all);
-	s = json_object_to_json_string_length(arr, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE, &list_cache.len);
 	free(list_cache.body);
-	list_cache.body = strdup(s);
-	json_object_put(arr);
-	if (list_cache.body == NULL)
+	list_cache.body = NULL;
+	if ((arr = dc_jb_done(&b, arr)) == NULL)
 		return DC_ENOMEM;
+	/* written by jsonw.c, which notices running out of memory */
+	dc_jw_init(&jw);
+	dc_jw_json(&jw, arr);
+	json_object_put(arr);
+	if (jw.err) {
+		dc_jw_free(&jw);
+		return DC_ENOMEM;
+	}
+	list_cache.body = jw.buf;	/* ours now */
+	list_cache.len = jw.len;
 	list_cache.gen = gen;
 	return DC_OK;
 }
@@ -730,6 +740,7 @@ get_database(struct dc_req *r)
 {
 	struct dc_entry *e;
 	uint8_t id[16];
+	int rc;
 
 	e = malloc(sizeof(*e));
 	if (e == NULL) {
@@ -737,8 +748,10 @@ get_database(struct dc_req *r)
 		return;
 	}
 	if (path_is_env(r)) {
-		if (dc_target_env_listed(r->w, e) == DC_OK)
+		if ((rc = dc_target_env_listed(r->w, e)) == DC_OK)
 			dc_reply_json(r, 200, dc_entry_to_json(e));
+		else if (rc == DC_ENOMEM)
+			dc_reply_error(r, 500, "out of memory");
 		else
 			dc_reply_error(r, 404, "Connection not found: %s",
 			    r->args[0]);

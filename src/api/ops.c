@@ -6,6 +6,7 @@
  * DataChat's banner on GET /.  A load balancer sends traffic only to a
  * ready instance.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "dc.h"
 #include "http.h"
+#include "jsonw.h"
 #include "tokens.h"
 #include "shreg.h"
 #include "target.h"
@@ -25,15 +27,17 @@ static void
 health(struct dc_req *r)
 {
 	struct json_object *o = json_object_new_object();
+	struct dc_jb b = { 0 };
 	char ts[48];
 
 	dc_iso8601((int64_t)dc_wall_ms() * 1000, ts, sizeof(ts));
-	json_object_object_add(o, "status", json_object_new_string("healthy"));
-	json_object_object_add(o, "version", json_object_new_string(DC_VERSION));
-	json_object_object_add(o, "timestamp", json_object_new_string(ts));
-	json_object_object_add(o, "worker", json_object_new_int(r->w->index));
-	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
-	dc_reply_json(r, 200, o);
+	dc_jb_add(&b, o, "status", json_object_new_string("healthy"));
+	dc_jb_add(&b, o, "version", json_object_new_string(DC_VERSION));
+	dc_jb_add(&b, o, "timestamp", json_object_new_string(ts));
+	dc_jb_add(&b, o, "worker", json_object_new_int(r->w->index));
+	dc_jb_add(&b, o, "pid", json_object_new_int((int)getpid()));
+	/* NULL (out of memory) is answered 500 by dc_reply_json */
+	dc_reply_json(r, 200, dc_jb_done(&b, o));
 }
 
 static const char *
@@ -55,29 +59,28 @@ ready(struct dc_req *r)
 	struct json_object *o = json_object_new_object(), *reg, *chk;
 	int state = dc_shreg_state(w->reg), ok, bad;
 	const char *why = NULL;
+	struct dc_jb b = { 0 };
 	char ts[48], msg[256];
 	uint64_t silent;
 
 	reg = json_object_new_object();
-	json_object_object_add(reg, "state",
+	dc_jb_add(&b, reg, "state",
 	    json_object_new_string(state_name(w, state)));
-	json_object_object_add(reg, "entries",
+	dc_jb_add(&b, reg, "entries",
 	    json_object_new_int(dc_shreg_count(w->reg)));
-	json_object_object_add(reg, "capacity",
+	dc_jb_add(&b, reg, "capacity",
 	    json_object_new_int(dc_shreg_capacity(w->reg)));
-	json_object_object_add(reg, "generation",
+	dc_jb_add(&b, reg, "generation",
 	    json_object_new_int64((int64_t)dc_shreg_gen(w->reg)));
-	json_object_object_add(reg, "undecryptable_rows",
+	dc_jb_add(&b, reg, "undecryptable_rows",
 	    json_object_new_int(dc_shreg_bad_rows(w->reg)));
-	json_object_object_add(reg, "refused_rows",
-	    dc_refused_rows_json(w->reg));
+	dc_jb_add(&b, reg, "refused_rows", dc_refused_rows_json(w->reg));
 	if (dc_shreg_last_resync(w->reg) != 0) {
 		dc_iso8601((int64_t)dc_shreg_last_resync(w->reg) * 1000, ts,
 		    sizeof(ts));
-		json_object_object_add(reg, "last_resync",
-		    json_object_new_string(ts));
+		dc_jb_add(&b, reg, "last_resync", json_object_new_string(ts));
 	}
-	json_object_object_add(o, "registry", reg);
+	dc_jb_add(&b, o, "registry", reg);
 
 	silent = dc_now_ms() - dc_shreg_last_beat(w->reg);
 	bad = dc_shreg_bad_rows(w->reg);
@@ -103,11 +106,11 @@ ready(struct dc_req *r)
 		why = msg;
 	} else
 		ok = 1;
-	json_object_object_add(o, "status",
+	dc_jb_add(&b, o, "status",
 	    json_object_new_string(ok ? "ready" : "not_ready"));
-	json_object_object_add(o, "version", json_object_new_string(DC_VERSION));
+	dc_jb_add(&b, o, "version", json_object_new_string(DC_VERSION));
 	dc_iso8601((int64_t)dc_wall_ms() * 1000, ts, sizeof(ts));
-	json_object_object_add(o, "timestamp", json_object_new_string(ts));
+	dc_jb_add(&b, o, "timestamp", json_object_new_string(ts));
 	/*
 	 * DataChat's three checks.  "database" is what routing needs (the
 	 * registry, when there is one, is current); datachatd keeps no
@@ -115,14 +118,14 @@ ready(struct dc_req *r)
 	 * is answering: both are up whenever this reply is written.
 	 */
 	chk = json_object_new_object();
-	json_object_object_add(chk, "database", json_object_new_boolean(ok));
-	json_object_object_add(chk, "vector_store",
-	    json_object_new_boolean(1));
-	json_object_object_add(chk, "pipeline", json_object_new_boolean(1));
-	json_object_object_add(o, "checks", chk);
+	dc_jb_add(&b, chk, "database", json_object_new_boolean(ok));
+	dc_jb_add(&b, chk, "vector_store", json_object_new_boolean(1));
+	dc_jb_add(&b, chk, "pipeline", json_object_new_boolean(1));
+	dc_jb_add(&b, o, "checks", chk);
 	if (why != NULL)
-		json_object_object_add(o, "detail", json_object_new_string(why));
-	dc_reply_json(r, ok ? 200 : 503, o);
+		dc_jb_add(&b, o, "detail", json_object_new_string(why));
+	/* NULL (out of memory) is answered 500 by dc_reply_json */
+	dc_reply_json(r, ok ? 200 : 503, dc_jb_done(&b, o));
 }
 
 /* GET /: the banner DataChat's API answers with. */
@@ -148,21 +151,40 @@ struct target_sum {
 	uint64_t	 open, opened, failed, ok, bad;
 };
 
+/* The exposition being written; a line that did not fit fails it all. */
+struct mbuf {
+	struct evbuffer	*evb;
+	int		 failed;	/* out of memory */
+};
+
+static void mprintf(struct mbuf *b, const char *fmt, ...) DC_PRINTF(2, 3);
+
 static void
-metric_head(struct evbuffer *b, const char *name, const char *type,
+mprintf(struct mbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (evbuffer_add_vprintf(b->evb, fmt, ap) < 0)
+		b->failed = 1;
+	va_end(ap);
+}
+
+static void
+metric_head(struct mbuf *b, const char *name, const char *type,
     const char *help)
 {
-	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	mprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
 	    name, type);
 }
 
 /* A metric with one unlabelled sample. */
 static void
-metric_one(struct evbuffer *b, const char *name, const char *type,
+metric_one(struct mbuf *b, const char *name, const char *type,
     const char *help, uint64_t value)
 {
 	metric_head(b, name, type, help);
-	evbuffer_add_printf(b, "%s %llu\n", name, (unsigned long long)value);
+	mprintf(b, "%s %llu\n", name, (unsigned long long)value);
 }
 
 static void
@@ -198,7 +220,8 @@ metrics(struct dc_req *r)
 	struct dc_worker *w = r->w;
 	struct dc_worker_stats *st;
 	struct target_sum *tsum;
-	struct evbuffer *b = evbuffer_new();
+	struct mbuf mb = { evbuffer_new(), 0 }, *b = &mb;
+	const char *text;
 	uint64_t rs[DC_METRIC_ROUTES][5], buckets[DC_METRIC_BUCKETS];
 	uint64_t dur_us = 0, llm = 0, llm_err = 0, llm_ms = 0, open = 0;
 	uint64_t opened = 0, failed = 0, qok = 0, qbad = 0, cum = 0;
@@ -208,12 +231,9 @@ metrics(struct dc_req *r)
 	int i, j, k, nworkers = 0, ntargets = 0;
 
 	tsum = calloc(DC_MAX_WORKERS * 4, sizeof(*tsum));
-	if (b == NULL || tsum == NULL) {
-		if (b != NULL)
-			evbuffer_free(b);
-		free(tsum);
-		dc_reply_error(r, 500, "out of memory");
-		return;
+	if (mb.evb == NULL || tsum == NULL) {
+		mb.failed = 1;
+		goto out;
 	}
 	memset(rs, 0, sizeof(rs));
 	memset(buckets, 0, sizeof(buckets));
@@ -254,7 +274,7 @@ metrics(struct dc_req *r)
 			continue;
 		for (k = 0; k < 5; k++)
 			if (rs[j][k] != 0)
-				evbuffer_add_printf(b, "datachatd_http_requests_total"
+				mprintf(b, "datachatd_http_requests_total"
 				    "{method=\"%s\",route=\"%s\",status=\"%s\"} "
 				    "%llu\n", method, pattern, cls[k],
 				    (unsigned long long)rs[j][k]);
@@ -264,16 +284,16 @@ metrics(struct dc_req *r)
 	for (j = 0; j < DC_METRIC_BUCKETS; j++) {
 		cum += buckets[j];
 		if (j < DC_METRIC_BUCKETS - 1)
-			evbuffer_add_printf(b, "datachatd_http_request_duration_"
+			mprintf(b, "datachatd_http_request_duration_"
 			    "seconds_bucket{le=\"%g\"} %llu\n",
 			    (double)dc_duration_bounds_us[j] / 1e6,
 			    (unsigned long long)cum);
 		else
-			evbuffer_add_printf(b, "datachatd_http_request_duration_"
+			mprintf(b, "datachatd_http_request_duration_"
 			    "seconds_bucket{le=\"+Inf\"} %llu\n",
 			    (unsigned long long)cum);
 	}
-	evbuffer_add_printf(b, "datachatd_http_request_duration_seconds_sum "
+	mprintf(b, "datachatd_http_request_duration_seconds_sum "
 	    "%.6f\ndatachatd_http_request_duration_seconds_count %llu\n",
 	    (double)dur_us / 1e6, (unsigned long long)cum);
 
@@ -282,26 +302,26 @@ metrics(struct dc_req *r)
 	    (uint64_t)(open));
 	for (j = 0; j < ntargets; j++) {
 		dc_uuid_format(tsum[j].id, ids);
-		evbuffer_add_printf(b, "datachatd_target_connections_open"
+		mprintf(b, "datachatd_target_connections_open"
 		    "{target=\"%s\"} %llu\n", ids,
 		    (unsigned long long)tsum[j].open);
 	}
 	metric_head(b, "datachatd_target_connections_opened_total", "counter",
 	    "Connections opened to target databases.");
-	evbuffer_add_printf(b, "datachatd_target_connections_opened_total "
+	mprintf(b, "datachatd_target_connections_opened_total "
 	    "%llu\n", (unsigned long long)opened);
 	metric_head(b, "datachatd_target_connections_failed_total", "counter",
 	    "Failed connection attempts to target databases.");
-	evbuffer_add_printf(b, "datachatd_target_connections_failed_total "
+	mprintf(b, "datachatd_target_connections_failed_total "
 	    "%llu\n", (unsigned long long)failed);
 	metric_head(b, "datachatd_queries_total", "counter",
 	    "Statements run on target databases, by target and outcome.");
-	evbuffer_add_printf(b, "datachatd_queries_total{outcome=\"ok\"} "
+	mprintf(b, "datachatd_queries_total{outcome=\"ok\"} "
 	    "%llu\ndatachatd_queries_total{outcome=\"error\"} %llu\n",
 	    (unsigned long long)qok, (unsigned long long)qbad);
 	for (j = 0; j < ntargets; j++) {
 		dc_uuid_format(tsum[j].id, ids);
-		evbuffer_add_printf(b, "datachatd_queries_total{target=\"%s\","
+		mprintf(b, "datachatd_queries_total{target=\"%s\","
 		    "outcome=\"ok\"} %llu\ndatachatd_queries_total{target="
 		    "\"%s\",outcome=\"error\"} %llu\n", ids,
 		    (unsigned long long)tsum[j].ok, ids,
@@ -321,7 +341,7 @@ metrics(struct dc_req *r)
 	    (uint64_t)(llm_err));
 	metric_head(b, "datachatd_llm_latency_seconds_sum", "counter",
 	    "Total time spent waiting for the LLM provider.");
-	evbuffer_add_printf(b, "datachatd_llm_latency_seconds_sum %.3f\n",
+	mprintf(b, "datachatd_llm_latency_seconds_sum %.3f\n",
 	    (double)llm_ms / 1e3);
 	metric_one(b, "datachatd_registry_generation", "gauge",
 	    "Registry generation published by the master.",
@@ -354,9 +374,18 @@ metrics(struct dc_req *r)
 	    "Live worker processes.",
 	    (uint64_t)(nworkers));
 
-	dc_reply_text(r, 200, "text/plain; version=0.0.4",
-	    (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
-	evbuffer_free(b);
+	/* a partial exposition would read as series gone: all or nothing */
+	text = mb.failed ? NULL : (const char *)evbuffer_pullup(mb.evb, -1);
+	if (text == NULL)
+		mb.failed = 1;
+	else
+		dc_reply_text(r, 200, "text/plain; version=0.0.4", text,
+		    evbuffer_get_length(mb.evb));
+out:
+	if (mb.failed)
+		dc_reply_error(r, 500, "out of memory");
+	if (mb.evb != NULL)
+		evbuffer_free(mb.evb);
 	free(tsum);
 }
 

@@ -26,6 +26,7 @@
 #include "dc.h"
 #include "driver.h"
 #include "http.h"
+#include "jsonw.h"
 #include "tokens.h"
 #include "log.h"
 #include "model.h"
@@ -215,92 +216,92 @@ list_tools(struct dc_req *r)
 {
 	struct json_object *arr = json_object_new_array(), *o;
 	const struct tool *tl;
+	struct dc_jb b = { 0 };
 
-	for (tl = tools; tl->name != NULL; tl++) {
+	for (tl = tools; tl->name != NULL && !b.failed; tl++) {
 		o = json_object_new_object();
-		json_object_object_add(o, "name",
-		    json_object_new_string(tl->name));
-		json_object_object_add(o, "description",
+		dc_jb_add(&b, o, "name", json_object_new_string(tl->name));
+		dc_jb_add(&b, o, "description",
 		    json_object_new_string(tl->desc));
-		json_object_object_add(o, "category",
+		dc_jb_add(&b, o, "category",
 		    json_object_new_string(tl->category));
-		json_object_object_add(o, "requires_approval",
+		dc_jb_add(&b, o, "requires_approval",
 		    json_object_new_boolean(tl->requires_approval));
-		json_object_object_add(o, "enabled",
-		    json_object_new_boolean(1));
-		json_object_object_add(o, "parameters_schema",
+		dc_jb_add(&b, o, "enabled", json_object_new_boolean(1));
+		dc_jb_add(&b, o, "parameters_schema",
 		    dc_model_schema(tl->params));
-		json_object_array_add(arr, o);
+		dc_jb_push(&b, arr, o);
 	}
-	dc_reply_json(r, 200, arr);
+	/* NULL (out of memory) is answered 500 by dc_reply_json */
+	dc_reply_json(r, 200, dc_jb_done(&b, arr));
 }
 
 /* --- POST /api/v1/tools/execute --- */
 
+/* result: the tool's, taken; NULL when building it ran out of memory */
 static void
 reply_tool(struct toolrun *t, struct json_object *result)
 {
 	struct json_object *o = json_object_new_object();
+	struct dc_jb b = { 0 };
 
-	if (result == NULL) {
-		json_object_put(o);
-		dc_reply_error(t->r, 500, "out of memory");
-		return;
-	}
-	json_object_object_add(o, "tool", json_object_new_string(t->tool->name));
-	json_object_object_add(o, "success", json_object_new_boolean(1));
-	json_object_object_add(o, "result", result);
-	json_object_object_add(o, "error", NULL);
-	dc_reply_json(t->r, 200, o);
+	dc_jb_add(&b, o, "tool", json_object_new_string(t->tool->name));
+	dc_jb_add(&b, o, "success", json_object_new_boolean(1));
+	dc_jb_add(&b, o, "result", result);
+	dc_jb_null(&b, o, "error");
+	dc_reply_json(t->r, 200, dc_jb_done(&b, o));
 }
 
 static struct json_object *
 tables_result(const struct dc_schema *s)
 {
 	struct json_object *o = json_object_new_object(), *arr, *e;
+	struct dc_jb b = { 0 };
 	int i;
 
 	arr = json_object_new_array_ext(s->ntables);
-	for (i = 0; i < s->ntables; i++) {
+	for (i = 0; i < s->ntables && !b.failed; i++) {
 		const struct dc_schema_table *tb = &s->tables[i];
 
 		e = json_object_new_object();
-		json_object_object_add(e, "schema",
-		    json_object_new_string(tb->schema));
-		json_object_object_add(e, "table",
-		    json_object_new_string(tb->name));
-		json_object_object_add(e, "row_count", tb->row_count >= 0 ?
-		    json_object_new_int64(tb->row_count) : NULL);
-		json_object_object_add(e, "table_type",
+		dc_jb_add(&b, e, "schema", json_object_new_string(tb->schema));
+		dc_jb_add(&b, e, "table", json_object_new_string(tb->name));
+		if (tb->row_count >= 0)
+			dc_jb_add(&b, e, "row_count",
+			    json_object_new_int64(tb->row_count));
+		else
+			dc_jb_null(&b, e, "row_count");
+		dc_jb_add(&b, e, "table_type",
 		    json_object_new_string(tb->table_type));
-		json_object_array_add(arr, e);
+		dc_jb_push(&b, arr, e);
 	}
-	json_object_object_add(o, "tables", arr);
-	return o;
+	dc_jb_add(&b, o, "tables", arr);
+	return dc_jb_done(&b, o);
 }
 
 static struct json_object *
 columns_result(const struct dc_schema_table *tb)
 {
 	struct json_object *o = json_object_new_object(), *arr, *c;
+	struct dc_jb b = { 0 };
 	char name[2 * DC_NAME_MAX];
 	int i;
 
 	snprintf(name, sizeof(name), "%s.%s", tb->schema, tb->name);
 	arr = json_object_new_array_ext(tb->ncols);
-	for (i = 0; i < tb->ncols; i++) {
+	for (i = 0; i < tb->ncols && !b.failed; i++) {
 		c = json_object_new_object();
-		json_object_object_add(c, "name",
+		dc_jb_add(&b, c, "name",
 		    json_object_new_string(tb->cols[i].name));
-		json_object_object_add(c, "type",
+		dc_jb_add(&b, c, "type",
 		    json_object_new_string(tb->cols[i].data_type));
-		json_object_object_add(c, "nullable",
+		dc_jb_add(&b, c, "nullable",
 		    json_object_new_boolean(tb->cols[i].nullable));
-		json_object_array_add(arr, c);
+		dc_jb_push(&b, arr, c);
 	}
-	json_object_object_add(o, "table", json_object_new_string(name));
-	json_object_object_add(o, "columns", arr);
-	return o;
+	dc_jb_add(&b, o, "table", json_object_new_string(name));
+	dc_jb_add(&b, o, "columns", arr);
+	return dc_jb_done(&b, o);
 }
 
 /*
@@ -311,6 +312,7 @@ static struct json_object *
 context_result(const struct dc_schema *s)
 {
 	struct json_object *o = json_object_new_object();
+	struct dc_jb b = { 0 };
 	char answer[1024];
 	size_t off;
 	int i;
@@ -326,15 +328,13 @@ context_result(const struct dc_schema *s)
 		    " and %d more", s->ntables - 20);
 	if (off < sizeof(answer))
 		snprintf(answer + off, sizeof(answer) - off, ".");
-	json_object_object_add(o, "answer", json_object_new_string(answer));
-	json_object_object_add(o, "confidence", json_object_new_double(0.0));
-	json_object_object_add(o, "needs_sql", json_object_new_boolean(1));
-	json_object_object_add(o, "evidence", json_object_new_array());
-	json_object_object_add(o, "retrieved_datapoints",
-	    json_object_new_array());
-	json_object_object_add(o, "answer_source",
-	    json_object_new_string("context"));
-	return o;
+	dc_jb_add(&b, o, "answer", json_object_new_string(answer));
+	dc_jb_add(&b, o, "confidence", json_object_new_double(0.0));
+	dc_jb_add(&b, o, "needs_sql", json_object_new_boolean(1));
+	dc_jb_add(&b, o, "evidence", json_object_new_array());
+	dc_jb_add(&b, o, "retrieved_datapoints", json_object_new_array());
+	dc_jb_add(&b, o, "answer_source", json_object_new_string("context"));
+	return dc_jb_done(&b, o);
 }
 
 static void
@@ -372,41 +372,43 @@ rows_done(struct toolrun *t, const struct dc_rows *res, int truncated)
 	struct json_object *o = json_object_new_object(), *data;
 	int n = dc_result_nrows(res, t->tool->id == T_RUN_SQL ?
 	    t->r->w->cfg->max_rows : t->limit);
+	struct dc_jb b = { 0 };
 	char answer[192];
 
 	if (t->tool->id == T_TABLE_SAMPLE) {
-		json_object_object_add(o, "columns", dc_result_columns(res));
-		json_object_object_add(o, "rows", dc_result_rows(res, n));
-		json_object_object_add(o, "row_count", json_object_new_int(n));
-		json_object_object_add(o, "limit", json_object_new_int(t->limit));
-		reply_tool(t, o);
+		dc_jb_add(&b, o, "columns", dc_result_columns(res));
+		dc_jb_add(&b, o, "rows", dc_result_rows(res, n));
+		dc_jb_add(&b, o, "row_count", json_object_new_int(n));
+		dc_jb_add(&b, o, "limit", json_object_new_int(t->limit));
+		reply_tool(t, dc_jb_done(&b, o));
 		return;
 	}
 	data = json_object_new_object();
-	json_object_object_add(data, "rows", dc_result_rows(res, n));
-	json_object_object_add(data, "row_count", json_object_new_int(n));
-	json_object_object_add(data, "columns", dc_result_columns(res));
-	json_object_object_add(data, "execution_time_ms",
+	dc_jb_add(&b, data, "rows", dc_result_rows(res, n));
+	dc_jb_add(&b, data, "row_count", json_object_new_int(n));
+	dc_jb_add(&b, data, "columns", dc_result_columns(res));
+	dc_jb_add(&b, data, "execution_time_ms",
 	    json_object_new_double((double)(dc_now_ms() - t->start_ms)));
-	json_object_object_add(data, "was_truncated",
+	dc_jb_add(&b, data, "was_truncated",
 	    json_object_new_boolean(truncated));
-	json_object_object_add(data, "max_rows", truncated ?
-	    json_object_new_int(t->r->w->cfg->max_rows) : NULL);
+	if (truncated)
+		dc_jb_add(&b, data, "max_rows",
+		    json_object_new_int(t->r->w->cfg->max_rows));
+	else
+		dc_jb_null(&b, data, "max_rows");
 	snprintf(answer, sizeof(answer), "Executed SQL query successfully. "
 	    "Returned %d row(s).", n);
-	json_object_object_add(o, "answer", json_object_new_string(answer));
-	json_object_object_add(o, "sql", json_object_new_string(t->sql));
-	json_object_object_add(o, "data", data);
-	json_object_object_add(o, "visualization_hint", NULL);
-	json_object_object_add(o, "validation_warnings",
-	    json_object_new_array());
-	json_object_object_add(o, "validation_errors", json_object_new_array());
-	json_object_object_add(o, "retrieved_datapoints",
-	    json_object_new_array());
-	json_object_object_add(o, "used_datapoints", json_object_new_array());
-	json_object_object_add(o, "answer_source", json_object_new_string("sql"));
-	json_object_object_add(o, "confidence", json_object_new_double(1.0));
-	reply_tool(t, o);
+	dc_jb_add(&b, o, "answer", json_object_new_string(answer));
+	dc_jb_add(&b, o, "sql", json_object_new_string(t->sql));
+	dc_jb_add(&b, o, "data", data);
+	dc_jb_null(&b, o, "visualization_hint");
+	dc_jb_add(&b, o, "validation_warnings", json_object_new_array());
+	dc_jb_add(&b, o, "validation_errors", json_object_new_array());
+	dc_jb_add(&b, o, "retrieved_datapoints", json_object_new_array());
+	dc_jb_add(&b, o, "used_datapoints", json_object_new_array());
+	dc_jb_add(&b, o, "answer_source", json_object_new_string("sql"));
+	dc_jb_add(&b, o, "confidence", json_object_new_double(1.0));
+	reply_tool(t, dc_jb_done(&b, o));
 }
 
 static void
@@ -604,6 +606,7 @@ static void
 tool_local(struct toolrun *t, struct dc_val *v)
 {
 	struct json_object *o;
+	struct dc_jb b = { 0 };
 
 	if (t->tool->id == T_PROFILE) {
 		dc_reply_error(t->r, 501, LIVE_SCHEMA "; DataPoints are not "
@@ -613,15 +616,14 @@ tool_local(struct toolrun *t, struct dc_val *v)
 	/* datapoint_quality_report: nothing to report, honestly */
 	(void)v;
 	o = json_object_new_object();
-	json_object_object_add(o, "total_datapoints", json_object_new_int(0));
-	json_object_object_add(o, "schema_datapoints", json_object_new_int(0));
-	json_object_object_add(o, "business_datapoints",
-	    json_object_new_int(0));
-	json_object_object_add(o, "weak_schema", json_object_new_array());
-	json_object_object_add(o, "weak_business", json_object_new_array());
-	json_object_object_add(o, "duplicate_metrics", json_object_new_array());
-	json_object_object_add(o, "duplicate_ids", json_object_new_array());
-	reply_tool(t, o);
+	dc_jb_add(&b, o, "total_datapoints", json_object_new_int(0));
+	dc_jb_add(&b, o, "schema_datapoints", json_object_new_int(0));
+	dc_jb_add(&b, o, "business_datapoints", json_object_new_int(0));
+	dc_jb_add(&b, o, "weak_schema", json_object_new_array());
+	dc_jb_add(&b, o, "weak_business", json_object_new_array());
+	dc_jb_add(&b, o, "duplicate_metrics", json_object_new_array());
+	dc_jb_add(&b, o, "duplicate_ids", json_object_new_array());
+	reply_tool(t, dc_jb_done(&b, o));
 }
 
 static void
@@ -722,6 +724,7 @@ schema_done(const struct dc_schema *s, const struct dc_qresult *res,
 {
 	struct toolrun *t = arg;
 	struct json_object *o, *arr;
+	struct dc_jb b = { 0 };
 	char detail[1024], ts[48];
 	int i, status;
 
@@ -740,24 +743,25 @@ schema_done(const struct dc_schema *s, const struct dc_qresult *res,
 	o = json_object_new_object();
 	arr = json_object_new_array_ext(s->ntables);
 	/* DataChat's connector reads the default schema only (public) */
-	for (i = 0; i < s->ntables; i++)
+	for (i = 0; i < s->ntables && !b.failed; i++)
 		if (t->dialect->default_schema == NULL ||
 		    strcmp(s->tables[i].schema,
 		    t->dialect->default_schema) == 0)
-			json_object_array_add(arr,
+			dc_jb_push(&b, arr,
 			    dc_schema_table_json(&s->tables[i]));
 	dc_model_datetime(s->fetched_at, ts, sizeof(ts));
-	json_object_object_add(o, "connection_id",
-	    json_object_new_string(t->target));
-	json_object_object_add(o, "database_type",
-	    json_object_new_string(t->dbtype));
-	json_object_object_add(o, "fetched_at", json_object_new_string(ts));
-	json_object_object_add(o, "tables", arr);
-	dc_reply_json(t->r, 200, o);
+	dc_jb_add(&b, o, "connection_id", json_object_new_string(t->target));
+	dc_jb_add(&b, o, "database_type", json_object_new_string(t->dbtype));
+	dc_jb_add(&b, o, "fetched_at", json_object_new_string(ts));
+	dc_jb_add(&b, o, "tables", arr);
+	dc_reply_json(t->r, 200, dc_jb_done(&b, o));
 	toolrun_free(t);
 }
 
-/* The listed connection whose id is exactly the path's, as a string. */
+/*
+ * The listed connection whose id is exactly the path's, as a string:
+ * DC_OK, DC_ENOENT or DC_ENOMEM.
+ */
 static int
 schema_target(struct dc_req *r, struct dc_entry *e)
 {
@@ -765,12 +769,12 @@ schema_target(struct dc_req *r, struct dc_entry *e)
 	uint8_t id[16];
 
 	if (strcmp(r->args[0], DC_ENV_ENTRY_ID) == 0)
-		return dc_target_env_listed(r->w, e) == DC_OK;
+		return dc_target_env_listed(r->w, e);
 	if (dc_uuid_parse(r->args[0], id) != DC_OK)
-		return 0;
+		return DC_ENOENT;
 	dc_uuid_format(id, canon);
 	return strcmp(canon, r->args[0]) == 0 &&
-	    dc_shreg_get(r->w->reg, id, e) == DC_OK;
+	    dc_shreg_get(r->w->reg, id, e) == DC_OK ? DC_OK : DC_ENOENT;
 }
 
 static void
@@ -790,8 +794,12 @@ get_schema(struct dc_req *r)
 	 * DataChat looks the id up in its list of connections: whatever is
 	 * not there, a malformed id included, is "Connection not found".
 	 */
-	if (!schema_target(r, e)) {
-		dc_reply_error(r, 404, "Connection not found: %s", r->args[0]);
+	if ((rc = schema_target(r, e)) != DC_OK) {
+		if (rc == DC_ENOMEM)
+			dc_reply_error(r, 500, "out of memory");
+		else
+			dc_reply_error(r, 404, "Connection not found: %s",
+			    r->args[0]);
 		goto out;
 	}
 	t->r = r;

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "convo.h"
 #include "dc.h"
+#include "jsonw.h"
 #include "log.h"
 #include "pool.h"
 #include "rows.h"
@@ -37,55 +38,70 @@
 
 /* --- turns --- */
 
-/* A copy of s cut to at most max bytes, not inside a UTF-8 sequence. */
-static struct json_object *
-json_str_cut(const char *s, size_t max)
+/*
+ * key: s cut to at most max bytes, not inside a UTF-8 sequence, or null
+ * when s is NULL.
+ */
+static void
+add_cut(struct dc_jb *b, struct json_object *o, const char *key,
+    const char *s, size_t max)
 {
 	size_t n;
 
-	if (s == NULL)
-		return NULL;
+	if (s == NULL) {
+		dc_jb_null(b, o, key);
+		return;
+	}
 	n = strlen(s);
 	if (n > max) {
 		n = max;
 		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
 			n--;
 	}
-	return json_object_new_string_len(s, (int)n);
+	dc_jb_add(b, o, key, json_object_new_string_len(s, (int)n));
+}
+
+/* key: the first TURN_COLUMNS_MAX of t's columns */
+static void
+add_columns(struct dc_jb *b, struct json_object *o, const char *key,
+    const struct dc_convo_turn *t)
+{
+	struct json_object *cols = json_object_new_array();
+	int i;
+
+	for (i = 0; i < t->ncolumns && i < TURN_COLUMNS_MAX; i++)
+		dc_jb_push(b, cols, json_object_new_string(t->columns[i]));
+	dc_jb_add(b, o, key, cols);
+}
+
+/* key: t's row count, or null when nothing ran */
+static void
+add_rows(struct dc_jb *b, struct json_object *o, const char *key,
+    const struct dc_convo_turn *t)
+{
+	if (t->rows >= 0)
+		dc_jb_add(b, o, key, json_object_new_int(t->rows));
+	else
+		dc_jb_null(b, o, key);
 }
 
 struct json_object *
 dc_convo_turn_json(const struct dc_convo_turn *t)
 {
-	struct json_object *o = json_object_new_object(), *cols;
-	int i;
+	struct json_object *o = json_object_new_object();
+	struct dc_jb b = { 0 };
 
-	if (o == NULL)
-		return NULL;
-	json_object_object_add(o, "question",
-	    json_str_cut(t->question, TURN_QUESTION_MAX));
-	json_object_object_add(o, "resolved_query",
-	    json_str_cut(t->resolved, TURN_QUESTION_MAX));
-	json_object_object_add(o, "target_database",
-	    t->target != NULL ? json_object_new_string(t->target) : NULL);
-	json_object_object_add(o, "database_type",
-	    t->dbtype != NULL ? json_object_new_string(t->dbtype) : NULL);
-	json_object_object_add(o, "sql", t->sql != NULL ?
-	    json_object_new_string(t->sql) : NULL);
-	json_object_object_add(o, "answer",
-	    json_str_cut(t->answer, TURN_ANSWER_MAX));
-	json_object_object_add(o, "answer_source", t->source != NULL ?
-	    json_object_new_string(t->source) : NULL);
-	cols = json_object_new_array();
-	for (i = 0; i < t->ncolumns && i < TURN_COLUMNS_MAX; i++)
-		json_object_array_add(cols,
-		    json_object_new_string(t->columns[i]));
-	json_object_object_add(o, "columns", cols);
-	json_object_object_add(o, "row_count", t->rows >= 0 ?
-	    json_object_new_int(t->rows) : NULL);
-	json_object_object_add(o, "at",
-	    json_object_new_int64((int64_t)dc_wall_ms()));
-	return o;
+	add_cut(&b, o, "question", t->question, TURN_QUESTION_MAX);
+	add_cut(&b, o, "resolved_query", t->resolved, TURN_QUESTION_MAX);
+	dc_jb_str(&b, o, "target_database", t->target);
+	dc_jb_str(&b, o, "database_type", t->dbtype);
+	dc_jb_str(&b, o, "sql", t->sql);
+	add_cut(&b, o, "answer", t->answer, TURN_ANSWER_MAX);
+	dc_jb_str(&b, o, "answer_source", t->source);
+	add_columns(&b, o, "columns", t);
+	add_rows(&b, o, "row_count", t);
+	dc_jb_add(&b, o, "at", json_object_new_int64((int64_t)dc_wall_ms()));
+	return dc_jb_done(&b, o);
 }
 
 static const char *
@@ -130,10 +146,10 @@ dc_convo_from_client(struct json_object *history, struct json_object *state)
 	struct json_object *turns = json_object_new_array(), *turn = NULL, *m;
 	const char *role, *content, *s;
 	size_t i, n = history != NULL ? json_object_array_length(history) : 0;
+	struct dc_jb b = { 0 };
 
-	if (turns == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
+	/* a failed push frees turn: nothing touches it after a failure */
+	for (i = 0; i < n && !b.failed; i++) {
 		m = json_object_array_get_idx(history, i);
 		role = get_str(m, "role");
 		content = get_str(m, "content");
@@ -141,19 +157,19 @@ dc_convo_from_client(struct json_object *history, struct json_object *state)
 			continue;
 		if (strcmp(role, "user") == 0) {
 			turn = json_object_new_object();
-			json_object_object_add(turn, "question",
-			    json_str_cut(content, TURN_QUESTION_MAX));
-			json_object_array_add(turns, turn);
+			add_cut(&b, turn, "question", content,
+			    TURN_QUESTION_MAX);
+			dc_jb_push(&b, turns, turn);
 		} else if (strcmp(role, "assistant") == 0 && turn != NULL)
-			json_object_object_add(turn, "answer",
-			    json_str_cut(content, TURN_ANSWER_MAX));
+			add_cut(&b, turn, "answer", content, TURN_ANSWER_MAX);
 	}
+	if (b.failed)
+		return dc_jb_done(&b, turns);
 	if (turn == NULL && (s = get_str(state, "last_goal")) != NULL) {
 		/* no history, but the state says what was asked last */
 		turn = json_object_new_object();
-		json_object_object_add(turn, "question",
-		    json_str_cut(s, TURN_QUESTION_MAX));
-		json_object_array_add(turns, turn);
+		add_cut(&b, turn, "question", s, TURN_QUESTION_MAX);
+		dc_jb_push(&b, turns, turn);
 	}
 	if (turn != NULL) {
 		/* what the state knows belongs to the last question */
@@ -165,15 +181,14 @@ dc_convo_from_client(struct json_object *history, struct json_object *state)
 		struct json_object *v;
 		size_t k;
 
-		for (k = 0; k < DC_ARRAY_SIZE(keys); k++)
+		for (k = 0; k < DC_ARRAY_SIZE(keys) && !b.failed; k++)
 			if (state != NULL &&
 			    json_object_is_type(state, json_type_object) &&
 			    json_object_object_get_ex(state, keys[k], &v) &&
 			    v != NULL)
-				json_object_object_add(turn, as[k],
-				    json_object_get(v));
+				dc_jb_add(&b, turn, as[k], json_object_get(v));
 	}
-	return turns;
+	return dc_jb_done(&b, turns);
 }
 
 /* --- follow-ups --- */
@@ -518,23 +533,12 @@ dc_convo_sql_tables(const char *sql, char out[][128], int max)
 
 /* --- session_state and session_summary --- */
 
-static void
-set(struct json_object *o, const char *k, struct json_object *v)
-{
-	json_object_object_add(o, k, v);
-}
-
-static struct json_object *
-str_or_null(const char *s)
-{
-	return s != NULL ? json_object_new_string(s) : NULL;
-}
-
 struct json_object *
 dc_convo_next_state(struct json_object *prev, const struct dc_convo_turn *t,
     int turn_count)
 {
-	struct json_object *st = NULL, *hints, *slots, *old, *v, *cols;
+	struct json_object *st = NULL, *hints, *slots, *old, *v;
+	struct dc_jb b = { 0 };
 	char tables[HINTS_MAX][128];
 	size_t i, n;
 	int nt = 0, k, clar;
@@ -544,9 +548,9 @@ dc_convo_next_state(struct json_object *prev, const struct dc_convo_turn *t,
 		return NULL;
 	if (st == NULL && (st = json_object_new_object()) == NULL)
 		return NULL;
-	set(st, "last_goal", json_str_cut(t->question, TURN_QUESTION_MAX));
-	set(st, "resolved_query", json_str_cut(t->resolved, TURN_QUESTION_MAX));
-	set(st, "last_sql", str_or_null(t->sql));
+	add_cut(&b, st, "last_goal", t->question, TURN_QUESTION_MAX);
+	add_cut(&b, st, "resolved_query", t->resolved, TURN_QUESTION_MAX);
+	dc_jb_str(&b, st, "last_sql", t->sql);
 
 	/* table_hints: the tables read so far, the latest last */
 	hints = json_object_new_array();
@@ -562,15 +566,15 @@ dc_convo_next_state(struct json_object *prev, const struct dc_convo_turn *t,
 			if (h == NULL || strcasecmp(h, tables[k]) == 0)
 				break;
 		if (h != NULL && k == nt)
-			json_object_array_add(hints, json_object_new_string(h));
+			dc_jb_push(&b, hints, json_object_new_string(h));
 	}
 	for (k = 0; k < nt; k++)
-		json_object_array_add(hints, json_object_new_string(tables[k]));
-	while (json_object_array_length(hints) > HINTS_MAX)
+		dc_jb_push(&b, hints, json_object_new_string(tables[k]));
+	while (hints != NULL && json_object_array_length(hints) > HINTS_MAX)
 		json_object_array_del_idx(hints, 0, 1);
-	set(st, "table_hints", hints);
+	dc_jb_add(&b, st, "table_hints", hints);
 	if (get_array(st, "column_hints") == NULL)
-		set(st, "column_hints", json_object_new_array());
+		dc_jb_add(&b, st, "column_hints", json_object_new_array());
 
 	/* slots: DataChat's table, metric and time range */
 	if (json_object_object_get_ex(st, "slots", &v) &&
@@ -578,42 +582,41 @@ dc_convo_next_state(struct json_object *prev, const struct dc_convo_turn *t,
 		slots = json_object_get(v);
 	else {
 		slots = json_object_new_object();
-		set(slots, "table", NULL);
-		set(slots, "metric", NULL);
-		set(slots, "time_range", NULL);
+		dc_jb_null(&b, slots, "table");
+		dc_jb_null(&b, slots, "metric");
+		dc_jb_null(&b, slots, "time_range");
 	}
 	if (nt > 0)
-		set(slots, "table", json_object_new_string(tables[0]));
-	set(st, "slots", slots);
+		dc_jb_add(&b, slots, "table", json_object_new_string(tables[0]));
+	dc_jb_add(&b, st, "slots", slots);
 
 	clar = t->clarifying != NULL &&
 	    json_object_array_length(t->clarifying) > 0;
-	set(st, "clarification_count", json_object_new_int(
+	dc_jb_add(&b, st, "clarification_count", json_object_new_int(
 	    get_int(st, "clarification_count", 0) + (clar ? 1 : 0)));
-	set(st, "last_clarifying_questions", clar ?
+	dc_jb_add(&b, st, "last_clarifying_questions", clar ?
 	    json_object_get(t->clarifying) : json_object_new_array());
-	set(st, "last_clarifying_question", clar ? json_object_get(
-	    json_object_array_get_idx(t->clarifying, 0)) : NULL);
+	v = clar ? json_object_array_get_idx(t->clarifying, 0) : NULL;
+	if (v != NULL)
+		dc_jb_add(&b, st, "last_clarifying_question",
+		    json_object_get(v));
+	else
+		dc_jb_null(&b, st, "last_clarifying_question");
 	if (!json_object_object_get_ex(st, "any_table", NULL))
-		set(st, "any_table", json_object_new_boolean(0));
+		dc_jb_add(&b, st, "any_table", json_object_new_boolean(0));
 	if (!json_object_object_get_ex(st, "target_subquery_index", NULL))
-		set(st, "target_subquery_index", NULL);
+		dc_jb_null(&b, st, "target_subquery_index");
 
 	/* datachatd's own: where the last answer came from, and its shape */
-	set(st, "target_database", str_or_null(t->target));
-	set(st, "database_type", str_or_null(t->dbtype));
-	set(st, "last_answer_source", str_or_null(t->source));
-	cols = json_object_new_array();
-	for (k = 0; k < t->ncolumns && k < TURN_COLUMNS_MAX; k++)
-		json_object_array_add(cols,
-		    json_object_new_string(t->columns[k]));
-	set(st, "last_columns", cols);
-	set(st, "last_row_count", t->rows >= 0 ?
-	    json_object_new_int(t->rows) : NULL);
-	set(st, "turn_count", json_object_new_int(turn_count));
-	set(st, "updated_at", json_object_new_int64(
+	dc_jb_str(&b, st, "target_database", t->target);
+	dc_jb_str(&b, st, "database_type", t->dbtype);
+	dc_jb_str(&b, st, "last_answer_source", t->source);
+	add_columns(&b, st, "last_columns", t);
+	add_rows(&b, st, "last_row_count", t);
+	dc_jb_add(&b, st, "turn_count", json_object_new_int(turn_count));
+	dc_jb_add(&b, st, "updated_at", json_object_new_int64(
 	    (int64_t)(dc_wall_ms() / 1000)));
-	return st;
+	return dc_jb_done(&b, st);
 }
 
 char *

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "curlev.h"
 #include "dc.h"
+#include "jsonw.h"
 #include "llm.h"
 #include "log.h"
 #include "shreg.h"
@@ -265,21 +266,15 @@ json_temperature(double t)
 	return json_object_new_double_s(t, buf);
 }
 
-static int
-add_message(struct json_object *msgs, const char *role, const char *content)
+static void
+add_message(struct dc_jb *b, struct json_object *msgs, const char *role,
+    const char *content)
 {
 	struct json_object *m = json_object_new_object();
 
-	if (m == NULL)
-		return -1;
-	if (json_object_object_add(m, "role", json_object_new_string(role)) ||
-	    json_object_object_add(m, "content",
-	    json_object_new_string(content)) ||
-	    json_object_array_add(msgs, m)) {
-		json_object_put(m);
-		return -1;
-	}
-	return 0;
+	dc_jb_add(b, m, "role", json_object_new_string(role));
+	dc_jb_add(b, m, "content", json_object_new_string(content));
+	dc_jb_push(b, msgs, m);
 }
 
 /*
@@ -292,35 +287,21 @@ request_body(const struct dc_config *c, int p, const char *sys,
     const char *user, int stream)
 {
 	struct json_object *o = json_object_new_object(), *msgs;
-	int bad = 0;
+	struct dc_jb b = { 0 };
 
 	msgs = json_object_new_array();
-	if (o == NULL || msgs == NULL) {
-		json_object_put(o);
-		json_object_put(msgs);
-		return NULL;
-	}
-	bad |= json_object_object_add(o, "model",
-	    json_object_new_string(provider_model(c, p)));
+	dc_jb_add(&b, o, "model", json_object_new_string(provider_model(c, p)));
 	if (p == P_ANTHROPIC && sys[0] != '\0')
-		bad |= json_object_object_add(o, "system",
-		    json_object_new_string(sys));
+		dc_jb_add(&b, o, "system", json_object_new_string(sys));
 	if (p != P_ANTHROPIC && sys[0] != '\0')
-		bad |= add_message(msgs, "system", sys);
-	bad |= add_message(msgs, "user", user);
-	bad |= json_object_object_add(o, "messages", msgs);
-	bad |= json_object_object_add(o, "temperature",
-	    json_temperature(c->llm_temperature));
-	bad |= json_object_object_add(o, "max_tokens",
-	    json_object_new_int(c->llm_max_tokens));
+		add_message(&b, msgs, "system", sys);
+	add_message(&b, msgs, "user", user);
+	dc_jb_add(&b, o, "messages", msgs);
+	dc_jb_add(&b, o, "temperature", json_temperature(c->llm_temperature));
+	dc_jb_add(&b, o, "max_tokens", json_object_new_int(c->llm_max_tokens));
 	if (stream)
-		bad |= json_object_object_add(o, "stream",
-		    json_object_new_boolean(1));
-	if (bad) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
+		dc_jb_add(&b, o, "stream", json_object_new_boolean(1));
+	return dc_jb_done(&b, o);
 }
 
 /* Append "name: prefix value" to the header list; our copy is wiped. */

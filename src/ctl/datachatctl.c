@@ -296,7 +296,7 @@ ctl_token(void)
 	struct json_object *holder, *args = json_object_new_array(), *data;
 	char *hdr = NULL;
 
-	json_object_array_add(args, json_object_new_string("ctl"));
+	dc_jb_push(&jb, args, json_object_new_string("ctl"));
 	data = call(&dc_ctl_commands[DC_CTL_TOKEN], args, &holder);
 	if (asprintf(&hdr, "Authorization: Bearer %s", field(data, "token")) <
 	    0)

@@ -1140,8 +1140,7 @@ ctl_status(void)
 	    json_object_new_int64((int64_t)dc_shreg_gen(M.reg)));
 	dc_jb_add(&b, reg, "undecryptable_rows",
 	    json_object_new_int(dc_shreg_bad_rows(M.reg)));
-	json_object_object_add(reg, "refused_rows",
-	    dc_refused_rows_json(M.reg));
+	dc_jb_add(&b, reg, "refused_rows", dc_refused_rows_json(M.reg));
 	if (dc_shreg_last_resync(M.reg) != 0) {
 		iso_ms(dc_shreg_last_resync(M.reg), ts, sizeof(ts));
 		dc_jb_add(&b, reg, "last_resync",
@@ -1328,6 +1327,7 @@ ctl_token_for_ctl(const char *who, struct json_object **data)
 {
 	char tok[DC_TOKEN_LEN + 1];
 	struct dc_token *t;
+	struct dc_jb b = { 0 };
 	int i;
 
 	for (i = 0; i < DC_CTL_TOKENS; i++)
@@ -1340,6 +1340,12 @@ ctl_token_for_ctl(const char *who, struct json_object **data)
 	t = &M.ctl_tokens[i];
 	if (dc_token_generate(tok, t->hash) != DC_OK)
 		return "cannot generate a token";
+	/* the answer first: a token nobody can be given is not issued */
+	*data = json_object_new_object();
+	dc_jb_add(&b, *data, "token", json_object_new_string(tok));
+	dc_explicit_bzero(tok, sizeof(tok));
+	if ((*data = dc_jb_done(&b, *data)) == NULL)
+		return "out of memory";
 	dc_strlcpy(t->name, "datachatctl", sizeof(t->name));
 	t->role = DC_ROLE_ADMIN;
 	t->operator_ = 1;
@@ -1347,9 +1353,6 @@ ctl_token_for_ctl(const char *who, struct json_object **data)
 	tokens_publish();
 	/* its registry changes say "by datachatctl": this says whose */
 	log_info("audit: datachatctl token issued to %s", who);
-	*data = json_object_new_object();
-	json_object_object_add(*data, "token", json_object_new_string(tok));
-	dc_explicit_bzero(tok, sizeof(tok));
 	return NULL;
 }
 
@@ -1363,6 +1366,7 @@ ctl_token_add(const char *who, const char *const *a, int n,
 	const char *role_name = NULL, *expires = NULL;
 	uint8_t hash[DC_TOKEN_HASH_LEN];
 	int64_t expires_ms = 0;
+	struct dc_jb b = { 0 };
 	int i, role;
 
 	for (i = 2; i < n; i += 2) {
@@ -1392,16 +1396,27 @@ ctl_token_add(const char *who, const char *const *a, int n,
 		dc_iso8601(expires_ms * 1000, exp, sizeof(exp));
 	else
 		dc_strlcpy(exp, "never", sizeof(exp));
+	*data = json_object_new_object();
+	dc_jb_add(&b, *data, "name", json_object_new_string(a[1]));
+	dc_jb_add(&b, *data, "role",
+	    json_object_new_string(dc_role_name(role)));
+	dc_jb_add(&b, *data, "expires", json_object_new_string(exp));
+	dc_jb_add(&b, *data, "token", json_object_new_string(tok));
+	dc_explicit_bzero(tok, sizeof(tok));
+	if ((*data = dc_jb_done(&b, *data)) == NULL) {
+		/* shown once or never: a token nobody saw is taken back */
+		if (dc_tokens_db_revoke(M.sysdb, a[1], err, sizeof(err)) ==
+		    DC_OK)
+			return "out of memory: the token was not added";
+		log_error("token add name=%s: out of memory for the answer, "
+		    "and taking the token back failed: %s", a[1], err);
+		tokens_reload();
+		return "out of memory: the token was added but cannot be "
+		    "shown; revoke it";
+	}
 	log_info("audit: token add name=%s role=%s expires=%s by %s", a[1],
 	    dc_role_name(role), exp, who);
 	tokens_reload();
-	*data = json_object_new_object();
-	json_object_object_add(*data, "name", json_object_new_string(a[1]));
-	json_object_object_add(*data, "role",
-	    json_object_new_string(dc_role_name(role)));
-	json_object_object_add(*data, "expires", json_object_new_string(exp));
-	json_object_object_add(*data, "token", json_object_new_string(tok));
-	dc_explicit_bzero(tok, sizeof(tok));
 	return NULL;
 }
 

@@ -10,6 +10,7 @@
 
 #include "dc.h"
 #include "driver.h"
+#include "jsonw.h"
 #include "model.h"
 #include "target.h"
 #include "util.h"
@@ -93,15 +94,15 @@ dc_target_env_entry(struct dc_worker *w, struct dc_entry *e)
 int
 dc_target_env_listed(struct dc_worker *w, struct dc_entry *e)
 {
-	int dup, has_default;
+	int dup, has_default, rc;
 
-	if (dc_target_env_entry(w, e) != DC_OK)
-		return DC_ENOENT;
+	if ((rc = dc_target_env_entry(w, e)) != DC_OK)
+		return rc;
 	/* the list leaves it out when the registry holds the same URL */
-	if (env_scan(w, w->cfg->database_url, &dup, &has_default) != DC_OK ||
-	    dup) {
+	if ((rc = env_scan(w, w->cfg->database_url, &dup, &has_default)) !=
+	    DC_OK || dup) {
 		dc_explicit_bzero(e, sizeof(*e));
-		return DC_ENOENT;
+		return rc != DC_OK ? rc : DC_ENOENT;
 	}
 	return DC_OK;
 }
@@ -128,6 +129,9 @@ fail(struct dc_resolve_err *err, int status, const char *fmt, ...)
 	return DC_ERR;
 }
 
+/* env_scan and the environment entry fail only for want of memory */
+#define OOM(err)	fail(err, 500, "out of memory")
+
 /*
  * DataChat's resolve_database_type_and_url.  A target that is given
  * (a non-empty string) is looked up in the registry, where one that is
@@ -144,7 +148,7 @@ resolve_entry(struct dc_worker *w, struct json_object *target,
 	int registry = dc_target_registry_usable(w);
 	int loaded = dc_shreg_state(w->reg) != DC_REG_NEVER_LOADED;
 	int env = w->cfg->database_url != NULL && w->cfg->database_url[0] != '\0';
-	int dup, has_default;
+	int dup, has_default, rc;
 	const char *want;
 	uint8_t id[16];
 
@@ -166,8 +170,8 @@ resolve_entry(struct dc_worker *w, struct json_object *target,
 				return DC_OK;
 		}
 		if (env && strcmp(want, DC_ENV_ENTRY_ID) == 0 &&
-		    dc_target_env_entry(w, e) == DC_OK)
-			return DC_OK;
+		    (rc = dc_target_env_entry(w, e)) != DC_ENOENT)
+			return rc == DC_OK ? DC_OK : OOM(err);
 		if (!env && !registry)
 			return fail(err, 404, "'Database connection not found "
 			    "and DATABASE_URL is not configured.'");
@@ -183,13 +187,15 @@ resolve_entry(struct dc_worker *w, struct json_object *target,
 	 * default: when it does not, the environment entry is the default
 	 * and no registry slot need be read.
 	 */
-	if (env && env_scan(w, w->cfg->database_url, &dup, &has_default) ==
-	    DC_OK && !has_default)
-		return dc_target_env_entry(w, e);
+	if (env && env_scan(w, w->cfg->database_url, &dup, &has_default) !=
+	    DC_OK)
+		return OOM(err);
+	if (env && !has_default)
+		return dc_target_env_entry(w, e) == DC_OK ? DC_OK : OOM(err);
 	if (registry && dc_shreg_get_default(w->reg, e) == DC_OK)
 		return DC_OK;
-	if (env && dc_target_env_entry(w, e) == DC_OK)
-		return DC_OK;
+	if (env && (rc = dc_target_env_entry(w, e)) != DC_ENOENT)
+		return rc == DC_OK ? DC_OK : OOM(err);
 	err->status = 0;
 	err->detail[0] = '\0';
 	return DC_ENOENT;
@@ -221,65 +227,60 @@ dc_refused_rows_json(const struct dc_shreg *reg)
 {
 	struct dc_refused_row rows[DC_REFUSED_MAX];
 	struct json_object *arr = json_object_new_array(), *o;
+	struct dc_jb b = { 0 };
 	char ids[DC_UUID_STR_LEN + 1];
 	int i, n, total;
 
-	if (arr == NULL)
-		return NULL;
 	n = dc_shreg_refused(reg, rows, DC_REFUSED_MAX, &total);
-	for (i = 0; i < n; i++) {
-		if ((o = json_object_new_object()) == NULL)
-			break;
+	for (i = 0; i < n && !b.failed; i++) {
+		o = json_object_new_object();
 		dc_uuid_format(rows[i].id, ids);
-		json_object_object_add(o, "connection_id",
-		    json_object_new_string(ids));
-		json_object_object_add(o, "name",
-		    json_object_new_string(rows[i].name));
-		json_object_object_add(o, "reason",
+		dc_jb_add(&b, o, "connection_id", json_object_new_string(ids));
+		dc_jb_add(&b, o, "name", json_object_new_string(rows[i].name));
+		dc_jb_add(&b, o, "reason",
 		    json_object_new_string(rows[i].reason));
-		json_object_array_add(arr, o);
+		dc_jb_push(&b, arr, o);
 	}
-	return arr;
+	return dc_jb_done(&b, arr);
 }
 
 struct json_object *
 dc_entry_to_json(const struct dc_entry *e)
 {
 	struct json_object *o = json_object_new_object(), *tags;
+	struct dc_jb b = { 0 };
 	char buf[DC_URL_MAX], ids[DC_UUID_STR_LEN + 1];
 
-	if (o == NULL)
-		return NULL;
 	dc_uuid_format(e->id, ids);
-	json_object_object_add(o, "connection_id", json_object_new_string(ids));
-	json_object_object_add(o, "name", json_object_new_string(e->name));
+	dc_jb_add(&b, o, "connection_id", json_object_new_string(ids));
+	dc_jb_add(&b, o, "name", json_object_new_string(e->name));
 	/* a SecretStr, as pydantic writes every one */
-	json_object_object_add(o, "database_url",
-	    json_object_new_string("**********"));
-	json_object_object_add(o, "database_type",
-	    json_object_new_string(e->type));
-	json_object_object_add(o, "is_active",
-	    json_object_new_boolean(e->is_active));
-	json_object_object_add(o, "is_default",
-	    json_object_new_boolean(e->is_default));
-	tags = json_tokener_parse(e->tags);
-	if (tags == NULL || !json_object_is_type(tags, json_type_array)) {
-		if (tags != NULL)
-			json_object_put(tags);
+	dc_jb_add(&b, o, "database_url", json_object_new_string("**********"));
+	dc_jb_add(&b, o, "database_type", json_object_new_string(e->type));
+	dc_jb_add(&b, o, "is_active", json_object_new_boolean(e->is_active));
+	dc_jb_add(&b, o, "is_default", json_object_new_boolean(e->is_default));
+	/*
+	 * tags is array_to_json's text (store.h) or the environment entry's,
+	 * so a parse that fails ran out of memory; anything but an array is
+	 * listed as no tags
+	 */
+	tags = e->tags[0] != '\0' ? json_tokener_parse(e->tags) :
+	    json_object_new_array();
+	if (tags != NULL && !json_object_is_type(tags, json_type_array)) {
+		json_object_put(tags);
 		tags = json_object_new_array();
 	}
-	json_object_object_add(o, "tags", tags);
-	json_object_object_add(o, "description", e->has_description ?
-	    json_object_new_string(e->description) : NULL);
+	dc_jb_add(&b, o, "tags", tags);
+	dc_jb_str(&b, o, "description", e->has_description ? e->description :
+	    NULL);
 	dc_model_datetime(e->created_at, buf, sizeof(buf));
-	json_object_object_add(o, "created_at", json_object_new_string(buf));
+	dc_jb_add(&b, o, "created_at", json_object_new_string(buf));
 	if (e->last_profiled != 0) {
 		dc_model_datetime(e->last_profiled, buf, sizeof(buf));
-		json_object_object_add(o, "last_profiled",
-		    json_object_new_string(buf));
+		dc_jb_add(&b, o, "last_profiled", json_object_new_string(buf));
 	} else
-		json_object_object_add(o, "last_profiled", NULL);
-	json_object_object_add(o, "datapoint_count",
+		dc_jb_null(&b, o, "last_profiled");
+	dc_jb_add(&b, o, "datapoint_count",
 	    json_object_new_int(e->datapoint_count));
-	return o;
+	return dc_jb_done(&b, o);
 }

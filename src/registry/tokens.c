@@ -23,6 +23,7 @@
 #include <gcrypt.h>
 
 #include "dc.h"
+#include "jsonw.h"
 #include "fernet.h"
 #include "tokens.h"
 
@@ -411,6 +412,7 @@ dc_tokens_db_list(PGconn *c, struct json_object **out, char *err,
     size_t errsz)
 {
 	struct json_object *arr, *o;
+	struct dc_jb b = { 0 };
 	PGresult *res;
 	int i, n, rc = DC_EUNAVAIL;
 
@@ -426,27 +428,27 @@ dc_tokens_db_list(PGconn *c, struct json_object **out, char *err,
 		set_err(err, errsz, "listing the API tokens", c);
 		goto out;
 	}
-	rc = DC_ENOMEM;
-	if ((arr = json_object_new_array()) == NULL)
-		goto out;
+	arr = json_object_new_array();
 	n = PQntuples(res);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !b.failed; i++) {
 		o = json_object_new_object();
-		json_object_object_add(o, "name",
+		dc_jb_add(&b, o, "name",
 		    json_object_new_string(PQgetvalue(res, i, 0)));
-		json_object_object_add(o, "role",
+		dc_jb_add(&b, o, "role",
 		    json_object_new_string(PQgetvalue(res, i, 1)));
-		json_object_object_add(o, "created",
+		dc_jb_add(&b, o, "created",
 		    json_object_new_string(PQgetvalue(res, i, 2)));
-		json_object_object_add(o, "expires", PQgetisnull(res, i, 3) ?
-		    json_object_new_string("never") :
-		    json_object_new_string(PQgetvalue(res, i, 3)));
-		json_object_object_add(o, "expired", json_object_new_boolean(
+		dc_jb_add(&b, o, "expires", json_object_new_string(
+		    PQgetisnull(res, i, 3) ? "never" : PQgetvalue(res, i, 3)));
+		dc_jb_add(&b, o, "expired", json_object_new_boolean(
 		    PQgetvalue(res, i, 4)[0] == 't'));
-		json_object_array_add(arr, o);
+		dc_jb_push(&b, arr, o);
 	}
-	*out = arr;
-	rc = DC_OK;
+	if ((*out = dc_jb_done(&b, arr)) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		rc = DC_ENOMEM;
+	} else
+		rc = DC_OK;
 out:
 	PQclear(res);
 	return rc;
