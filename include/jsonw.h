@@ -49,6 +49,13 @@ void		 dc_jw_raw(struct dc_jw *w, const char *s, size_t n);
 void		 dc_jw_json(struct dc_jw *w, struct json_object *o);
 
 /*
+ * The text of a json-c value as dc_jw_json writes it, malloc'ed (its
+ * length in *len unless len is NULL), or NULL when out of memory: what
+ * json-c's own printer cannot say (see jsonw.c).
+ */
+char		*dc_jw_text(struct json_object *o, size_t *len);
+
+/*
  * Building a json-c tree under the out-of-memory policy (dc.h).  Each
  * call adds val to obj (or arr) when both exist and the add succeeds;
  * otherwise it drops val and marks the build failed.  A NULL val is a

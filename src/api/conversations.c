@@ -264,7 +264,6 @@ trimmed_messages(struct json_object *msgs)
 	struct json_object *a;
 	struct dc_jb b = { 0 };
 	size_t n, i, from;
-	const char *t;
 	char *s;
 
 	if (msgs == NULL)
@@ -277,9 +276,7 @@ trimmed_messages(struct json_object *msgs)
 		    json_object_get(json_object_array_get_idx(msgs, i)));
 	if ((a = dc_jb_done(&b, a)) == NULL)
 		return NULL;
-	t = json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	s = t != NULL ? strdup(t) : NULL;
+	s = dc_jw_text(a, NULL);
 	json_object_put(a);
 	return s;
 }
@@ -329,8 +326,7 @@ upsert_conversation(struct dc_req *r)
 	struct dc_val v[DC_MODEL_MAX_FIELDS];
 	struct json_object *body = NULL;
 	const char *params[8];
-	char *msgs = NULL, upd[48];
-	const char *state;
+	char *msgs = NULL, *state = NULL, upd[48];
 
 	if (dc_req_model(r, &upsert_model, 0, v, &body) != DC_OK)
 		return;
@@ -342,8 +338,11 @@ upsert_conversation(struct dc_req *r)
 		upsert_logs_only(r, v, msgs);
 		goto out;
 	}
-	state = v[P_STATE].v != NULL ? json_object_to_json_string_ext(
-	    v[P_STATE].v, JSON_C_TO_STRING_PLAIN) : "{}";
+	if (v[P_STATE].v != NULL &&
+	    (state = dc_jw_text(v[P_STATE].v, NULL)) == NULL) {
+		dc_reply_error(r, 500, "out of memory");
+		goto out;
+	}
 	if (!v[P_UPDATED].null)
 		dc_model_datetime(v[P_UPDATED].usec, upd, sizeof(upd));
 	params[0] = r->args[0];
@@ -351,7 +350,7 @@ upsert_conversation(struct dc_req *r)
 	params[2] = v[P_TARGET].null ? NULL : v[P_TARGET].s;
 	params[3] = v[P_CONV].null ? NULL : v[P_CONV].s;
 	params[4] = v[P_SUMMARY].null ? NULL : v[P_SUMMARY].s;
-	params[5] = state;
+	params[5] = state != NULL ? state : "{}";
 	params[6] = msgs;
 	params[7] = v[P_UPDATED].null ? NULL : upd;
 	/*
@@ -377,6 +376,7 @@ upsert_conversation(struct dc_req *r)
 	    8, params);
 out:
 	free(msgs);
+	free(state);
 	json_object_put(body);
 }
 

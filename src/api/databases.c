@@ -290,19 +290,22 @@ dbwrite_new(struct dc_req *r, int op, const uint8_t *id)
 static char *
 tags_text(struct dc_req *r, struct json_object *tags, int *err)
 {
-	const char *s;
+	char *s;
+	size_t len;
 
 	*err = 0;
 	if (tags == NULL)
 		return strdup("[]");
-	s = json_object_to_json_string_ext(tags, JSON_C_TO_STRING_PLAIN);
-	if (strlen(s) >= DC_TAGS_MAX) {
+	if ((s = dc_jw_text(tags, &len)) == NULL)
+		return NULL;	/* out of memory: the caller says so */
+	if (len >= DC_TAGS_MAX) {
 		dc_reply_error(r, 400, "tags are longer than %d bytes in all "
 		    "(datachatd's limit)", DC_TAGS_MAX - 1);
 		*err = 1;
+		free(s);
 		return NULL;
 	}
-	return strdup(s);
+	return s;
 }
 
 /* --- completion: refresh from the master, then answer --- */

@@ -193,7 +193,7 @@ submit_feedback(struct dc_req *r)
 	struct fbq *f = NULL;
 	struct dc_jb b = { 0 };
 	uint8_t id[16];
-	char conf[40];
+	char conf[40], *ctx_text = NULL;
 	int i;
 
 	if (dc_req_model(r, &submit_model, 0, v, &body) != DC_OK)
@@ -232,7 +232,8 @@ submit_feedback(struct dc_req *r)
 	dc_jb_add(&b, ctx, "metadata", v[F_METADATA].v != NULL &&
 	    !v[F_METADATA].null ? json_object_get(v[F_METADATA].v) :
 	    json_object_new_object());
-	if ((ctx = dc_jb_done(&b, ctx)) == NULL) {
+	if ((ctx = dc_jb_done(&b, ctx)) == NULL ||
+	    (ctx_text = dc_jw_text(ctx, NULL)) == NULL) {
 		dc_reply_error(r, 500, "out of memory");
 		goto out;
 	}
@@ -241,7 +242,7 @@ submit_feedback(struct dc_req *r)
 	params[1] = v[F_CATEGORY].s;
 	params[2] = opt(&v[F_SENTIMENT]);
 	params[3] = opt(&v[F_MESSAGE]);
-	params[4] = json_object_to_json_string_ext(ctx, JSON_C_TO_STRING_PLAIN);
+	params[4] = ctx_text;
 	params[5] = opt(&v[F_CONV]);
 	params[6] = opt(&v[F_MSGID]);
 	params[7] = opt(&v[F_TARGET]);
@@ -258,6 +259,7 @@ submit_feedback(struct dc_req *r)
 		f = NULL;	/* start() freed it */
 out:
 	free(f);
+	free(ctx_text);
 	json_object_put(ctx);
 	json_object_put(body);
 }

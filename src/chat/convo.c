@@ -815,7 +815,7 @@ dc_convo_save(struct dc_worker *w, const char *conversation_id,
 	static const int np[] = { 6 };
 	const char *p[6];
 	const char *const *pp[1] = { p };
-	char turns[16], ttl[16];
+	char turns[16], ttl[16], *turn_text = NULL, *state_text = NULL;
 	struct dc_convo_op *op;
 	int rc;
 
@@ -828,17 +828,25 @@ dc_convo_save(struct dc_worker *w, const char *conversation_id,
 	snprintf(turns, sizeof(turns), "%d", w->cfg->conversation_turns);
 	snprintf(ttl, sizeof(ttl), "%d", w->cfg->conversation_ttl);
 	p[0] = conversation_id;
-	p[1] = json_object_to_json_string_ext(turn, JSON_C_TO_STRING_PLAIN);
+	p[1] = turn_text = dc_jw_text(turn, NULL);
 	p[2] = summary;
-	p[3] = state != NULL ? json_object_to_json_string_ext(state,
-	    JSON_C_TO_STRING_PLAIN) : NULL;
+	p[3] = state != NULL ? (state_text = dc_jw_text(state, NULL)) : NULL;
 	p[4] = turns;
 	p[5] = ttl;
+	if (turn_text == NULL || (state != NULL && state_text == NULL)) {
+		free(op);
+		rc = DC_ENOMEM;
+		goto out;
+	}
 	*out = op;
+	/* the pool copies the parameters */
 	rc = dc_pool_sysdb(w->pool, 1, sql, np, pp, saved, op, &op->job);
 	if (rc != DC_OK) {
 		*out = NULL;
 		free(op);
 	}
+out:
+	free(turn_text);
+	free(state_text);
 	return rc;
 }

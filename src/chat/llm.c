@@ -1010,9 +1010,9 @@ call_start(struct dc_llm_call *c, const char *sys, const char *user)
 {
 	struct dc_llm *llm = c->llm;
 	const struct dc_config *cfg = llm->w->cfg;
-	const char *key = provider_key(cfg, c->provider), *body;
+	const char *key = provider_key(cfg, c->provider);
 	struct json_object *o = NULL;
-	char *url = NULL, ua[64];
+	char *url = NULL, *body = NULL, ua[64];
 	long timeout_ms = cfg->llm_timeout * 1000L;
 	size_t len;
 	CURL *e;
@@ -1025,9 +1025,7 @@ call_start(struct dc_llm_call *c, const char *sys, const char *user)
 	if ((o = request_body(cfg, c->provider, sys, user,
 	    c->chunk != NULL)) == NULL)
 		goto out;
-	body = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (body == NULL)
+	if ((body = dc_jw_text(o, &len)) == NULL)
 		goto out;
 	if (add_header(&c->headers, "Content-Type", "", "application/json") ||
 	    add_header(&c->headers, "Accept", "", c->chunk != NULL ?
@@ -1080,6 +1078,7 @@ call_start(struct dc_llm_call *c, const char *sys, const char *user)
 out:
 	if (o != NULL)
 		json_object_put(o);
+	free(body);
 	free(url);
 	return rc;
 }

@@ -313,6 +313,22 @@ dc_jw_json(struct dc_jw *w, struct json_object *o)
 	}
 }
 
+char *
+dc_jw_text(struct json_object *o, size_t *len)
+{
+	struct dc_jw w;
+
+	dc_jw_init(&w);
+	dc_jw_json(&w, o);
+	if (w.err) {
+		dc_jw_free(&w);
+		return NULL;
+	}
+	if (len != NULL)
+		*len = w.len;
+	return w.buf;	/* never NULL: a value is at least "null" */
+}
+
 /* --- json-c trees under the out-of-memory policy --- */
 
 void

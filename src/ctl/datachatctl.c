@@ -131,11 +131,22 @@ call(const struct dc_ctl_command *cmd, struct json_object *args,
 	return data;
 }
 
+/*
+ * json-c's pretty printer, for a person to read.  It says when it ran
+ * out of memory only by a NULL; a piece it failed to append is simply
+ * missing (jsonw.c), which cannot be told from here.
+ */
 static void
 print_json(struct json_object *o)
 {
-	printf("%s\n", o == NULL ? "{}" : json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	const char *s = o == NULL ? "{}" : json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	if (s == NULL) {
+		fprintf(stderr, "datachatctl: out of memory\n");
+		exit(EXIT_FAIL);
+	}
+	printf("%s\n", s);
 }
 
 static const char *
@@ -312,7 +323,8 @@ api(const char *method, const char *path, struct json_object *req)
 	struct curl_slist *hdrs = NULL;
 	struct json_object *res = NULL, *detail;
 	struct body b = { NULL, 0 };
-	char *base = api_base(), *url, *auth = ctl_token();
+	char *base = api_base(), *url, *auth = ctl_token(), *text = NULL;
+	size_t len = 0;
 	long status = 0;
 	CURL *c;
 	CURLcode cc;
@@ -333,10 +345,20 @@ api(const char *method, const char *path, struct json_object *req)
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
 	if (unix_path[0] != '\0')
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, unix_path);
-	if (req != NULL && built(req) != NULL)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS,
-		    json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+	if (req != NULL) {
+		if ((text = dc_jw_text(built(req), &len)) == NULL) {
+			fprintf(stderr, "datachatctl: out of memory\n");
+			exit(EXIT_FAIL);
+		}
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+	}
 	cc = curl_easy_perform(c);
+	if (text != NULL) {
+		/* a new connection's URL, password included */
+		dc_explicit_bzero(text, len);
+		free(text);
+	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);

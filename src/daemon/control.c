@@ -160,7 +160,7 @@ dc_control_answer(struct dc_ctl_conn *cc, struct json_object *data,
 	static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\"}";
 	struct json_object *o;
 	struct dc_jb b = { 0 };
-	const char *s;
+	char *text;
 
 	cc->pending = 0;
 	if (cc->bev == NULL) {
@@ -178,13 +178,16 @@ dc_control_answer(struct dc_ctl_conn *cc, struct json_object *data,
 	else
 		dc_jb_null(&b, o, "data");
 	o = dc_jb_done(&b, o);
-	s = o != NULL ? json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN) : NULL;
-	if (s == NULL)
-		s = oom;
-	bufferevent_write(cc->bev, s, strlen(s));
-	bufferevent_write(cc->bev, "\n", 1);
+	text = o != NULL ? dc_jw_text(o, NULL) : NULL;
 	json_object_put(o);
+	/*
+	 * Out of memory here the client may get nothing but a closed
+	 * connection (a failed write is not retried): it reports that.
+	 */
+	if (bufferevent_write(cc->bev, text != NULL ? text : oom,
+	    strlen(text != NULL ? text : oom)) == 0)
+		bufferevent_write(cc->bev, "\n", 1);
+	free(text);
 	bufferevent_setcb(cc->bev, NULL, conn_written, conn_event, cc);
 	bufferevent_enable(cc->bev, EV_WRITE);
 }
@@ -405,8 +408,8 @@ dc_control_call(const char *path, const char *cmd, struct json_object *args,
 	struct sockaddr_un sun;
 	struct pollfd pfd;
 	char buf[8192], *acc = NULL, *nl;
-	size_t used = 0;
-	const char *s;
+	size_t used = 0, len;
+	char *s;
 	ssize_t n;
 	int fd, rc = DC_ERR;
 
@@ -445,23 +448,21 @@ dc_control_call(const char *path, const char *cmd, struct json_object *args,
 	dc_jb_add(&b, req, "args", args != NULL ? json_object_get(args) :
 	    json_object_new_array());
 	req = dc_jb_done(&b, req);
-	s = req != NULL ? json_object_to_json_string_ext(req,
-	    JSON_C_TO_STRING_PLAIN) : NULL;
+	s = req != NULL ? dc_jw_text(req, &len) : NULL;
+	json_object_put(req);
 	if (s == NULL) {
 		snprintf(err, errsz, "out of memory");
-		json_object_put(req);
 		close(fd);
 		return DC_ENOMEM;
 	}
-	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s) ||
-	    write(fd, "\n", 1) != 1) {
+	if (write(fd, s, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
 		snprintf(err, errsz, "cannot send to %s: %s", path,
 		    strerror(errno));
-		json_object_put(req);
+		free(s);
 		close(fd);
 		return DC_EUNAVAIL;
 	}
-	json_object_put(req);
+	free(s);
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	for (;;) {
