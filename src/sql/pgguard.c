@@ -910,6 +910,7 @@ dc_pgguard_shape(const char *sql, size_t len, char *out, size_t outsz)
 {
 	size_t		 i = 0, o = 0, j;
 	unsigned char	 c, prev = ' ';
+	int		 lead_point;
 
 	while (i < len) {
 		c = (unsigned char)sql[i];
@@ -944,13 +945,22 @@ dc_pgguard_shape(const char *sql, size_t len, char *out, size_t outsz)
 			i = j + 1;
 			continue;
 		}
-		if (c >= '0' && c <= '9' && !ident_char(prev) && prev != '.') {
-			for (j = i; j < len && sql[j] >= '0' && sql[j] <= '9';
-			    j++)
+		/*
+		 * A number that starts with its point (".5E-5", also after
+		 * an identifier: "x.5" is x then .5) is kept as written,
+		 * whole, as below.
+		 */
+		lead_point = c == '.' && i + 1 < len && sql[i + 1] >= '0' &&
+		    sql[i + 1] <= '9';
+		if (lead_point || (c >= '0' && c <= '9' && !ident_char(prev) &&
+		    prev != '.')) {
+			for (j = i + lead_point; j < len && sql[j] >= '0' &&
+			    sql[j] <= '9'; j++)
 				;
 			/* 1.5, 1e3, 0x1f, 1_000, 12abc: kept as written */
-			if (j == len || (!ident_char((unsigned char)sql[j]) &&
-			    sql[j] != '.')) {
+			if (!lead_point && (j == len ||
+			    (!ident_char((unsigned char)sql[j]) &&
+			    sql[j] != '.'))) {
 				if (o + 1 >= outsz)
 					return -1;
 				out[o++] = SHAPE_MARK;
@@ -963,7 +973,7 @@ dc_pgguard_shape(const char *sql, size_t len, char *out, size_t outsz)
 			 * belongs to it ("5E-5" is one constant), so what
 			 * follows is not a literal of its own.
 			 */
-			for (j = i; j < len &&
+			for (j = i + lead_point; j < len &&
 			    (ident_char((unsigned char)sql[j]) || sql[j] == '.' ||
 			    ((sql[j] == '-' || sql[j] == '+') &&
 			    (sql[j - 1] == 'e' || sql[j - 1] == 'E'))); j++)

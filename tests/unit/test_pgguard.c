@@ -402,6 +402,9 @@ test_shape(void)
 	SHAPE("SELECT t1.a2, 1.5, .5, 1e3, 0x1f, 1_000, 12abc, x.1",
 	    "SELECT t1.a2, 1.5, .5, 1e3, 0x1f, 1_000, 12abc, x.1");
 	SHAPE("SELECT -5, (7)", "SELECT -\x01, (\x01)");
+	/* an exponent's sign belongs to its number, point first too */
+	SHAPE("SELECT 5E-5, .5E-5, x.5e+5 - 3",
+	    "SELECT 5E-5, .5E-5, x.5e+5 - \x01");
 	/* what the tiny scanner does not read: no shape, the parser */
 	SHAPE("SELECT E'a'", NULL);
 	SHAPE("SELECT e'a'", NULL);
