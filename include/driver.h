@@ -129,8 +129,16 @@ struct dc_dialect {
 	 * ("t"/"f"), referenced table or NULL, referenced column or NULL.
 	 */
 	const char	*catalog_sql;
-	/* "SELECT count(*) FROM %s" and "SELECT * FROM %s LIMIT %d", where
-	   %s is the quoted table (dc_dialect_table) */
+	/*
+	 * The catalog questions' statements in DataChat's form (its
+	 * catalog_templates.py and catalog.py; nlq.h): list the tables (the
+	 * whole statement), list a table's columns (printf: the table's and
+	 * the schema's string literals, quotes included), count a table's
+	 * rows ("SELECT COUNT(*) AS row_count FROM %s") and show a few of
+	 * them ("SELECT * FROM %s LIMIT %d"), %s the qualified table.
+	 */
+	const char	*list_tables_sql;
+	const char	*list_columns_sql;
 	const char	*count_sql;
 	const char	*sample_sql;
 	/* lines added to the LLM's rules ("- ...\n" each), or NULL */

@@ -1689,6 +1689,8 @@ chat_natural_language(struct dc_chat *q, const struct dc_entry *e)
 	agent_start(q, AGENT_ANALYZER, "Classifying the question",
 	    "Classifying your request intent.");
 	dc_nlq_classify(q->message, &q->intent);
+	if (q->intent.kind != DC_NLQ_LIST_TABLES && q->intent.table[0] == '\0')
+		q->intent.kind = DC_NLQ_NONE;	/* no table named: the LLM */
 	d = json_object_new_object();
 	json_object_object_add(d, "intent", json_object_new_string(
 	    q->intent.kind != DC_NLQ_NONE ? "catalog" : "data"));

@@ -114,7 +114,7 @@ def test_catalog_questions_need_no_llm(daemon_factory, registry_env, shop, pg):
             assert "has %d rows" % want in r["answer"]
             assert r["metrics"]["llm_calls"] == 0
     for phrase, n in (("show me the first 3 rows from customers", 3),
-                      ("preview customers", 5), ("sample rows from customers", 5),
+                      ("preview customers", 3), ("sample rows from customers", 3),
                       ("top 2 rows of customers", 2), ("limit 4 rows from customers", 4)):
         r = ask(d, phrase, ids["a"]).json()
         assert r["answer_source"] == "sql", (phrase, r)

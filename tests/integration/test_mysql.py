@@ -225,7 +225,7 @@ def test_catalog_phrasings(myd):
         assert "has %d rows" % want in r["answer"]
         assert "`" in r["sql"]
     for phrase, n in (("show me the first 3 rows from customers", 3),
-                      ("preview customers", 5), ("sample rows from customers", 5),
+                      ("preview customers", 3), ("sample rows from customers", 3),
                       ("top 2 rows of customers", 2)):
         r = ask(d, phrase, ids["a"]).json()
         assert r["answer_source"] == "sql", (phrase, r)

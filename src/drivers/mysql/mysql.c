@@ -123,7 +123,21 @@ static const struct dc_dialect my_dialect = {
 	.quote = '`',
 	.default_schema = NULL,		/* a connection's schema is its db */
 	.catalog_sql = catalog_sql,
-	.count_sql = "SELECT count(*) AS row_count FROM %s",
+	/* DataChat's, within the URL's database as the catalog above */
+	.list_tables_sql =
+	    "SELECT table_schema, table_name "
+	    "FROM information_schema.tables "
+	    "WHERE table_schema NOT IN ('mysql', 'performance_schema', "
+	    "'information_schema', 'sys') "
+	    "AND (DATABASE() IS NULL OR table_schema = DATABASE()) "
+	    "ORDER BY table_schema, table_name",
+	.list_columns_sql =
+	    "SELECT table_schema, table_name, column_name, data_type "
+	    "FROM information_schema.columns "
+	    "WHERE table_name = %s "
+	    "AND table_schema = %s "
+	    "ORDER BY table_schema, table_name, ordinal_position",
+	.count_sql = "SELECT COUNT(*) AS row_count FROM %s",
 	.sample_sql = "SELECT * FROM %s LIMIT %d",
 	.prompt_rules = "- Quote identifiers with backticks when they need "
 	    "quoting; never use double quotes for identifiers.\n"

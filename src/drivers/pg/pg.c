@@ -145,7 +145,30 @@ static const struct dc_dialect pg_dialect = {
 	 * when it has none).
 	 */
 	.catalog_sql = catalog_sql,
-	.count_sql = "SELECT count(*) AS row_count FROM %s",
+	/*
+	 * DataChat's own bookkeeping tables are left out of the listing, as
+	 * DataChat leaves them out (datachatd's registry is DataChat's
+	 * database_connections).
+	 */
+	.list_tables_sql =
+	    "SELECT table_schema, table_name "
+	    "FROM information_schema.tables "
+	    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
+	    "AND table_name NOT IN ("
+	    "'database_connections', "
+	    "'profiling_jobs', "
+	    "'profiling_profiles', "
+	    "'pending_datapoints', "
+	    "'datapoint_generation_jobs'"
+	    ") "
+	    "ORDER BY table_schema, table_name",
+	.list_columns_sql =
+	    "SELECT table_schema, table_name, column_name, data_type "
+	    "FROM information_schema.columns "
+	    "WHERE table_name = %s "
+	    "AND table_schema = %s "
+	    "ORDER BY table_schema, table_name, ordinal_position",
+	.count_sql = "SELECT COUNT(*) AS row_count FROM %s",
 	.sample_sql = "SELECT * FROM %s LIMIT %d",
 	.prompt_rules = "- Qualify tables with their schema when it is not "
 	    "public.\n",
