@@ -104,6 +104,8 @@ struct dc_config {
 	int		 ws_ping_interval;	/* seconds, 0 = none */
 	int		 conversation_turns;	/* kept per conversation */
 	int		 conversation_ttl;	/* seconds */
+	int		 schema_check_interval;	/* milliseconds */
+	int		 schema_max_age;	/* seconds */
 
 	/* targets (pgurl.h): what a target URL may name */
 	int		 allow_socket_targets;	/* 0/1 */

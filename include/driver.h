@@ -130,6 +130,12 @@ struct dc_dialect {
 	 */
 	const char	*catalog_sql;
 	/*
+	 * The catalog's version (schema.h, Freshness): no parameter, one
+	 * row with one text value that changes whenever the tables, columns
+	 * or keys the catalog query reads change, cheap to ask.
+	 */
+	const char	*version_sql;
+	/*
 	 * The catalog questions' statements in DataChat's form (its
 	 * catalog_templates.py and catalog.py; nlq.h): list the tables (the
 	 * whole statement), list a table's columns (printf: the table's and

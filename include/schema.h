@@ -14,10 +14,25 @@
  * environment entry, whose generation never moves).  When the registry
  * moves, the worker calls dc_schema_sync() right after dc_pool_sync(),
  * which drops the snapshots of entries that changed or vanished, so a
- * snapshot never outlives the connection details it was read with.  A
- * snapshot is also refreshed after DC_SCHEMA_TTL_MS, so new tables show
- * up, and concurrent requests for one target share one catalog round
- * trip.
+ * snapshot never outlives the connection details it was read with.
+ *
+ * Freshness.  Reading the catalog costs a count per small table; asking
+ * whether it changed costs a millisecond: each dialect's version_sql
+ * (driver.h) returns one value that every CREATE, ALTER, DROP, RENAME
+ * (and, on PostgreSQL, GRANT) moves: PostgreSQL's sums the transaction
+ * ids of the catalog rows (pg_class, pg_attribute, pg_constraint,
+ * pg_namespace, pg_proc), MySQL's checksums information_schema's tables,
+ * columns and foreign keys of the URL's database.  A snapshot is used as
+ * it is for schema_check_interval milliseconds after its version was
+ * last confirmed; after that the next request asks for the version first
+ * and reads the catalog again only when it moved (or when the snapshot
+ * is older than schema_max_age seconds, for its row counts).  So every
+ * worker answers from a catalog at most schema_check_interval old, and
+ * workers agree within that bound.  A caller that misses a table the
+ * question names asks again at once (DC_SCHEMA_RECHECK, at most once per
+ * DC_SCHEMA_RECHECK_MS per target), so a table created a moment ago is
+ * found by the next question on any worker.  Concurrent requests for one
+ * target share one round trip.
  */
 #ifndef DC_SCHEMA_H
 #define DC_SCHEMA_H
@@ -33,7 +48,8 @@ struct dc_qresult;
 struct dc_rows;
 struct dc_schema_wait;
 
-#define DC_SCHEMA_TTL_MS	60000
+#define DC_SCHEMA_RECHECK_MS	1000
+#define DC_SCHEMA_NAME_MAX	130	/* "schema.table", NUL included */
 
 struct dc_schema_column {
 	char		*name;
@@ -64,7 +80,9 @@ struct dc_schema {
 /*
  * The catalog query's parameters (driver.h, catalog_sql): schema or NULL
  * (all but system schemas), table name or NULL, "true" to list columns,
- * "false" for tables only.  Run it as DC_JOB_CATALOG.
+ * "false" for tables only.  The system schemas (information_schema,
+ * pg_*, mysql, ...) are left out unless a table is named.  Run it as
+ * DC_JOB_CATALOG.
  */
 #define DC_SCHEMA_SQL_NPARAMS	3
 
@@ -77,16 +95,35 @@ void		 dc_schema_free(struct dc_schema *s);
 struct json_object *dc_schema_table_json(const struct dc_schema_table *t);
 
 /*
- * The snapshot of target e, from the cache or fetched.  cb gets the
- * snapshot (valid during the call only) or, on failure, s == NULL and
- * the pool's result.  When the cache answers, cb runs before this
- * returns and *wait is NULL; otherwise *wait allows cancelling.
- * Returns 0 or an error code (cb not called).
+ * The snapshot of target e, from the cache or fetched (checked first when
+ * it is due, see Freshness).  cb gets the snapshot (valid during the call
+ * only) or, on failure, s == NULL and the pool's result.  When the cache
+ * answers, cb runs before this returns and *wait is NULL; otherwise
+ * *wait allows cancelling.  flags: DC_SCHEMA_RECHECK when the caller
+ * misses a table the snapshot it got lacks.  Returns 0 or an error code
+ * (cb not called).
  */
+#define DC_SCHEMA_RECHECK	1
 typedef void (*dc_schema_cb)(const struct dc_schema *s,
 		     const struct dc_qresult *err, void *arg);
 int		 dc_schema_get(struct dc_worker *w, const struct dc_entry *e,
-		     dc_schema_cb cb, void *arg, struct dc_schema_wait **wait);
+		     int flags, dc_schema_cb cb, void *arg,
+		     struct dc_schema_wait **wait);
+
+/*
+ * The tables named table (in schema, or in any schema when it is NULL),
+ * system schemas included, without columns: what a question names that
+ * no snapshot holds (information_schema.tables, pg_catalog.pg_class).
+ * cb as for dc_schema_get; s may hold no table.  Answers are remembered
+ * until the catalog's version moves, and at most four new names at once
+ * (then one every 250 ms) are asked of a target, so typos cannot hammer
+ * it: beyond that a name is reported missing.
+ */
+int		 dc_schema_lookup(struct dc_worker *w, const struct dc_entry *e,
+		     const char *schema, const char *table, dc_schema_cb cb,
+		     void *arg, struct dc_schema_wait **wait);
+
+/* Stop waiting (a snapshot or a lookup); cb is not called. */
 void		 dc_schema_cancel(struct dc_schema_wait *wait);
 
 /* Registry moved: drop snapshots whose entry changed or vanished. */

@@ -807,7 +807,7 @@ get_schema(struct dc_req *r)
 		goto out;
 	dc_req_defer(r, toolrun_cancel, t);
 	/* schema_done may run (the cache answers) before this returns */
-	rc = dc_schema_get(r->w, e, schema_done, t, &t->wait);
+	rc = dc_schema_get(r->w, e, 0, schema_done, t, &t->wait);
 	if (rc != DC_OK) {
 		r->cancel = NULL;
 		rc = dc_result_submit_failure(rc, detail, sizeof(detail));

@@ -1585,7 +1585,7 @@ nl_context(struct dc_chat *q)
 	int rc;
 
 	/* the callback may run, and finish q, before this returns */
-	rc = dc_schema_get(q->w, q->e, nl_schema_ready, q, &q->swait);
+	rc = dc_schema_get(q->w, q->e, 0, nl_schema_ready, q, &q->swait);
 	if (rc != DC_OK)
 		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
 		    "cannot read the target's schema");

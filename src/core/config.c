@@ -156,6 +156,12 @@ const struct dc_config_key dc_config_keys[] = {
 	    "turns of each conversation kept in the system database, 0: none"),
 	K(conversation_ttl, DC_CT_INT, "86400", 1, NULL, 60, 31536000,
 	    "seconds a conversation is remembered after its last turn"),
+	K(schema_check_interval, DC_CT_INT, "2000", 1, NULL, 0, 3600000,
+	    "milliseconds a target's schema snapshot is used before its "
+	    "catalog version is checked again"),
+	K(schema_max_age, DC_CT_INT, "600", 1, NULL, 1, 86400,
+	    "seconds after which a schema snapshot is read again even when "
+	    "its catalog did not change (row counts)"),
 
 	/* LLM */
 	KC(llm_provider, llm_providers, "", 1, "LLM_DEFAULT_PROVIDER",

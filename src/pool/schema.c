@@ -13,13 +13,18 @@
  * dropped while its fetch is in flight is marked dead and freed when the
  * fetch ends, so the pool's callback never sees freed memory.
  */
+#include <assert.h>
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "dc.h"
 #include "driver.h"
 #include "log.h"
 #include "pool.h"
+#include "result.h"
 #include "rows.h"
 #include "schema.h"
 #include "target.h"
@@ -31,15 +36,42 @@ enum {
 	F_PK, F_FTABLE, F_FCOLUMN, F_COUNT
 };
 
+/* Tables looked up by name, and names that are not there. */
+struct found {
+	char		 key[2 * DC_SCHEMA_NAME_MAX];	/* "schema.table" or
+					   ".table", lower case */
+	struct dc_schema *s;		/* the tables (maybe none) */
+	struct found	*next;
+};
+
+#define FOUND_MAX	64	/* names remembered per target */
+#define LOOKUP_BURST	4	/* lookups a target may get at once */
+#define LOOKUP_EVERY_MS	250	/* ... and one more this often */
+
 struct cache_ent {
 	uint8_t		 id[16];
 	uint64_t	 gen;
 	uint64_t	 url_hash;	/* the environment entry's gen is fixed */
-	int		 dead;		/* dropped; freed when the fetch ends */
+	int		 dead;		/* dropped; freed when nothing is in
+					   flight any more */
 	int		 delivering;	/* waiters are being called */
+	const struct dc_dialect *dialect;	/* the target's engine's */
 	struct dc_schema *snap;
-	uint64_t	 snap_ms;	/* monotonic time of the snapshot */
-	struct dc_job	*job;		/* fetch in flight */
+	char		*version;	/* the catalog's, when snap was read */
+	uint64_t	 snap_ms;	/* monotonic time snap was read */
+	uint64_t	 checked_ms;	/* ... its version last confirmed */
+	struct dc_job	*job;		/* check or fetch in flight */
+	int		 fetching;	/* job is the fetch, not the check */
+	char		*pending_version;	/* read before the fetch */
+	uint64_t	 pending_ms;
+	struct dc_entry	*e;		/* the target, between check and
+					   fetch only (wiped after) */
+	struct dc_worker *w;
+	struct found	*found;		/* lookups, for this version */
+	int		 nfound;
+	struct dc_schema_wait *lookups;	/* in flight */
+	double		 tokens;	/* lookups it may start now */
+	uint64_t	 tokens_ms;
 	struct dc_schema_wait *waiters;
 	struct cache_ent *next;
 };
@@ -48,6 +80,9 @@ struct dc_schema_wait {
 	struct cache_ent *ent;
 	dc_schema_cb	 cb;
 	void		*arg;
+	/* a lookup: its own query and name */
+	struct dc_job	*job;
+	char		 key[2 * DC_SCHEMA_NAME_MAX];
 	struct dc_schema_wait *next;
 };
 
@@ -254,10 +289,34 @@ url_hash(const char *url)
 }
 
 static void
+found_clear(struct cache_ent *ent)
+{
+	struct found *f;
+
+	while ((f = ent->found) != NULL) {
+		ent->found = f->next;
+		dc_schema_free(f->s);
+		free(f);
+	}
+	ent->nfound = 0;
+}
+
+static void
+entry_wipe(struct cache_ent *ent)
+{
+	if (ent->e != NULL) {
+		dc_explicit_bzero(ent->e, sizeof(*ent->e));
+		free(ent->e);
+		ent->e = NULL;
+	}
+}
+
+static void
 ent_unlink_free(struct cache_ent *ent)
 {
 	struct cache_ent **pp;
 
+	assert(ent->job == NULL && ent->lookups == NULL && !ent->delivering);
 	for (pp = &cache; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == ent) {
 			*pp = ent->next;
@@ -265,30 +324,61 @@ ent_unlink_free(struct cache_ent *ent)
 		}
 	}
 	dc_schema_free(ent->snap);
+	free(ent->version);
+	free(ent->pending_version);
+	found_clear(ent);
+	entry_wipe(ent);
 	free(ent);
 }
 
-/* Forget a target's snapshot; a fetch in flight still answers its waiters. */
+/* Free a dead entry once nothing of it is in flight. */
+static void
+ent_reap(struct cache_ent *ent)
+{
+	if (ent->dead && ent->job == NULL && ent->lookups == NULL &&
+	    !ent->delivering)
+		ent_unlink_free(ent);
+}
+
+/* Forget a target's snapshot; what is in flight still answers. */
 static void
 ent_drop(struct cache_ent *ent)
 {
 	dc_schema_free(ent->snap);
 	ent->snap = NULL;
-	if (ent->job != NULL || ent->delivering)
-		ent->dead = 1;
-	else
-		ent_unlink_free(ent);
+	found_clear(ent);
+	ent->dead = 1;
+	ent_reap(ent);
+}
+
+/* Hand snap (or the failure r) to every waiter; ent may be freed. */
+static void
+deliver(struct cache_ent *ent, const struct dc_schema *snap,
+    const struct dc_qresult *r)
+{
+	struct dc_schema_wait *wt, *list = ent->waiters;
+
+	ent->waiters = NULL;
+	ent->delivering++;
+	while ((wt = list) != NULL) {
+		list = wt->next;
+		wt->cb(snap, snap != NULL ? NULL : r, wt->arg);
+		free(wt);
+	}
+	ent->delivering--;
+	ent_reap(ent);
 }
 
 static void
 fetched(const struct dc_qresult *r, void *arg)
 {
 	struct cache_ent *ent = arg;
-	struct dc_schema_wait *wt, *list;
 	struct dc_schema *snap = NULL;
 	struct dc_qresult oom;
+	int kept = 0;
 
 	ent->job = NULL;
+	ent->fetching = 0;
 	if (r->status == DC_OK && dc_schema_parse(r->rows, &snap) != DC_OK) {
 		memset(&oom, 0, sizeof(oom));
 		oom.status = DC_ENOMEM;
@@ -298,38 +388,101 @@ fetched(const struct dc_qresult *r, void *arg)
 	if (snap != NULL && !ent->dead) {
 		dc_schema_free(ent->snap);
 		ent->snap = snap;
-		ent->snap_ms = dc_now_ms();
+		free(ent->version);
+		ent->version = ent->pending_version;
+		ent->pending_version = NULL;
+		/* what the snapshot shows is at least as new as the check */
+		ent->snap_ms = ent->checked_ms = ent->pending_ms;
+		found_clear(ent);
+		kept = 1;
 	}
-	list = ent->waiters;
-	ent->waiters = NULL;
-	ent->delivering = 1;
-	while ((wt = list) != NULL) {
-		list = wt->next;
-		wt->cb(snap, snap != NULL ? NULL : r, wt->arg);
-		free(wt);
+	/* ent may be gone after this; a kept snapshot went with it */
+	deliver(ent, snap, r);
+	if (!kept)
+		dc_schema_free(snap);
+}
+
+/* No snapshot for the waiters: status and a message, as the pool says. */
+static void
+deliver_failure(struct cache_ent *ent, int status, const char *error)
+{
+	struct dc_qresult fail;
+
+	memset(&fail, 0, sizeof(fail));
+	fail.status = status;
+	fail.error = error;
+	deliver(ent, NULL, &fail);
+}
+
+/* The catalog's version is known: keep the snapshot, or read anew. */
+static void
+checked(const struct dc_qresult *r, void *arg)
+{
+	const char *params[DC_SCHEMA_SQL_NPARAMS] = { NULL, NULL, "true" };
+	struct cache_ent *ent = arg;
+	struct dc_entry *e = ent->e;
+	char detail[256], id[DC_UUID_STR_LEN + 1];
+	const char *v;
+	int rc;
+
+	ent->job = NULL;
+	ent->e = NULL;
+	if (ent->dead || r->status != DC_OK || r->rows->nrows != 1 ||
+	    r->rows->ncols != 1 || dc_rows_cell(r->rows, 0, 0)->v == NULL) {
+		if (ent->dead)
+			deliver_failure(ent, DC_ENOENT, "the target changed while "
+			    "its catalog was read");
+		else if (r->status != DC_OK)
+			deliver(ent, NULL, r);
+		else
+			deliver_failure(ent, DC_ERR, "the catalog's version "
+			    "could not be read");
+		goto out;
 	}
-	ent->delivering = 0;
-	if (ent->dead) {
-		if (snap != ent->snap)
-			dc_schema_free(snap);
-		ent_unlink_free(ent);
+	v = dc_rows_cell(r->rows, 0, 0)->v;
+	dc_uuid_format(ent->id, id);
+	if (ent->snap != NULL && ent->version != NULL &&
+	    strcmp(v, ent->version) == 0 && ent->pending_ms - ent->snap_ms <
+	    (uint64_t)ent->w->cfg->schema_max_age * 1000) {
+		log_debug("schema of %s: catalog version unchanged", id);
+		ent->checked_ms = ent->pending_ms;
+		deliver(ent, ent->snap, NULL);
+		goto out;
+	}
+	log_debug("schema of %s: %s, reading the catalog", id,
+	    ent->snap == NULL ? "no snapshot" : ent->version == NULL ||
+	    strcmp(v, ent->version) != 0 ? "catalog version moved" :
+	    "snapshot older than schema_max_age");
+	free(ent->pending_version);
+	if ((ent->pending_version = strdup(v)) == NULL) {
+		deliver_failure(ent, DC_ENOMEM, "out of memory while reading the "
+		    "catalog");
+		goto out;
+	}
+	/* fetched() may run, and free ent, before this returns */
+	ent->fetching = 1;
+	rc = dc_pool_query(ent->w->pool, e, DC_JOB_CATALOG,
+	    ent->dialect->catalog_sql, DC_SCHEMA_SQL_NPARAMS, params, fetched,
+	    ent, &ent->job);
+	if (rc != DC_OK) {
+		ent->fetching = 0;
+		deliver_failure(ent, dc_result_submit_failure(rc, detail,
+		    sizeof(detail)) == 500 ? DC_ENOMEM : DC_EUNAVAIL, detail);
+	}
+out:
+	if (e != NULL) {
+		dc_explicit_bzero(e, sizeof(*e));
+		free(e);
 	}
 }
 
-int
-dc_schema_get(struct dc_worker *w, const struct dc_entry *e, dc_schema_cb cb,
-    void *arg, struct dc_schema_wait **waitp)
+/* The entry of target e, made when there is none; NULL: out of memory. */
+static struct cache_ent *
+ent_find(const struct dc_entry *e, const struct dc_dialect *d)
 {
-	const char *params[DC_SCHEMA_SQL_NPARAMS] = { NULL, NULL, "true" };
-	const struct dc_driver *drv = dc_driver_find(e->type);
 	uint64_t h = url_hash(e->url);
 	struct cache_ent *ent;
-	struct dc_schema_wait *wt;
-	int rc;
 
-	*waitp = NULL;
-	if (drv == NULL)
-		return DC_EINVAL;
 	for (ent = cache; ent != NULL; ent = ent->next)
 		if (!ent->dead && memcmp(ent->id, e->id, 16) == 0)
 			break;
@@ -337,19 +490,44 @@ dc_schema_get(struct dc_worker *w, const struct dc_entry *e, dc_schema_cb cb,
 		ent_drop(ent);
 		ent = NULL;
 	}
-	if (ent != NULL && ent->snap != NULL &&
-	    dc_now_ms() - ent->snap_ms < DC_SCHEMA_TTL_MS) {
-		cb(ent->snap, NULL, arg);
-		return DC_OK;
-	}
-	if (ent == NULL) {
-		if ((ent = calloc(1, sizeof(*ent))) == NULL)
-			return DC_ENOMEM;
+	if (ent == NULL && (ent = calloc(1, sizeof(*ent))) != NULL) {
 		memcpy(ent->id, e->id, 16);
+		ent->dialect = d;
 		ent->gen = e->gen;
 		ent->url_hash = h;
+		ent->tokens = LOOKUP_BURST;
 		ent->next = cache;
 		cache = ent;
+	}
+	return ent;
+}
+
+int
+dc_schema_get(struct dc_worker *w, const struct dc_entry *e, int flags,
+    dc_schema_cb cb, void *arg, struct dc_schema_wait **waitp)
+{
+	const struct dc_driver *drv = dc_driver_find(e->type);
+	const struct dc_config *cfg = w->cfg;
+	struct cache_ent *ent;
+	struct dc_schema_wait *wt;
+	uint64_t now = dc_now_ms();
+	int rc, fresh;
+
+	*waitp = NULL;
+	if (drv == NULL)
+		return DC_EINVAL;
+	if ((ent = ent_find(e, drv->dialect)) == NULL)
+		return DC_ENOMEM;
+	if (ent->snap != NULL && ent->job == NULL) {
+		fresh = now - ent->checked_ms < (uint64_t)cfg->schema_check_interval;
+		/* a table the caller misses: look again, but not too often */
+		if ((flags & DC_SCHEMA_RECHECK) &&
+		    now - ent->checked_ms >= DC_SCHEMA_RECHECK_MS)
+			fresh = 0;
+		if (fresh) {
+			cb(ent->snap, NULL, arg);
+			return DC_OK;
+		}
 	}
 	if ((wt = calloc(1, sizeof(*wt))) == NULL)
 		return DC_ENOMEM;
@@ -360,17 +538,153 @@ dc_schema_get(struct dc_worker *w, const struct dc_entry *e, dc_schema_cb cb,
 	ent->waiters = wt;
 	*waitp = wt;
 	if (ent->job != NULL)
-		return DC_OK;		/* joins the fetch in flight */
+		return DC_OK;		/* joins the check or fetch in flight */
+	if ((ent->e = malloc(sizeof(*ent->e))) == NULL) {
+		rc = DC_ENOMEM;
+		goto fail;
+	}
+	memcpy(ent->e, e, sizeof(*e));
+	ent->w = w;
+	ent->pending_ms = now;
 	/* the callback may run (and free wt) before this returns */
-	rc = dc_pool_query(w->pool, e, DC_JOB_CATALOG,
-	    drv->dialect->catalog_sql, DC_SCHEMA_SQL_NPARAMS, params, fetched,
-	    ent, &ent->job);
+	rc = dc_pool_query(w->pool, e, DC_JOB_CATALOG, ent->dialect->version_sql,
+	    0, NULL, checked, ent, &ent->job);
+	if (rc == DC_OK)
+		return DC_OK;	/* ent->e is checked()'s now */
+fail:
+	entry_wipe(ent);
+	ent->waiters = wt->next;
+	free(wt);
+	*waitp = NULL;
+	if (ent->snap == NULL)
+		ent_drop(ent);
+	return rc;
+}
+
+/* --- tables looked up by name --- */
+
+static void
+lookup_key(const char *schema, const char *table, char *key, size_t sz)
+{
+	size_t i;
+
+	snprintf(key, sz, "%s.%s", schema != NULL ? schema : "", table);
+	for (i = 0; key[i] != '\0'; i++)
+		key[i] = (char)tolower((unsigned char)key[i]);
+}
+
+static struct found *
+found_get(struct cache_ent *ent, const char *key)
+{
+	struct found *f;
+
+	for (f = ent->found; f != NULL; f = f->next)
+		if (strcmp(f->key, key) == 0)
+			return f;
+	return NULL;
+}
+
+static void
+found_put(struct cache_ent *ent, const char *key, struct dc_schema *s)
+{
+	struct found *f, **pp;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		dc_schema_free(s);	/* not remembered: asked again later */
+		return;
+	}
+	dc_strlcpy(f->key, key, sizeof(f->key));
+	f->s = s;
+	f->next = ent->found;
+	ent->found = f;
+	if (++ent->nfound > FOUND_MAX) {
+		/* forget the oldest */
+		for (pp = &ent->found; (*pp)->next != NULL; pp = &(*pp)->next)
+			;
+		dc_schema_free((*pp)->s);
+		free(*pp);
+		*pp = NULL;
+		ent->nfound--;
+	}
+}
+
+static void
+looked_up(const struct dc_qresult *r, void *arg)
+{
+	struct dc_schema_wait *wt = arg, **pp;
+	struct cache_ent *ent = wt->ent;
+	struct dc_schema *s = NULL;
+
+	wt->job = NULL;
+	for (pp = &ent->lookups; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == wt) {
+			*pp = wt->next;
+			break;
+		}
+	if (r->status == DC_OK && dc_schema_parse(r->rows, &s) != DC_OK)
+		s = NULL;
+	ent->delivering++;
+	wt->cb(s, s != NULL ? NULL : r, wt->arg);
+	ent->delivering--;
+	if (s != NULL && !ent->dead)
+		found_put(ent, wt->key, s);
+	else
+		dc_schema_free(s);
+	free(wt);
+	ent_reap(ent);
+}
+
+int
+dc_schema_lookup(struct dc_worker *w, const struct dc_entry *e,
+    const char *schema, const char *table, dc_schema_cb cb, void *arg,
+    struct dc_schema_wait **waitp)
+{
+	const char *params[DC_SCHEMA_SQL_NPARAMS] = { schema, table, "false" };
+	static const struct dc_schema none = { 0, 0, NULL };
+	const struct dc_driver *drv = dc_driver_find(e->type);
+	struct cache_ent *ent;
+	struct dc_schema_wait *wt;
+	struct found *f;
+	char key[2 * DC_SCHEMA_NAME_MAX];
+	uint64_t now = dc_now_ms();
+	int rc;
+
+	*waitp = NULL;
+	if (drv == NULL)
+		return DC_EINVAL;
+	if ((ent = ent_find(e, drv->dialect)) == NULL)
+		return DC_ENOMEM;
+	lookup_key(schema, table, key, sizeof(key));
+	if ((f = found_get(ent, key)) != NULL) {
+		cb(f->s, NULL, arg);
+		return DC_OK;
+	}
+	/* a bounded number of names a second: typos cost the target little */
+	ent->tokens += (double)(now - ent->tokens_ms) / LOOKUP_EVERY_MS;
+	if (ent->tokens > LOOKUP_BURST)
+		ent->tokens = LOOKUP_BURST;
+	ent->tokens_ms = now;
+	if (ent->tokens < 1) {
+		cb(&none, NULL, arg);
+		return DC_OK;
+	}
+	ent->tokens -= 1;
+	if ((wt = calloc(1, sizeof(*wt))) == NULL)
+		return DC_ENOMEM;
+	wt->ent = ent;
+	wt->cb = cb;
+	wt->arg = arg;
+	dc_strlcpy(wt->key, key, sizeof(wt->key));
+	wt->next = ent->lookups;
+	ent->lookups = wt;
+	*waitp = wt;
+	/* the callback may run (and free wt) before this returns */
+	rc = dc_pool_query(w->pool, e, DC_JOB_CATALOG, ent->dialect->catalog_sql,
+	    DC_SCHEMA_SQL_NPARAMS, params, looked_up, wt, &wt->job);
 	if (rc != DC_OK) {
-		ent->waiters = wt->next;
+		ent->lookups = wt->next;
 		free(wt);
 		*waitp = NULL;
-		if (ent->snap == NULL)
-			ent_drop(ent);
 	}
 	return rc;
 }
@@ -378,15 +692,28 @@ dc_schema_get(struct dc_worker *w, const struct dc_entry *e, dc_schema_cb cb,
 void
 dc_schema_cancel(struct dc_schema_wait *wt)
 {
+	struct cache_ent *ent = wt->ent;
 	struct dc_schema_wait **pp;
 
-	for (pp = &wt->ent->waiters; *pp != NULL; pp = &(*pp)->next) {
+	if (wt->job != NULL) {
+		/* a lookup: its query is its own */
+		for (pp = &ent->lookups; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == wt) {
+				*pp = wt->next;
+				break;
+			}
+		dc_pool_cancel(wt->job);
+		free(wt);
+		ent_reap(ent);
+		return;
+	}
+	for (pp = &ent->waiters; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == wt) {
 			*pp = wt->next;
 			break;
 		}
 	}
-	/* the fetch goes on: its snapshot serves the next request */
+	/* the check or fetch goes on: it serves the next request */
 	free(wt);
 }
 
@@ -445,7 +772,16 @@ dc_schema_shutdown(void)
 			ent->waiters = wt->next;
 			free(wt);
 		}
+		while ((wt = ent->lookups) != NULL) {
+			ent->lookups = wt->next;
+			dc_pool_cancel(wt->job);
+			free(wt);
+		}
 		dc_schema_free(ent->snap);
+		free(ent->version);
+		free(ent->pending_version);
+		found_clear(ent);
+		entry_wipe(ent);
 		free(ent);
 	}
 }

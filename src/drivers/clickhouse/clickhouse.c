@@ -105,12 +105,42 @@ static const char catalog_sql[] =
     "  AND ($2 IS NULL OR table = $2)) USING (database, tname)"
     " ORDER BY database, tname, col_pos";
 
+/*
+ * The catalog's version: a checksum of the tables (with their engines)
+ * and the columns (with their types) of the URL's database, which every
+ * CREATE, DROP, RENAME and ALTER of a column moves and data does not.
+ */
+static const char version_sql[] =
+    "SELECT concat("
+    "(SELECT concat(toString(count()), '.', toString(sum(cityHash64("
+    "database, name, engine)))) FROM system.tables"
+    " WHERE database = currentDatabase() AND is_temporary = 0), '/', "
+    "(SELECT concat(toString(count()), '.', toString(sum(cityHash64("
+    "database, table, name, type)))) FROM system.columns"
+    " WHERE database = currentDatabase()))";
+
 static const struct dc_dialect ch_dialect = {
 	.name = "ClickHouse",
 	.guard = dc_sql_guard_clickhouse,
 	.quote = '`',
 	.default_schema = NULL,		/* a connection's schema is its db */
 	.catalog_sql = catalog_sql,
+	.version_sql = version_sql,
+	/* DataChat's (catalog_templates.py), within the URL's database;
+	   system.columns lists a table's columns in order */
+	.list_tables_sql =
+	    "SELECT database, name "
+	    "FROM system.tables "
+	    "WHERE database NOT IN ('system', 'INFORMATION_SCHEMA', "
+	    "'information_schema') "
+	    "AND database = currentDatabase() "
+	    "ORDER BY database, name",
+	.list_columns_sql =
+	    "SELECT database AS table_schema, table AS table_name, "
+	    "name AS column_name, type AS data_type "
+	    "FROM system.columns "
+	    "WHERE table = %s "
+	    "AND database = %s",
 	.count_sql = "SELECT count() AS row_count FROM %s",
 	.sample_sql = "SELECT * FROM %s LIMIT %d",
 	.prompt_rules = "- Write ClickHouse SQL: its functions (toDate, "
