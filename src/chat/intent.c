@@ -78,6 +78,7 @@ static const char *const small_talk_phrases[] = {
 	"hi", "hello", "hey", "hiya", "howdy", "greetings",
 	"how are you doing? today?", "hows|how it is? going", "whats up",
 	"good morning|afternoon|evening|day", "nice to meet you",
+	"is? anyone|anybody there|here",
 	NULL
 };
 
@@ -85,7 +86,8 @@ static const char *const small_talk_phrases[] = {
 static const char *const clarify_phrases[] = {
 	"ok", "okay", "k", "kk", "sure", "yes", "no", "cool", "fine", "great",
 	"thanks", "thank you", "thx", "alright", "continue", "next", "go on",
-	"got it", "perfect", "nice", "awesome",
+	"got it", "perfect", "nice", "awesome", "yeah", "yep", "yup", "nope",
+	"nah",
 	NULL
 };
 
@@ -93,7 +95,7 @@ static const char *const clarify_phrases[] = {
 static const char *const filler_phrases[] = {
 	"now", "so", "then", "well", "please", "and", "also", "there",
 	"again", "datachat", "datachatd", "everyone", "all", "very much",
-	"a lot",
+	"so much", "a lot",
 	NULL
 };
 

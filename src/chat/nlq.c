@@ -27,7 +27,8 @@
 
 static const char *const list_tables_phrases[] = {
 	"what tables", "which tables", "available tables", "table list",
-	"list|show me? all? the? tables", "tables available", NULL
+	"list|show me? all? the? tables", "tables available",
+	"^ all? the? tables $", NULL
 };
 
 static const char *const columns_phrases[] = {

@@ -68,6 +68,7 @@ test_categories(void)
 	expect("Good morning", DC_INTENT_SMALL_TALK);
 	expect("what's up", DC_INTENT_SMALL_TALK);
 	expect("hello datachat", DC_INTENT_SMALL_TALK);
+	expect("hello? anyone there?", DC_INTENT_SMALL_TALK);
 
 	/* out of scope, unless the message has data words */
 	expect("Tell me a joke", DC_INTENT_OUT_OF_SCOPE);
@@ -88,6 +89,8 @@ test_categories(void)
 	expect("continue", DC_INTENT_CLARIFY);
 	expect("go on", DC_INTENT_CLARIFY);
 	expect("ok thanks", DC_INTENT_CLARIFY);
+	expect("thank you so much!", DC_INTENT_CLARIFY);
+	expect("nah", DC_INTENT_CLARIFY);
 	expect("", DC_INTENT_CLARIFY);
 	expect("   ", DC_INTENT_CLARIFY);
 	expect("?!", DC_INTENT_CLARIFY);

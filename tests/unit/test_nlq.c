@@ -48,6 +48,7 @@ test_classify(void)
 	expect("table list", DC_NLQ_LIST_TABLES, NULL, 0);
 	expect("show me all tables", DC_NLQ_LIST_TABLES, NULL, 0);
 	expect("thanks, now list all the tables", DC_NLQ_LIST_TABLES, NULL, 0);
+	expect("tables?", DC_NLQ_LIST_TABLES, NULL, 0);
 	/* columns */
 	expect("show columns in customers", DC_NLQ_COLUMNS, "customers", 0);
 	expect("list columns of orders", DC_NLQ_COLUMNS, "orders", 0);
