@@ -125,6 +125,20 @@ struct dc_config {
 	int		 llm_max_tokens;
 	int		 llm_timeout;		/* seconds */
 
+	/* the prompt's schema (prompt.h) */
+	int		 prompt_schema_tokens;
+	int		 prompt_names_tokens;
+	int		 rank_name;
+	int		 rank_piece;
+	int		 rank_column;
+	int		 rank_synonym;
+	int		 rank_fk;
+	int		 rank_fk_hops;
+	int		 rank_inbound;
+	int		 rank_rows;
+	int		 rank_min_relevance;
+	int		 rank_max_tables;
+
 	/* derived, filled by dc_config_validate() */
 	struct dc_listener listeners[DC_MAX_LISTENERS];
 	int		 nlisteners;

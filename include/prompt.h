@@ -61,6 +61,20 @@ struct dc_rank_weights {
 
 extern const struct dc_rank_weights dc_rank_defaults;
 
+struct dc_config;
+struct dc_prompt_in;
+
+/*
+ * The weights, the budgets (in characters) and the rest of in's tuning
+ * from the configuration's rank_* and prompt_* keys; w is where the
+ * weights are kept (in->weights points at it).
+ */
+void		 dc_prompt_configure(const struct dc_config *cfg,
+		     struct dc_rank_weights *w, struct dc_prompt_in *in);
+
+/* "match", "fk" or "rest", for the trace. */
+const char	*dc_rank_tier_name(int tier);
+
 enum dc_rank_tier {
 	DC_RANK_MATCH = 1,	/* the question's words match it */
 	DC_RANK_FK,		/* linked to matches by foreign keys */
@@ -128,14 +142,5 @@ char		*dc_prompt_build(const struct dc_prompt_in *in,
 char		*dc_prompt_user(const struct dc_schema *s, const char *question,
 		     const char *prev_sql, const char *error, size_t budget,
 		     int *ntables_out);
-
-/*
- * The same with the conversation so far (context, from convo.h; NULL:
- * none) between the schema and the question, counted in budget, and
- * tables also ranked by rank_hint (what the question follows up on).
- */
-char		*dc_prompt_user_ctx(const struct dc_schema *s,
-		     const char *question, const char *context,
-		     const char *rank_hint, size_t budget, int *ntables_out);
 
 #endif /* DC_PROMPT_H */

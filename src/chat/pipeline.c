@@ -1510,16 +1510,52 @@ nl_catalog_query(struct dc_chat *q, const struct dc_schema_table *t)
 	chat_run_sql(q, q->e);
 }
 
+/*
+ * What went into the prompt, for the trace: the tables written with their
+ * columns, in order, each with its tier (match, fk, rest) and why.
+ */
+static struct json_object *
+prompt_trace(struct dc_chat *q, const struct dc_schema *s,
+    const struct dc_prompt_out *po)
+{
+	struct dc_jb b = { 0 };
+	struct json_object *d = json_object_new_object(), *a, *o;
+	const struct dc_schema_table *t;
+	char name[2 * DC_SCHEMA_NAME_MAX];
+	int i;
+
+	dc_jb_add(&b, d, "tables_in_prompt", json_object_new_int(po->ntables));
+	dc_jb_add(&b, d, "names_only", json_object_new_int(po->nnames));
+	dc_jb_add(&b, d, "tables_in_schema", json_object_new_int(s->ntables));
+	dc_jb_add(&b, d, "dialect", json_object_new_string(q->dbtype));
+	a = json_object_new_array();
+	for (i = 0; i < po->ntables && i < po->nrank; i++) {
+		t = &s->tables[po->rank[i].idx];
+		snprintf(name, sizeof(name), "%s.%s", t->schema, t->name);
+		o = json_object_new_object();
+		dc_jb_add(&b, o, "table", json_object_new_string(name));
+		dc_jb_add(&b, o, "tier", json_object_new_string(
+		    dc_rank_tier_name(po->rank[i].tier)));
+		dc_jb_add(&b, o, "why", json_object_new_string(po->rank[i].why));
+		dc_jb_push(&b, a, o);
+	}
+	dc_jb_add(&b, d, "tables", a);
+	return dc_jb_done(&b, d);
+}
+
 static void
 nl_schema_ready(const struct dc_schema *s, const struct dc_qresult *err,
     void *arg)
 {
 	struct dc_chat *q = arg;
 	const struct dc_schema_table *t;
+	struct dc_rank_weights weights;
+	struct dc_prompt_in in;
+	struct dc_prompt_out po;
 	struct json_object *d;
 	const char *why;
 	char detail[1024];
-	int status, shown = 0;
+	int status;
 
 	q->swait = NULL;
 	if (s == NULL) {
@@ -1560,21 +1596,22 @@ nl_schema_ready(const struct dc_schema *s, const struct dc_qresult *err,
 		    why);
 		return;
 	}
-	q->prompt = dc_prompt_user_ctx(s, q->message, q->context,
-	    q->rank_hint, DC_PROMPT_SCHEMA_TOKENS * DC_PROMPT_CHARS_PER_TOKEN,
-	    &shown);
+	memset(&in, 0, sizeof(in));
+	in.schema = s;
+	in.question = q->message;
+	in.context = q->context;
+	in.hint = q->rank_hint;
+	dc_prompt_configure(q->w->cfg, &weights, &in);
+	q->prompt = dc_prompt_build(&in, &po);
 	if (q->prompt == NULL) {
 		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
 		    "out of memory");
 		return;
 	}
-	d = json_object_new_object();
-	json_object_object_add(d, "tables_in_prompt", json_object_new_int(shown));
-	json_object_object_add(d, "tables_in_schema",
-	    json_object_new_int(s->ntables));
-	json_object_object_add(d, "dialect", json_object_new_string(q->dbtype));
-	trace_add(q, "prompt", "live_schema", "schema ranked by the question "
-	    "and trimmed to the prompt budget", d);
+	trace_add(q, "prompt", "live_schema", "schema ranked by the question's "
+	    "words, then foreign keys, then centrality; the relevant tables "
+	    "with their columns, then names only", prompt_trace(q, s, &po));
+	free(po.rank);
 	nl_ask(q, q->prompt);
 }
 

@@ -18,6 +18,7 @@
 
 #include <event2/buffer.h>
 
+#include "config.h"
 #include "dc.h"
 #include "phrase.h"
 #include "prompt.h"
@@ -956,6 +957,40 @@ out:
 	return text;
 }
 
+void
+dc_prompt_configure(const struct dc_config *cfg, struct dc_rank_weights *w,
+    struct dc_prompt_in *in)
+{
+	w->name = cfg->rank_name;
+	w->piece = cfg->rank_piece;
+	w->column = cfg->rank_column;
+	w->synonym = cfg->rank_synonym;
+	w->fk = cfg->rank_fk;
+	w->fk_hops = cfg->rank_fk_hops;
+	w->inbound = cfg->rank_inbound;
+	w->rows = cfg->rank_rows;
+	w->min_relevance = cfg->rank_min_relevance;
+	w->max_tables = cfg->rank_max_tables;
+	in->weights = w;
+	in->budget = (size_t)cfg->prompt_schema_tokens *
+	    DC_PROMPT_CHARS_PER_TOKEN;
+	in->names_budget = (size_t)cfg->prompt_names_tokens *
+	    DC_PROMPT_CHARS_PER_TOKEN;
+}
+
+const char *
+dc_rank_tier_name(int tier)
+{
+	switch (tier) {
+	case DC_RANK_MATCH:
+		return "match";
+	case DC_RANK_FK:
+		return "fk";
+	default:
+		return "rest";
+	}
+}
+
 char *
 dc_prompt_user(const struct dc_schema *s, const char *question,
     const char *prev_sql, const char *error, size_t budget, int *ntables_out)
@@ -969,30 +1004,6 @@ dc_prompt_user(const struct dc_schema *s, const char *question,
 	in.question = question;
 	in.prev_sql = prev_sql;
 	in.error = error;
-	in.budget = budget;
-	in.names_budget = DC_PROMPT_NAMES_TOKENS * DC_PROMPT_CHARS_PER_TOKEN;
-	text = dc_prompt_build(&in, &po);
-	if (text != NULL && ntables_out != NULL)
-		*ntables_out = po.ntables;
-	if (text != NULL)
-		free(po.rank);
-	return text;
-}
-
-char *
-dc_prompt_user_ctx(const struct dc_schema *s, const char *question,
-    const char *context, const char *rank_hint, size_t budget,
-    int *ntables_out)
-{
-	struct dc_prompt_in in;
-	struct dc_prompt_out po;
-	char *text;
-
-	memset(&in, 0, sizeof(in));
-	in.schema = s;
-	in.question = question;
-	in.context = context;
-	in.hint = rank_hint;
 	in.budget = budget;
 	in.names_budget = DC_PROMPT_NAMES_TOKENS * DC_PROMPT_CHARS_PER_TOKEN;
 	text = dc_prompt_build(&in, &po);

@@ -195,6 +195,32 @@ const struct dc_config_key dc_config_keys[] = {
 	K(llm_timeout, DC_CT_INT, "60", 1, "LLM_TIMEOUT", 1, 600,
 	    "seconds an LLM call may take"),
 
+	/* what the LLM is told of the schema (prompt.h) */
+	K(prompt_schema_tokens, DC_CT_INT, "6000", 1, NULL, 100, 100000,
+	    "prompt room for tables with their columns, in tokens"),
+	K(prompt_names_tokens, DC_CT_INT, "1000", 1, NULL, 0, 100000,
+	    "prompt room for tables by name only, in tokens"),
+	K(rank_name, DC_CT_INT, "100", 1, NULL, 0, 1000,
+	    "relevance of a table a question word names"),
+	K(rank_piece, DC_CT_INT, "60", 1, NULL, 0, 1000,
+	    "relevance of a table a question word is a piece of the name of"),
+	K(rank_column, DC_CT_INT, "20", 1, NULL, 0, 1000,
+	    "relevance of a table with a column a question word names"),
+	K(rank_synonym, DC_CT_INT, "50", 1, NULL, 0, 100,
+	    "percent a synonym counts against the word"),
+	K(rank_fk, DC_CT_INT, "35", 1, NULL, 0, 100,
+	    "percent of a match's relevance per foreign key away"),
+	K(rank_fk_hops, DC_CT_INT, "2", 1, NULL, 0, 2,
+	    "foreign keys relevance follows"),
+	K(rank_inbound, DC_CT_INT, "5", 1, NULL, 0, 1000,
+	    "centrality per table referencing a table"),
+	K(rank_rows, DC_CT_INT, "1", 1, NULL, 0, 1000,
+	    "centrality per power of ten of rows"),
+	K(rank_min_relevance, DC_CT_INT, "25", 1, NULL, 1, 100,
+	    "percent of the best relevance a table needs to get its columns"),
+	K(rank_max_tables, DC_CT_INT, "15", 1, NULL, 1, 1000,
+	    "most tables written with their columns"),
+
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL }
 };
 

@@ -153,6 +153,13 @@ def test_llm_sql_runs_on_the_chosen_target(shopd, llm):
     assert "llm" in stages and "execute" in stages and "sql_guard" in stages
     assert any(s["stage"] == "context" and s["decision"] == "live_schema"
                for s in j["decision_trace"])
+    # the trace says which tables went in with their columns, and why
+    prompt = [s for s in j["decision_trace"] if s["stage"] == "prompt"][0]
+    tables = prompt["details"]["tables"]
+    assert [t["table"] for t in tables] == ["public.customers", "public.orders"]
+    assert [t["tier"] for t in tables] == ["match", "match"], tables
+    assert "revenue" in tables[1]["why"], tables
+    assert prompt["details"]["names_only"] == 1     # only_in_a, by name
     rec = llm.requests[-1]
     assert rec["path"] == "/v1/chat/completions"
     assert rec["headers"]["authorization"] == "Bearer " + KEY
@@ -171,6 +178,29 @@ def test_llm_sql_runs_on_the_chosen_target(shopd, llm):
     assert j["data"]["n"] == [9]
     p = prompt_of(llm.requests[-1])
     assert "sensors" in p and "customers" not in p
+
+
+def test_ranking_keys_shape_the_prompt(daemon_factory, registry_env, shop,
+                                       pg, llm):
+    """rank_max_tables and prompt_names_tokens are read from the
+    configuration: one table with its columns, no names after it."""
+    env = clean_env(registry_env)
+    env.update(llm_env(llm))
+    d = daemon_factory(workers=1, env=env,
+                       conf={"rank_max_tables": "1",
+                             "prompt_names_tokens": "0"}).start(
+                                 wait_ready=True)
+    a = register(d, pg, shop["a"])
+    llm.queue("SELECT sum(revenue) AS total FROM orders")
+    j = ask(d, "total revenue of all orders", a).json()
+    assert j["answer_source"] == "sql", j
+    prompt = [s for s in j["decision_trace"] if s["stage"] == "prompt"][0]
+    assert [t["table"] for t in prompt["details"]["tables"]] == \
+        ["public.orders"]
+    assert prompt["details"]["names_only"] == 0
+    p = prompt_of(llm.requests[-1])
+    assert "public.orders" in p and "public.customers" not in p
+    assert "(2 more tables not shown)" in p
 
 
 def test_default_target_when_omitted(shopd, llm):
