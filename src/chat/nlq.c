@@ -152,7 +152,7 @@ limit_of(const struct dc_words *w)
 	long v;
 
 	if (dc_phrase_find("first|top|limit #", w, 0, NULL, num,
-	    sizeof(num)) < 0 && dc_phrase_find("show # row|rows", w, 0, NULL,
+	    sizeof(num)) < 0 && dc_phrase_find("show me? # row|rows", w, 0, NULL,
 	    num, sizeof(num)) < 0)
 		return DC_NLQ_SAMPLE_DEFAULT;
 	v = strlen(num) > 6 ? DC_NLQ_SAMPLE_MAX : strtol(num, NULL, 10);

@@ -5,14 +5,24 @@
  *
  * Every question goes through the same stages:
  *
- *   resolve target -> SQL source -> guard -> execute -> ChatResponse
+ *   [intent gate] -> resolve target -> SQL source -> guard -> execute
+ *   -> ChatResponse
+ *
+ * A natural-language question meets DataChat's intent gate first
+ * (intent.h): goodbyes, help, greetings, out-of-scope requests and bare
+ * acknowledgements are answered there, before a target or an LLM is
+ * chosen, and so is a catalog question that names no table (it asks for
+ * one); a reply to such a question is first read together with the
+ * question it answers.
  *
  * The SQL source is the request itself for execution_mode "direct_sql",
  * or the natural-language pipeline otherwise: a catalog question (nlq.h)
- * is answered from the target's schema snapshot (schema.h) or a query we
- * write, without an LLM; any other question goes to the LLM (llm.h) with
- * the dialect and the live schema (prompt.h), and a statement the guard
- * or the database refuses goes back to it once with the reason.
+ * is answered by DataChat's catalog statement for the table the schema
+ * snapshot (schema.h) or, for a name it lacks, a fresher snapshot or the
+ * catalog itself finds, without an LLM; any other question goes to the
+ * LLM (llm.h) with the dialect and the live schema (prompt.h), and a
+ * statement the guard or the database refuses goes back to it once with
+ * the reason.
  * Whatever wrote the SQL, chat_run_sql() guards it (sqlguard.h: one
  * read-only statement) and runs it read-only through the worker's target
  * pool, and the rows become the answer; with synthesize_simple_sql the
@@ -52,6 +62,7 @@
 #include "convo.h"
 #include "dc.h"
 #include "driver.h"
+#include "intent.h"
 #include "jsonw.h"
 #include "llm.h"
 #include "log.h"
@@ -90,6 +101,8 @@ struct resp {
 	char		*answer;	/* owned */
 	const char	*source;	/* answer_source */
 	int		 confident;	/* answer_confidence 1.0, else 0.0 */
+	const char	*confidence;	/* or this, as JSON, with no live
+					   schema notice: the intent gate's */
 	const struct dc_rows *res;	/* data: res's first nrows rows */
 	struct dc_result_cols cols;	/* res's column names (owned) */
 	struct json_object *data;	/* or this (owned); neither: null */
@@ -139,6 +152,10 @@ struct dc_chat {
 	struct dc_entry	*e;		/* the target, for the async steps */
 	char		*message;
 	struct dc_nlq_intent intent;
+	char		 shown[2 * DC_NLQ_NAME_MAX];	/* the catalog answer's
+					   table, as its text names it */
+	int		 rechecked;	/* asked for a fresher snapshot */
+	int		 looked_up;	/* asked the catalog for the name */
 	struct dc_schema_wait *swait;
 	struct dc_llm_call *call;
 	char		*prompt;	/* user prompt of the first round */
@@ -433,16 +450,26 @@ static char *
 nl_answer_text(struct dc_chat *q, const struct dc_rows *res,
     const struct dc_result_cols *c, int nrows, int truncated)
 {
-	char buf[1024];
+	char buf[1024], names[10][2 * DC_NLQ_NAME_MAX];
+	const char *np[10];
 	size_t o = 0;
 	int i;
 
-	if (q->intent.kind == DC_NLQ_ROW_COUNT && nrows == 1 &&
-	    res->ncols == 1) {
-		snprintf(buf, sizeof(buf), "%s has %s row%s.", q->intent.table,
-		    cell_text(res, 0, 0), strcmp(cell_text(res, 0, 0), "1") ?
-		    "s" : "");
-		return strdup(buf);
+	if (q->intent.kind != DC_NLQ_NONE) {
+		/* DataChat's executor texts for its catalog statements */
+		for (i = 0; i < nrows && i < 10; i++) {
+			if (q->intent.kind == DC_NLQ_LIST_TABLES && res->ncols >= 2)
+				snprintf(names[i], sizeof(names[i]), "%s.%s",
+				    cell_text(res, i, 0), cell_text(res, i, 1));
+			else if (res->ncols >= 3)
+				snprintf(names[i], sizeof(names[i]), "%s",
+				    cell_text(res, i, 2));
+			else
+				names[i][0] = '\0';
+			np[i] = names[i];
+		}
+		return dc_nlq_answer(q->intent.kind, q->shown, nrows, np, nrows,
+		    nrows > 0 && res->ncols > 0 ? cell_text(res, 0, 0) : NULL);
 	}
 	if (nrows == 1 && c->n == 1) {
 		snprintf(buf, sizeof(buf), "%s: %s.", c->names[0],
@@ -693,7 +720,8 @@ chat_answer(struct dc_chat *q, struct resp *m)
 	dc_jw_key(&w, "answer");
 	/* DataChat says it answers from the live schema: no DataPoints */
 	alen = m->answer != NULL ? strlen(m->answer) : 0;
-	if (m->answer != NULL && strstr(m->answer, LIVE_SCHEMA_NOTICE) == NULL) {
+	if (m->answer != NULL && m->confidence == NULL &&
+	    strstr(m->answer, LIVE_SCHEMA_NOTICE) == NULL) {
 		char *a = malloc(alen + sizeof(LIVE_SCHEMA_NOTICE) + 2);
 
 		if (a == NULL)
@@ -758,7 +786,10 @@ chat_answer(struct dc_chat *q, struct resp *m)
 	dc_jw_key(&w, "answer_source");
 	dc_jw_string(&w, m->source);
 	dc_jw_key(&w, "answer_confidence");
-	dc_jw_raw(&w, m->confident ? "1.0" : "0.0", 3);
+	if (m->confidence != NULL)
+		dc_jw_raw(&w, m->confidence, strlen(m->confidence));
+	else
+		dc_jw_raw(&w, m->confident ? "1.0" : "0.0", 3);
 	dc_jw_key(&w, "evidence");
 	dc_jw_raw(&w, "[]", 2);
 	dc_jw_key(&w, "validation_errors");
@@ -832,7 +863,8 @@ chat_answer(struct dc_chat *q, struct resp *m)
 		dc_jw_bool(&w, m->truncated);
 	}
 	dc_jw_key(&w, "target_database");
-	dc_jw_string(&w, q->target);
+	/* the intent gate answers before a target is chosen */
+	dc_jw_string(&w, q->target[0] != '\0' ? q->target : NULL);
 	dc_jw_object_end(&w);
 	resp_free(m);
 	if (w.err) {
@@ -1295,23 +1327,6 @@ nl_summarize(struct dc_chat *q, const struct dc_rows *res, int nrows)
 	}
 }
 
-/* "name" or "schema.name", case-insensitively. */
-static const struct dc_schema_table *
-find_table(const struct dc_schema *s, const char *want)
-{
-	char full[300];
-	int i;
-
-	for (i = 0; i < s->ntables; i++) {
-		snprintf(full, sizeof(full), "%s.%s", s->tables[i].schema,
-		    s->tables[i].name);
-		if (strcasecmp(s->tables[i].name, want) == 0 ||
-		    strcasecmp(full, want) == 0)
-			return &s->tables[i];
-	}
-	return NULL;
-}
-
 /* A table as the dialect names it: without its schema when default. */
 static void
 table_name(const struct dc_dialect *d, const struct dc_schema_table *t,
@@ -1322,6 +1337,35 @@ table_name(const struct dc_dialect *d, const struct dc_schema_table *t,
 		snprintf(buf, sz, "%s", t->name);
 	else
 		snprintf(buf, sz, "%s.%s", t->schema, t->name);
+}
+
+/*
+ * A text answer with clarifying question (may be NULL): the intent
+ * gate's (confidence as JSON) or a clarification's.
+ */
+static void
+gate_answer(struct dc_chat *q, const char *answer, const char *source,
+    const char *confidence, const char *question)
+{
+	struct dc_jb b = { 0 };
+	struct resp m;
+
+	memset(&m, 0, sizeof(m));
+	m.source = source;
+	m.confidence = confidence;
+	if (question != NULL) {
+		m.clarifying = json_object_new_array();
+		dc_jb_push(&b, m.clarifying, json_object_new_string(question));
+		m.clarifying = dc_jb_done(&b, m.clarifying);
+	}
+	if ((m.answer = strdup(answer)) == NULL ||
+	    (question != NULL && m.clarifying == NULL)) {
+		resp_free(&m);
+		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+		    "out of memory");
+		return;
+	}
+	chat_answer(q, &m);
 }
 
 /* A table the question names does not exist: ask, do not fail. */
@@ -1380,134 +1424,141 @@ nl_clarify(struct dc_chat *q, const struct dc_schema *s)
 	chat_answer(q, &m);
 }
 
-/* An answer read from the schema snapshot: no SQL ran, no LLM call. */
-static void
-catalog_reply(struct dc_chat *q, const char *decision, const char *answer,
-    struct json_object *data, int nrows)
-{
-	struct resp m;
-
-	trace_add(q, "catalog", decision, "answered from the target's "
-	    "catalog, no LLM call", NULL);
-	memset(&m, 0, sizeof(m));
-	m.answer = strdup(answer);
-	m.source = "context";	/* from the catalog: no SQL ran */
-	m.confident = 1;
-	m.data = data;
-	m.nrows = nrows;
-	m.with_rows = 1;
-	chat_answer(q, &m);
-}
-
-static void
-nl_list_tables(struct dc_chat *q, const struct dc_schema *s)
-{
-	struct json_object *data, *sc, *tb, *ty, *rc;
-	char answer[2048], name[300];
-	size_t off;
-	int i;
-
-	data = json_object_new_object();
-	sc = json_object_new_array();
-	tb = json_object_new_array();
-	ty = json_object_new_array();
-	rc = json_object_new_array();
-	off = (size_t)snprintf(answer, sizeof(answer), "%d table%s",
-	    s->ntables, s->ntables == 1 ? "" : "s");
-	for (i = 0; i < s->ntables; i++) {
-		const struct dc_schema_table *t = &s->tables[i];
-
-		json_object_array_add(sc, json_object_new_string(t->schema));
-		json_object_array_add(tb, json_object_new_string(t->name));
-		json_object_array_add(ty, json_object_new_string(t->table_type));
-		json_object_array_add(rc, t->row_count >= 0 ?
-		    json_object_new_int64(t->row_count) : NULL);
-		table_name(q->dialect, t, name, sizeof(name));
-		if (i < 30 && off < sizeof(answer))
-			off += (size_t)snprintf(answer + off, sizeof(answer) -
-			    off, "%s%s", i == 0 ? ": " : ", ", name);
-	}
-	if (s->ntables > 30 && off < sizeof(answer))
-		off += (size_t)snprintf(answer + off, sizeof(answer) - off,
-		    " and %d more", s->ntables - 30);
-	if (off < sizeof(answer))
-		snprintf(answer + off, sizeof(answer) - off, ".");
-	json_object_object_add(data, "schema", sc);
-	json_object_object_add(data, "table", tb);
-	json_object_object_add(data, "table_type", ty);
-	json_object_object_add(data, "row_count", rc);
-	catalog_reply(q, "list_tables", answer, data, s->ntables);
-}
-
-static void
-nl_columns(struct dc_chat *q, const struct dc_schema_table *t)
-{
-	struct json_object *data, *nm, *ty, *nu, *pk;
-	char answer[2048], name[300];
-	size_t off;
-	int i;
-
-	table_name(q->dialect, t, name, sizeof(name));
-	data = json_object_new_object();
-	nm = json_object_new_array();
-	ty = json_object_new_array();
-	nu = json_object_new_array();
-	pk = json_object_new_array();
-	off = (size_t)snprintf(answer, sizeof(answer), "%s has %d column%s",
-	    name, t->ncols, t->ncols == 1 ? "" : "s");
-	for (i = 0; i < t->ncols; i++) {
-		const struct dc_schema_column *c = &t->cols[i];
-
-		json_object_array_add(nm, json_object_new_string(c->name));
-		json_object_array_add(ty, json_object_new_string(c->data_type));
-		json_object_array_add(nu, json_object_new_boolean(c->nullable));
-		json_object_array_add(pk, json_object_new_boolean(c->is_pk));
-		if (off < sizeof(answer))
-			off += (size_t)snprintf(answer + off, sizeof(answer) -
-			    off, "%s%s (%s)", i == 0 ? ": " : ", ", c->name,
-			    c->data_type);
-	}
-	if (off < sizeof(answer))
-		snprintf(answer + off, sizeof(answer) - off, ".");
-	json_object_object_add(data, "column", nm);
-	json_object_object_add(data, "type", ty);
-	json_object_object_add(data, "nullable", nu);
-	json_object_object_add(data, "primary_key", pk);
-	catalog_reply(q, "list_columns", answer, data, t->ncols);
-}
-
-/* Row counts and samples: a query we write, through the same guard. */
+/*
+ * A catalog question answered by DataChat's statement (nlq.h, the
+ * dialect's list_tables_sql and friends) on table t (NULL: the listing),
+ * run like any other: no LLM call.
+ */
 static void
 nl_catalog_query(struct dc_chat *q, const struct dc_schema_table *t)
 {
-	const struct dc_dialect *d = q->dialect;
-	char *sql = NULL, table[2 * DC_NAME_MAX + 8];
-	int n;
+	char *sql = NULL;
+	int rc;
 
-	if (!dc_sql_ident_ok(t->schema) || !dc_sql_ident_ok(t->name) ||
-	    dc_dialect_table(d, t->schema, t->name, table,
-	    sizeof(table)) != DC_OK) {
-		chat_fail(q, 400, "validation_error", CLOSE_POLICY,
-		    "the table name cannot be quoted safely");
+	rc = dc_nlq_sql(q->dialect, q->intent.kind, t != NULL ? t->schema :
+	    NULL, t != NULL ? t->name : NULL, q->intent.limit, &sql);
+	if (rc != DC_OK) {
+		if (rc == DC_ENOMEM)
+			chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+			    "out of memory");
+		else
+			chat_fail(q, 400, "validation_error", CLOSE_POLICY,
+			    "the table name cannot be quoted safely");
 		return;
 	}
-	if (q->intent.kind == DC_NLQ_ROW_COUNT)
-		n = asprintf(&sql, d->count_sql, table);
-	else
-		n = asprintf(&sql, d->sample_sql, table, q->intent.limit > 0 ?
-		    q->intent.limit : 5);
-	if (n < 0) {
-		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
-		    "out of memory");
-		return;
-	}
+	if (t != NULL)
+		snprintf(q->shown, sizeof(q->shown), "%s%s%s",
+		    q->intent.kind == DC_NLQ_COLUMNS ? "" : t->schema,
+		    q->intent.kind == DC_NLQ_COLUMNS ? "" : ".", t->name);
 	free(q->sql);
 	q->sql = sql;
 	q->source = "sql";
-	trace_add(q, "catalog", q->intent.kind == DC_NLQ_ROW_COUNT ?
-	    "row_count" : "sample_rows", "a catalog question: the query is "
-	    "written by datachatd, no LLM call", NULL);
+	trace_add(q, "catalog", dc_nlq_operation(q->intent.kind), "a catalog "
+	    "question: DataChat's catalog statement, no LLM call", NULL);
 	chat_run_sql(q, q->e);
+}
+
+/* Several schemas have the bare name asked for: which one? */
+static void
+nl_ambiguous(struct dc_chat *q, const struct dc_schema *s)
+{
+	char question[512], answer[640];
+	const char *name = q->intent.table;
+	size_t o;
+	int i, k = 0, n = 0;
+
+	for (i = 0; i < s->ntables; i++)
+		n += strcasecmp(s->tables[i].name, name) == 0;
+	o = (size_t)snprintf(question, sizeof(question), "Which table should "
+	    "I use: ");
+	for (i = 0; i < s->ntables && o < sizeof(question); i++) {
+		if (strcasecmp(s->tables[i].name, name) != 0)
+			continue;
+		o += (size_t)snprintf(question + o, sizeof(question) - o,
+		    "%s%s.%s", k == 0 ? "" : k == n - 1 ? " or " : ", ",
+		    s->tables[i].schema, s->tables[i].name);
+		k++;
+	}
+	if (o < sizeof(question))
+		snprintf(question + o, sizeof(question) - o, "?");
+	snprintf(answer, sizeof(answer), "I need a bit more detail to generate "
+	    "SQL:\n- %s", question);
+	trace_add(q, "catalog", "clarify", "the table's name is in several "
+	    "schemas", NULL);
+	gate_answer(q, answer, "clarification", NULL, question);
+}
+
+static void	 nl_schema_ready(const struct dc_schema *s,
+		     const struct dc_qresult *err, void *arg);
+
+/* What the catalog said of a name no snapshot holds. */
+static void
+nl_looked_up(const struct dc_schema *s, const struct dc_qresult *err,
+    void *arg)
+{
+	struct dc_chat *q = arg;
+	const struct dc_schema_table *t;
+	int rc;
+
+	(void)err;
+	q->swait = NULL;
+	if (s != NULL && dc_nlq_find(s, q->intent.table,
+	    q->dialect->default_schema, &t, NULL) == DC_NLQ_FOUND) {
+		nl_catalog_query(q, t);
+		return;
+	}
+	/* not there either: the snapshot (cached) suggests names */
+	rc = dc_schema_get(q->w, q->e, 0, nl_schema_ready, q, &q->swait);
+	if (rc != DC_OK)
+		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+		    "cannot read the target's schema");
+}
+
+/*
+ * The table a catalog question names: in the snapshot; else, once, in a
+ * fresher snapshot (a table created a moment ago; DC_SCHEMA_RECHECK is
+ * bounded per target); else, once, asked of the catalog by name (system
+ * schemas: information_schema.tables, pg_catalog.pg_class; bounded too);
+ * else the question gets "did you mean".
+ */
+static void
+nl_find_table(struct dc_chat *q, const struct dc_schema *s)
+{
+	const struct dc_schema_table *t;
+	char schema[DC_NLQ_NAME_MAX], *dot;
+	const char *table;
+	int rc;
+
+	switch (dc_nlq_find(s, q->intent.table, q->dialect->default_schema,
+	    &t, NULL)) {
+	case DC_NLQ_FOUND:
+		nl_catalog_query(q, t);
+		return;
+	case DC_NLQ_AMBIGUOUS:
+		nl_ambiguous(q, s);
+		return;
+	}
+	if (!q->rechecked) {
+		q->rechecked = 1;
+		rc = dc_schema_get(q->w, q->e, DC_SCHEMA_RECHECK,
+		    nl_schema_ready, q, &q->swait);
+	} else if (!q->looked_up) {
+		q->looked_up = 1;
+		dc_strlcpy(schema, q->intent.table, sizeof(schema));
+		if ((dot = strchr(schema, '.')) != NULL) {
+			*dot = '\0';
+			table = dot + 1;
+		} else
+			table = schema;
+		rc = dc_schema_lookup(q->w, q->e, dot != NULL ? schema : NULL,
+		    table, nl_looked_up, q, &q->swait);
+	} else {
+		nl_clarify(q, s);
+		return;
+	}
+	if (rc != DC_OK)
+		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+		    "cannot read the target's schema");
 }
 
 /*
@@ -1548,7 +1599,7 @@ nl_schema_ready(const struct dc_schema *s, const struct dc_qresult *err,
     void *arg)
 {
 	struct dc_chat *q = arg;
-	const struct dc_schema_table *t;
+	struct dc_jb b = { 0 };
 	struct dc_rank_weights weights;
 	struct dc_prompt_in in;
 	struct dc_prompt_out po;
@@ -1568,27 +1619,34 @@ nl_schema_ready(const struct dc_schema *s, const struct dc_qresult *err,
 		chat_fail_status(q, status, detail);
 		return;
 	}
+	/* which worker's snapshot, how old: workers converge (schema.h) */
 	d = json_object_new_object();
-	json_object_object_add(d, "datapoints_found", json_object_new_int(0));
-	json_object_object_add(d, "tables_found",
-	    json_object_new_int(s->ntables));
-	agent_complete(q, AGENT_CONTEXT, "Live schema read", d,
-	    "Context retrieved (live schema).");
+	dc_jb_add(&b, d, "worker", json_object_new_int(q->w->index));
+	dc_jb_add(&b, d, "tables", json_object_new_int(s->ntables));
+	dc_jb_add(&b, d, "age_ms", json_object_new_int64(
+	    ((int64_t)dc_wall_ms() * 1000 - s->fetched_at) / 1000));
+	trace_add(q, "schema", q->rechecked ? "rechecked" : "snapshot",
+	    q->rechecked ? "a table the question names was missing: the "
+	    "catalog's version checked again" : "the worker's snapshot of the "
+	    "target's catalog", dc_jb_done(&b, d));
+	if (!q->rechecked) {
+		/* announced once, not again after a recheck */
+		d = json_object_new_object();
+		json_object_object_add(d, "datapoints_found",
+		    json_object_new_int(0));
+		json_object_object_add(d, "tables_found",
+		    json_object_new_int(s->ntables));
+		agent_complete(q, AGENT_CONTEXT, "Live schema read", d,
+		    "Context retrieved (live schema).");
+	}
 	switch (q->intent.kind) {
 	case DC_NLQ_LIST_TABLES:
-		nl_list_tables(q, s);
+		nl_catalog_query(q, NULL);
 		return;
 	case DC_NLQ_COLUMNS:
 	case DC_NLQ_ROW_COUNT:
 	case DC_NLQ_SAMPLE:
-		if ((t = find_table(s, q->intent.table)) == NULL) {
-			nl_clarify(q, s);
-			return;
-		}
-		if (q->intent.kind == DC_NLQ_COLUMNS)
-			nl_columns(q, t);
-		else
-			nl_catalog_query(q, t);
+		nl_find_table(q, s);
 		return;
 	}
 	if (!dc_llm_configured(q->w->llm, &why)) {
@@ -1839,6 +1897,180 @@ new_conversation_id(void)
 	return strdup(buf);
 }
 
+/* --- stage 0: the intent gate --- */
+
+#define GATE_QUESTIONS	8	/* clarifying questions read back */
+
+/*
+ * The clarifying questions the last answer asked: session_state's
+ * last_clarifying_questions, else the "- ...?" lines of the last
+ * assistant turn of conversation_history (DataChat's answer text lists
+ * them so).  Up to max, pointing into q's JSON; the count.
+ */
+static int
+asked_before(struct dc_chat *q, const char **out, int max, char *buf,
+    size_t bufsz)
+{
+	struct json_object *a, *v, *role, *content;
+	const char *line, *end;
+	size_t i, len, off = 0;
+	int n = 0;
+
+	if (q->session_state != NULL && json_object_object_get_ex(
+	    q->session_state, "last_clarifying_questions", &a) &&
+	    json_object_is_type(a, json_type_array)) {
+		for (i = 0; i < json_object_array_length(a) && n < max; i++) {
+			v = json_object_array_get_idx(a, i);
+			if (json_object_is_type(v, json_type_string))
+				out[n++] = json_object_get_string(v);
+		}
+		return n;
+	}
+	if (q->history == NULL || !json_object_is_type(q->history,
+	    json_type_array) || (len = json_object_array_length(
+	    q->history)) == 0)
+		return 0;
+	v = json_object_array_get_idx(q->history, len - 1);
+	if (!json_object_object_get_ex(v, "role", &role) ||
+	    strcmp(json_object_get_string(role), "assistant") != 0 ||
+	    !json_object_object_get_ex(v, "content", &content) ||
+	    !json_object_is_type(content, json_type_string))
+		return 0;
+	for (line = json_object_get_string(content); *line != '\0' && n < max;
+	    line = *end != '\0' ? end + 1 : end) {
+		if ((end = strchr(line, '\n')) == NULL)
+			end = line + strlen(line);
+		len = (size_t)(end - line);
+		if (len > 3 && strncmp(line, "- ", 2) == 0 &&
+		    line[len - 1] == '?' && off + len - 1 <= bufsz) {
+			memcpy(buf + off, line + 2, len - 2);
+			buf[off + len - 2] = '\0';
+			out[n++] = buf + off;
+			off += len - 1;
+		}
+	}
+	return n;
+}
+
+/* The question the clarification was about: the last one asked. */
+static const char *
+pending_question(struct dc_chat *q)
+{
+	struct json_object *v, *role, *content;
+	size_t i;
+	const char *goal;
+
+	if (q->session_state != NULL &&
+	    (goal = dc_convo_last_goal(NULL, q->session_state)) != NULL)
+		return goal;
+	if (q->history == NULL || !json_object_is_type(q->history,
+	    json_type_array))
+		return NULL;
+	for (i = json_object_array_length(q->history); i > 0; i--) {
+		v = json_object_array_get_idx(q->history, i - 1);
+		if (json_object_object_get_ex(v, "role", &role) &&
+		    strcmp(json_object_get_string(role), "user") == 0 &&
+		    json_object_object_get_ex(v, "content", &content) &&
+		    json_object_is_type(content, json_type_string))
+			return json_object_get_string(content);
+	}
+	return NULL;
+}
+
+/*
+ * A reply to "Which table ...?" that names one is read together with the
+ * question it answers, as DataChat's _merge_query_with_table_hint reads
+ * it: "customers" after "show columns" is "Show columns in customers".
+ * 0, or DC_ENOMEM.
+ */
+static int
+gate_merge_reply(struct dc_chat *q)
+{
+	const char *asked[GATE_QUESTIONS], *prev;
+	char buf[1024], hint[DC_NLQ_NAME_MAX], *merged;
+	struct dc_jb b = { 0 };
+	struct json_object *d;
+	struct dc_intent in;
+	int n;
+
+	n = asked_before(q, asked, GATE_QUESTIONS, buf, sizeof(buf));
+	if (!dc_intent_asked_table(asked, n))
+		return DC_OK;
+	/* "thanks" or "bye" is what it is, not a table's name */
+	dc_intent_classify(q->message, &in);
+	if (in.cat->kind != DC_INTENT_DATA_QUERY ||
+	    !dc_intent_reply_hint(q->message, hint, sizeof(hint)) ||
+	    (prev = pending_question(q)) == NULL)
+		return DC_OK;
+	if ((merged = dc_intent_merge_table(prev, hint)) == NULL)
+		return DC_ENOMEM;
+	d = json_object_new_object();
+	dc_jb_add(&b, d, "reply", json_object_new_string(q->message));
+	dc_jb_add(&b, d, "table_hint", json_object_new_string(hint));
+	dc_jb_add(&b, d, "resolved_query", json_object_new_string(merged));
+	if ((d = dc_jb_done(&b, d)) == NULL) {
+		free(merged);
+		return DC_ENOMEM;
+	}
+	trace_add(q, "clarification", "merged", "the reply names the table "
+	    "the last clarifying question asked for", d);
+	free(q->message);
+	q->message = merged;
+	return DC_OK;
+}
+
+
+/*
+ * DataChat's intent gate (intent.h), before a target or an LLM is
+ * chosen: a goodbye, a request for help, a greeting, something out of
+ * scope or a bare acknowledgement is answered here; a catalog question
+ * that names no table asks for one.  The trace opens with DataChat's
+ * intent_gate and continue_after_intent_gate stages.  1 when the
+ * question was answered (the run is over), 0 when it goes on.
+ */
+static int
+chat_gate(struct dc_chat *q)
+{
+	const struct dc_intent_category *cat;
+	struct dc_nlq_intent nlq;
+	struct dc_intent in;
+	char answer[512];
+	const char *ask;
+	int fast;
+
+	if (gate_merge_reply(q) != DC_OK) {
+		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+		    "out of memory");
+		return 1;
+	}
+	dc_intent_classify(q->message, &in);
+	cat = in.cat;
+	if (cat->answer != NULL) {
+		trace_add(q, "intent_gate", cat->name, in.why, NULL);
+		trace_add(q, "continue_after_intent_gate", "end", "answered "
+		    "by the intent gate, without a database or an LLM", NULL);
+		gate_answer(q, cat->answer, cat->source, cat->confidence,
+		    cat->question);
+		return 1;
+	}
+	dc_nlq_classify(q->message, &nlq);
+	fast = nlq.kind != DC_NLQ_NONE;
+	trace_add(q, "intent_gate", fast ? DC_INTENT_FAST_PATH : cat->name,
+	    fast ? "a catalog question: a statement datachatd writes" :
+	    in.why, NULL);
+	trace_add(q, "continue_after_intent_gate", fast ? "sql" : "context",
+	    fast ? "catalog plan" : "the live schema, then the LLM", NULL);
+	if (fast && (ask = dc_nlq_question(nlq.kind)) != NULL &&
+	    nlq.table[0] == '\0') {
+		/* DataChat's clarification: which table? */
+		snprintf(answer, sizeof(answer), "I need a bit more detail to "
+		    "generate SQL:\n- %s", ask);
+		gate_answer(q, answer, "clarification", "0.2", ask);
+		return 1;
+	}
+	return 0;
+}
+
 void
 dc_chat_start(struct dc_worker *w, const struct dc_chat_request *req,
     const struct dc_chat_sink *sink, void *arg, struct dc_chat **out)
@@ -1891,6 +2123,9 @@ dc_chat_start(struct dc_worker *w, const struct dc_chat_request *req,
 		    "out of memory");
 		return;
 	}
+
+	if (q->nl && chat_gate(q))
+		return;
 
 	/*
 	 * stage 1: which database.  The entry is only read before this

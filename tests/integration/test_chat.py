@@ -75,13 +75,6 @@ def prompt_of(rec):
     return "\n".join(m["content"] for m in msgs)
 
 
-CATALOG = [
-    ("list tables", "context"),
-    ("What tables are available?", "context"),
-    ("table list", "context"),
-]
-
-
 def test_catalog_questions_need_no_llm(daemon_factory, registry_env, shop, pg):
     # no provider configured at all: catalog questions still work
     d = daemon_factory(workers=2, env=clean_env(registry_env)).start(wait_ready=True)
@@ -90,16 +83,24 @@ def test_catalog_questions_need_no_llm(daemon_factory, registry_env, shop, pg):
                    "which tables exist", "table list"):
         ra = ask(d, phrase, ids["a"]).json()
         rb = ask(d, phrase, ids["b"]).json()
-        assert ra["answer_source"] == "context", ra
-        assert sorted(ra["data"]["table"]) == ["customers", "only_in_a", "orders"]
-        assert sorted(rb["data"]["table"]) == ["only_in_b", "readings", "sensors"]
+        # DataChat's answer: its catalog statement, shown and run
+        assert ra["answer_source"] == "sql", ra
+        assert "FROM information_schema.tables" in ra["sql"]
+        assert ra["data"]["table_name"] == ["customers", "only_in_a", "orders"]
+        assert rb["data"]["table_name"] == ["only_in_b", "readings", "sensors"]
+        assert ra["answer"].startswith("Found 3 table(s): public.customers, "
+                                       "public.only_in_a, public.orders.")
         assert ra["metrics"]["llm_calls"] == 0 and rb["metrics"]["llm_calls"] == 0
     for phrase in ("show columns in customers", "describe table customers",
                    "What columns does the customers table have?", "fields in customers",
                    "table schema for public.customers"):
         r = ask(d, phrase, ids["a"]).json()
-        assert r["answer_source"] == "context", (phrase, r)
-        assert r["data"]["column"] == ["id", "name", "region"], phrase
+        assert r["answer_source"] == "sql", (phrase, r)
+        assert "FROM information_schema.columns" in r["sql"]
+        assert r["data"]["column_name"] == ["id", "name", "region"], phrase
+        assert r["data"]["data_type"] == ["integer", "text", "text"]
+        assert r["answer"].startswith("The `customers` table has 3 "
+                                      "column(s): id, name, region.")
         assert r["metrics"]["llm_calls"] == 0
     for phrase, want_a, want_b in (("how many rows are in sensors", None, 9),
                                    ("How many records in customers?", 40, None),
@@ -111,7 +112,7 @@ def test_catalog_questions_need_no_llm(daemon_factory, registry_env, shop, pg):
             r = ask(d, phrase, ids[key]).json()
             assert r["answer_source"] == "sql", (phrase, r)
             assert r["data"]["row_count"] == [want], phrase
-            assert "has %d rows" % want in r["answer"]
+            assert "has %d row(s)" % want in r["answer"]
             assert r["metrics"]["llm_calls"] == 0
     for phrase, n in (("show me the first 3 rows from customers", 3),
                       ("preview customers", 3), ("sample rows from customers", 3),
@@ -149,7 +150,8 @@ def test_llm_sql_runs_on_the_chosen_target(shopd, llm):
     assert j["answer"].startswith("10 rows: name, revenue. Top: cust")
     assert j["metrics"]["llm_calls"] == 1 and j["metrics"]["retry_count"] == 0
     stages = [s["stage"] for s in j["decision_trace"]]
-    assert stages[:2] == ["routing", "execution_mode"]
+    assert stages[:4] == ["intent_gate", "continue_after_intent_gate",
+                          "routing", "execution_mode"]
     assert "llm" in stages and "execute" in stages and "sql_guard" in stages
     assert any(s["stage"] == "context" and s["decision"] == "live_schema"
                for s in j["decision_trace"])

@@ -163,16 +163,21 @@ def test_catalog_question_streams(wsd):
     d, ids = wsd
     cv = converse(d, {"message": "list tables", "target_database": ids["b"]})
     assert cv.code == 1000
+    # DataChat's catalog statement: validated and run like any SQL
     assert cv.agents == [("agent_start", "QueryAnalyzerAgent"),
                          ("agent_complete", "QueryAnalyzerAgent"),
                          ("agent_start", "ContextAgent"),
-                         ("agent_complete", "ContextAgent")]
+                         ("agent_complete", "ContextAgent"),
+                         ("agent_start", "ValidatorAgent"),
+                         ("agent_complete", "ValidatorAgent"),
+                         ("agent_start", "ExecutorAgent"),
+                         ("agent_complete", "ExecutorAgent")], cv.agents
     assert "thinking" in cv.names
     assert cv.names[-2:] == ["answer_chunk", "complete"]
     done = cv.last
     assert RESPONSE_FIELDS <= set(done), RESPONSE_FIELDS - set(done)
-    assert done["answer_source"] == "context"
-    assert sorted(done["data"]["table"]) == ["sensors"]
+    assert done["answer_source"] == "sql"
+    assert done["data"]["table_name"] == ["sensors"]
     assert done["answer"].startswith(cv.of("answer_chunk")[0]["chunk"])
     for e in cv.of("agent_start") + cv.of("agent_complete"):
         assert e["timestamp"].endswith("+00:00") and e["message"]

@@ -81,6 +81,7 @@ test_classify(void)
 	    "customers", 10);
 	expect("Show me the first 2 rows from information_schema.tables",
 	    DC_NLQ_SAMPLE, "information_schema.tables", 2);
+	expect("show me 50 rows from customers", DC_NLQ_SAMPLE, "customers", 10);
 	expect("preview orders", DC_NLQ_SAMPLE, "orders", 3);
 	expect("sample rows from products", DC_NLQ_SAMPLE, "products", 3);
 	expect("top 3 rows of sales", DC_NLQ_SAMPLE, "sales", 3);
