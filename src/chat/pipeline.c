@@ -2004,21 +2004,34 @@ gate_merge_reply(struct dc_chat *q)
 		return DC_OK;
 	if ((merged = dc_intent_merge_table(prev, hint)) == NULL)
 		return DC_ENOMEM;
+	/* DataChat's record of it: from the reply to the resolved question */
 	d = json_object_new_object();
-	dc_jb_add(&b, d, "reply", json_object_new_string(q->message));
+	dc_jb_add(&b, d, "from", json_object_new_string(q->message));
+	dc_jb_add(&b, d, "to", json_object_new_string(merged));
 	dc_jb_add(&b, d, "table_hint", json_object_new_string(hint));
-	dc_jb_add(&b, d, "resolved_query", json_object_new_string(merged));
 	if ((d = dc_jb_done(&b, d)) == NULL) {
 		free(merged);
 		return DC_ENOMEM;
 	}
-	trace_add(q, "clarification", "merged", "the reply names the table "
-	    "the last clarifying question asked for", d);
+	trace_add(q, "intent_gate.rewrite", "rewrite_query", "resolved_followup",
+	    d);
 	free(q->message);
 	q->message = merged;
 	return DC_OK;
 }
 
+
+/* The trace's details of the gate's decision: what decided it. */
+static struct json_object *
+gate_why(const char *why)
+{
+	struct json_object *d;
+
+	if (why == NULL || (d = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(d, "matched", json_object_new_string(why));
+	return d;
+}
 
 /*
  * DataChat's intent gate (intent.h), before a target or an LLM is
@@ -2046,20 +2059,28 @@ chat_gate(struct dc_chat *q)
 	dc_intent_classify(q->message, &in);
 	cat = in.cat;
 	if (cat->answer != NULL) {
-		trace_add(q, "intent_gate", cat->name, in.why, NULL);
-		trace_add(q, "continue_after_intent_gate", "end", "answered "
-		    "by the intent gate, without a database or an LLM", NULL);
+		trace_add(q, "intent_gate", cat->name, cat->kind ==
+		    DC_INTENT_CLARIFY ? "rule_based_non_actionable" :
+		    "rule_or_llm_classification", gate_why(in.why));
+		snprintf(answer, sizeof(answer), "intent_gate=%s", cat->name);
+		trace_add(q, "continue_after_intent_gate", "end", answer,
+		    NULL);
 		gate_answer(q, cat->answer, cat->source, cat->confidence,
 		    cat->question);
 		return 1;
 	}
 	dc_nlq_classify(q->message, &nlq);
 	fast = nlq.kind != DC_NLQ_NONE;
+	/*
+	 * DataChat's decisions and reasons; its "classifier" is, here, the
+	 * live schema and then the LLM (datachatd has no tool planner)
+	 */
 	trace_add(q, "intent_gate", fast ? DC_INTENT_FAST_PATH : cat->name,
-	    fast ? "a catalog question: a statement datachatd writes" :
-	    in.why, NULL);
-	trace_add(q, "continue_after_intent_gate", fast ? "sql" : "context",
-	    fast ? "catalog plan" : "the live schema, then the LLM", NULL);
+	    fast ? "deterministic_sql_query" : "rule_or_llm_classification",
+	    gate_why(fast ? "a catalog question: a statement datachatd "
+	    "writes" : in.why));
+	trace_add(q, "continue_after_intent_gate", fast ? "sql" : "classifier",
+	    fast ? "fast_path" : "default_classifier_path", NULL);
 	if (fast && (ask = dc_nlq_question(nlq.kind)) != NULL &&
 	    nlq.table[0] == '\0') {
 		/* DataChat's clarification: which table? */

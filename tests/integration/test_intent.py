@@ -9,8 +9,6 @@ DataChat's decision_trace stage names and answer_source vocabulary.
 
 Every LLM call is checked against the test LLM server's request log
 (tests/integration/llm_mock.py)."""
-import json
-
 import pytest
 import requests
 
@@ -97,12 +95,29 @@ def ask(d, message, **extra):
     return r
 
 
+# DataChat's reasons for its first two decisions
+GATE_REASONS = {"exit": "rule_or_llm_classification",
+                "setup_help": "rule_or_llm_classification",
+                "datapoint_help": "rule_or_llm_classification",
+                "small_talk": "rule_or_llm_classification",
+                "out_of_scope": "rule_or_llm_classification",
+                "clarify": "rule_based_non_actionable",
+                "data_query": "rule_or_llm_classification",
+                "data_query_fast_path": "deterministic_sql_query"}
+NEXT_REASONS = {"sql": "fast_path", "classifier": "default_classifier_path"}
+
+
 def gate_of(j):
-    """DataChat's first two decisions: intent_gate, then where it goes."""
+    """DataChat's first two decisions: intent_gate, then where it goes,
+    each with DataChat's reason."""
     t = j["decision_trace"]
     assert t[0]["stage"] == "intent_gate", t
     assert t[1]["stage"] == "continue_after_intent_gate", t
-    return t[0]["decision"], t[1]["decision"]
+    gate, after = t[0]["decision"], t[1]["decision"]
+    assert t[0]["reason"] == GATE_REASONS[gate], t[0]
+    assert t[1]["reason"] == NEXT_REASONS.get(after, "intent_gate=" + gate), \
+        t[1]
+    return gate, after
 
 
 def check_gate_answers(d):
@@ -166,7 +181,7 @@ def test_gate_answers_without_touching_the_target(daemon_factory, registry_env,
     # a data question goes on to the LLM, past the gate
     llm.queue("SELECT count(*) AS n FROM orders")
     j = ask(d, "what is our order volume").json()
-    assert gate_of(j) == ("data_query", "context")
+    assert gate_of(j) == ("data_query", "classifier")
     assert j["answer_source"] == "sql" and j["metrics"]["llm_calls"] == 1
     assert len(llm.requests) == 1
 
@@ -304,10 +319,16 @@ def test_clarification_round_trip_rest(daemon_factory, registry_env, shop,
     assert j2["answer_source"] == "sql", j2
     assert j2["answer"].startswith("The `customers` table has 3 column(s): "
                                    "id, name, region.")
+    # DataChat's record of the rewrite, then its gate on the new question
     t = j2["decision_trace"]
-    merged = [s for s in t if s["stage"] == "clarification"]
-    assert merged and merged[0]["details"]["resolved_query"] == \
-        "Show columns in customers", t
+    assert t[0] == {"stage": "intent_gate.rewrite",
+                    "decision": "rewrite_query",
+                    "reason": "resolved_followup",
+                    "details": {"from": "customers",
+                                "to": "Show columns in customers",
+                                "table_hint": "customers"}}, t
+    assert gate_of({"decision_trace": t[1:]}) == ("data_query_fast_path",
+                                                  "sql")
     # the same with the history alone, as a client without state sends it
     j3 = ask(d, "how many rows?").json()
     assert j3["clarifying_questions"] == ["Which table should I count rows "
