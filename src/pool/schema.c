@@ -645,7 +645,7 @@ dc_schema_lookup(struct dc_worker *w, const struct dc_entry *e,
 	struct cache_ent *ent;
 	struct dc_schema_wait *wt;
 	struct found *f;
-	char key[2 * DC_SCHEMA_NAME_MAX];
+	char key[2 * DC_SCHEMA_NAME_MAX], id[DC_UUID_STR_LEN + 1];
 	uint64_t now = dc_now_ms();
 	int rc;
 
@@ -664,11 +664,15 @@ dc_schema_lookup(struct dc_worker *w, const struct dc_entry *e,
 	if (ent->tokens > LOOKUP_BURST)
 		ent->tokens = LOOKUP_BURST;
 	ent->tokens_ms = now;
+	dc_uuid_format(ent->id, id);
 	if (ent->tokens < 1) {
+		log_debug("schema of %s: %s not looked up (too many names at "
+		    "once)", id, key);
 		cb(&none, NULL, arg);
 		return DC_OK;
 	}
 	ent->tokens -= 1;
+	log_debug("schema of %s: looking up %s", id, key);
 	if ((wt = calloc(1, sizeof(*wt))) == NULL)
 		return DC_ENOMEM;
 	wt->ent = ent;

@@ -9,6 +9,8 @@ DataChat's decision_trace stage names and answer_source vocabulary.
 
 Every LLM call is checked against the test LLM server's request log
 (tests/integration/llm_mock.py)."""
+import time
+
 import pytest
 import requests
 
@@ -379,6 +381,77 @@ def test_clarification_round_trip_ws(daemon_factory, registry_env, shop,
     assert cv.last["answer_source"] == "system"
     assert gate_of(cv.last) == ("exit", "end")
     assert llm.requests == []
+
+
+def test_gate_over_ws_with_no_llm_configured(daemon_factory, registry_env,
+                                             shop, pg):
+    """No LLM configured at all: over /ws/chat every category of the gate
+    still answers (one pipeline with REST), catalog questions too, and only
+    a question for the LLM says that none is configured."""
+    d = daemon_factory(workers=2, env=clean_env(registry_env)).start(
+        wait_ready=True)
+    register(d, pg, shop)
+    for message, decision, source, words in GATE:
+        cv = converse(d, {"message": message})
+        j = cv.last
+        assert j["event"] == "complete", (message, cv.events)
+        SEEN_SOURCES.add(j["answer_source"])
+        assert gate_of(j) == (decision, "end"), (message, j["decision_trace"])
+        assert j["answer_source"] == source, (message, j)
+        assert words in j["answer"], (message, j["answer"])
+        assert j["sql"] is None and j["metrics"]["llm_calls"] == 0, message
+    for message in ("thanks, now list tables", "how many rows are in "
+                    "sales.invoices?"):
+        j = converse(d, {"message": message}).last
+        assert j["event"] == "complete", (message, j)
+        assert gate_of(j) == ("data_query_fast_path", "sql"), message
+        assert j["answer_source"] == "sql" and j["sql"], (message, j)
+    # past the gate, a question for the LLM: DataChat's error, in-band
+    cv = converse(d, {"message": "what is our order volume"})
+    assert cv.names[-1] == "error", cv.events
+    assert cv.last["error"] == "service_unavailable", cv.last
+    assert "no LLM configured" in cv.last["message"], cv.last
+
+
+def test_typos_cannot_hammer_the_target(daemon_factory, registry_env, shop,
+                                        pg):
+    """Questions naming tables nobody has: each gets its clarification,
+    but the target is asked about new names only a few at a time (four at
+    once, then one every 250 ms) and for a fresher snapshot at most once a
+    second: the rest are answered from what the worker knows."""
+    d = daemon_factory(workers=1, env=clean_env(registry_env),
+                       conf={"schema_check_interval": "600000",
+                             "log_level": "debug"}).start(wait_ready=True)
+    cid = register(d, pg, shop)
+    j = ask(d, "how many rows are in orders").json()
+    assert j["answer"].startswith("Table `public.orders` has 120 row(s).")
+    base = d.log()
+    n = 24
+    t0 = time.monotonic()
+    for i in range(n):
+        j = ask(d, "how many rows are in nosuch_%d" % i).json()
+        assert j["answer_source"] == "clarification", j
+    elapsed = time.monotonic() - t0
+    log = d.log()[len(base):]
+    looked = log.count("schema of %s: looking up" % cid)
+    refused = log.count("not looked up (too many names at once)")
+    rechecks = log.count("schema of %s: catalog version" % cid)
+    print("typos: %d looked up, %d not, %d catalog checks in %.2fs"
+          % (looked, refused, rechecks, elapsed))
+    assert looked + refused == n, log[-3000:]
+    assert 1 <= looked <= 4 + int(elapsed / 0.25) + 1, (looked, elapsed)
+    assert rechecks <= int(elapsed) + 2, (rechecks, elapsed)
+    if elapsed < 4:
+        assert refused > 0, (looked, elapsed)
+    # a name it did look up is remembered as missing no longer than the
+    # catalog stays the same: created now, found by the next question
+    pg.sql(shop, "CREATE TABLE nosuch_0 (x int)")
+    try:
+        wait_for(lambda: ask(d, "how many rows are in nosuch_0").json()[
+            "answer"].startswith("Table `public.nosuch_0` has 0 row(s)."),
+            timeout=10, step=0.3, what="nosuch_0 found")
+    finally:
+        pg.sql(shop, "DROP TABLE nosuch_0")
 
 
 def test_answer_sources_are_datachats():
