@@ -687,6 +687,101 @@ chat_memory(struct dc_chat *q, const struct resp *m,
 }
 
 /*
+ * DataChat's clarification limit (max_clarifications): a conversation
+ * that was asked this many clarifying questions is not asked another;
+ * it gets DataChat's way out instead.
+ */
+#define CLARIFY_MAX	3
+#define CLARIFY_LIMIT_TEXT "I still cannot answer confidently after " \
+	"several clarifications.\n2. Ask me to list available tables.\n" \
+	"3. Ask a fully specified question with table + metric.\n" \
+	"4. Type `exit` to end the session."
+
+/* What makes an assistant turn a clarification (DataChat's triggers). */
+static const char *const clarify_markers[] = {
+	"clarifying question", "need a bit more detail", "which table",
+	"which column", "what information are you trying",
+	"is there a specific", "do you want to see", "are you looking for",
+	NULL
+};
+
+/*
+ * The clarifications the conversation had, as DataChat counts them: the
+ * assistant turns of conversation_history that ask one, or
+ * session_state's clarification_count, whichever is more.
+ */
+static int
+clarifications_before(struct dc_chat *q)
+{
+	struct json_object *v, *role, *content;
+	const char *const *mk;
+	const char *text;
+	size_t i, len;
+	int n = 0, h = 0;
+
+	if (q->session_state != NULL && json_object_object_get_ex(
+	    q->session_state, "clarification_count", &v) &&
+	    json_object_is_type(v, json_type_int))
+		n = json_object_get_int(v);
+	if (q->history == NULL || !json_object_is_type(q->history,
+	    json_type_array))
+		return n;
+	len = json_object_array_length(q->history);
+	for (i = 0; i < len; i++) {
+		v = json_object_array_get_idx(q->history, i);
+		if (!json_object_object_get_ex(v, "role", &role) ||
+		    !json_object_is_type(role, json_type_string) ||
+		    strcmp(json_object_get_string(role), "assistant") != 0 ||
+		    !json_object_object_get_ex(v, "content", &content) ||
+		    !json_object_is_type(content, json_type_string))
+			continue;
+		text = json_object_get_string(content);
+		for (mk = clarify_markers; *mk != NULL; mk++)
+			if (strcasestr(text, *mk) != NULL) {
+				h++;
+				break;
+			}
+	}
+	return n > h ? n : h;
+}
+
+/*
+ * A clarification the limit stops: the answer becomes DataChat's
+ * (answer_source system, confidence 0.5, no question).  Its first option
+ * names DataChat's DataPoint tables; datachatd has none, so it is left
+ * out as DataChat leaves it out without them.  0 or DC_ENOMEM.
+ */
+static int
+clarify_limit(struct dc_chat *q, struct resp *m)
+{
+	struct json_object *d;
+	char *a;
+	int n;
+
+	if (m->streamed || m->source == NULL ||
+	    strcmp(m->source, "clarification") != 0 ||
+	    (n = clarifications_before(q)) < CLARIFY_MAX)
+		return DC_OK;
+	if ((a = strdup(CLARIFY_LIMIT_TEXT)) == NULL)
+		return DC_ENOMEM;
+	free(m->answer);
+	m->answer = a;
+	m->source = "system";
+	m->confidence = "0.5";
+	json_object_put(m->clarifying);
+	m->clarifying = NULL;
+	if ((d = json_object_new_object()) != NULL) {
+		json_object_object_add(d, "clarification_count",
+		    json_object_new_int(n));
+		json_object_object_add(d, "limit",
+		    json_object_new_int(CLARIFY_MAX));
+	}
+	trace_add(q, "clarification", "limit", "clarification_limit_reached",
+	    d);
+	return DC_OK;
+}
+
+/*
  * The answer is m: stream its text (unless the LLM already did), write
  * the ChatResponse with the metrics, the trace, the ids of the question
  * and the memory that follows from it, remember the turn, hand the
@@ -697,13 +792,20 @@ static void
 chat_answer(struct dc_chat *q, struct resp *m)
 {
 	uint64_t now = dc_now_ms();
-	const char *hint = resp_viz(m);
+	const char *hint;
 	struct json_object *state = NULL, *turn = NULL;
 	char *summary = NULL;
 	struct dc_jw w;
 	size_t alen;
 	int rc;
 
+	if (clarify_limit(q, m) != DC_OK) {
+		resp_free(m);
+		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+		    "out of memory");
+		return;
+	}
+	hint = resp_viz(m);
 	if (!m->streamed && m->answer != NULL)
 		answer_chunk(q, m->answer, strlen(m->answer));
 	if (chat_memory(q, m, &state, &summary, &turn) != DC_OK) {

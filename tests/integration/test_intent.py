@@ -454,6 +454,61 @@ def test_typos_cannot_hammer_the_target(daemon_factory, registry_env, shop,
         pg.sql(shop, "DROP TABLE nosuch_0")
 
 
+LIMIT = ("I still cannot answer confidently after several clarifications.\n"
+         "2. Ask me to list available tables.\n"
+         "3. Ask a fully specified question with table + metric.\n"
+         "4. Type `exit` to end the session.")
+
+
+def test_clarification_limit(daemon_factory, registry_env, shop, pg, llm):
+    """DataChat asks at most three clarifying questions in a conversation:
+    counted from session_state's clarification_count or from the
+    assistant turns of conversation_history that ask one; the fourth is
+    DataChat's way out (answer_source system), over REST and /ws/chat."""
+    env = clean_env(registry_env)
+    env.update(llm_env(llm))
+    d = daemon_factory(workers=2, env=env).start(wait_ready=True)
+    register(d, pg, shop)
+    # three rounds that each end in a clarifying question, state carried
+    state, asked = None, []
+    for message in ("ok", "how many rows?", "show columns"):
+        extra = {"session_state": state} if state is not None else {}
+        j = ask(d, message, **extra).json()
+        assert j["answer_source"] == "clarification", (message, j)
+        asked.append(j)
+        state = j["session_state"]
+    assert state["clarification_count"] == 3
+    # the fourth: no question, DataChat's options
+    for message in ("sure", "show me the first 2 rows"):
+        j = ask(d, message, session_state=state).json()
+        assert j["answer_source"] == "system", (message, j)
+        assert j["answer"] == LIMIT, j["answer"]
+        assert j["answer_confidence"] == 0.5
+        assert j["clarifying_questions"] == []
+        limit = [s for s in j["decision_trace"] if s["stage"] ==
+                 "clarification"]
+        assert limit and limit[0]["decision"] == "limit", j["decision_trace"]
+    # what it does answer, it still answers
+    j = ask(d, "how many rows are in orders", session_state=state).json()
+    assert j["answer_source"] == "sql", j
+    # the same counted from the history a stateless client sends
+    history = []
+    for j in asked:
+        history += [{"role": "user", "content": "x"},
+                    {"role": "assistant", "content": j["answer"]}]
+    j = ask(d, "thanks", conversation_history=history[:4]).json()
+    assert j["answer_source"] == "clarification", j     # two before
+    j = ask(d, "thanks", conversation_history=history).json()
+    assert j["answer_source"] == "system" and j["answer"] == LIMIT, j
+    # over /ws/chat: the same pipeline
+    cv = converse(d, {"message": "how many rows?", "session_state": state})
+    assert cv.last["event"] == "complete", cv.events
+    SEEN_SOURCES.add(cv.last["answer_source"])
+    assert cv.last["answer_source"] == "system", cv.last
+    assert cv.last["answer"] == LIMIT
+    assert llm.requests == []
+
+
 def test_answer_sources_are_datachats():
     """Every answer_source any test of this module saw is DataChat's."""
     if not SEEN_SOURCES:
