@@ -56,6 +56,12 @@ struct dc_chat_sink {
 	void	(*complete)(void *arg, const char *json, size_t len);
 	/* No answer.  The run is over. */
 	void	(*fail)(void *arg, const struct dc_chat_failure *f);
+	/*
+	 * How the answer's data values are written (result.h's enum
+	 * dc_enc): DataChat's REST route through pydantic, its WebSocket
+	 * through jsonable_encoder.
+	 */
+	int	  enc;
 };
 
 /*

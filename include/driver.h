@@ -149,6 +149,13 @@ struct dc_dialect {
 	const char	*sample_sql;
 	/* lines added to the LLM's rules ("- ...\n" each), or NULL */
 	const char	*prompt_rules;
+	/*
+	 * DataChat's connector names the columns of a result with no rows
+	 * (mysql-connector's cursor.description, clickhouse-connect's
+	 * column_names), so its data is {"a": []}; asyncpg's rows name
+	 * them, and with none its data is {}.
+	 */
+	int		 empty_names_columns;
 };
 
 /*

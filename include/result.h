@@ -28,6 +28,22 @@ struct dc_qresult;
 struct dc_rows;
 struct dc_jw;
 
+/*
+ * How values are written.  DC_ENC_PYDANTIC: as pydantic writes a
+ * response_model (DataChat's REST answers; above).  DC_ENC_JSONABLE: as
+ * FastAPI's jsonable_encoder leaves them for json.dumps (DataChat's
+ * WebSocket complete event): a Decimal with no fraction digits as an
+ * integer, any other as a float ("450.00" is 450.0), a datetime or
+ * time in UTC with "+00:00" rather than "Z", a timedelta as its total
+ * seconds (86400.0); the rest as pydantic writes them.  NaN and the
+ * infinities are null either way (json.dumps would write NaN, which is
+ * no JSON).
+ */
+enum dc_enc {
+	DC_ENC_PYDANTIC,
+	DC_ENC_JSONABLE
+};
+
 /* The result's column names, made unique. */
 struct dc_result_cols {
 	int		 n;
@@ -43,23 +59,26 @@ int		 dc_result_nrows(const struct dc_rows *res, int max_rows);
 
 /* One field as a JSON value (NULL for SQL NULL, json-c's null). */
 struct json_object *dc_result_value(const struct dc_rows *res, int row,
-		     int col);
+		     int col, enum dc_enc enc);
 
 /* ["a", "b"] */
 struct json_object *dc_result_columns(const struct dc_rows *res);
 
 /* {"a": [v1, v2, ...], "b": [...]} over the first nrows rows. */
-struct json_object *dc_result_columnar(const struct dc_rows *res, int nrows);
+struct json_object *dc_result_columnar(const struct dc_rows *res, int nrows,
+		     enum dc_enc enc);
 
-/* [{"a": v1, "b": w1}, ...] over the first nrows rows. */
+/* [{"a": v1, "b": w1}, ...] over the first nrows rows (pydantic's). */
 struct json_object *dc_result_rows(const struct dc_rows *res, int nrows);
 
 /* The same as text, for replies written with jsonw.h. */
 void		 dc_result_write_value(struct dc_jw *w,
-		     const struct dc_rows *res, int row, int col);
+		     const struct dc_rows *res, int row, int col,
+		     enum dc_enc enc);
 void		 dc_result_write_columnar(struct dc_jw *w,
 		     const struct dc_rows *res,
-		     const struct dc_result_cols *cols, int nrows);
+		     const struct dc_result_cols *cols, int nrows,
+		     enum dc_enc enc);
 
 /*
  * A failed query (r->status != DC_OK): the HTTP status and detail when

@@ -31,6 +31,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "model.h"
+#include "result.h"
 #include "system.h"
 #include "tokens.h"
 #include "worker.h"
@@ -156,7 +157,7 @@ rest_cancel(struct dc_req *r, void *arg)
 }
 
 static const struct dc_chat_sink rest_sink = {
-	NULL, rest_complete, rest_fail
+	NULL, rest_complete, rest_fail, DC_ENC_PYDANTIC
 };
 
 static void
@@ -275,7 +276,7 @@ ws_fail(void *arg, const struct dc_chat_failure *f)
 }
 
 static const struct dc_chat_sink ws_sink = {
-	ws_event, ws_complete, ws_fail
+	ws_event, ws_complete, ws_fail, DC_ENC_JSONABLE
 };
 
 static void

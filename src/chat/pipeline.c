@@ -106,6 +106,7 @@ struct resp {
 	const struct dc_rows *res;	/* data: res's first nrows rows */
 	struct dc_result_cols cols;	/* res's column names (owned) */
 	struct json_object *data;	/* or this (owned); neither: null */
+	const char	*viz;		/* with data: res's hint (resp_viz) */
 	int		 nrows;		/* row_count, when with_rows */
 	int		 with_rows;
 	int		 truncated;	/* truncated, when with_truncated */
@@ -586,6 +587,8 @@ resp_viz(const struct resp *m)
 	int numeric[64], n = 0, rows = 0;
 	struct json_object_iter it;
 
+	if (m->viz != NULL)
+		return m->viz;
 	if (m->res != NULL) {
 		for (n = 0; n < m->cols.n && n < 64; n++) {
 			names[n] = m->cols.names[n];
@@ -843,10 +846,12 @@ chat_answer(struct dc_chat *q, struct resp *m)
 	dc_jw_key(&w, "sql");
 	dc_jw_string(&w, q->sql);
 	dc_jw_key(&w, "data");
-	if (m->res != NULL && m->nrows == 0)
-		dc_jw_raw(&w, "{}", 2);	/* DataChat's columns come from rows */
+	if (m->res != NULL && m->nrows == 0 &&
+	    !q->dialect->empty_names_columns)
+		dc_jw_raw(&w, "{}", 2);	/* asyncpg: the columns come from rows */
 	else if (m->res != NULL)
-		dc_result_write_columnar(&w, m->res, &m->cols, m->nrows);
+		dc_result_write_columnar(&w, m->res, &m->cols, m->nrows,
+		    q->sink->enc);
 	else
 		dc_jw_json(&w, m->data);
 	dc_jw_key(&w, "visualization_hint");
@@ -1064,8 +1069,15 @@ chat_answer_rows(struct dc_chat *q, const struct dc_qresult *res)
 		json_object_array_add(m.warnings, warn);
 	}
 	if (q->synthesize && q->nl && q->intent.kind == DC_NLQ_NONE) {
-		/* a second LLM call writes the answer text; the rows go now */
-		m.data = dc_result_columnar(res->rows, nrows);
+		/*
+		 * A second LLM call writes the answer text; the rows go now,
+		 * and the hint is theirs (the values as written may read
+		 * otherwise: jsonable_encoder's Decimal is a number).
+		 */
+		m.viz = resp_viz(&m);
+		m.data = nrows == 0 && !q->dialect->empty_names_columns ?
+		    json_object_new_object() :
+		    dc_result_columnar(res->rows, nrows, q->sink->enc);
 		m.res = NULL;
 		if (m.data == NULL ||
 		    (q->pending = malloc(sizeof(*q->pending))) == NULL) {

@@ -15,9 +15,15 @@
  * A PostgreSQL array (DC_COL_ARRAY) is a list to asyncpg, nested for
  * each dimension, of its elements' values: a JSON array whose elements
  * are written as the column's type writes them (array_json).
+ *
+ * DataChat's WebSocket writes its values with jsonable_encoder instead
+ * (DC_ENC_JSONABLE, result.h): the converters whose Python object it
+ * writes otherwise (Decimal, datetime and time with a zone, timedelta)
+ * see COL_JSONABLE in the column's flags and write that form.
  */
 #include <assert.h>
 #include <errno.h>
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +89,9 @@ struct value {
 	char		*heap;		/* freed by value_done() */
 	char		 buf[96];
 };
+
+/* In a column's flags, only here: write as jsonable_encoder does. */
+#define COL_JSONABLE	0x80000000u
 
 /* A converter: 0 when it read the cell's text, -1 when it could not. */
 typedef int (*conv_fn)(const struct dc_col *, const char *, size_t,
@@ -323,6 +332,81 @@ conv_float(const struct dc_col *col, const char *s, size_t len,
 	return 0;
 }
 
+/* A double as repr() writes it (as conv_float writes a float's text). */
+static int
+value_repr(double d, struct value *v)
+{
+	static const struct dc_col plain = { NULL, DC_VT_FLOAT, 0 };
+	char tmp[40];
+	int prec;
+
+	if (d != d || d > DBL_MAX || d < -DBL_MAX) {
+		v->kind = V_NULL;	/* as conv_float writes NaN, inf */
+		return 0;
+	}
+	/* the fewest digits that read back as d: repr()'s */
+	for (prec = 0; prec < 16; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*e", prec, d);
+		if (strtod(tmp, NULL) == d)
+			break;
+	}
+	if (prec == 16)
+		snprintf(tmp, sizeof(tmp), "%.16e", d);
+	return conv_float(&plain, tmp, strlen(tmp), v);
+}
+
+/*
+ * Decimal through jsonable_encoder (decimal_encoder): int() when its
+ * exponent is not negative (no fraction digits in the text), else
+ * float(): "10000" is 10000, "450.00" is 450.0, "-0" is 0.
+ */
+static int
+conv_decimal_jsonable(const char *s, size_t len, struct value *v)
+{
+	const char *p = s, *intp;
+	char *out, *o;
+	int frac = 0;
+
+	if (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 ||
+	    strcmp(s, "-Infinity") == 0) {
+		v->kind = V_NULL;	/* float('nan'): no JSON for it */
+		return 0;
+	}
+	if (*p == '-')
+		p++;
+	intp = p;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p == intp)
+		return -1;
+	if (*p == '.') {
+		frac = 1;
+		if (!(p[1] >= '0' && p[1] <= '9'))
+			return -1;
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	}
+	if (*p != '\0')
+		return -1;
+	if (frac)
+		return value_repr(strtod(s, NULL), v);
+	/* int(): the digits without leading zeros, no sign for 0 */
+	while (*intp == '0' && intp[1] != '\0')
+		intp++;
+	if ((out = value_room(v, len + 1)) == NULL)
+		return -1;
+	o = out;
+	if (*s == '-' && *intp != '0')
+		*o++ = '-';
+	memcpy(o, intp, (size_t)(p - intp));
+	o += p - intp;
+	*o = '\0';
+	v->kind = V_INTEGER;
+	v->s = out;
+	v->len = (size_t)(o - out);
+	return 0;
+}
+
 /*
  * Decimal: str() of the Decimal the driver built, as a string.  Its
  * digits and exponent are the text's (exponent minus the scale), but for
@@ -341,6 +425,8 @@ conv_decimal(const struct dc_col *col, const char *s, size_t len,
 	char *out, *o;
 	int neg;
 
+	if (col->flags & COL_JSONABLE)
+		return conv_decimal_jsonable(s, len, v);
 	if (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 ||
 	    strcmp(s, "-Infinity") == 0)
 		return value_text(v, V_STRING, s, len);
@@ -635,7 +721,8 @@ conv_timestamp(const struct dc_col *col, const char *s, size_t len,
 
 /*
  * datetime in UTC (asyncpg's timestamptz): the local time minus the
- * session's offset, "2026-11-29T20:47:39.194460Z".
+ * session's offset, "2026-11-29T20:47:39.194460Z" (isoformat(), for
+ * jsonable_encoder: "...+00:00").
  */
 static int
 conv_timestamptz(const struct dc_col *col, const char *s, size_t len,
@@ -645,7 +732,6 @@ conv_timestamptz(const struct dc_col *col, const char *s, size_t len,
 	struct civil c;
 	char *p;
 
-	(void)col;
 	(void)len;
 	if (infinity(s, 1, v) == 0)
 		return 0;
@@ -664,14 +750,19 @@ conv_timestamptz(const struct dc_col *col, const char *s, size_t len,
 	p = put_date(v->buf, &c);
 	*p++ = 'T';
 	p = put_time(p, &c);
-	*p++ = 'Z';
+	if (col->flags & COL_JSONABLE) {
+		memcpy(p, "+00:00", 6);
+		p += 6;
+	} else
+		*p++ = 'Z';
 	return value_buf(v, p);
 }
 
 /*
  * time: "20:47:39[.ffffff]"; a time with time zone adds its offset as
  * asyncpg keeps it (whole minutes, seconds dropped) and speedate writes
- * it: "Z" for 0, else "+05:30", "-03:00".
+ * it: "Z" for 0, else "+05:30", "-03:00" (isoformat(), for
+ * jsonable_encoder: "+00:00" for 0).
  */
 static int
 conv_time(const struct dc_col *col, const char *s, size_t len,
@@ -681,7 +772,6 @@ conv_time(const struct dc_col *col, const char *s, size_t len,
 	long m;
 	char *p;
 
-	(void)col;
 	(void)len;
 	if (parse_time(&s, &c) != 0 || parse_offset(&s, &c) != 0 ||
 	    *s != '\0' || c.h > 23 || c.s > 59)
@@ -689,7 +779,7 @@ conv_time(const struct dc_col *col, const char *s, size_t len,
 	p = put_time(v->buf, &c);
 	if (c.has_off) {
 		m = c.off / 60;		/* toward zero, as asyncpg does */
-		if (m == 0)
+		if (m == 0 && !(col->flags & COL_JSONABLE))
 			*p++ = 'Z';
 		else
 			p += snprintf(p, 16, "%c%02ld:%02ld", m < 0 ? '-' : '+',
@@ -706,6 +796,7 @@ conv_time(const struct dc_col *col, const char *s, size_t len,
  * writes speedate's ISO 8601 duration of it: "-" when negative, then of
  * its absolute value "P", years of 365 days "1Y", days "3D", and "T" with
  * "4H", "5M", "6.5S" for the parts that are not 0 ("PT0S" for nothing).
+ * jsonable_encoder writes total_seconds() instead: 86400.0, -79200.0.
  */
 static int
 conv_interval(const struct dc_col *col, const char *s, size_t len,
@@ -715,9 +806,8 @@ conv_interval(const struct dc_col *col, const char *s, size_t len,
 	const char *word;
 	int sign, neg, mi, se, frac;
 	size_t wl;
-	char *p;
+	char *p, secs[48];
 
-	(void)col;
 	(void)len;
 	while (*s != '\0') {
 		sign = 1;
@@ -777,6 +867,13 @@ conv_interval(const struct dc_col *col, const char *s, size_t len,
 	}
 	if (days > TIMEDELTA_MAX_DAYS)
 		return -1;
+	if (col->flags & COL_JSONABLE) {
+		/* the exact seconds in decimal: strtod rounds as Python's
+		   int / int does */
+		snprintf(secs, sizeof(secs), "%s%lld.%06lld", neg ? "-" : "",
+		    days * 86400 + us / 1000000, us % 1000000);
+		return value_repr(strtod(secs, NULL), v);
+	}
 	p = v->buf;
 	if (neg)
 		*p++ = '-';
@@ -861,21 +958,34 @@ static const struct {
 	[DC_VT_INTERVAL] =	{ conv_interval, "datetime.timedelta" },
 };
 
+/* Column col of res as enc writes it: its type and flags. */
+static struct dc_col
+col_of(const struct dc_rows *res, int col, enum dc_enc enc)
+{
+	struct dc_col c = res->cols[col];
+
+	assert(c.type >= 0 && c.type < DC_VT_NTYPES);
+	assert(conv_table[c.type].conv != NULL);
+	assert(!(c.flags & COL_JSONABLE));
+	if (enc == DC_ENC_JSONABLE)
+		c.flags |= COL_JSONABLE;
+	return c;
+}
+
 /* The field at (row, col) as DataChat writes it; value_done() after. */
 static void
-value_of(const struct dc_rows *res, int row, int col, struct value *v)
+value_of(const struct dc_rows *res, int row, int col, enum dc_enc enc,
+    struct value *v)
 {
 	const struct dc_cell *cell = dc_rows_cell(res, row, col);
-	const struct dc_col *c = &res->cols[col];
+	struct dc_col c = col_of(res, col, enc);
 
-	assert(c->type >= 0 && c->type < DC_VT_NTYPES);
-	assert(conv_table[c->type].conv != NULL);
 	v->heap = NULL;
 	if (cell->v == NULL) {
 		v->kind = V_NULL;
 		return;
 	}
-	if (conv_table[c->type].conv(c, cell->v, cell->len, v) != 0) {
+	if (conv_table[c.type].conv(&c, cell->v, cell->len, v) != 0) {
 		value_done(v);
 		value_text(v, V_STRING, cell->v, cell->len);
 	}
@@ -1071,15 +1181,17 @@ array_value(const struct dc_col *c, const struct dc_cell *cell)
 }
 
 struct json_object *
-dc_result_value(const struct dc_rows *res, int row, int col)
+dc_result_value(const struct dc_rows *res, int row, int col,
+    enum dc_enc enc)
 {
 	const struct dc_cell *cell = dc_rows_cell(res, row, col);
+	struct dc_col c = col_of(res, col, enc);
 	struct json_object *o;
 	struct value v;
 
-	if (cell->v != NULL && (res->cols[col].flags & DC_COL_ARRAY))
-		return array_value(&res->cols[col], cell);
-	value_of(res, row, col, &v);
+	if (cell->v != NULL && (c.flags & DC_COL_ARRAY))
+		return array_value(&c, cell);
+	value_of(res, row, col, enc, &v);
 	o = value_json(&v);
 	value_done(&v);
 	return o;
@@ -1087,22 +1199,23 @@ dc_result_value(const struct dc_rows *res, int row, int col)
 
 void
 dc_result_write_value(struct dc_jw *w, const struct dc_rows *res, int row,
-    int col)
+    int col, enum dc_enc enc)
 {
 	const struct dc_cell *cell = dc_rows_cell(res, row, col);
+	struct dc_col c = col_of(res, col, enc);
 	struct json_object *o;
 	struct value v;
 
-	if (cell->v != NULL && (res->cols[col].flags & DC_COL_ARRAY)) {
+	if (cell->v != NULL && (c.flags & DC_COL_ARRAY)) {
 		/* rare enough to go through json-c, which writes the same */
-		if ((o = array_value(&res->cols[col], cell)) == NULL)
+		if ((o = array_value(&c, cell)) == NULL)
 			w->err = 1;
 		else
 			dc_jw_json(w, o);
 		json_object_put(o);
 		return;
 	}
-	value_of(res, row, col, &v);
+	value_of(res, row, col, enc, &v);
 	switch (v.kind) {
 	case V_NULL:
 		dc_jw_null(w);
@@ -1123,7 +1236,7 @@ dc_result_write_value(struct dc_jw *w, const struct dc_rows *res, int row,
 
 void
 dc_result_write_columnar(struct dc_jw *w, const struct dc_rows *res,
-    const struct dc_result_cols *cols, int nrows)
+    const struct dc_result_cols *cols, int nrows, enum dc_enc enc)
 {
 	int i, row;
 
@@ -1132,7 +1245,7 @@ dc_result_write_columnar(struct dc_jw *w, const struct dc_rows *res,
 		dc_jw_key(w, cols->names[i]);
 		dc_jw_array(w);
 		for (row = 0; row < nrows; row++)
-			dc_result_write_value(w, res, row, i);
+			dc_result_write_value(w, res, row, i, enc);
 		dc_jw_array_end(w);
 	}
 	dc_jw_object_end(w);
@@ -1210,7 +1323,7 @@ dc_result_columns(const struct dc_rows *res)
 }
 
 struct json_object *
-dc_result_columnar(const struct dc_rows *res, int nrows)
+dc_result_columnar(const struct dc_rows *res, int nrows, enum dc_enc enc)
 {
 	struct dc_result_cols cols;
 	struct json_object *o, *a;
@@ -1227,7 +1340,8 @@ dc_result_columnar(const struct dc_rows *res, int nrows)
 			break;
 		}
 		for (row = 0; row < nrows; row++)
-			json_object_array_add(a, dc_result_value(res, row, i));
+			json_object_array_add(a, dc_result_value(res, row, i,
+			    enc));
 		json_object_object_add(o, cols.names[i], a);
 	}
 	dc_result_cols_free(&cols);
@@ -1253,7 +1367,7 @@ dc_result_rows(const struct dc_rows *res, int nrows)
 		}
 		for (i = 0; i < cols.n; i++)
 			json_object_object_add(o, cols.names[i],
-			    dc_result_value(res, row, i));
+			    dc_result_value(res, row, i, DC_ENC_PYDANTIC));
 		json_object_array_add(a, o);
 	}
 	dc_result_cols_free(&cols);

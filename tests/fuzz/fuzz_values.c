@@ -1,7 +1,8 @@
 /*
  * fuzz_values.c - a database value's text (whatever a target's rows hold)
  * written as DataChat writes it (result.c): the first byte picks the
- * column's neutral type and flags, the rest is the cell's text.
+ * column's neutral type, flags and the encoding (pydantic's or
+ * jsonable_encoder's), the rest is the cell's text.
  *
  * Invariants: both writers (jsonw and json-c) give the same JSON, and it
  * is one JSON value json-c parses whole; an array column's value is a
@@ -34,12 +35,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct dc_cell cell;
 	const char *js;
 	struct dc_jw w;
+	enum dc_enc enc;
 
 	if (size < 1 || (r = dc_rows_new(1)) == NULL)
 		return 0;
 	FUZZ_ASSERT(dc_rows_set_col(r, 0, "v", data[0] % DC_VT_NTYPES) ==
 	    DC_OK);
 	dc_rows_set_flags(r, 0, (unsigned)(data[0] / DC_VT_NTYPES) & 7u);
+	enc = (data[0] / DC_VT_NTYPES) & 8u ? DC_ENC_JSONABLE : DC_ENC_PYDANTIC;
 	cell.v = (const char *)data + 1;
 	cell.len = size - 1;
 	if (memchr(cell.v, '\0', cell.len) != NULL ||
@@ -48,8 +51,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	dc_jw_init(&w);
-	dc_result_write_value(&w, r, 0, 0);
-	o = dc_result_value(r, 0, 0);
+	dc_result_write_value(&w, r, 0, 0, enc);
+	o = dc_result_value(r, 0, 0, enc);
 	FUZZ_ASSERT(!w.err);
 	js = o != NULL ? json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "null";

@@ -177,6 +177,8 @@ def test_direct_sql_and_types(chd):
                        "toUInt8(1) = 1 AS yes", ids["a"]))
     assert j["data"] == {"inf": [None], "big": [18446744073709551615],
                          "yes": [1]}
+    # no rows: the connector names the columns (DataChat's data too)
+    assert ok_rows(sql(d, "SELECT id, name FROM customers WHERE 1 = 0", ids["a"]))["data"] == {"id": [], "name": []}
     # the same question reaches each target's own data
     assert ok_rows(sql(d, "SELECT count() AS n FROM customers", ids["a"]))[
         "data"] == {"n": [40]}

@@ -166,6 +166,8 @@ def test_direct_sql_and_types(myd, mysql, shop):
     # json format)
     j = ok_rows(sql(d, "SELECT meta FROM orders WHERE id = 1", ids["a"]))
     assert j["data"]["meta"] == ['{"rush": true, "n": [1, null]}']
+    # no rows: the connector names the columns (DataChat's data too)
+    assert ok_rows(sql(d, "SELECT id, name FROM customers WHERE 1 = 0", ids["a"]))["data"] == {"id": [], "name": []}
     # the same question reaches each target's own data
     assert ok_rows(sql(d, "SELECT count(*) AS n FROM customers", ids["a"]))[
         "data"] == {"n": [40]}

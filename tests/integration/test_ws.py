@@ -214,6 +214,52 @@ def test_direct_sql_streams(wsd):
     assert cv.last["sql"].startswith("SELECT id")
 
 
+# DataChat's complete event goes through jsonable_encoder and json.dumps,
+# its REST answer through pydantic: the same values read differently.
+VALUES_SQL = (
+    "SELECT 450.00::numeric(10,2) AS n, 10000::numeric AS n_int,"
+    " 0.0000001::numeric AS n_small, -0.00::numeric AS n_zero,"
+    " '2026-11-29 20:47:39.19446+00'::timestamptz AS tz,"
+    " '12:00:00+00'::timetz AS ttz, '1 day 02:00:00'::interval AS iv,"
+    " '-00:00:01.5'::interval AS iv_neg, ARRAY[450.00, 10000]::numeric[] AS arr,"
+    " '2026-11-29'::date AS d, 1.5::float8 AS f8, 'NaN'::float8 AS f_nan,"
+    " 'x'::text AS t")
+VALUES_WS = (
+    '{"n":[450.0],"n_int":[10000],"n_small":[1e-07],"n_zero":[0.0],'
+    '"tz":["2026-11-29T20:47:39.194460+00:00"],"ttz":["12:00:00+00:00"],'
+    '"iv":[93600.0],"iv_neg":[-1.5],"arr":[[450.0,10000]],'
+    '"d":["2026-11-29"],"f8":[1.5],"f_nan":[null],"t":["x"]}')
+VALUES_REST = (
+    '{"n":["450.00"],"n_int":["1E+4"],"n_small":["1E-7"],"n_zero":["0.00"],'
+    '"tz":["2026-11-29T20:47:39.194460Z"],"ttz":["12:00:00Z"],'
+    '"iv":["P1DT2H"],"iv_neg":["-PT1.5S"],"arr":[["450.00","1E+4"]],'
+    '"d":["2026-11-29"],"f8":[1.5],"f_nan":[null],"t":["x"]}')
+
+
+def test_complete_values_as_jsonable_encoder(wsd):
+    d, ids = wsd
+    body = {"message": VALUES_SQL, "execution_mode": "direct_sql",
+            "target_database": ids["a"]}
+    cv = converse(d, body)
+    assert cv.code == 1000, cv.events
+    # json.dumps of what came is what DataChat's json.dumps writes
+    assert json.dumps(cv.last["data"], separators=(",", ":"),
+                      ensure_ascii=False) == VALUES_WS
+    r = d.post("/api/v1/chat", body)
+    assert r.status_code == 200, r.text
+    assert json.dumps(r.json()["data"], separators=(",", ":"),
+                      ensure_ascii=False) == VALUES_REST
+    # the hint is the rows', whatever the writing
+    rest = r.json()
+    for k in ("visualization_hint", "visualization_metadata", "answer",
+              "answer_source", "sql"):
+        assert cv.last[k] == rest[k], k
+    # no rows: asyncpg names no columns
+    body["message"] = "SELECT id FROM customers WHERE false"
+    assert converse(d, body).last["data"] == {}
+    assert d.post("/api/v1/chat", body).json()["data"] == {}
+
+
 def test_llm_answer_streams_as_written(wsd, llm):
     """synthesize_simple_sql: the LLM writes the answer, slowly; each
     piece reaches the client as it is written, long before complete."""

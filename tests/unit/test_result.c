@@ -88,7 +88,7 @@ test_values(void)
 	CHECK(res != NULL);
 	if (res == NULL)
 		return;
-	o = dc_result_columnar(res, 3);
+	o = dc_result_columnar(res, 3, DC_ENC_PYDANTIC);
 	CHECK_STR(js(o), "{\"i2\":[-7,0,null],\"i4\":[2147483647,0,null],"
 	    "\"i8\":[9223372036854775807,-1,null],\"o\":[4294967295,0,null],"
 	    "\"f4\":[1.5,null,null],\"f8\":[1e+100,null,null],"
@@ -105,12 +105,14 @@ test_values(void)
 
 		CHECK(dc_result_cols(res, &names) == DC_OK);
 		dc_jw_init(&w);
-		dc_result_write_columnar(&w, res, &names, 3);
+		dc_result_write_columnar(&w, res, &names, 3,
+		    DC_ENC_PYDANTIC);
 		CHECK(!w.err);
 		CHECK_STR(w.buf, js(o));
 		dc_jw_free(&w);
 		dc_jw_init(&w);
-		dc_result_write_columnar(&w, res, &names, 1);
+		dc_result_write_columnar(&w, res, &names, 1,
+		    DC_ENC_PYDANTIC);
 		CHECK(!w.err);
 		CHECK_STR(w.buf, "{\"i2\":[-7],\"i4\":[2147483647],\"i8\":"
 		    "[9223372036854775807],\"o\":[4294967295],\"f4\":[1.5],"
@@ -146,7 +148,7 @@ test_bad_numbers_stay_strings(void)
 	CHECK(res != NULL);
 	if (res == NULL)
 		return;
-	o = dc_result_columnar(res, 8);
+	o = dc_result_columnar(res, 8, DC_ENC_PYDANTIC);
 	CHECK_STR(js(o), "{\"x\":[\"+1\",\".5\",\"1.\",\"1\",\"1e\",\"--1\","
 	    "\"Infinity\",\"0.0\"]}");
 	json_object_put(o);
@@ -176,7 +178,7 @@ test_column_names(void)
 	dc_rows_free(res);
 
 	res = make_result(cols, 0, NULL, 0);
-	o = dc_result_columnar(res, 0);
+	o = dc_result_columnar(res, 0, DC_ENC_PYDANTIC);
 	CHECK_STR(js(o), "{}");
 	json_object_put(o);
 	dc_rows_free(res);
@@ -290,7 +292,7 @@ test_rows_neutral(void)
  * JSON mode) and json.dumps, as FastAPI 0.128 writes a response_model.
  */
 static void
-check_pg(int line, Oid oid, const char *v, const char *want)
+check_pg(int line, Oid oid, const char *v, enum dc_enc enc, const char *want)
 {
 	struct col c = { "x", oid };
 	const char *rows[1] = { v };
@@ -302,8 +304,8 @@ check_pg(int line, Oid oid, const char *v, const char *want)
 	if (res == NULL)
 		return;
 	dc_jw_init(&w);
-	dc_result_write_value(&w, res, 0, 0);
-	o = dc_result_value(res, 0, 0);
+	dc_result_write_value(&w, res, 0, 0, enc);
+	o = dc_result_value(res, 0, 0, enc);
 	t_checks++;
 	if (w.err || strcmp(w.buf, want) != 0 || strcmp(js(o), want) != 0) {
 		t_failures++;
@@ -315,7 +317,10 @@ check_pg(int line, Oid oid, const char *v, const char *want)
 	dc_rows_free(res);
 }
 
-#define PG(oid, v, want)	check_pg(__LINE__, (oid), (v), (want))
+#define PG(oid, v, want)	check_pg(__LINE__, (oid), (v), DC_ENC_PYDANTIC, \
+				    (want))
+#define WS(oid, v, want)	check_pg(__LINE__, (oid), (v), DC_ENC_JSONABLE, \
+				    (want))
 
 static void
 test_datachat_values(void)
@@ -481,6 +486,70 @@ test_datachat_arrays(void)
 	PG(1007, "{{{{{{1}}}}}}", "[[[[[[1]]]]]]");
 }
 
+/*
+ * The WebSocket's values: asyncpg's value through FastAPI 0.128's
+ * jsonable_encoder and json.dumps (Python 3.11), as DataChat's /ws/chat
+ * complete event writes them; the other types as pydantic writes them.
+ */
+static void
+test_jsonable_values(void)
+{
+	/* Decimal: int without fraction digits, else float */
+	WS(1700, "450.00", "450.0");
+	WS(1700, "-450.00", "-450.0");
+	WS(1700, "0", "0");
+	WS(1700, "-0", "0");
+	WS(1700, "0.00", "0.0");
+	WS(1700, "-0.00", "-0.0");
+	WS(1700, "-0.5", "-0.5");
+	WS(1700, "1.10", "1.1");
+	WS(1700, "0.0000001", "1e-07");
+	WS(1700, "10000", "10000");
+	WS(1700, "-20000", "-20000");
+	WS(1700, "10000.00", "10000.0");
+	WS(1700, "007", "7");
+	WS(1700, "12345678901234567890.123456789", "1.2345678901234567e+19");
+	WS(1700, "123456789012345678901234567890",
+	    "123456789012345678901234567890");
+	WS(1700, "NaN", "null");	/* json.dumps: NaN, not JSON */
+	WS(1700, "Infinity", "null");
+	WS(1700, "1e5", "\"1e5\"");	/* never a driver's text */
+	/* datetime and time with a zone: isoformat(), "+00:00" */
+	WS(1184, "2026-11-29 20:47:39.19446+00",
+	    "\"2026-11-29T20:47:39.194460+00:00\"");
+	WS(1184, "2026-11-30 02:17:39+05:30", "\"2026-11-29T20:47:39+00:00\"");
+	WS(1184, "infinity", "\"9999-12-31T23:59:59.999999\"");
+	WS(1266, "12:00:00+00", "\"12:00:00+00:00\"");
+	WS(1266, "12:00:00.25+05:30", "\"12:00:00.250000+05:30\"");
+	WS(1114, "2026-11-29 20:47:39.19446", "\"2026-11-29T20:47:39.194460\"");
+	WS(1082, "2026-11-29", "\"2026-11-29\"");
+	WS(1083, "20:47:39.5", "\"20:47:39.500000\"");
+	/* timedelta: total_seconds() */
+	WS(1186, "1 day", "86400.0");
+	WS(1186, "-1 days +02:00:00", "-79200.0");
+	WS(1186, "00:00:00", "0.0");
+	WS(1186, "-00:00:01", "-1.0");
+	WS(1186, "00:00:00.5", "0.5");
+	WS(1186, "00:00:00.000001", "1e-06");
+	WS(1186, "1 year 2 mons 3 days 04:05:06.789", "36993906.789");
+	WS(1186, "-1 years -1 mons -5 days +00:00:03", "-34559997.0");
+	WS(1186, "838:59:59", "3020399.0");
+	/* the same as pydantic's */
+	WS(701, "1.5", "1.5");
+	WS(701, "NaN", "null");
+	WS(700, "1.1", "1.100000023841858");
+	WS(20, "-7", "-7");
+	WS(16, "t", "true");
+	WS(17, "\\x636166c3a9", "\"caf\xc3\xa9\"");
+	WS(2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+	    "\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"");
+	/* arrays: lists of those */
+	WS(1231, "{450.00,10000,NULL}", "[450.0,10000,null]");
+	WS(1185, "{\"2026-11-29 20:47:39+00\"}",
+	    "[\"2026-11-29T20:47:39+00:00\"]");
+	WS(1187, "{\"1 day\"}", "[86400.0]");
+}
+
 /* MySQL's rows: a Decimal built from the text keeps its zeros. */
 static void
 test_mysql_values(void)
@@ -516,7 +585,7 @@ test_mysql_values(void)
 		CHECK(dc_rows_set_col(r, 0, "x", cases[i].type) == DC_OK);
 		CHECK(dc_rows_add(r, &cell) == DC_OK);
 		dc_jw_init(&w);
-		dc_result_write_value(&w, r, 0, 0);
+		dc_result_write_value(&w, r, 0, 0, DC_ENC_PYDANTIC);
 		CHECK_STR(w.buf, cases[i].want);
 		dc_jw_free(&w);
 		dc_rows_free(r);
@@ -566,6 +635,7 @@ main(void)
 {
 	test_datachat_values();
 	test_datachat_arrays();
+	test_jsonable_values();
 	test_mysql_values();
 	test_values();
 	test_rows_neutral();

@@ -150,6 +150,7 @@ static const struct dc_dialect ch_dialect = {
 	    "database; quote identifiers with backticks when they need "
 	    "quoting.\n"
 	    "- No FORMAT or SETTINGS clause.\n",
+	.empty_names_columns = 1,
 };
 
 /* --- URLs and parameters --- */

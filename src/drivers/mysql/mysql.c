@@ -168,6 +168,7 @@ static const struct dc_dialect my_dialect = {
 	    "quoting; never use double quotes for identifiers.\n"
 	    "- Tables are in the connection's database: name them without a "
 	    "schema.\n",
+	.empty_names_columns = 1,
 };
 
 /* --- URLs and parameters --- */
