@@ -30,7 +30,8 @@
  *                      digits), with "+hh[:mm[:ss]]" for a time with time
  *                      zone
  *   DC_VT_TIMESTAMP    "YYYY-MM-DD HH:MM:SS[.f]", no zone (the same years,
- *                      " BC" and infinities as dates)
+ *                      " BC" and infinities as dates; up to 9 fraction
+ *                      digits from ClickHouse's DateTime64(9))
  *   DC_VT_TIMESTAMPTZ  the same followed by the offset of the session's
  *                      time zone, "+hh[:mm[:ss]]" ("2024-01-02 03:04:05+00",
  *                      " BC" after the offset)
@@ -60,6 +61,10 @@
  *                      "[0:1]={1,2}"), each element that type's text:
  *                      asyncpg reads it as a list (nested for more
  *                      dimensions) of the elements' values
+ *   DC_COL_INVALID_NULL  a DC_VT_DATE or DC_VT_TIMESTAMP whose text is no
+ *                      date Python can build (MySQL's 0000-00-00, a zero
+ *                      month or day) is None to the connector
+ *                      (mysql-connector): null, not the engine's text
  *
  * How a type is written as JSON is result.h's business, in one place.
  *
@@ -102,6 +107,7 @@ struct dc_col {
 #define DC_COL_NUMERIC_GROUPS	0x1u
 #define DC_COL_FLOAT4		0x2u
 #define DC_COL_ARRAY		0x4u
+#define DC_COL_INVALID_NULL	0x8u
 
 struct dc_cell {
 	const char	*v;		/* NUL-terminated text, NULL: SQL NULL */

@@ -528,7 +528,8 @@ parse_date(const char **s, struct civil *c)
 	return 0;
 }
 
-/* ".f" (1 to 6 digits) at *s, if any, into *us; -1 when malformed. */
+/* ".f" (1 digit or more; past 6 dropped) at *s, if any, into *us; -1 when
+   malformed. */
 static int
 parse_frac(const char **s, int *us)
 {
@@ -541,10 +542,14 @@ parse_frac(const char **s, int *us)
 	p++;
 	for (n = 0; n < 6 && *p >= '0' && *p <= '9'; n++)
 		*us = *us * 10 + (*p++ - '0');
-	if (n == 0 || (*p >= '0' && *p <= '9'))
+	if (n == 0)
 		return -1;
 	for (; n < 6; n++)
 		*us *= 10;
+	/* past the microsecond (ClickHouse's DateTime64(9)): dropped, as
+	   clickhouse-connect's floor division does */
+	while (*p >= '0' && *p <= '9')
+		p++;
 	*s = p;
 	return 0;
 }
@@ -987,7 +992,10 @@ value_of(const struct dc_rows *res, int row, int col, enum dc_enc enc,
 	}
 	if (conv_table[c.type].conv(&c, cell->v, cell->len, v) != 0) {
 		value_done(v);
-		value_text(v, V_STRING, cell->v, cell->len);
+		if (c.flags & DC_COL_INVALID_NULL)
+			v->kind = V_NULL;	/* the connector's None */
+		else
+			value_text(v, V_STRING, cell->v, cell->len);
 	}
 }
 

@@ -2,7 +2,9 @@
  * fuzz_values.c - a database value's text (whatever a target's rows hold)
  * written as DataChat writes it (result.c): the first byte picks the
  * column's neutral type, flags and the encoding (pydantic's or
- * jsonable_encoder's), the rest is the cell's text.
+ * jsonable_encoder's), the rest is the cell's text: its value / 14 holds
+ * the ARRAY, FLOAT4 and NUMERIC_GROUPS flags (bits 0-2), the encoding
+ * (bit 3) and INVALID_NULL (bit 4).
  *
  * Invariants: both writers (jsonw and json-c) give the same JSON, and it
  * is one JSON value json-c parses whole; an array column's value is a
@@ -36,13 +38,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *js;
 	struct dc_jw w;
 	enum dc_enc enc;
+	unsigned x;
 
 	if (size < 1 || (r = dc_rows_new(1)) == NULL)
 		return 0;
 	FUZZ_ASSERT(dc_rows_set_col(r, 0, "v", data[0] % DC_VT_NTYPES) ==
 	    DC_OK);
-	dc_rows_set_flags(r, 0, (unsigned)(data[0] / DC_VT_NTYPES) & 7u);
-	enc = (data[0] / DC_VT_NTYPES) & 8u ? DC_ENC_JSONABLE : DC_ENC_PYDANTIC;
+	x = (unsigned)(data[0] / DC_VT_NTYPES);
+	dc_rows_set_flags(r, 0, (x & 7u) | (x & 16u ? DC_COL_INVALID_NULL : 0));
+	enc = x & 8u ? DC_ENC_JSONABLE : DC_ENC_PYDANTIC;
 	cell.v = (const char *)data + 1;
 	cell.len = size - 1;
 	if (memchr(cell.v, '\0', cell.len) != NULL ||

@@ -187,6 +187,21 @@ def test_direct_sql_and_types(myd, mysql, shop):
     assert "s3cret" not in r.text and "mysql://" not in r.text
 
 
+def test_bit_and_dates_python_cannot_build(myd, mysql):
+    """mysql-connector reads BIT as an int and a date it cannot build
+    (zero dates, a zero month) as None: so does DataChat's data."""
+    d, _ = myd
+    db = mysql.create_db("modd")
+    mysql.admin("""SET SESSION sql_mode = '';
+        CREATE TABLE odd (bt bit(10), b1 bit(1), z date, zt datetime,
+                          zm date, ok date);
+        INSERT INTO odd VALUES (b'1000000001', b'1', '0000-00-00',
+            '0000-00-00 00:00:00', '2024-00-10', '2024-02-29')""", db)
+    j = ok_rows(sql(d, "SELECT * FROM odd", register(d, mysql, db)))
+    assert j["data"] == {"bt": [513], "b1": [1], "z": [None], "zt": [None],
+                         "zm": [None], "ok": ["2024-02-29"]}
+
+
 CATALOG_TABLES = ("list tables", "Show tables", "What tables are available?",
                   "which tables exist", "table list")
 CATALOG_COLUMNS = ("show columns in customers", "describe table customers",

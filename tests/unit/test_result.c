@@ -550,25 +550,41 @@ test_jsonable_values(void)
 	WS(1187, "{\"1 day\"}", "[86400.0]");
 }
 
-/* MySQL's rows: a Decimal built from the text keeps its zeros. */
+/*
+ * MySQL's (and ClickHouse's) rows: a Decimal built from the text keeps
+ * its zeros; a date mysql-connector cannot build is None (the driver
+ * flags its date columns); fraction digits past the microsecond are
+ * dropped (clickhouse-connect).
+ */
 static void
 test_mysql_values(void)
 {
 	static const struct {
 		int		 type;
+		unsigned	 flags;
 		const char	*v, *want;
 	} cases[] = {
-		{ DC_VT_DECIMAL, "10000", "\"10000\"" },
-		{ DC_VT_DECIMAL, "450.00", "\"450.00\"" },
-		{ DC_VT_FLOAT, "1.1", "1.1" },
-		{ DC_VT_TIMESTAMP, "2026-11-29 20:47:39.194460",
-		    "\"2026-11-29T20:47:39.194460\"" },
-		{ DC_VT_TIMESTAMP, "2026-11-29 20:47:39.10",
+		{ DC_VT_DECIMAL, 0, "10000", "\"10000\"" },
+		{ DC_VT_DECIMAL, 0, "450.00", "\"450.00\"" },
+		{ DC_VT_FLOAT, 0, "1.1", "1.1" },
+		{ DC_VT_TIMESTAMP, DC_COL_INVALID_NULL,
+		    "2026-11-29 20:47:39.194460", "\"2026-11-29T20:47:39.194460\"" },
+		{ DC_VT_TIMESTAMP, DC_COL_INVALID_NULL, "2026-11-29 20:47:39.10",
 		    "\"2026-11-29T20:47:39.100000\"" },
-		{ DC_VT_TIMESTAMP, "0000-00-00 00:00:00",
-		    "\"0000-00-00 00:00:00\"" },
-		{ DC_VT_INTERVAL, "-12:30:00.000000", "\"-PT12H30M\"" },
-		{ DC_VT_INTERVAL, "838:59:59.000000", "\"P34DT22H59M59S\"" },
+		{ DC_VT_TIMESTAMP, DC_COL_INVALID_NULL, "0000-00-00 00:00:00",
+		    "null" },
+		{ DC_VT_TIMESTAMP, DC_COL_INVALID_NULL, "2024-02-30 00:00:00",
+		    "null" },
+		{ DC_VT_DATE, DC_COL_INVALID_NULL, "0000-00-00", "null" },
+		{ DC_VT_DATE, DC_COL_INVALID_NULL, "2024-00-10", "null" },
+		{ DC_VT_DATE, DC_COL_INVALID_NULL, "2024-02-29", "\"2024-02-29\"" },
+		{ DC_VT_DATE, 0, "0000-00-00", "\"0000-00-00\"" },
+		{ DC_VT_INTERVAL, 0, "-12:30:00.000000", "\"-PT12H30M\"" },
+		{ DC_VT_INTERVAL, 0, "838:59:59.000000", "\"P34DT22H59M59S\"" },
+		{ DC_VT_TIMESTAMP, 0, "2024-02-29 12:34:56.123456789",
+		    "\"2024-02-29T12:34:56.123456\"" },
+		{ DC_VT_TIMESTAMP, 0, "1969-12-31 23:59:59.999999999",
+		    "\"1969-12-31T23:59:59.999999\"" },
 	};
 	struct dc_rows *r;
 	struct dc_cell cell;
@@ -583,6 +599,7 @@ test_mysql_values(void)
 		cell.v = cases[i].v;
 		cell.len = strlen(cell.v);
 		CHECK(dc_rows_set_col(r, 0, "x", cases[i].type) == DC_OK);
+		dc_rows_set_flags(r, 0, cases[i].flags);
 		CHECK(dc_rows_add(r, &cell) == DC_OK);
 		dc_jw_init(&w);
 		dc_result_write_value(&w, r, 0, 0, DC_ENC_PYDANTIC);

@@ -405,6 +405,7 @@ my_vtype(const MYSQL_FIELD *f)
 	if (is_json_text(f))
 		return DC_VT_JSON;
 	switch (f->type) {
+	case MYSQL_TYPE_BIT:		/* keep_row writes its number */
 	case MYSQL_TYPE_TINY:
 	case MYSQL_TYPE_SHORT:
 	case MYSQL_TYPE_LONG:
@@ -439,7 +440,6 @@ my_vtype(const MYSQL_FIELD *f)
 	case MYSQL_TYPE_LONG_BLOB:
 	case MYSQL_TYPE_BLOB:
 		return binary ? DC_VT_BYTES : DC_VT_TEXT;
-	case MYSQL_TYPE_BIT:
 	case MYSQL_TYPE_GEOMETRY:
 		return DC_VT_BYTES;
 	default:
@@ -781,10 +781,15 @@ rows_shape(struct myconn *mc, struct dc_job *j)
 	free(mc->cells);
 	if ((mc->cells = calloc(n > 0 ? n : 1, sizeof(*mc->cells))) == NULL)
 		return DC_ENOMEM;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (dc_rows_set_col(j->rows, (int)i, f[i].name,
 		    my_vtype(&f[i])) != DC_OK)
 			return DC_ENOMEM;
+		/* mysql-connector: a date it cannot build is None */
+		if (j->rows->cols[i].type == DC_VT_DATE ||
+		    j->rows->cols[i].type == DC_VT_TIMESTAMP)
+			dc_rows_set_flags(j->rows, (int)i, DC_COL_INVALID_NULL);
+	}
 	return DC_OK;
 }
 
@@ -815,6 +820,21 @@ hex_value(struct myconn *mc, const char *v, size_t len, size_t *outlen)
 }
 
 /*
+ * A BIT value (up to 8 bytes, most significant first) as the unsigned
+ * number mysql-connector reads, in buf.
+ */
+static size_t
+bit_value(const char *v, size_t len, char *buf, size_t bufsz)
+{
+	unsigned long long x = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		x = x << 8 | (unsigned char)v[i];
+	return (size_t)snprintf(buf, bufsz, "%llu", x);
+}
+
+/*
  * Keep one row (copied: the connector reuses its buffer).  0, DC_ENOMEM,
  * or DC_EFULL with *need, the row's bytes, when it does not fit the
  * budget: checked before any binary value is converted.
@@ -824,14 +844,17 @@ keep_row(struct myconn *mc, struct dc_job *j, MYSQL_ROW row, size_t *need)
 {
 	struct dc_rows *r = j->rows;
 	unsigned long *lens = mysql_fetch_lengths(mc->res);
-	char *hexcopy = NULL;
+	MYSQL_FIELD *f = mysql_fetch_fields(mc->res);
+	char *hexcopy = NULL, bits[24];
 	int i, rc;
 
 	*need = 0;
 	for (i = 0; i < r->ncols; i++)
 		if (row[i] != NULL)
 			*need += r->cols[i].type == DC_VT_BYTES ?
-			    2 * (size_t)lens[i] + 2 : (size_t)lens[i];
+			    2 * (size_t)lens[i] + 2 :
+			    f[i].type == MYSQL_TYPE_BIT ? sizeof(bits) :
+			    (size_t)lens[i];
 	if (r->max_bytes > 0 && *need > r->max_bytes - r->bytes)
 		return DC_EFULL;
 	for (i = 0; i < r->ncols; i++) {
@@ -846,6 +869,12 @@ keep_row(struct myconn *mc, struct dc_job *j, MYSQL_ROW row, size_t *need)
 			    mc->cells[i].len)) == NULL)
 				return DC_ENOMEM;
 			mc->cells[i].v = hexcopy;
+		} else if (row[i] != NULL && f[i].type == MYSQL_TYPE_BIT) {
+			mc->cells[i].len = bit_value(row[i], lens[i], bits,
+			    sizeof(bits));
+			if ((mc->cells[i].v = dc_rows_strdup(r, bits,
+			    mc->cells[i].len)) == NULL)
+				return DC_ENOMEM;
 		}
 	}
 	/*
