@@ -49,6 +49,7 @@ char		*dc_ch_bind(const char *sql, int nparams,
 
 /* The neutral type (rows.h) of a ClickHouse type name. */
 int		 dc_ch_vtype(const char *type);
+unsigned	 dc_ch_vflags(const char *type);
 
 /*
  * The text of a ClickHouse exception ("Code: 60, e.displayText() =

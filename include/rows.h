@@ -61,6 +61,9 @@
  *                      "[0:1]={1,2}"), each element that type's text:
  *                      asyncpg reads it as a list (nested for more
  *                      dimensions) of the elements' values
+ *   DC_COL_ARRAY_CH    with DC_COL_ARRAY: ClickHouse's array text instead
+ *                      ("[1,NULL]", "['a\\'b']", "[[1],[2]]"), which
+ *                      clickhouse-connect reads as a list too
  *   DC_COL_INVALID_NULL  a DC_VT_DATE or DC_VT_TIMESTAMP whose text is no
  *                      date Python can build (MySQL's 0000-00-00, a zero
  *                      month or day) is None to the connector
@@ -108,6 +111,7 @@ struct dc_col {
 #define DC_COL_FLOAT4		0x2u
 #define DC_COL_ARRAY		0x4u
 #define DC_COL_INVALID_NULL	0x8u
+#define DC_COL_ARRAY_CH		0x10u
 
 struct dc_cell {
 	const char	*v;		/* NUL-terminated text, NULL: SQL NULL */

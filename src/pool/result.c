@@ -275,7 +275,8 @@ conv_float(const struct dc_col *col, const char *s, size_t len,
 	(void)len;
 	if (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 ||
 	    strcmp(s, "-Infinity") == 0 || strcmp(s, "inf") == 0 ||
-	    strcmp(s, "-inf") == 0 || strcmp(s, "nan") == 0) {
+	    strcmp(s, "-inf") == 0 || strcmp(s, "+inf") == 0 ||
+	    strcmp(s, "nan") == 0 || strcmp(s, "-nan") == 0) {
 		v->kind = V_NULL;
 		return 0;
 	}
@@ -1043,6 +1044,8 @@ value_json(const struct value *v)
  * ("[0:1][1:2]=") when a lower bound is not 1, then "{" elements "}"
  * separated by ",", each a nested array, NULL, a double-quoted string
  * with backslash escapes, or bare text.  asyncpg ignores the bounds.
+ * ClickHouse's (DC_COL_ARRAY_CH) are "[" elements "]", strings, dates
+ * and the like single-quoted with C-like escapes ("\n", "\'").
  */
 #define ARRAY_MAXDIM	6		/* PostgreSQL's MAXDIM */
 
@@ -1052,7 +1055,30 @@ struct array_text {
 	const char	*end;
 	char		*scratch;	/* one element's text, unescaped */
 	int		 nomem;
+	char		 open, close, quote;	/* "{}\"" or "[]'" */
 };
+
+/* The character a ClickHouse escape "\c" stands for. */
+static char
+ch_unescape(char c)
+{
+	switch (c) {
+	case 'n':
+		return '\n';
+	case 't':
+		return '\t';
+	case 'r':
+		return '\r';
+	case 'b':
+		return '\b';
+	case 'f':
+		return '\f';
+	case '0':
+		return '\0';
+	default:
+		return c;
+	}
+}
 
 /* The element at a->p, its text unescaped into a->scratch: 0 or -1. */
 static int
@@ -1061,23 +1087,27 @@ array_element(struct array_text *a, struct json_object **out)
 	const char *start = a->p;
 	char *q = a->scratch;
 	struct value v;
-	int quoted = *a->p == '"';
+	int quoted = *a->p == a->quote;
 
 	*out = NULL;
 	if (quoted) {
-		for (a->p++; a->p < a->end && *a->p != '"'; a->p++) {
-			if (*a->p == '\\' && ++a->p == a->end)
+		for (a->p++; a->p < a->end && *a->p != a->quote; a->p++) {
+			if (*a->p != '\\')
+				*q++ = *a->p;
+			else if (++a->p == a->end)
 				return -1;
-			*q++ = *a->p;
+			else
+				*q++ = a->quote == '\'' ? ch_unescape(*a->p) :
+				    *a->p;
 		}
 		if (a->p == a->end)
 			return -1;
 		a->p++;
 	} else {
-		while (a->p < a->end && *a->p != ',' && *a->p != '}') {
-			if (*a->p == '"' || *a->p == '{' || *a->p == '\\' ||
-			    *a->p == ' ')
-				return -1;	/* array_out quotes these */
+		while (a->p < a->end && *a->p != ',' && *a->p != a->close) {
+			if (*a->p == a->quote || *a->p == a->open ||
+			    *a->p == '\\' || *a->p == ' ')
+				return -1;	/* the engine quotes these */
 			*q++ = *a->p++;
 		}
 		if (q == a->scratch)
@@ -1109,19 +1139,19 @@ array_nest(struct array_text *a, int depth, struct json_object **out)
 	int rc;
 
 	*out = NULL;
-	if (depth > ARRAY_MAXDIM || a->p == a->end || *a->p != '{')
+	if (depth > ARRAY_MAXDIM || a->p == a->end || *a->p != a->open)
 		return -1;
 	if ((list = json_object_new_array()) == NULL) {
 		a->nomem = 1;
 		return -1;
 	}
-	if (*++a->p == '}') {
+	if (*++a->p == a->close) {
 		a->p++;
 		*out = list;
 		return 0;
 	}
 	for (;;) {
-		if (a->p < a->end && *a->p == '{')
+		if (a->p < a->end && *a->p == a->open)
 			rc = array_nest(a, depth + 1, &e);
 		else
 			rc = array_element(a, &e);
@@ -1134,7 +1164,7 @@ array_nest(struct array_text *a, int depth, struct json_object **out)
 			a->p++;
 			continue;
 		}
-		if (a->p < a->end && *a->p == '}')
+		if (a->p < a->end && *a->p == a->close)
 			break;
 		json_object_put(list);
 		return -1;
@@ -1155,11 +1185,18 @@ array_json(const struct dc_col *c, const struct dc_cell *cell)
 	struct json_object *o = NULL;
 
 	a.elem = *c;
-	a.elem.flags &= ~DC_COL_ARRAY;
+	a.elem.flags &= ~(DC_COL_ARRAY | DC_COL_ARRAY_CH);
 	a.p = cell->v;
 	a.end = cell->v + cell->len;
 	a.nomem = 0;
-	if (a.p < a.end && *a.p == '[') {
+	a.open = '{';
+	a.close = '}';
+	a.quote = '"';
+	if (c->flags & DC_COL_ARRAY_CH) {
+		a.open = '[';
+		a.close = ']';
+		a.quote = '\'';
+	} else if (a.p < a.end && *a.p == '[') {
 		/* the bounds: "[lo:hi]" per dimension, then "=" */
 		while (a.p < a.end && strchr("[]:-0123456789", *a.p) != NULL)
 			a.p++;

@@ -4,7 +4,8 @@
  * column's neutral type, flags and the encoding (pydantic's or
  * jsonable_encoder's), the rest is the cell's text: its value / 14 holds
  * the ARRAY, FLOAT4 and NUMERIC_GROUPS flags (bits 0-2), the encoding
- * (bit 3) and INVALID_NULL (bit 4).
+ * (bit 3) and, with bit 4, ClickHouse's arrays (bit 0 set too) or
+ * INVALID_NULL.
  *
  * Invariants: both writers (jsonw and json-c) give the same JSON, and it
  * is one JSON value json-c parses whole; an array column's value is a
@@ -45,7 +46,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(dc_rows_set_col(r, 0, "v", data[0] % DC_VT_NTYPES) ==
 	    DC_OK);
 	x = (unsigned)(data[0] / DC_VT_NTYPES);
-	dc_rows_set_flags(r, 0, (x & 7u) | (x & 16u ? DC_COL_INVALID_NULL : 0));
+	dc_rows_set_flags(r, 0, (x & 7u) | (!(x & 16u) ? 0 : (x & 1u) ?
+	    DC_COL_ARRAY | DC_COL_ARRAY_CH : DC_COL_INVALID_NULL));
 	enc = x & 8u ? DC_ENC_JSONABLE : DC_ENC_PYDANTIC;
 	cell.v = (const char *)data + 1;
 	cell.len = size - 1;

@@ -171,8 +171,15 @@ def test_direct_sql_and_types(chd):
     assert data["ts"] == ["2024-02-29T12:34:56", None]   # naive datetime
     assert data["u"] == ["61f0c404-5cb3-11e7-907b-a6006ad3dba0", None]
     assert data["e"] == ["a", "b"]
-    assert data["arr"] == ["[1,2]", "[]"]
+    assert data["arr"] == [[1, 2], []]              # clickhouse-connect's lists
     assert data["fs"] == ["ab", "abcd"]
+    # Float32 widened to a double, arrays of any depth as lists
+    j = ok_rows(sql(d, "SELECT toFloat32(1.1) AS f4, ['a''b', 'c\\td'] AS sa,"
+                       " [[1, 2], [3]] AS nested, [1, NULL] AS na,"
+                       " [toDate('2024-02-29')] AS da", ids["a"]))
+    assert j["data"] == {"f4": [1.100000023841858], "sa": [["a'b", "c\td"]],
+                         "nested": [[[1, 2], [3]]], "na": [[1, None]],
+                         "da": [["2024-02-29"]]}
     j = ok_rows(sql(d, "SELECT 1 / 0 AS inf, 18446744073709551615 AS big, "
                        "toUInt8(1) = 1 AS yes", ids["a"]))
     assert j["data"] == {"inf": [None], "big": [18446744073709551615],

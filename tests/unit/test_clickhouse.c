@@ -220,7 +220,19 @@ test_bind_types_errors(void)
 	CHECK(dc_ch_vtype("DateTime64(3)") == DC_VT_TIMESTAMP);
 	CHECK(dc_ch_vtype("UUID") == DC_VT_UUID);
 	CHECK(dc_ch_vtype("Enum8('a' = 1)") == DC_VT_TEXT);
-	CHECK(dc_ch_vtype("Array(UInt8)") == DC_VT_OTHER);
+	CHECK(dc_ch_vtype("Array(UInt8)") == DC_VT_INT);
+	CHECK(dc_ch_vflags("Array(UInt8)") == (DC_COL_ARRAY | DC_COL_ARRAY_CH));
+	CHECK(dc_ch_vtype("Array(Array(Nullable(String)))") == DC_VT_TEXT);
+	CHECK(dc_ch_vflags("Array(Array(Nullable(String)))") ==
+	    (DC_COL_ARRAY | DC_COL_ARRAY_CH));
+	CHECK(dc_ch_vflags("Array(Float32)") ==
+	    (DC_COL_ARRAY | DC_COL_ARRAY_CH | DC_COL_FLOAT4));
+	CHECK(dc_ch_vflags("Float32") == DC_COL_FLOAT4);
+	CHECK(dc_ch_vflags("Nullable(Float64)") == 0);
+	CHECK(dc_ch_vtype("Array(Tuple(UInt8, String))") == DC_VT_OTHER);
+	CHECK(dc_ch_vflags("Array(Tuple(UInt8, String))") == 0);
+	CHECK(dc_ch_vtype("Array(") == DC_VT_OTHER);
+	CHECK(dc_ch_vtype("Array()") == DC_VT_OTHER);
 	CHECK(dc_ch_vtype("Nullable(Nothing)") == DC_VT_OTHER);
 	CHECK(dc_ch_vtype("Int") == DC_VT_OTHER);
 	CHECK(dc_ch_vtype("Int640") == DC_VT_OTHER);

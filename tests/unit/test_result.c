@@ -556,6 +556,8 @@ test_jsonable_values(void)
  * flags its date columns); fraction digits past the microsecond are
  * dropped (clickhouse-connect).
  */
+#define CH_ARRAY	(DC_COL_ARRAY | DC_COL_ARRAY_CH)
+
 static void
 test_mysql_values(void)
 {
@@ -585,6 +587,20 @@ test_mysql_values(void)
 		    "\"2024-02-29T12:34:56.123456\"" },
 		{ DC_VT_TIMESTAMP, 0, "1969-12-31 23:59:59.999999999",
 		    "\"1969-12-31T23:59:59.999999\"" },
+		/* ClickHouse arrays: clickhouse-connect's lists */
+		{ DC_VT_INT, CH_ARRAY, "[1,2]", "[1,2]" },
+		{ DC_VT_INT, CH_ARRAY, "[]", "[]" },
+		{ DC_VT_INT, CH_ARRAY, "[[1],[2,3],[]]", "[[1],[2,3],[]]" },
+		{ DC_VT_INT, CH_ARRAY, "[1,NULL]", "[1,null]" },
+		{ DC_VT_TEXT, CH_ARRAY, "['a\\'b','x\\ty','',NULL,'NULL']",
+		    "[\"a'b\",\"x\\ty\",\"\",null,\"NULL\"]" },
+		{ DC_VT_DATE, CH_ARRAY, "['2024-02-29']", "[\"2024-02-29\"]" },
+		{ DC_VT_FLOAT, CH_ARRAY | DC_COL_FLOAT4, "[1.1,inf,-nan]",
+		    "[1.100000023841858,null,null]" },
+		{ DC_VT_DECIMAL, CH_ARRAY, "[450.00,1.5]",
+		    "[\"450.00\",\"1.5\"]" },
+		{ DC_VT_INT, CH_ARRAY, "[1,2", "\"[1,2\"" },
+		{ DC_VT_INT, CH_ARRAY, "{1,2}", "\"{1,2}\"" },
 	};
 	struct dc_rows *r;
 	struct dc_cell cell;

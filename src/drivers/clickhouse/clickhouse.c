@@ -398,21 +398,23 @@ enum ch_colflag {
 	CF_FLOAT = 1 << 0,		/* inf, -inf, nan spelled as rows.h says */
 	CF_FIXED = 1 << 1,		/* FixedString: trailing NULs dropped */
 	CF_TEXT = 1 << 2,		/* no NUL bytes may stay */
+	CF_RAW = 1 << 3,		/* an Array: kept escaped (tsv_split) */
 };
 
-/* type without Nullable( and LowCardinality( around it, and its length. */
+/*
+ * type (n bytes, not NUL-terminated) without Nullable( and
+ * LowCardinality( around it; *len its new length.
+ */
 static const char *
-base_type(const char *type, size_t *len)
+base_type(const char *type, size_t n, size_t *len)
 {
-	size_t n = strlen(type);
-
 	for (;;) {
-		if (strncmp(type, "Nullable(", 9) == 0 && n > 10 &&
+		if (n > 10 && strncmp(type, "Nullable(", 9) == 0 &&
 		    type[n - 1] == ')') {
 			type += 9;
 			n -= 10;
-		} else if (strncmp(type, "LowCardinality(", 15) == 0 &&
-		    n > 16 && type[n - 1] == ')') {
+		} else if (n > 16 && strncmp(type, "LowCardinality(", 15) == 0 &&
+		    type[n - 1] == ')') {
 			type += 15;
 			n -= 16;
 		} else
@@ -430,8 +432,20 @@ type_is(const char *t, size_t n, const char *name)
 	return n >= l && strncmp(t, name, l) == 0 && (n == l || t[l] == '(');
 }
 
-int
-dc_ch_vtype(const char *type)
+/* "Array(T)" (n bytes): T, *en its length; NULL when t is no Array. */
+static const char *
+array_elem(const char *t, size_t n, size_t *en)
+{
+	if (n <= 7 || strncmp(t, "Array(", 6) != 0 || t[n - 1] != ')')
+		return NULL;
+	*en = n - 7;
+	return t + 6;
+}
+
+static unsigned	vflags(const char *type, size_t n);
+
+static int
+vtype(const char *type, size_t len)
 {
 	static const struct {
 		const char	*name;
@@ -457,22 +471,58 @@ dc_ch_vtype(const char *type)
 		{ "UUID", DC_VT_UUID },
 		{ "JSON", DC_VT_JSON },
 	};
-	const char *t;
-	size_t i, n;
+	const char *t, *e;
+	size_t i, n, en;
 
-	t = base_type(type, &n);
+	t = base_type(type, len, &n);
+	if ((e = array_elem(t, n, &en)) != NULL)
+		/* an array: its elements' type, when result.c reads it */
+		return vflags(t, n) & DC_COL_ARRAY ? vtype(e, en) : DC_VT_OTHER;
 	for (i = 0; i < DC_ARRAY_SIZE(types); i++)
 		if (type_is(t, n, types[i].name))
 			return types[i].vt;
 	return DC_VT_OTHER;
 }
 
+/*
+ * How clickhouse-connect reads the type (rows.h's DC_COL_*): Float32
+ * widened to a double; an Array (of a type known here) as a list.
+ */
+static unsigned
+vflags(const char *type, size_t len)
+{
+	const char *t, *e;
+	size_t n, en;
+
+	t = base_type(type, len, &n);
+	if ((e = array_elem(t, n, &en)) != NULL) {
+		if (vtype(e, en) == DC_VT_OTHER)
+			return 0;	/* Array(Tuple(...)) and such: the text */
+		return vflags(e, en) | DC_COL_ARRAY | DC_COL_ARRAY_CH;
+	}
+	return type_is(t, n, "Float32") ? DC_COL_FLOAT4 : 0;
+}
+
+int
+dc_ch_vtype(const char *type)
+{
+	return vtype(type, strlen(type));
+}
+
+unsigned
+dc_ch_vflags(const char *type)
+{
+	return vflags(type, strlen(type));
+}
+
 static int
 col_flags(const char *type)
 {
 	size_t n;
-	const char *t = base_type(type, &n);
+	const char *t = base_type(type, strlen(type), &n);
 
+	if (dc_ch_vflags(type) & DC_COL_ARRAY)
+		return CF_RAW;	/* result.c reads the whole text */
 	switch (dc_ch_vtype(type)) {
 	case DC_VT_FLOAT:
 		return CF_FLOAT;
@@ -557,9 +607,13 @@ tsv_unescape(char *s, size_t n)
 /*
  * Split line [s, s + n) at tabs into ncols fields, NUL-terminated and
  * unescaped in place, into cells (\N: NULL).  -1 when the count differs.
+ * A field whose flags (NULL: none) have CF_RAW stays escaped: an Array's
+ * elements are escaped once, for the array and the line at a time, so
+ * only result.c, which knows the quotes, can read them.
  */
 static int
-tsv_split(char *s, size_t n, struct dc_cell *cells, int ncols)
+tsv_split(char *s, size_t n, struct dc_cell *cells, int ncols,
+    const int *flags)
 {
 	size_t start = 0, i;
 	int k = 0;
@@ -572,7 +626,8 @@ tsv_split(char *s, size_t n, struct dc_cell *cells, int ncols)
 		if (i - start == 2 && s[start] == '\\' && s[start + 1] == 'N')
 			cells[k].v = NULL;
 		else {
-			cells[k].len = tsv_unescape(s + start, i - start);
+			cells[k].len = flags != NULL && (flags[k] & CF_RAW) ?
+			    i - start : tsv_unescape(s + start, i - start);
 			s[start + cells[k].len] = '\0';
 			cells[k].v = s + start;
 		}
@@ -612,8 +667,8 @@ tsv_columns(struct dc_ch_tsv *p, char *types, size_t n)
 	if (names == NULL || tys == NULL || p->cells == NULL ||
 	    p->flags == NULL || (p->rows = dc_rows_new(ncols)) == NULL)
 		goto out;
-	if (tsv_split(p->names, p->nameslen, names, ncols) == -1 ||
-	    tsv_split(types, n, tys, ncols) == -1) {
+	if (tsv_split(p->names, p->nameslen, names, ncols, NULL) == -1 ||
+	    tsv_split(types, n, tys, ncols, NULL) == -1) {
 		rc = tsv_fail(p, DC_EINVAL, "the response's names and types "
 		    "do not match");
 		goto out;
@@ -628,6 +683,7 @@ tsv_columns(struct dc_ch_tsv *p, char *types, size_t n)
 		if (dc_rows_set_col(p->rows, i, names[i].v,
 		    dc_ch_vtype(tys[i].v)) != DC_OK)
 			goto out;
+		dc_rows_set_flags(p->rows, i, dc_ch_vflags(tys[i].v));
 	}
 	rc = DC_OK;
 out:
@@ -717,7 +773,7 @@ tsv_line(struct dc_ch_tsv *p, char *s, size_t n)
 		p->capped = 1;	/* a row past max_rows + 1: drop the rest */
 		return DC_OK;
 	}
-	if (tsv_split(s, n, p->cells, p->rows->ncols) == -1)
+	if (tsv_split(s, n, p->cells, p->rows->ncols, p->flags) == -1)
 		return tsv_fail(p, DC_EINVAL, "a row of the response does not "
 		    "have its columns");
 	for (i = 0; i < p->rows->ncols; i++)
