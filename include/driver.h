@@ -305,7 +305,8 @@ struct dc_conn {
 	int		 inuse;
 	uint64_t	 gen;
 	uint64_t	 last_used_ms;
-	uint64_t	 progress_us;
+	uint64_t	 progress_us;	/* the head job became the head */
+	uint64_t	 io_us;		/* bytes last arrived: dc_conn_progress */
 	struct dc_conn	*flush_next;
 	struct evdns_getaddrinfo_request *dns_req;
 	char		*pending_url;
@@ -352,7 +353,10 @@ struct dc_job {
 	char		 sqlstate[6];
 	int		 retried;
 	int		 cancelled;
-	uint64_t	 sent_us;
+	uint64_t	 queued_us;	/* dc_pool_query() */
+	uint64_t	 sent_us;	/* its last run was sent */
+	uint64_t	 head_us;	/* it reached the head of its connection */
+	uint64_t	 first_us;	/* bytes arrived while it was the head */
 	char		*probe_url;
 
 	/* the driver's per-job state: ops->job_size bytes, zeroed before
@@ -383,6 +387,13 @@ void		 dc_conn_job_done(struct dc_conn *c, int requeue);
 void		 dc_conn_answer_and_close(struct dc_conn *c);
 void		 dc_conn_broken(struct dc_conn *c, const char *why);
 void		 dc_conn_restart_target(struct dc_conn *c);
+
+/*
+ * Bytes arrived on c (call it from ops->io when its socket was readable):
+ * c makes progress, and its head job's first result is on its way (the
+ * per-query timing in /metrics).  Runs no callback.
+ */
+void		 dc_conn_progress(struct dc_conn *c);
 
 /* After ops->reset, or whenever a blocked c is usable again. */
 void		 dc_conn_idle(struct dc_conn *c);

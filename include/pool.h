@@ -104,6 +104,13 @@ void		 dc_pool_sync(struct dc_pool *pool);
 /* Close the connections of one target (id) or of all (NULL). */
 void		 dc_pool_invalidate(struct dc_pool *pool, const uint8_t *id);
 
+/*
+ * Upper bounds (microseconds) of the query phase histograms (shreg.h,
+ * enum dc_query_phase), and the phases' names for /metrics.
+ */
+extern const uint64_t dc_query_bounds_us[DC_METRIC_QBUCKETS - 1];
+extern const char *const dc_query_phase_names[DC_QP_N];
+
 /* The worker this pool belongs to. */
 struct dc_worker *dc_pool_worker(const struct dc_pool *pool);
 

@@ -52,6 +52,21 @@ struct dc_entry {
 
 #define DC_METRIC_ROUTES	64	/* route index; the last is "unmatched" */
 #define DC_METRIC_BUCKETS	12	/* request duration histogram */
+#define DC_METRIC_QBUCKETS	12	/* query phase histograms */
+
+/*
+ * The phases of a target query, each timed from when it was queued
+ * (pool.c, job_timing): until it was sent, how long it then waited behind
+ * other queries on its connection, until its first result arrived, until
+ * it was answered.
+ */
+enum dc_query_phase {
+	DC_QP_QUEUE = 0,
+	DC_QP_BEHIND,
+	DC_QP_FIRST,
+	DC_QP_TOTAL,
+	DC_QP_N
+};
 #define DC_METRIC_TARGETS	32	/* per-target counters per worker */
 
 /* Per-target counters of one worker; id all zero = free. */
@@ -84,6 +99,10 @@ struct dc_worker_stats {
 	uint64_t	 queries_failed;
 	uint64_t	 queries_pipelined;	/* sent behind another job */
 	uint64_t	 queries_requeued;	/* sent again, not run or lost */
+	/* enum dc_query_phase; bounds dc_query_bounds_us, last: +Inf */
+	uint64_t	 query_phase_bucket[DC_QP_N][DC_METRIC_QBUCKETS];
+	uint64_t	 query_phase_us_sum[DC_QP_N];
+	uint64_t	 query_phase_us_max[DC_QP_N];
 	uint64_t	 llm_calls;
 	uint64_t	 status_2xx, status_4xx, status_5xx;
 	uint64_t	 llm_errors;

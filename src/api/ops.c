@@ -17,6 +17,7 @@
 #include "dc.h"
 #include "http.h"
 #include "jsonw.h"
+#include "pool.h"
 #include "tokens.h"
 #include "shreg.h"
 #include "target.h"
@@ -187,6 +188,69 @@ metric_one(struct mbuf *b, const char *name, const char *type,
 	mprintf(b, "%s %llu\n", name, (unsigned long long)value);
 }
 
+/*
+ * Where target queries' time went (pool.c, job_timing): one histogram
+ * per phase, summed over the workers, and each phase's longest time.
+ */
+static void
+metric_query_phases(struct mbuf *b, struct dc_shreg *reg)
+{
+	uint64_t bk[DC_QP_N][DC_METRIC_QBUCKETS], sum[DC_QP_N], max[DC_QP_N];
+	const struct dc_worker_stats *st;
+	uint64_t cum, v;
+	int i, ph, k;
+
+	memset(bk, 0, sizeof(bk));
+	memset(sum, 0, sizeof(sum));
+	memset(max, 0, sizeof(max));
+	for (i = 0; i < DC_MAX_WORKERS; i++) {
+		st = dc_shreg_stats(reg, i);
+		if (st == NULL || LOAD(st->pid) == 0)
+			continue;
+		for (ph = 0; ph < DC_QP_N; ph++) {
+			for (k = 0; k < DC_METRIC_QBUCKETS; k++)
+				bk[ph][k] += LOAD(st->query_phase_bucket[ph][k]);
+			sum[ph] += LOAD(st->query_phase_us_sum[ph]);
+			v = LOAD(st->query_phase_us_max[ph]);
+			if (v > max[ph])
+				max[ph] = v;
+		}
+	}
+	metric_head(b, "datachatd_query_phase_seconds", "histogram",
+	    "Where target queries' time went, each phase from when the query "
+	    "was queued: until sent (queue), waiting behind other queries on "
+	    "its connection (behind), until its first result arrived "
+	    "(first_result), until answered (total).");
+	for (ph = 0; ph < DC_QP_N; ph++) {
+		cum = 0;
+		for (k = 0; k < DC_METRIC_QBUCKETS; k++) {
+			cum += bk[ph][k];
+			if (k < DC_METRIC_QBUCKETS - 1)
+				mprintf(b, "datachatd_query_phase_"
+				    "seconds_bucket{phase=\"%s\",le=\"%g\"} "
+				    "%llu\n", dc_query_phase_names[ph],
+				    (double)dc_query_bounds_us[k] / 1e6,
+				    (unsigned long long)cum);
+			else
+				mprintf(b, "datachatd_query_phase_"
+				    "seconds_bucket{phase=\"%s\",le=\"+Inf\"} "
+				    "%llu\n", dc_query_phase_names[ph],
+				    (unsigned long long)cum);
+		}
+		mprintf(b, "datachatd_query_phase_seconds_sum{phase="
+		    "\"%s\"} %.6f\ndatachatd_query_phase_seconds_count{phase="
+		    "\"%s\"} %llu\n", dc_query_phase_names[ph],
+		    (double)sum[ph] / 1e6, dc_query_phase_names[ph],
+		    (unsigned long long)cum);
+	}
+	metric_head(b, "datachatd_query_phase_seconds_max", "gauge",
+	    "The longest time of each query phase since the workers started.");
+	for (ph = 0; ph < DC_QP_N; ph++)
+		mprintf(b, "datachatd_query_phase_seconds_max{phase="
+		    "\"%s\"} %.6f\n", dc_query_phase_names[ph],
+		    (double)max[ph] / 1e6);
+}
+
 static void
 add_targets(struct target_sum *sum, int *n, const struct dc_target_stats *t)
 {
@@ -333,6 +397,7 @@ metrics(struct dc_req *r)
 	metric_one(b, "datachatd_queries_requeued_total", "counter",
 	    "Statements sent again: refused after the one before them failed, "
 	    "or their connection closed.", qagain);
+	metric_query_phases(b, w->reg);
 	metric_one(b, "datachatd_llm_calls_total", "counter",
 	    "Calls to the LLM provider.",
 	    (uint64_t)(llm));

@@ -111,6 +111,18 @@ struct dc_pool {
 	struct drvstate	*drvs;
 };
 
+const uint64_t dc_query_bounds_us[DC_METRIC_QBUCKETS - 1] = {
+	250, 500, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000,
+	1000000
+};
+
+const char *const dc_query_phase_names[DC_QP_N] = {
+	[DC_QP_QUEUE] = "queue",
+	[DC_QP_BEHIND] = "behind",
+	[DC_QP_FIRST] = "first_result",
+	[DC_QP_TOTAL] = "total",
+};
+
 static void	 conn_close(struct dc_conn *c);
 static void	 conn_broken(struct dc_conn *c, const char *why);
 static void	 job_finish(struct dc_job *j);
@@ -303,6 +315,8 @@ job_reset(struct dc_job *j)
 	j->c = NULL;
 	j->answered = 0;
 	j->cut = 0;
+	j->head_us = 0;
+	j->first_us = 0;
 }
 
 /* --- targets --- */
@@ -641,6 +655,8 @@ conn_pop_job(struct dc_conn *c)
 	c->njobs--;
 	j->next = NULL;
 	j->c = NULL;
+	if (c->job != NULL && c->job->head_us == 0)
+		c->job->head_us = dc_now_us();
 	return j;
 }
 
@@ -654,6 +670,14 @@ conn_current(const struct dc_conn *c)
 	if (c->close_needed || c->t == NULL || c->gen != c->t->gen)
 		return 0;
 	return c->drv->current == NULL || c->drv->current(c);
+}
+
+void
+dc_conn_progress(struct dc_conn *c)
+{
+	c->io_us = dc_now_us();
+	if (c->job != NULL && c->job->first_us == 0)
+		c->job->first_us = c->io_us;
 }
 
 void
@@ -771,6 +795,7 @@ conn_send(struct dc_conn *c, struct dc_job *j)
 	if (c->job == NULL) {
 		c->job = j;
 		c->progress_us = j->sent_us;
+		j->head_us = j->sent_us;
 	} else {
 		c->jtail->next = j;
 		WSTAT(c->pool, queries_pipelined, 1);
@@ -1301,6 +1326,52 @@ target_kick(struct dc_pool_target *t)
 	}
 }
 
+/* A phase of j took us: into its worker's histogram, sum and maximum. */
+static void
+phase_add(struct dc_worker_stats *st, int phase, uint64_t us)
+{
+	int b;
+
+	for (b = 0; b < DC_METRIC_QBUCKETS - 1; b++)
+		if (us <= dc_query_bounds_us[b])
+			break;
+	__atomic_add_fetch(&st->query_phase_bucket[phase][b], 1,
+	    __ATOMIC_RELAXED);
+	__atomic_add_fetch(&st->query_phase_us_sum[phase], us,
+	    __ATOMIC_RELAXED);
+	/* only this worker writes its block: no compare-and-swap needed */
+	if (us > __atomic_load_n(&st->query_phase_us_max[phase],
+	    __ATOMIC_RELAXED))
+		__atomic_store_n(&st->query_phase_us_max[phase], us,
+		    __ATOMIC_RELAXED);
+}
+
+/*
+ * Where a target query's time went, from when it was queued: until it
+ * was (last) sent, behind other queries on its connection, until the
+ * first bytes of its results, until its answer.  A query that never got
+ * a connection spent all of it queued.
+ */
+static void
+job_timing(const struct dc_job *j)
+{
+	uint64_t now = dc_now_us(), sent, head, first, q = j->queued_us;
+	struct dc_worker_stats *st = j->pool->w->stats;
+
+	sent = j->sent_us >= q ? j->sent_us : now;
+	head = j->head_us >= sent ? j->head_us : sent;
+	first = j->first_us >= head ? j->first_us : now;
+	phase_add(st, DC_QP_QUEUE, sent - q);
+	phase_add(st, DC_QP_BEHIND, head - sent);
+	phase_add(st, DC_QP_FIRST, first - q);
+	phase_add(st, DC_QP_TOTAL, now - q);
+	log_debug("query timing: queued %.3f ms, behind others %.3f ms, "
+	    "first result %.3f ms, total %.3f ms (status %d%s)",
+	    (double)(sent - q) / 1e3, (double)(head - sent) / 1e3,
+	    (double)(first - q) / 1e3, (double)(now - q) / 1e3, j->status,
+	    j->retried ? ", retried" : "");
+}
+
 static void
 job_finish(struct dc_job *j)
 {
@@ -1322,6 +1393,7 @@ job_finish(struct dc_job *j)
 		r.truncated = r.cut_bytes = 1;
 	if (j->probe_url == NULL && !j->cancelled && j->t != NULL &&
 	    !j->t->is_sysdb) {
+		job_timing(j);
 		if (ok) {
 			WSTAT(j->pool, queries_ok, 1);
 			TSTAT(j->t, queries_ok, 1);
@@ -1346,6 +1418,7 @@ job_submit(struct dc_pool_target *t, struct dc_job *j, struct dc_job **jobp)
 		return DC_EFULL;
 	}
 	j->t = t;
+	j->queued_us = dc_now_us();
 	enqueue(t, j);
 	if (jobp != NULL)
 		*jobp = j;

@@ -1082,6 +1082,8 @@ my_io(struct dc_conn *c, short what)
 	MYSQL_ROW row = NULL;
 
 	mc->in_io = 1;
+	if ((what & EV_READ) && c->state == DC_CONN_BUSY)
+		dc_conn_progress(c);
 	if (mc->op < 0) {
 		my_next(mc);	/* ended without waiting: my_done_later */
 		goto out;

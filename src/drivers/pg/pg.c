@@ -1193,6 +1193,7 @@ pg_io(struct dc_conn *c, short what)
 			arm(pc, EV_READ | EV_PERSIST);
 	}
 	if (what & EV_READ) {
+		dc_conn_progress(c);
 		if (PQconsumeInput(pc->conn) == 0) {
 			dc_conn_broken(c, PQerrorMessage(pc->conn));
 			return;
