@@ -98,6 +98,7 @@ struct dc_config {
 	int		 target_idle_timeout;	/* seconds */
 	int		 max_target_connections;
 	int		 target_pipeline_depth;
+	int		 target_stall_timeout;	/* ms */
 	char		*resolv_conf;
 	char		*cors_origins;		/* comma-separated origins */
 	int		 ws_idle_timeout;	/* seconds */

@@ -307,6 +307,8 @@ struct dc_conn {
 	uint64_t	 last_used_ms;
 	uint64_t	 progress_us;	/* the head job became the head */
 	uint64_t	 io_us;		/* bytes last arrived: dc_conn_progress */
+	int		 depth;		/* pipeline depth it may take now, 0: the
+					   configured one (lowered by a stall) */
 	struct dc_conn	*flush_next;
 	struct evdns_getaddrinfo_request *dns_req;
 	char		*pending_url;
@@ -352,6 +354,7 @@ struct dc_job {
 	char		 error[512];
 	char		 sqlstate[6];
 	int		 retried;
+	int		 moved;		/* off a stalled connection (times) */
 	int		 cancelled;
 	uint64_t	 queued_us;	/* dc_pool_query() */
 	uint64_t	 sent_us;	/* its last run was sent */

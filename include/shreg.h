@@ -99,6 +99,8 @@ struct dc_worker_stats {
 	uint64_t	 queries_failed;
 	uint64_t	 queries_pipelined;	/* sent behind another job */
 	uint64_t	 queries_requeued;	/* sent again, not run or lost */
+	uint64_t	 queries_moved;		/* off a stalled connection */
+	uint64_t	 target_conns_stalled;	/* made no progress for the bound */
 	/* enum dc_query_phase; bounds dc_query_bounds_us, last: +Inf */
 	uint64_t	 query_phase_bucket[DC_QP_N][DC_METRIC_QBUCKETS];
 	uint64_t	 query_phase_us_sum[DC_QP_N];

@@ -290,6 +290,7 @@ metrics(struct dc_req *r)
 	uint64_t dur_us = 0, llm = 0, llm_err = 0, llm_ms = 0, open = 0;
 	uint64_t opened = 0, failed = 0, qok = 0, qbad = 0, cum = 0;
 	uint64_t qpiped = 0, qagain = 0, conns = 0, slow = 0, refused = 0;
+	uint64_t qmoved = 0, stalled = 0;
 	const char *method, *pattern;
 	char ids[DC_UUID_STR_LEN + 1];
 	int i, j, k, nworkers = 0, ntargets = 0;
@@ -325,6 +326,8 @@ metrics(struct dc_req *r)
 		slow += LOAD(st->conns_timed_out);
 		refused += LOAD(st->requests_refused);
 		qagain += LOAD(st->queries_requeued);
+		qmoved += LOAD(st->queries_moved);
+		stalled += LOAD(st->target_conns_stalled);
 		add_targets(tsum, &ntargets, st->targets);
 	}
 
@@ -397,6 +400,13 @@ metrics(struct dc_req *r)
 	metric_one(b, "datachatd_queries_requeued_total", "counter",
 	    "Statements sent again: refused after the one before them failed, "
 	    "or their connection closed.", qagain);
+	metric_one(b, "datachatd_queries_moved_total", "counter",
+	    "Statements moved to another connection from behind one that made "
+	    "no progress for target_stall_timeout.", qmoved);
+	metric_one(b, "datachatd_target_connections_stalled_total", "counter",
+	    "Times a target connection made no progress for "
+	    "target_stall_timeout while statements waited behind its first.",
+	    stalled);
 	metric_query_phases(b, w->reg);
 	metric_one(b, "datachatd_llm_calls_total", "counter",
 	    "Calls to the LLM provider.",

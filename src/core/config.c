@@ -141,6 +141,9 @@ const struct dc_config_key dc_config_keys[] = {
 	    "most connections a worker keeps to one target database"),
 	K(target_pipeline_depth, DC_CT_INT, "8", 1, NULL, 1, 64,
 	    "most queries a worker sends ahead on one target connection"),
+	K(target_stall_timeout, DC_CT_INT, "20", 1, NULL, 1, 60000,
+	    "milliseconds queries wait behind a target connection that makes "
+	    "no progress before they move to another"),
 	K(resolv_conf, DC_CT_STRING, "/etc/resolv.conf", 0, NULL, 0, 0,
 	    "resolver configuration for target host names"),
 	K(allow_socket_targets, DC_CT_BOOL, "no", 1, NULL, 0, 0,

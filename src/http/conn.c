@@ -35,7 +35,9 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -568,6 +570,7 @@ adopt(evutil_socket_t fd, short what, void *arg)
 	struct bufferevent *bev = c->bev;
 	bufferevent_data_cb rcb = NULL;
 	void *cbarg = NULL;
+	int one = 1;
 
 	bufferevent_getcb(bev, &rcb, NULL, NULL, &cbarg);
 	if (rcb == NULL || cbarg == NULL ||
@@ -585,6 +588,13 @@ adopt(evutil_socket_t fd, short what, void *arg)
 	}
 	c->evcon = cbarg;
 	c->loopback = local_is_loopback(c->fd);
+	/*
+	 * A reply leaves at once, whatever is unacknowledged before it
+	 * (Nagle would hold a short last segment until then, and a client
+	 * that delays its ACKs makes that up to 40 ms).  Fails on a unix
+	 * socket, where there is nothing to hold.
+	 */
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	evhttp_connection_set_closecb(c->evcon, conn_gone, c);
 	evtimer_assign(&c->timer, C.w->base, deadline, c);
 	arm(c, C.w->cfg->header_timeout);

@@ -30,7 +30,8 @@
  *
  * Choosing a connection.  A driver that pipelines (DC_DRV_PIPELINE) may
  * get up to target_pipeline_depth jobs per connection, answered in order.
- * When the target's jobs are quick, a job goes behind those of a busy
+ * When the target's jobs are quick (under a twentieth of
+ * target_stall_timeout on average), a job goes behind those of a busy
  * connection that made progress in the last PIPELINE_WINDOW_US (so not
  * behind a slow statement); else to an idle connection, else it waits for
  * one (or for a new one within max_target_connections).  Under load the
@@ -40,6 +41,21 @@
  * gets them in one read.  Jobs that did not run (the server skipped them
  * after an earlier one failed, or their connection had to close) go back
  * to the head of the queue.
+ *
+ * Stalls.  A job sent behind others still waits behind whatever happens
+ * to its connection afterwards: a statement that turns out slow, a
+ * backend or a socket that stops moving.  So no job waits behind a
+ * connection that made no progress (no bytes from the server, no job
+ * finished) for target_stall_timeout: a timer that runs while jobs are
+ * pipelined (pool_stall_check) moves the jobs behind the head of such a
+ * connection to the head of the queue, from where they go to another
+ * connection or to a new one within max_target_connections.  Their
+ * statements were sent already and will still run there: each leaves a
+ * ghost in its place (a cancelled copy, whose answer is dropped), so the
+ * driver reads the results it expects and the job is answered exactly
+ * once, by its new run.  Read-only jobs only: system database jobs never
+ * pipeline.  The stalled connection takes nothing behind its head
+ * (c->depth 1) and regains one job of depth per job it finishes.
  *
  * Cancelling a running job closes its connection after the driver's
  * abort (the server stops the statement).  A cancelled job still waiting
@@ -70,7 +86,7 @@
 
 #define MAX_QUEUE	1024	/* jobs waiting for one target, per worker */
 #define PIPELINE_WINDOW_US	2000	/* see target_pipeline_conn() */
-#define PIPELINE_FAST_US	1000
+#define PIPELINE_FAST_DIV	20	/* quick: svc_us under stall bound / 20 */
 #define SYSDB_CONNS	2
 
 /* SQLSTATEs of client-side connection failures (libpq's own). */
@@ -105,6 +121,8 @@ struct dc_pool {
 	struct dc_worker *w;
 	struct evdns_base *dns;		/* resolves target host names */
 	struct event	*flush_ev;	/* end of the loop pass: flush */
+	struct event	*stall_ev;	/* pool_stall_check(), while jobs are
+					   pipelined */
 	struct dc_conn	*to_flush;	/* connections with jobs to flush */
 	struct dc_pool_target *targets;
 	struct dc_conn	*probes;
@@ -128,6 +146,7 @@ static void	 conn_broken(struct dc_conn *c, const char *why);
 static void	 job_finish(struct dc_job *j);
 static void	 target_kick(struct dc_pool_target *t);
 static void	 target_close_stale(struct dc_pool_target *t);
+static void	 pool_stall_arm(struct dc_pool *p);
 
 struct dc_pool *
 dc_pool_new(struct dc_worker *w)
@@ -799,6 +818,7 @@ conn_send(struct dc_conn *c, struct dc_job *j)
 	} else {
 		c->jtail->next = j;
 		WSTAT(c->pool, queries_pipelined, 1);
+		pool_stall_arm(c->pool);
 	}
 	c->jtail = j;
 	c->njobs++;
@@ -916,6 +936,9 @@ job_timed(struct dc_conn *c, const struct dc_job *j)
 	svc = now > start ? now - start : 1;
 	t->svc_us = t->svc_us == 0 ? svc : (t->svc_us * 7 + svc) / 8;
 	c->progress_us = now;
+	/* a connection that stalled regains one job of depth per job done */
+	if (c->depth > 0 && ++c->depth >= c->w->cfg->target_pipeline_depth)
+		c->depth = 0;
 }
 
 void
@@ -1243,30 +1266,199 @@ conn_open(struct dc_pool *p, struct dc_pool_target *t,
 }
 
 /*
+ * A cancelled copy of j to stand in its place on its connection: the
+ * driver reads the results j's statements produce into it, and the pool
+ * drops them.  It owns nothing (no statements, no rows); NULL when out of
+ * memory.
+ */
+static struct dc_job *
+job_ghost(const struct dc_job *j)
+{
+	struct dc_job *g;
+	size_t jsz = j->c->drv->job_size;
+
+	assert(j->rows == NULL && !j->answered);
+	if ((g = malloc(sizeof(*g) + jsz)) == NULL)
+		return NULL;
+	memcpy(g, j, sizeof(*g) + jsz);
+	memset(g->sql, 0, sizeof(g->sql));
+	memset(g->params, 0, sizeof(g->params));
+	g->nstmts = 0;
+	g->probe_url = NULL;
+	g->cb = NULL;
+	g->arg = NULL;
+	g->cancelled = 1;
+	return g;
+}
+
+/*
+ * c made no progress for the stall bound while jobs wait behind its
+ * head: move them to the head of the queue, each leaving a ghost in its
+ * place, and let c take nothing behind its head until it catches up.
+ * The head itself stays: it is running (or its results are on their way),
+ * and moving it would run a slow statement twice.  Returns the number of
+ * jobs moved.
+ */
+static int
+conn_unstall(struct dc_conn *c)
+{
+	struct dc_pool_target *t = c->t;
+	struct dc_job *j, *g, **pp, *moved = NULL, **mp = &moved;
+	int n = 0;
+
+	assert(c->state == DC_CONN_BUSY && c->job != NULL && !t->is_sysdb);
+	for (pp = &c->job->next; (j = *pp) != NULL; pp = &(*pp)->next) {
+		if (j->cancelled || j->answered || j->rows != NULL ||
+		    (g = job_ghost(j)) == NULL)
+			continue;	/* its answer is dropped anyway, or no
+					   memory: it stays */
+		g->next = j->next;
+		*pp = g;
+		if (c->jtail == j)
+			c->jtail = g;
+		j->next = NULL;
+		job_reset(j);
+		j->moved++;
+		*mp = j;
+		mp = &j->next;
+		n++;
+	}
+	c->depth = 1;
+	if (n == 0)
+		return 0;
+	WSTAT(c->pool, target_conns_stalled, 1);
+	WSTAT(c->pool, queries_moved, n);
+	/* to the head of the queue, in the order they were sent */
+	for (mp = &moved, g = NULL; (j = *mp) != NULL; mp = &j->next)
+		g = j;
+	g->next = t->qhead;
+	t->qhead = moved;
+	if (t->qtail == NULL)
+		t->qtail = g;
+	t->qlen += n;
+	return n;
+}
+
+/* 1 when c made no progress for the stall bound (bound_us) by now. */
+static int
+conn_stalled(const struct dc_conn *c, uint64_t now, uint64_t bound_us)
+{
+	uint64_t last = c->io_us > c->progress_us ? c->io_us : c->progress_us;
+
+	return c->state == DC_CONN_BUSY && now - last >= bound_us;
+}
+
+/*
+ * 1 when jobs moved off c could go somewhere else: another connection
+ * that is idle or keeps making progress, or a new one within the cap.
+ * Else moving them would only run their statements twice, and they
+ * would still wait for c.
+ */
+static int
+target_can_take(const struct dc_pool_target *t, const struct dc_conn *c,
+    int limit, uint64_t now, uint64_t bound_us)
+{
+	const struct dc_conn *o;
+
+	if (t->nconns < limit)
+		return 1;
+	for (o = t->conns; o != NULL; o = o->next)
+		if (o != c && !o->close_needed && (o->state == DC_CONN_IDLE ||
+		    (o->state == DC_CONN_BUSY && !o->blocked &&
+		    !conn_stalled(o, now, bound_us))))
+			return 1;
+	return 0;
+}
+
+/*
+ * The stall timer: every connection that has jobs behind its head and
+ * made no progress (bytes from the server, a job finished, or its head
+ * sent) for target_stall_timeout gives them up (conn_unstall).  Runs
+ * every quarter of the bound while some connection has jobs pipelined,
+ * so no job waits behind a stalled one much longer than the bound.
+ */
+static void
+pool_stall_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct dc_pool *p = arg;
+	uint64_t now = dc_now_us();
+	uint64_t bound = (uint64_t)p->w->cfg->target_stall_timeout * 1000;
+	struct dc_pool_target *t;
+	struct dc_conn *c;
+	int again = 0, n;
+
+	for (t = p->targets; t != NULL; t = t->next) {
+		if (t->is_sysdb)
+			continue;
+		n = 0;
+		for (c = t->conns; c != NULL; c = c->next) {
+			if (c->state != DC_CONN_BUSY || c->njobs < 2)
+				continue;
+			if (conn_stalled(c, now, bound) && target_can_take(t, c,
+			    p->w->cfg->max_target_connections, now, bound))
+				n += conn_unstall(c);
+			else
+				again = 1;
+		}
+		if (n > 0) {
+			log_debug("%d queries moved off target connections that "
+			    "made no progress for %d ms", n,
+			    p->w->cfg->target_stall_timeout);
+			target_kick(t);
+		}
+	}
+	if (again)
+		pool_stall_arm(p);
+}
+
+/* Run pool_stall_check() soon, unless it is due already. */
+static void
+pool_stall_arm(struct dc_pool *p)
+{
+	int ms = p->w->cfg->target_stall_timeout / 4;
+	struct timeval tv;
+
+	if (p->stall_ev == NULL && (p->stall_ev = evtimer_new(p->w->base,
+	    pool_stall_check, p)) == NULL)
+		return;		/* no memory: jobs wait as they did */
+	if (evtimer_pending(p->stall_ev, NULL))
+		return;
+	if (ms < 1)
+		ms = 1;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(p->stall_ev, &tv);
+}
+
+/*
  * A busy connection that may take one more job behind the ones it runs,
  * or NULL.  Only where that pays: the target's jobs are quick (svc_us
- * under PIPELINE_FAST_US, so slow analytic statements get connections of
- * their own and run side by side), and the connection made progress (was
- * given work while idle, or finished a job) within PIPELINE_WINDOW_US,
- * so nothing waits behind a statement that turned out slow.  The least
- * loaded such connection.  Never when the driver or the target cannot
+ * under a PIPELINE_FAST_DIV'th of the stall bound, so slow analytic
+ * statements get connections of their own and run side by side, and a
+ * job rarely waits long enough behind another to be moved), and the
+ * connection made progress (was given work while idle, or finished a
+ * job) within PIPELINE_WINDOW_US, so nothing waits behind a statement
+ * that turned out slow.  A connection that stalled takes fewer (c->depth)
+ * until it catches up.  The least loaded such connection.  Never when the driver or the target cannot
  * (a transaction-pooling proxy may change the server session between
  * two jobs: DC_QUIRK_NO_PIPELINE).
  */
 static struct dc_conn *
-target_pipeline_conn(struct dc_pool_target *t, int depth)
+target_pipeline_conn(struct dc_pool_target *t, int depth, int stall_ms)
 {
 	struct dc_conn *c, *best = NULL;
-	uint64_t now;
+	uint64_t now, fast;
 
+	fast = (uint64_t)stall_ms * 1000 / PIPELINE_FAST_DIV;
 	if (t->is_sysdb || !(t->drv->caps & DC_DRV_PIPELINE) ||
 	    (t->quirks & DC_QUIRK_NO_PIPELINE) || depth < 2 ||
-	    t->svc_us == 0 || t->svc_us > PIPELINE_FAST_US)
+	    t->svc_us == 0 || t->svc_us > fast)
 		return NULL;
 	now = dc_now_us();
 	for (c = t->conns; c != NULL; c = c->next) {
 		if (c->state != DC_CONN_BUSY || c->blocked || c->njobs == 0 ||
-		    c->njobs >= depth || now - c->progress_us >
+		    c->njobs >= (c->depth > 0 && c->depth < depth ? c->depth :
+		    depth) || now - c->progress_us >
 		    PIPELINE_WINDOW_US || !conn_current(c))
 			continue;
 		if (best == NULL || c->njobs < best->njobs)
@@ -1291,7 +1483,8 @@ target_kick(struct dc_pool_target *t)
 	while ((j = t->qhead) != NULL) {
 		p = j->pool;
 		/* behind a busy connection that keeps up, then an idle one */
-		c = target_pipeline_conn(t, p->w->cfg->target_pipeline_depth);
+		c = target_pipeline_conn(t, p->w->cfg->target_pipeline_depth,
+		    p->w->cfg->target_stall_timeout);
 		if (c == NULL)
 			for (c = t->conns; c != NULL; c = c->next)
 				if (c->state == DC_CONN_IDLE && conn_current(c))
@@ -1366,10 +1559,10 @@ job_timing(const struct dc_job *j)
 	phase_add(st, DC_QP_FIRST, first - q);
 	phase_add(st, DC_QP_TOTAL, now - q);
 	log_debug("query timing: queued %.3f ms, behind others %.3f ms, "
-	    "first result %.3f ms, total %.3f ms (status %d%s)",
+	    "first result %.3f ms, total %.3f ms (status %d%s%s)",
 	    (double)(sent - q) / 1e3, (double)(head - sent) / 1e3,
 	    (double)(first - q) / 1e3, (double)(now - q) / 1e3, j->status,
-	    j->retried ? ", retried" : "");
+	    j->retried ? ", retried" : "", j->moved ? ", moved" : "");
 }
 
 static void
@@ -1699,6 +1892,8 @@ dc_pool_free(struct dc_pool *p)
 	}
 	if (p->flush_ev != NULL)
 		event_free(p->flush_ev);
+	if (p->stall_ev != NULL)
+		event_free(p->stall_ev);
 	if (p->dns != NULL)
 		evdns_base_free(p->dns, 1);	/* calls back closed lookups */
 	free(p);
