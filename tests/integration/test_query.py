@@ -860,9 +860,14 @@ def test_pipelined_queries_each_get_their_answer(daemon_factory, registry_env,
     statements behind a failed one run again, and the connection ends
     idle, not in a transaction."""
     db = pg.create_db("qpipe")
+    # Jobs pipeline while they take under target_stall_timeout / 20 on
+    # average: 1 s makes that 50 ms, which an ASan build on a loaded
+    # machine also reaches (the default's 1 ms it does not).  With one
+    # connection no job can move, so the bound changes nothing else.
     d = daemon_factory(workers=1, env=clean_env(registry_env),
                        conf={"max_target_connections": "1",
-                             "target_pipeline_depth": "8"}).start(
+                             "target_pipeline_depth": "8",
+                             "target_stall_timeout": "1000"}).start(
                                  wait_ready=True)
     t = register(d, "pipe", pg.url(db))
     import requests
