@@ -127,7 +127,10 @@ def main():
                     continue
                 side.out = side.out[n:]
                 rearm(side)
-            if not mask & selectors.EVENT_READ:
+            # a server side held since this batch of events was
+            # collected is not read either
+            if not mask & selectors.EVENT_READ or \
+                    not events(side) & selectors.EVENT_READ:
                 continue
             try:
                 data = side.sock.recv(65536)
