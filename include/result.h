@@ -57,9 +57,12 @@ void		 dc_result_cols_free(struct dc_result_cols *cols);
 /* Rows to show: the rows capped at max_rows (max_rows <= 0: no cap). */
 int		 dc_result_nrows(const struct dc_rows *res, int max_rows);
 
-/* One field as a JSON value (NULL for SQL NULL, json-c's null). */
-struct json_object *dc_result_value(const struct dc_rows *res, int row,
-		     int col, enum dc_enc enc);
+/*
+ * One field as a JSON value in *out (NULL for SQL NULL, json-c's null):
+ * DC_OK, or DC_ENOMEM with *out NULL.
+ */
+int		 dc_result_value(const struct dc_rows *res, int row, int col,
+		     enum dc_enc enc, struct json_object **out);
 
 /* ["a", "b"] */
 struct json_object *dc_result_columns(const struct dc_rows *res);

@@ -1155,7 +1155,9 @@ array_nest(struct array_text *a, int depth, struct json_object **out)
 			rc = array_nest(a, depth + 1, &e);
 		else
 			rc = array_element(a, &e);
-		if (rc != 0 || json_object_array_add(list, e) != 0) {
+		if (rc == 0 && json_object_array_add(list, e) != 0)
+			rc = -1, a->nomem = 1;
+		if (rc != 0) {
 			json_object_put(e);
 			json_object_put(list);
 			return -1;
@@ -1176,14 +1178,16 @@ array_nest(struct array_text *a, int depth, struct json_object **out)
 
 /*
  * An array cell as the list asyncpg gives; NULL when the text is not
- * array_out's (or no memory): the caller writes the text then.
+ * array_out's (the caller writes the text then), or with *nomem set
+ * when out of memory.
  */
 static struct json_object *
-array_json(const struct dc_col *c, const struct dc_cell *cell)
+array_json(const struct dc_col *c, const struct dc_cell *cell, int *nomem)
 {
 	struct array_text a;
 	struct json_object *o = NULL;
 
+	*nomem = 0;
 	a.elem = *c;
 	a.elem.flags &= ~(DC_COL_ARRAY | DC_COL_ARRAY_CH);
 	a.p = cell->v;
@@ -1203,13 +1207,16 @@ array_json(const struct dc_col *c, const struct dc_cell *cell)
 		if (a.p == a.end || *a.p++ != '=')
 			return NULL;
 	}
-	if ((a.scratch = malloc(cell->len + 1)) == NULL)
+	if ((a.scratch = malloc(cell->len + 1)) == NULL) {
+		*nomem = 1;
 		return NULL;
+	}
 	if (array_nest(&a, 1, &o) != 0 || a.p != a.end) {
 		json_object_put(o);
 		o = NULL;
 	}
 	free(a.scratch);
+	*nomem = a.nomem;
 	return o;
 }
 
@@ -1218,28 +1225,31 @@ static struct json_object *
 array_value(const struct dc_col *c, const struct dc_cell *cell)
 {
 	struct json_object *o;
+	int nomem;
 
 	assert(cell->v != NULL && (c->flags & DC_COL_ARRAY));
-	if ((o = array_json(c, cell)) == NULL)
+	if ((o = array_json(c, cell, &nomem)) == NULL && !nomem)
 		o = json_object_new_string_len(cell->v, (int)cell->len);
 	return o;
 }
 
-struct json_object *
+int
 dc_result_value(const struct dc_rows *res, int row, int col,
-    enum dc_enc enc)
+    enum dc_enc enc, struct json_object **out)
 {
 	const struct dc_cell *cell = dc_rows_cell(res, row, col);
 	struct dc_col c = col_of(res, col, enc);
-	struct json_object *o;
 	struct value v;
 
-	if (cell->v != NULL && (c.flags & DC_COL_ARRAY))
-		return array_value(&c, cell);
+	if (cell->v != NULL && (c.flags & DC_COL_ARRAY)) {
+		*out = array_value(&c, cell);
+		return *out != NULL ? DC_OK : DC_ENOMEM;
+	}
 	value_of(res, row, col, enc, &v);
-	o = value_json(&v);
+	*out = value_json(&v);
 	value_done(&v);
-	return o;
+	/* null is the value's own, or a constructor that failed */
+	return *out != NULL || v.kind == V_NULL ? DC_OK : DC_ENOMEM;
 }
 
 void
@@ -1355,6 +1365,7 @@ struct json_object *
 dc_result_columns(const struct dc_rows *res)
 {
 	struct dc_result_cols cols;
+	struct dc_jb b = { 0 };
 	struct json_object *a;
 	int i;
 
@@ -1362,61 +1373,77 @@ dc_result_columns(const struct dc_rows *res)
 		return NULL;
 	a = json_object_new_array_ext(cols.n);
 	for (i = 0; a != NULL && i < cols.n; i++)
-		json_object_array_add(a, json_object_new_string(cols.names[i]));
+		dc_jb_push(&b, a, json_object_new_string(cols.names[i]));
 	dc_result_cols_free(&cols);
-	return a;
+	return dc_jb_done(&b, a);
+}
+
+/*
+ * One field into obj under key (arr: pushed); a field that cannot be
+ * built fails the build (dc_jb_null keeps a SQL NULL's null).
+ */
+static void
+add_value(struct dc_jb *b, struct json_object *obj, const char *key,
+    struct json_object *arr, const struct dc_rows *res, int row, int col,
+    enum dc_enc enc)
+{
+	struct json_object *v;
+
+	if (dc_result_value(res, row, col, enc, &v) != DC_OK) {
+		b->failed = 1;
+		return;
+	}
+	if (v == NULL && arr == NULL)
+		dc_jb_null(b, obj, key);
+	else if (v == NULL && json_object_array_add(arr, NULL) != 0)
+		b->failed = 1;
+	else if (v != NULL && arr == NULL)
+		dc_jb_add(b, obj, key, v);
+	else if (v != NULL)
+		dc_jb_push(b, arr, v);
 }
 
 struct json_object *
 dc_result_columnar(const struct dc_rows *res, int nrows, enum dc_enc enc)
 {
 	struct dc_result_cols cols;
+	struct dc_jb b = { 0 };
 	struct json_object *o, *a;
 	int i, row;
 
 	if (dc_result_cols(res, &cols) != DC_OK)
 		return NULL;
 	o = json_object_new_object();
-	for (i = 0; o != NULL && i < cols.n; i++) {
+	for (i = 0; o != NULL && !b.failed && i < cols.n; i++) {
 		a = json_object_new_array_ext(nrows);
-		if (a == NULL) {
-			json_object_put(o);
-			o = NULL;
-			break;
-		}
-		for (row = 0; row < nrows; row++)
-			json_object_array_add(a, dc_result_value(res, row, i,
-			    enc));
-		json_object_object_add(o, cols.names[i], a);
+		for (row = 0; a != NULL && !b.failed && row < nrows; row++)
+			add_value(&b, NULL, NULL, a, res, row, i, enc);
+		dc_jb_add(&b, o, cols.names[i], a);
 	}
 	dc_result_cols_free(&cols);
-	return o;
+	return dc_jb_done(&b, o);
 }
 
 struct json_object *
 dc_result_rows(const struct dc_rows *res, int nrows)
 {
 	struct dc_result_cols cols;
+	struct dc_jb b = { 0 };
 	struct json_object *a, *o;
 	int i, row;
 
 	if (dc_result_cols(res, &cols) != DC_OK)
 		return NULL;
 	a = json_object_new_array_ext(nrows);
-	for (row = 0; a != NULL && row < nrows; row++) {
+	for (row = 0; a != NULL && !b.failed && row < nrows; row++) {
 		o = json_object_new_object();
-		if (o == NULL) {
-			json_object_put(a);
-			a = NULL;
-			break;
-		}
-		for (i = 0; i < cols.n; i++)
-			json_object_object_add(o, cols.names[i],
-			    dc_result_value(res, row, i, DC_ENC_PYDANTIC));
-		json_object_array_add(a, o);
+		for (i = 0; o != NULL && !b.failed && i < cols.n; i++)
+			add_value(&b, o, cols.names[i], NULL, res, row, i,
+			    DC_ENC_PYDANTIC);
+		dc_jb_push(&b, a, o);
 	}
 	dc_result_cols_free(&cols);
-	return a;
+	return dc_jb_done(&b, a);
 }
 
 int

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "dc.h"
 #include "driver.h"
+#include "jsonw.h"
 #include "log.h"
 #include "pool.h"
 #include "result.h"
@@ -226,52 +227,40 @@ dc_schema_free(struct dc_schema *s)
 	free(s);
 }
 
-static struct json_object *
-opt_string(const char *s)
-{
-	return s != NULL ? json_object_new_string(s) : NULL;
-}
-
 struct json_object *
 dc_schema_table_json(const struct dc_schema_table *t)
 {
+	struct dc_jb b = { 0 };
 	struct json_object *o = json_object_new_object(), *cols, *c;
 	int i;
 
 	cols = json_object_new_array_ext(t->ncols);
-	if (o == NULL || cols == NULL) {
-		json_object_put(o);
-		json_object_put(cols);
-		return NULL;
-	}
-	json_object_object_add(o, "schema_name", json_object_new_string(t->schema));
-	json_object_object_add(o, "table_name", json_object_new_string(t->name));
-	json_object_object_add(o, "row_count", t->row_count >= 0 ?
-	    json_object_new_int64(t->row_count) : NULL);
-	json_object_object_add(o, "table_type",
-	    json_object_new_string(t->table_type));
-	for (i = 0; i < t->ncols; i++) {
+	dc_jb_str(&b, o, "schema_name", t->schema);
+	dc_jb_str(&b, o, "table_name", t->name);
+	if (t->row_count >= 0)
+		dc_jb_add(&b, o, "row_count", json_object_new_int64(t->row_count));
+	else
+		dc_jb_null(&b, o, "row_count");
+	dc_jb_str(&b, o, "table_type", t->table_type);
+	for (i = 0; cols != NULL && !b.failed && i < t->ncols; i++) {
 		const struct dc_schema_column *col = &t->cols[i];
 
 		c = json_object_new_object();
-		json_object_object_add(c, "name",
-		    json_object_new_string(col->name));
-		json_object_object_add(c, "data_type",
-		    json_object_new_string(col->data_type));
-		json_object_object_add(c, "is_nullable",
+		dc_jb_str(&b, c, "name", col->name);
+		dc_jb_str(&b, c, "data_type", col->data_type);
+		dc_jb_add(&b, c, "is_nullable",
 		    json_object_new_boolean(col->nullable));
-		json_object_object_add(c, "is_primary_key",
+		dc_jb_add(&b, c, "is_primary_key",
 		    json_object_new_boolean(col->is_pk));
-		json_object_object_add(c, "is_foreign_key",
+		dc_jb_add(&b, c, "is_foreign_key",
 		    json_object_new_boolean(col->is_fk));
-		json_object_object_add(c, "foreign_table",
-		    opt_string(col->foreign_table));
-		json_object_object_add(c, "foreign_column",
-		    opt_string(col->foreign_column));
-		json_object_array_add(cols, c);
+		dc_jb_str(&b, c, "foreign_table", col->foreign_table);
+		dc_jb_str(&b, c, "foreign_column",
+		    col->foreign_column);
+		dc_jb_push(&b, cols, c);
 	}
-	json_object_object_add(o, "columns", cols);
-	return o;
+	dc_jb_add(&b, o, "columns", cols);
+	return dc_jb_done(&b, o);
 }
 
 /* --- the cache --- */

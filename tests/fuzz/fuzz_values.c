@@ -58,7 +58,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	dc_jw_init(&w);
 	dc_result_write_value(&w, r, 0, 0, enc);
-	o = dc_result_value(r, 0, 0, enc);
+	FUZZ_ASSERT(dc_result_value(r, 0, 0, enc, &o) == DC_OK);
 	FUZZ_ASSERT(!w.err);
 	js = o != NULL ? json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "null";

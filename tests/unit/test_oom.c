@@ -34,6 +34,9 @@
 
 #include "config.h"
 #include "convo.h"
+#include "result.h"
+#include "rows.h"
+#include "schema.h"
 #include "shreg.h"
 #include "t.h"
 
@@ -433,6 +436,32 @@ c_next_state(void)
 	return dc_convo_next_state(state, &turn, 3);
 }
 
+static struct dc_rows *rows;
+
+static struct json_object *
+c_rows(void)
+{
+	return dc_result_rows(rows, 2);
+}
+
+static struct json_object *
+c_columnar(void)
+{
+	return dc_result_columnar(rows, 2, DC_ENC_PYDANTIC);
+}
+
+static struct json_object *
+c_columns_list(void)
+{
+	return dc_result_columns(rows);
+}
+
+static struct json_object *
+c_table_json(void)
+{
+	return dc_schema_table_json(&schema.tables[0]);
+}
+
 static const struct tcase cases[] = {
 	{ "GET /tools", c_list_tools, 1, 0, 0 },
 	{ "list_tables", c_tables, 1, 0, 0 },
@@ -447,6 +476,10 @@ static const struct tcase cases[] = {
 	{ "dc_refused_rows_json", c_refused, 0, 0, 0 },
 	{ "dc_convo_turn_json", c_turn, 0, 0, 0 },
 	{ "dc_convo_from_client", c_from_client, 0, 0, 0 },
+	{ "dc_result_rows", c_rows, 0, 0, 0 },
+	{ "dc_result_columnar", c_columnar, 0, 0, 0 },
+	{ "dc_result_columns", c_columns_list, 0, 0, 0 },
+	{ "dc_schema_table_json", c_table_json, 0, 0, 0 },
 	/*
 	 * More than 11 keys: json-c 0.16 grows the object's table on the
 	 * 12th, and when that fails json_object_object_add() returns -1
@@ -611,6 +644,23 @@ setup(void)
 		abort();
 	run->r = &req;
 
+	/* rows of each kind of value: numbers, text, NULL, an array */
+	static const struct dc_cell cells[2][4] = {
+		{ { "7", 1 }, { "450.00", 6 }, { "ann", 3 },
+		  { "{1,NULL,3}", 10 } },
+		{ { "8", 1 }, { NULL, 0 }, { "bob", 3 }, { "{}", 2 } },
+	};
+	if ((rows = dc_rows_new(4)) == NULL ||
+	    dc_rows_set_col(rows, 0, "id", DC_VT_INT) != DC_OK ||
+	    dc_rows_set_col(rows, 1, "total", DC_VT_DECIMAL) != DC_OK ||
+	    dc_rows_set_col(rows, 2, "name", DC_VT_TEXT) != DC_OK ||
+	    dc_rows_set_col(rows, 3, "ids", DC_VT_INT) != DC_OK)
+		abort();
+	dc_rows_set_flags(rows, 3, DC_COL_ARRAY);
+	for (i = 0; i < 2; i++)
+		if (dc_rows_add(rows, cells[i]) != DC_OK)
+			abort();
+
 	history = json_tokener_parse("[{\"role\":\"user\",\"content\":"
 	    "\"revenue in 2025\"},{\"role\":\"assistant\",\"content\":"
 	    "\"4.1M\"},{\"role\":\"user\",\"content\":\"by month\"}]");
@@ -634,6 +684,7 @@ main(void)
 		check_case(&cases[i]);
 	json_object_put(history);
 	json_object_put(state);
+	dc_rows_free(rows);
 	free(run);
 	dc_shreg_destroy(w.reg);
 	dc_config_free(w.cfg);

@@ -305,7 +305,7 @@ check_pg(int line, Oid oid, const char *v, enum dc_enc enc, const char *want)
 		return;
 	dc_jw_init(&w);
 	dc_result_write_value(&w, res, 0, 0, enc);
-	o = dc_result_value(res, 0, 0, enc);
+	CHECK(dc_result_value(res, 0, 0, enc, &o) == DC_OK);
 	t_checks++;
 	if (w.err || strcmp(w.buf, want) != 0 || strcmp(js(o), want) != 0) {
 		t_failures++;
