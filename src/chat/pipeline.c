@@ -133,6 +133,9 @@ struct dc_chat {
 	uint64_t	 exec_start_ms;
 	uint64_t	 agent_ms;	/* when the current agent started */
 	struct dc_jw	 trace;		/* decision_trace, an open array */
+	struct dc_jb	 jb;		/* the trace's and the events' json-c
+					   details: a failed one fails the
+					   answer (out of memory) */
 	char		*session_summary;	/* as the request gave them */
 	struct json_object *session_state;
 
@@ -289,6 +292,31 @@ agent_start(struct dc_chat *q, const char *agent, const char *message,
 }
 
 /* A step ended; data (taken, NULL: {}) says what it found. */
+/*
+ * A new object or array for an event's or the trace's details, built
+ * with dc_jb_* on q->jb: running out of memory anywhere in them fails
+ * the answer (chat_answer) rather than dropping a piece.
+ */
+static struct json_object *
+new_obj(struct dc_chat *q)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (o == NULL)
+		q->jb.failed = 1;
+	return o;
+}
+
+static struct json_object *
+new_arr(struct dc_chat *q)
+{
+	struct json_object *a = json_object_new_array();
+
+	if (a == NULL)
+		q->jb.failed = 1;
+	return a;
+}
+
 static void
 agent_complete(struct dc_chat *q, const char *agent, const char *message,
     struct json_object *data, const char *note)
@@ -773,12 +801,9 @@ clarify_limit(struct dc_chat *q, struct resp *m)
 	m->confidence = "0.5";
 	json_object_put(m->clarifying);
 	m->clarifying = NULL;
-	if ((d = json_object_new_object()) != NULL) {
-		json_object_object_add(d, "clarification_count",
-		    json_object_new_int(n));
-		json_object_object_add(d, "limit",
-		    json_object_new_int(CLARIFY_MAX));
-	}
+	d = new_obj(q);
+	dc_jb_add(&q->jb, d, "clarification_count", json_object_new_int(n));
+	dc_jb_add(&q->jb, d, "limit", json_object_new_int(CLARIFY_MAX));
 	trace_add(q, "clarification", "limit", "clarification_limit_reached",
 	    d);
 	return DC_OK;
@@ -955,7 +980,7 @@ chat_answer(struct dc_chat *q, struct resp *m)
 	dc_jw_raw(&w, "[]", 2);
 	dc_jw_key(&w, "decision_trace");
 	dc_jw_array_end(&q->trace);
-	if (q->trace.err)
+	if (q->trace.err || q->jb.failed)
 		w.err = 1;
 	else
 		dc_jw_raw(&w, q->trace.buf, q->trace.len);
@@ -1050,7 +1075,7 @@ chat_answer_rows(struct dc_chat *q, const struct dc_qresult *res)
 		return;
 	}
 	if (res->truncated) {
-		struct json_object *warn = json_object_new_object();
+		struct json_object *warn = new_obj(q);
 		char msg[128];
 
 		if (res->cut_bytes)
@@ -1060,13 +1085,13 @@ chat_answer_rows(struct dc_chat *q, const struct dc_qresult *res)
 		else
 			snprintf(msg, sizeof(msg), "result truncated to %d "
 			    "rows (max_rows)", max_rows);
-		json_object_object_add(warn, "warning_type",
+		dc_jb_add(&q->jb, warn, "warning_type",
 		    json_object_new_string(res->cut_bytes ?
 		    "byte_limit" : "row_limit"));
-		json_object_object_add(warn, "message",
+		dc_jb_add(&q->jb, warn, "message",
 		    json_object_new_string(msg));
-		m.warnings = json_object_new_array();
-		json_object_array_add(m.warnings, warn);
+		m.warnings = new_arr(q);
+		dc_jb_push(&q->jb, m.warnings, warn);
 	}
 	if (q->synthesize && q->nl && q->intent.kind == DC_NLQ_NONE) {
 		/*
@@ -1109,22 +1134,21 @@ chat_answer_db_error(struct dc_chat *q, const struct dc_qresult *res)
 	else
 		snprintf(answer, sizeof(answer), "The query failed: %s",
 		    res->error);
-	details = json_object_new_object();
+	details = new_obj(q);
 	if (res->sqlstate != NULL)
-		json_object_object_add(details, "sqlstate",
+		dc_jb_add(&q->jb, details, "sqlstate",
 		    json_object_new_string(res->sqlstate));
 	trace_add(q, "execute", "error", kind, details);
 	memset(&m, 0, sizeof(m));
 	m.answer = strdup(answer);
 	m.source = "error";
-	e = json_object_new_object();
-	json_object_object_add(e, "error_type", json_object_new_string(kind));
-	json_object_object_add(e, "message",
+	e = new_obj(q);
+	dc_jb_add(&q->jb, e, "error_type", json_object_new_string(kind));
+	dc_jb_add(&q->jb, e, "message",
 	    json_object_new_string(res->error));
-	json_object_object_add(e, "sqlstate", res->sqlstate != NULL ?
-	    json_object_new_string(res->sqlstate) : NULL);
-	m.errors = json_object_new_array();
-	json_object_array_add(m.errors, e);
+	dc_jb_str(&q->jb, e, "sqlstate", res->sqlstate);
+	m.errors = new_arr(q);
+	dc_jb_push(&q->jb, m.errors, e);
 	chat_answer(q, &m);
 }
 
@@ -1132,7 +1156,7 @@ static void
 chat_executed(const struct dc_qresult *res, void *arg)
 {
 	struct dc_chat *q = arg;
-	struct json_object *d = json_object_new_object();
+	struct json_object *d = new_obj(q);
 	char detail[1024], note[80];
 	int status, nrows = 0;
 
@@ -1140,7 +1164,7 @@ chat_executed(const struct dc_qresult *res, void *arg)
 	q->retried |= res->retried;
 	if (res->status == DC_OK)
 		nrows = dc_result_nrows(res->rows, q->w->cfg->max_rows);
-	json_object_object_add(d, "rows_returned", json_object_new_int(nrows));
+	dc_jb_add(&q->jb, d, "rows_returned", json_object_new_int(nrows));
 	snprintf(note, sizeof(note), "Execution complete (%d row(s)).", nrows);
 	agent_complete(q, AGENT_EXECUTOR, res->status == DC_OK ?
 	    "Query executed" : "Query failed", d, note);
@@ -1186,10 +1210,10 @@ chat_run_sql(struct dc_chat *q, const struct dc_entry *e)
 	agent_start(q, AGENT_VALIDATOR, "Checking the SQL",
 	    "Validating SQL for safety and correctness.");
 	rc = q->dialect->guard(q->sql, strlen(q->sql), &v);
-	d = json_object_new_object();
-	json_object_object_add(d, "validation_passed",
+	d = new_obj(q);
+	dc_jb_add(&q->jb, d, "validation_passed",
 	    json_object_new_boolean(rc == DC_OK));
-	json_object_object_add(d, "issues_found",
+	dc_jb_add(&q->jb, d, "issues_found",
 	    json_object_new_int(rc == DC_OK ? 0 : 1));
 	agent_complete(q, AGENT_VALIDATOR, rc == DC_OK ? "One read-only "
 	    "statement" : v.reason, d, rc == DC_OK ? "SQL validation passed." :
@@ -1246,11 +1270,11 @@ nl_final_error(struct dc_chat *q, const char *kind, const char *why)
 	memset(&m, 0, sizeof(m));
 	m.answer = strdup(answer);
 	m.source = "error";
-	e = json_object_new_object();
-	json_object_object_add(e, "error_type", json_object_new_string(kind));
-	json_object_object_add(e, "message", json_object_new_string(why));
-	m.errors = json_object_new_array();
-	json_object_array_add(m.errors, e);
+	e = new_obj(q);
+	dc_jb_add(&q->jb, e, "error_type", json_object_new_string(kind));
+	dc_jb_add(&q->jb, e, "message", json_object_new_string(why));
+	m.errors = new_arr(q);
+	dc_jb_push(&q->jb, m.errors, e);
 	chat_answer(q, &m);
 }
 
@@ -1260,10 +1284,10 @@ static void	 nl_ask(struct dc_chat *q, const char *prompt);
 static void
 nl_refused(struct dc_chat *q, const char *kind, const char *why)
 {
-	struct json_object *d = json_object_new_object();
+	struct json_object *d = new_obj(q);
 	char *prompt = NULL;
 
-	json_object_object_add(d, "error", json_object_new_string(why));
+	dc_jb_add(&q->jb, d, "error", json_object_new_string(why));
 	if (q->retry_count > 0) {
 		trace_add(q, strcmp(kind, "guard") == 0 ? "sql_guard" :
 		    "execute", "error", "the corrected SQL failed too", d);
@@ -1319,18 +1343,18 @@ nl_llm_replied(const struct dc_llm_reply *rep, void *arg)
 		return;
 	}
 	sql = dc_nlq_extract_sql(rep->text);
-	d = json_object_new_object();
-	json_object_object_add(d, "sql_generated",
+	d = new_obj(q);
+	dc_jb_add(&q->jb, d, "sql_generated",
 	    json_object_new_boolean(sql != NULL));
 	agent_complete(q, AGENT_SQL, sql != NULL ? "SQL written" :
 	    "The reply held no SQL", d, sql != NULL ?
 	    "SQL candidate generated." : "SQL generation needs clarification.");
-	d = json_object_new_object();
-	json_object_object_add(d, "provider",
+	d = new_obj(q);
+	dc_jb_add(&q->jb, d, "provider",
 	    json_object_new_string(dc_llm_provider(w->llm)));
-	json_object_object_add(d, "model",
+	dc_jb_add(&q->jb, d, "model",
 	    json_object_new_string(dc_llm_model(w->llm)));
-	json_object_object_add(d, "latency_ms",
+	dc_jb_add(&q->jb, d, "latency_ms",
 	    json_object_new_int64(rep->latency_ms));
 	trace_add(q, "llm", "generated", "the LLM wrote SQL from the live "
 	    "schema", d);
@@ -1512,7 +1536,7 @@ nl_clarify(struct dc_chat *q, const struct dc_schema *s)
 				break;
 			}
 	}
-	qs = json_object_new_array();
+	qs = new_arr(q);
 	off = (size_t)snprintf(answer, sizeof(answer), "I could not find a "
 	    "table named \"%s\" in this database.", want);
 	for (k = 0; k < 3; k++) {
@@ -1521,7 +1545,7 @@ nl_clarify(struct dc_chat *q, const struct dc_schema *s)
 		table_name(q->dialect, &s->tables[best[k]], name,
 		    sizeof(name));
 		snprintf(line, sizeof(line), "Did you mean %s?", name);
-		json_object_array_add(qs, json_object_new_string(line));
+		dc_jb_push(&q->jb, qs, json_object_new_string(line));
 		if (off < sizeof(answer))
 			off += (size_t)snprintf(answer + off, sizeof(answer) -
 			    off, "%s%s", k == 0 ? " Did you mean: " : ", ",
@@ -1683,29 +1707,28 @@ static struct json_object *
 prompt_trace(struct dc_chat *q, const struct dc_schema *s,
     const struct dc_prompt_out *po)
 {
-	struct dc_jb b = { 0 };
-	struct json_object *d = json_object_new_object(), *a, *o;
+	struct json_object *d = new_obj(q), *a, *o;
 	const struct dc_schema_table *t;
 	char name[2 * DC_SCHEMA_NAME_MAX];
 	int i;
 
-	dc_jb_add(&b, d, "tables_in_prompt", json_object_new_int(po->ntables));
-	dc_jb_add(&b, d, "names_only", json_object_new_int(po->nnames));
-	dc_jb_add(&b, d, "tables_in_schema", json_object_new_int(s->ntables));
-	dc_jb_add(&b, d, "dialect", json_object_new_string(q->dbtype));
-	a = json_object_new_array();
+	dc_jb_add(&q->jb, d, "tables_in_prompt", json_object_new_int(po->ntables));
+	dc_jb_add(&q->jb, d, "names_only", json_object_new_int(po->nnames));
+	dc_jb_add(&q->jb, d, "tables_in_schema", json_object_new_int(s->ntables));
+	dc_jb_add(&q->jb, d, "dialect", json_object_new_string(q->dbtype));
+	a = new_arr(q);
 	for (i = 0; i < po->ntables && i < po->nrank; i++) {
 		t = &s->tables[po->rank[i].idx];
 		snprintf(name, sizeof(name), "%s.%s", t->schema, t->name);
-		o = json_object_new_object();
-		dc_jb_add(&b, o, "table", json_object_new_string(name));
-		dc_jb_add(&b, o, "tier", json_object_new_string(
+		o = new_obj(q);
+		dc_jb_add(&q->jb, o, "table", json_object_new_string(name));
+		dc_jb_add(&q->jb, o, "tier", json_object_new_string(
 		    dc_rank_tier_name(po->rank[i].tier)));
-		dc_jb_add(&b, o, "why", json_object_new_string(po->rank[i].why));
-		dc_jb_push(&b, a, o);
+		dc_jb_add(&q->jb, o, "why", json_object_new_string(po->rank[i].why));
+		dc_jb_push(&q->jb, a, o);
 	}
-	dc_jb_add(&b, d, "tables", a);
-	return dc_jb_done(&b, d);
+	dc_jb_add(&q->jb, d, "tables", a);
+	return dc_jb_done(&q->jb, d);
 }
 
 static void
@@ -1713,7 +1736,6 @@ nl_schema_ready(const struct dc_schema *s, const struct dc_qresult *err,
     void *arg)
 {
 	struct dc_chat *q = arg;
-	struct dc_jb b = { 0 };
 	struct dc_rank_weights weights;
 	struct dc_prompt_in in;
 	struct dc_prompt_out po;
@@ -1734,21 +1756,21 @@ nl_schema_ready(const struct dc_schema *s, const struct dc_qresult *err,
 		return;
 	}
 	/* which worker's snapshot, how old: workers converge (schema.h) */
-	d = json_object_new_object();
-	dc_jb_add(&b, d, "worker", json_object_new_int(q->w->index));
-	dc_jb_add(&b, d, "tables", json_object_new_int(s->ntables));
-	dc_jb_add(&b, d, "age_ms", json_object_new_int64(
+	d = new_obj(q);
+	dc_jb_add(&q->jb, d, "worker", json_object_new_int(q->w->index));
+	dc_jb_add(&q->jb, d, "tables", json_object_new_int(s->ntables));
+	dc_jb_add(&q->jb, d, "age_ms", json_object_new_int64(
 	    ((int64_t)dc_wall_ms() * 1000 - s->fetched_at) / 1000));
 	trace_add(q, "schema", q->rechecked ? "rechecked" : "snapshot",
 	    q->rechecked ? "a table the question names was missing: the "
 	    "catalog's version checked again" : "the worker's snapshot of the "
-	    "target's catalog", dc_jb_done(&b, d));
+	    "target's catalog", d);
 	if (!q->rechecked) {
 		/* announced once, not again after a recheck */
-		d = json_object_new_object();
-		json_object_object_add(d, "datapoints_found",
+		d = new_obj(q);
+		dc_jb_add(&q->jb, d, "datapoints_found",
 		    json_object_new_int(0));
-		json_object_object_add(d, "tables_found",
+		dc_jb_add(&q->jb, d, "tables_found",
 		    json_object_new_int(s->ntables));
 		agent_complete(q, AGENT_CONTEXT, "Live schema read", d,
 		    "Context retrieved (live schema).");
@@ -1857,12 +1879,12 @@ nl_memory(struct dc_chat *q)
 		    "out of memory");
 		return;
 	}
-	d = json_object_new_object();
-	json_object_object_add(d, "turns", json_object_new_int((int)n));
-	json_object_object_add(d, "follow_up",
+	d = new_obj(q);
+	dc_jb_add(&q->jb, d, "turns", json_object_new_int((int)n));
+	dc_jb_add(&q->jb, d, "follow_up",
 	    json_object_new_boolean(q->resolved != NULL));
 	if (q->resolved != NULL)
-		json_object_object_add(d, "resolved_query",
+		dc_jb_add(&q->jb, d, "resolved_query",
 		    json_object_new_string(q->resolved));
 	trace_add(q, "memory", n > 0 ? from : "none", n > 0 ?
 	    "the conversation so far goes into the prompt" :
@@ -1900,10 +1922,10 @@ chat_natural_language(struct dc_chat *q, const struct dc_entry *e)
 	dc_nlq_classify(q->message, &q->intent);
 	if (q->intent.kind != DC_NLQ_LIST_TABLES && q->intent.table[0] == '\0')
 		q->intent.kind = DC_NLQ_NONE;	/* no table named: the LLM */
-	d = json_object_new_object();
-	json_object_object_add(d, "intent", json_object_new_string(
+	d = new_obj(q);
+	dc_jb_add(&q->jb, d, "intent", json_object_new_string(
 	    q->intent.kind != DC_NLQ_NONE ? "catalog" : "data"));
-	json_object_object_add(d, "route",
+	dc_jb_add(&q->jb, d, "route",
 	    json_object_new_string(kinds[q->intent.kind]));
 	agent_complete(q, AGENT_ANALYZER, q->intent.kind != DC_NLQ_NONE ?
 	    "A catalog question" : "A question for SQL", d,
@@ -1912,9 +1934,9 @@ chat_natural_language(struct dc_chat *q, const struct dc_entry *e)
 	trace_add(q, "context", "live_schema", "live schema mode: no "
 	    "DataPoints are used; the target's current catalog is read", NULL);
 	if (q->intent.kind != DC_NLQ_NONE) {
-		d = json_object_new_object();
+		d = new_obj(q);
 		if (q->intent.table[0] != '\0')
-			json_object_object_add(d, "table",
+			dc_jb_add(&q->jb, d, "table",
 			    json_object_new_string(q->intent.table));
 		trace_add(q, "classify", kinds[q->intent.kind], "a catalog "
 		    "question, answered without an LLM", d);
@@ -2119,7 +2141,7 @@ gate_merge_reply(struct dc_chat *q)
 	if ((merged = dc_intent_merge_table(prev, hint)) == NULL)
 		return DC_ENOMEM;
 	/* DataChat's record of it: from the reply to the resolved question */
-	d = json_object_new_object();
+	d = new_obj(q);
 	dc_jb_add(&b, d, "from", json_object_new_string(q->message));
 	dc_jb_add(&b, d, "to", json_object_new_string(merged));
 	dc_jb_add(&b, d, "table_hint", json_object_new_string(hint));
@@ -2137,13 +2159,14 @@ gate_merge_reply(struct dc_chat *q)
 
 /* The trace's details of the gate's decision: what decided it. */
 static struct json_object *
-gate_why(const char *why)
+gate_why(struct dc_chat *q, const char *why)
 {
 	struct json_object *d;
 
-	if (why == NULL || (d = json_object_new_object()) == NULL)
+	if (why == NULL)
 		return NULL;
-	json_object_object_add(d, "matched", json_object_new_string(why));
+	d = new_obj(q);
+	dc_jb_add(&q->jb, d, "matched", json_object_new_string(why));
 	return d;
 }
 
@@ -2175,7 +2198,7 @@ chat_gate(struct dc_chat *q)
 	if (cat->answer != NULL) {
 		trace_add(q, "intent_gate", cat->name, cat->kind ==
 		    DC_INTENT_CLARIFY ? "rule_based_non_actionable" :
-		    "rule_or_llm_classification", gate_why(in.why));
+		    "rule_or_llm_classification", gate_why(q, in.why));
 		snprintf(answer, sizeof(answer), "intent_gate=%s", cat->name);
 		trace_add(q, "continue_after_intent_gate", "end", answer,
 		    NULL);
@@ -2191,7 +2214,7 @@ chat_gate(struct dc_chat *q)
 	 */
 	trace_add(q, "intent_gate", fast ? DC_INTENT_FAST_PATH : cat->name,
 	    fast ? "deterministic_sql_query" : "rule_or_llm_classification",
-	    gate_why(fast ? "a catalog question: a statement datachatd "
+	    gate_why(q, fast ? "a catalog question: a statement datachatd "
 	    "writes" : in.why));
 	trace_add(q, "continue_after_intent_gate", fast ? "sql" : "classifier",
 	    fast ? "fast_path" : "default_classifier_path", NULL);
