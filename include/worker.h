@@ -56,6 +56,8 @@ struct dc_worker {
 	struct dc_curlev *curl;		/* libcurl on the loop (curlev.h) */
 	struct dc_pgurl_policy *urlpol;	/* what a target URL may be */
 
+	int		 offline;	/* detached: no master, no databases */
+
 	uint64_t	 gen_seen;	/* last registry generation applied */
 	uint64_t	 next_req_id;
 	uint64_t	 inflight;
@@ -74,6 +76,20 @@ void		 dc_worker_main(int index, const int *listen_fds, int nlisten,
 		     int chan_fd, struct dc_config *cfg, struct dc_shreg *reg,
 		     struct dc_tokens *tokens, struct ssl_ctx_st *tls,
 		     const struct dc_fernet_ring *ring) __attribute__((noreturn));
+
+/*
+ * A worker without a master, for a harness that hands it connections
+ * itself (evhttp_get_request on w->http; tests/fuzz/fuzz_http.c): the
+ * same event base, evhttp, connection layer and routes, on a registry and
+ * a token table the caller made, with no listener, no channel (a refresh
+ * answers DC_EUNAVAIL), no LLM client and a pool that never connects (a
+ * job fails as a target that cannot be reached).  One per process; NULL
+ * when out of memory.  dc_worker_detached_free undoes it.
+ */
+struct dc_worker *dc_worker_detached(struct dc_config *cfg,
+		     struct dc_shreg *reg, struct dc_tokens *tokens,
+		     const struct dc_fernet_ring *ring);
+void		 dc_worker_detached_free(struct dc_worker *w);
 
 /*
  * Apply a registry generation change: drop per-target state whose entry

@@ -9,6 +9,9 @@
  * master turns them into channel messages.  When the channel reaches EOF
  * the master is gone and the worker leaves at once, so no worker outlives
  * its master.
+ *
+ * dc_worker_detached sets the same worker up without a master, for the
+ * in-process harness of the whole request path (tests/fuzz/fuzz_http.c).
  */
 #include <sys/prctl.h>
 #include <assert.h>
@@ -45,8 +48,9 @@ struct dc_worker *dc_worker;
 
 static struct dc_worker W;
 
-static void __attribute__((noreturn))
-worker_exit(void)
+/* Free what the worker holds, its event base last. */
+static void
+worker_free(void)
 {
 	struct dc_refresh_wait *rw;
 
@@ -83,6 +87,12 @@ worker_exit(void)
 	if (W.base != NULL)
 		event_base_free(W.base);
 	__atomic_store_n(&W.stats->inflight, 0, __ATOMIC_RELAXED);
+}
+
+static void __attribute__((noreturn))
+worker_exit(void)
+{
+	worker_free();
 	log_debug("worker leaving");
 	exit(0);
 }
@@ -267,16 +277,32 @@ chan_event(struct bufferevent *bev, short what, void *arg)
 	worker_exit();
 }
 
-void
-dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
-    struct dc_config *cfg, struct dc_shreg *reg, struct dc_tokens *tokens,
-    struct ssl_ctx_st *tls,
-    const struct dc_fernet_ring *ring)
+/*
+ * The changelist folds the add/del/mod of one loop iteration into at
+ * most one epoll_ctl per fd: evhttp flips a connection between reading
+ * and writing for every request.  Safe because no fd in a worker is
+ * ever dup()ed.
+ */
+static struct event_base *
+worker_base(void)
 {
 	struct event_config *ecfg;
-	struct sigaction sa;
-	int i;
+	struct event_base *base;
 
+	if ((ecfg = event_config_new()) == NULL)
+		return NULL;
+	event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(ecfg);
+	event_config_free(ecfg);
+	return base;
+}
+
+/* What every worker is given, whether a master forked it or not. */
+static void
+worker_init(int index, struct dc_config *cfg, struct dc_shreg *reg,
+    struct dc_tokens *tokens, struct ssl_ctx_st *tls,
+    const struct dc_fernet_ring *ring)
+{
 	memset(&W, 0, sizeof(W));
 	dc_worker = &W;
 	W.index = index;
@@ -287,6 +313,52 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 	W.tls = tls;
 	W.ring = ring;
 	W.stats = dc_shreg_stats(reg, index);
+}
+
+struct dc_worker *
+dc_worker_detached(struct dc_config *cfg, struct dc_shreg *reg,
+    struct dc_tokens *tokens, const struct dc_fernet_ring *ring)
+{
+	assert(dc_worker == NULL);
+	worker_init(0, cfg, reg, tokens, NULL, ring);
+	W.offline = 1;
+	memset(W.stats, 0, sizeof(*W.stats));
+	__atomic_store_n(&W.stats->pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
+	if ((W.base = worker_base()) == NULL ||
+	    (W.http = evhttp_new(W.base)) == NULL)
+		goto fail;
+	dc_http_setup(&W);
+	if ((W.urlpol = calloc(1, sizeof(*W.urlpol))) == NULL ||
+	    dc_pgurl_policy_init(W.urlpol, cfg) != DC_OK ||
+	    (W.pool = dc_pool_new(&W)) == NULL)
+		goto fail;
+	/* no libcurl, so no LLM client: natural language answers 503 */
+	dc_worker_sync_registry(&W);
+	return &W;
+fail:
+	dc_worker_detached_free(&W);
+	return NULL;
+}
+
+void
+dc_worker_detached_free(struct dc_worker *w)
+{
+	assert(w == &W && W.offline);
+	worker_free();
+	memset(&W, 0, sizeof(W));
+	dc_worker = NULL;
+}
+
+void
+dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
+    struct dc_config *cfg, struct dc_shreg *reg, struct dc_tokens *tokens,
+    struct ssl_ctx_st *tls,
+    const struct dc_fernet_ring *ring)
+{
+	struct sigaction sa;
+	int i;
+
+	worker_init(index, cfg, reg, tokens, tls, ring);
 	snprintf(dc_proc_title, sizeof(dc_proc_title), "worker %d", index);
 	dc_proctitle_set("datachatd: worker %d%s%s", index, cfg->source !=
 	    NULL ? " -c " : "", cfg->source != NULL ? cfg->source : "");
@@ -312,18 +384,7 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 	__atomic_store_n(&W.stats->pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
 	__atomic_store_n(&W.stats->started_ms, dc_wall_ms(), __ATOMIC_RELAXED);
 
-	/*
-	 * The changelist folds the add/del/mod of one loop iteration into
-	 * at most one epoll_ctl per fd: evhttp flips a connection between
-	 * reading and writing for every request.  Safe because no fd in a
-	 * worker is ever dup()ed.
-	 */
-	if ((ecfg = event_config_new()) == NULL)
-		_exit(2);
-	event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	W.base = event_base_new_with_config(ecfg);
-	event_config_free(ecfg);
-	if (W.base == NULL)
+	if ((W.base = worker_base()) == NULL)
 		_exit(2);
 	evutil_make_socket_nonblocking(chan_fd);
 	W.chan = bufferevent_socket_new(W.base, chan_fd, BEV_OPT_CLOSE_ON_FREE);

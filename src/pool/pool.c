@@ -1214,6 +1214,12 @@ conn_open(struct dc_pool *p, struct dc_pool_target *t,
 
 	assert(drv->conn_size >= sizeof(struct dc_conn));
 	err[0] = '\0';
+	if (p->w->offline) {
+		/* a detached worker (worker.h) reaches no database */
+		dc_strlcpy(err, "no database is reachable from a detached "
+		    "worker", errsz);
+		return NULL;
+	}
 	if (pool_driver_start(p, drv) != DC_OK ||
 	    (c = calloc(1, drv->conn_size)) == NULL) {
 		dc_strlcpy(err, "out of memory", errsz);
