@@ -251,13 +251,19 @@ deadline(evutil_socket_t fd, short what, void *arg)
 /*
  * The head being scanned is refused, from now: whenever evhttp hands it
  * to the routes (it may take fewer lines than we do, cutting a head at a
- * NUL), it gets this answer, and nothing after it is scanned.
+ * NUL), it gets this answer, and nothing after it is scanned.  A request
+ * line refused (a NUL, a bare CR) is one evhttp reads otherwise than we
+ * do, and may answer itself in whatever version it finds there
+ * ("HTTP/1.13 400", found by fuzz_http): that connection is closed
+ * unanswered, as for a version we do not speak.
  */
 static void
 refuse(struct dc_conn *c, int status, const char *why)
 {
 	if (c->bad)
 		return;
+	if (c->lineno == 0)
+		c->kill = 1;
 	c->bad = 1;
 	c->refused_status = status;
 	c->refused_why = why;
