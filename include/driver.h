@@ -111,6 +111,14 @@ struct dc_dialect {
 	 */
 	int		(*guard)(const char *sql, size_t len,
 			    struct dc_sql_verdict *v);
+	/*
+	 * The function policy's catalog query (pgpolicy.h: dc_pgcat_sql),
+	 * or NULL when the guard alone judges a statement.  With one, every
+	 * statement is parsed and judged against the target's own catalog
+	 * (sqlcheck.h) before it is run; the guard above is then only the
+	 * parser's verdict, for callers that have no catalog.
+	 */
+	const char	*policy_sql;
 	char		 quote;		/* identifier quote: '"' or '`' */
 	/*
 	 * The schema a table name without one means ("public"), or NULL when
@@ -336,6 +344,9 @@ struct dc_job {
 	char		**params[DC_JOB_MAX_STMTS];	/* NULL: SQL NULL */
 	int		 max_rows;	/* READ: keep at most max_rows + 1 */
 	size_t		 max_bytes;	/* READ: the rows' byte budget, 0: none */
+	int		 unusual;	/* READ: the guard found the statement
+					   unusual (pgpolicy.h): its session
+					   is not reused after it */
 
 	/* what came back: written by the driver */
 	struct dc_rows	*rows;		/* the result, owned by the job */

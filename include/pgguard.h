@@ -80,6 +80,17 @@ int		 dc_pgguard_parse(const char *sql, size_t len,
 void		 dc_pgguard_free(struct dc_pgstmt *st);
 
 /*
+ * The parser's verdict alone, in the lexical guards' form (sqlguard.h):
+ * the PostgreSQL dialect's guard (driver.h).  It cannot judge functions
+ * (that takes the target's catalog, sqlcheck.h), so a statement that
+ * reaches a target goes through dc_sql_check() instead.  0 admitted,
+ * DC_EINVAL refused (v->reason), DC_ENOMEM.
+ */
+struct dc_sql_verdict;
+int		 dc_pgguard_verdict(const char *sql, size_t len,
+		     struct dc_sql_verdict *v);
+
+/*
  * Make s fit for JSON and logs in place: control characters and bytes
  * that are not UTF-8 become '?' (a refusal may quote the statement).
  */

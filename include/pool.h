@@ -35,6 +35,14 @@ enum dc_job_kind {
 	DC_JOB_SYSDB,		/* read-write transaction, system database */
 };
 
+/*
+ * Or'ed into DC_JOB_READ: the statement is unusual (pgpolicy.h: it calls
+ * code not built into the engine, reads a user view...).  Nothing is sent
+ * behind it on its connection, which is closed after it, so no session
+ * state it may leave reaches another job.
+ */
+#define DC_JOB_UNUSUAL	0x100
+
 struct dc_qresult {
 	/*
 	 * DC_OK; DC_ERR: the database refused the statement; DC_ETIMEOUT:

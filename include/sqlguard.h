@@ -25,7 +25,7 @@ enum dc_sql_kind {
 struct dc_sql_verdict {
 	int		 ok;		/* 1 admitted, 0 refused */
 	int		 kind;		/* enum dc_sql_kind when ok */
-	char		 reason[160];	/* why refused, for a 400 detail */
+	char		 reason[400];	/* why refused, for a 400 detail */
 	size_t		 len;		/* statement length without a trailing ';' */
 };
 

@@ -10,7 +10,8 @@
  * schema (public unless named), get_table_sample and run_sql run a
  * statement read-only with the statement timeout and row cap; names are
  * checked by DataChat's rule ([A-Za-z_][A-Za-z0-9_]*) before they are
- * put in a statement, and run_sql's query goes through the SQL guard.
+ * put in a statement, and both statements go through the SQL check
+ * (sqlcheck.h: a sampled table may be a view that calls anything).
  * context_answer answers from the live schema, saying no DataPoints are
  * loaded; datapoint_quality_report reports the nothing there is;
  * profile_and_generate_datapoints needs approval (403) and then is 501.
@@ -34,7 +35,7 @@
 #include "result.h"
 #include "rows.h"
 #include "schema.h"
-#include "sqlguard.h"
+#include "sqlcheck.h"
 #include "target.h"
 #include "util.h"
 #include "worker.h"
@@ -158,6 +159,8 @@ struct toolrun {
 	const struct dc_dialect *dialect;	/* the target's (driver.h) */
 	struct dc_job	*job;
 	struct dc_schema_wait *wait;
+	struct dc_sqlcheck_wait *check;	/* run_sql's query being judged */
+	struct dc_entry	*e;		/* the target, while it is */
 	char		 target[DC_UUID_STR_LEN + 1];
 	char		 dbtype[DC_TYPE_MAX];
 	char		*schema;	/* arguments, checked */
@@ -191,6 +194,10 @@ toolrun_dialect(struct dc_req *r, struct toolrun *t, const struct dc_entry *e)
 static void
 toolrun_free(struct toolrun *t)
 {
+	if (t->e != NULL) {
+		dc_explicit_bzero(t->e, sizeof(*t->e));
+		free(t->e);
+	}
 	free(t->schema);
 	free(t->table);
 	free(t->sql);
@@ -206,6 +213,8 @@ toolrun_cancel(struct dc_req *r, void *arg)
 		dc_pool_cancel(t->job);
 	if (t->wait != NULL)
 		dc_schema_cancel(t->wait);
+	if (t->check != NULL)
+		dc_sql_check_cancel(t->check);
 	toolrun_free(t);
 }
 
@@ -535,47 +544,83 @@ split_table(struct dc_req *r, struct toolrun *t, const char *table,
 	return 1;
 }
 
+/* The verdict on t->sql (sqlcheck.h): refuse it, or run it on t->e. */
+static void
+tool_checked(const struct dc_sqlcheck *v, void *arg)
+{
+	struct toolrun *t = arg;
+	struct dc_req *r = t->r;
+	char detail[256];
+	char *stmt = NULL;
+	int rc;
+
+	t->check = NULL;
+	if (v->status == DC_EINVAL) {
+		r->cancel = NULL;
+		dc_reply_error(r, 500, "SQL Editor accepts read-only SQL only "
+		    "(SELECT/WITH/SHOW/DESCRIBE/EXPLAIN). %s", v->reason);
+		toolrun_free(t);
+		return;
+	}
+	if (v->status != DC_OK) {
+		/* the target's catalog could not be read: as a failed query */
+		if (v->err != NULL) {
+			tool_executed(v->err, t);
+			return;
+		}
+		rc = v->status;
+		goto fail;
+	}
+	if ((stmt = strndup(t->sql, v->len)) == NULL) {
+		rc = DC_ENOMEM;
+		goto fail;
+	}
+	rc = dc_pool_query(r->w->pool, t->e, DC_JOB_READ |
+	    (v->unusual ? DC_JOB_UNUSUAL : 0), stmt, 0, NULL, tool_executed, t,
+	    &t->job);
+	free(stmt);
+	/* tool_executed may have run already: t is not ours after this */
+	if (rc == DC_OK)
+		return;
+fail:
+	r->cancel = NULL;
+	rc = dc_result_submit_failure(rc, detail, sizeof(detail));
+	dc_reply_error(r, rc, "%s", detail);
+	toolrun_free(t);
+}
+
 static void
 tool_start(struct toolrun *t, const struct dc_entry *e)
 {
 	struct dc_req *r = t->r;
 	const char *params[DC_SCHEMA_SQL_NPARAMS];
 	char sql[256], detail[256];
-	struct dc_sql_verdict v;
-	char *stmt = NULL;
 	int rc;
 
 	t->start_ms = dc_now_ms();
 	switch (t->tool->id) {
 	case T_TABLE_SAMPLE:
+	case T_RUN_SQL:
 		/* names checked by safe_identifier: unquoted, as DataChat */
-		if (t->schema != NULL)
+		if (t->tool->id == T_TABLE_SAMPLE && t->schema != NULL)
 			snprintf(sql, sizeof(sql), "SELECT * FROM %s.%s LIMIT %d",
 			    t->schema, t->table, t->limit);
-		else
+		else if (t->tool->id == T_TABLE_SAMPLE)
 			snprintf(sql, sizeof(sql), "SELECT * FROM %s LIMIT %d",
 			    t->table, t->limit);
-		dc_req_defer(r, toolrun_cancel, t);
-		rc = dc_pool_query(r->w->pool, e, DC_JOB_READ, sql, 0, NULL,
-		    tool_executed, t, &t->job);
-		break;
-	case T_RUN_SQL:
-		if (t->dialect->guard(t->sql, strlen(t->sql), &v) != DC_OK) {
-			dc_reply_error(r, 500, "SQL Editor accepts read-only SQL "
-			    "only (SELECT/WITH/SHOW/DESCRIBE/EXPLAIN). %s",
-			    v.reason);
-			toolrun_free(t);
-			return;
+		/*
+		 * Our own statement too: the table may be a view whose
+		 * definition calls what the policy refuses
+		 */
+		if ((t->sql == NULL && (t->sql = strdup(sql)) == NULL) ||
+		    (t->e = malloc(sizeof(*t->e))) == NULL) {
+			rc = DC_ENOMEM;
+			break;
 		}
-		if ((stmt = strndup(t->sql, v.len)) == NULL) {
-			dc_reply_error(r, 500, "out of memory");
-			toolrun_free(t);
-			return;
-		}
+		memcpy(t->e, e, sizeof(*e));
 		dc_req_defer(r, toolrun_cancel, t);
-		rc = dc_pool_query(r->w->pool, e, DC_JOB_READ, stmt, 0, NULL,
-		    tool_executed, t, &t->job);
-		free(stmt);
+		rc = dc_sql_check(r->w, t->e, t->sql, tool_checked, t,
+		    &t->check);
 		break;
 	default:
 		/*
@@ -592,7 +637,7 @@ tool_start(struct toolrun *t, const struct dc_entry *e)
 		    tool_executed, t, &t->job);
 		break;
 	}
-	/* tool_executed may have run already: t is not ours after this */
+	/* the callbacks may have run already: t is not ours after this */
 	if (rc != DC_OK) {
 		r->cancel = NULL;
 		rc = dc_result_submit_failure(rc, detail, sizeof(detail));

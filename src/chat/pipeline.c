@@ -23,9 +23,10 @@
  * LLM (llm.h) with the dialect and the live schema (prompt.h), and a
  * statement the guard or the database refuses goes back to it once with
  * the reason.
- * Whatever wrote the SQL, chat_run_sql() guards it (sqlguard.h: one
- * read-only statement) and runs it read-only through the worker's target
- * pool, and the rows become the answer; with synthesize_simple_sql the
+ * Whatever wrote the SQL, chat_run_sql() guards it (sqlcheck.h: one
+ * read-only statement; for PostgreSQL its parser and the function policy
+ * from the target's catalog) and runs it read-only through the worker's
+ * target pool, and the rows become the answer; with synthesize_simple_sql the
  * LLM writes the answer text, streamed when the consumer takes events.
  *
  * Each stage is announced the way DataChat's agents announce theirs
@@ -72,6 +73,7 @@
 #include "result.h"
 #include "rows.h"
 #include "schema.h"
+#include "sqlcheck.h"
 #include "sqlguard.h"
 #include "system.h"
 #include "target.h"
@@ -161,6 +163,7 @@ struct dc_chat {
 	int		 rechecked;	/* asked for a fresher snapshot */
 	int		 looked_up;	/* asked the catalog for the name */
 	struct dc_schema_wait *swait;
+	struct dc_sqlcheck_wait *check;	/* the SQL being judged */
 	struct dc_llm_call *call;
 	char		*prompt;	/* user prompt of the first round */
 	const char	*source;	/* answer_source of a row answer */
@@ -223,6 +226,8 @@ dc_chat_cancel(struct dc_chat *q)
 		dc_pool_cancel(q->job);
 	if (q->swait != NULL)
 		dc_schema_cancel(q->swait);
+	if (q->check != NULL)
+		dc_sql_check_cancel(q->check);
 	if (q->call != NULL)
 		dc_llm_cancel(q->call);
 	if (q->mem != NULL)
@@ -1194,48 +1199,60 @@ chat_executed(const struct dc_qresult *res, void *arg)
 		chat_answer_db_error(q, res);
 }
 
-/*
- * Guard and run q->sql on target e.  Whatever wrote the SQL (the client,
- * the LLM, the catalog), this is the only way it reaches a target.
- */
+static int	 keep_entry(struct dc_chat *q, const struct dc_entry *e);
+
+/* The verdict on q->sql (sqlcheck.h): refuse it, or run it on q->e. */
 static void
-chat_run_sql(struct dc_chat *q, const struct dc_entry *e)
+chat_checked(const struct dc_sqlcheck *v, void *arg)
 {
+	struct dc_chat *q = arg;
 	struct json_object *d;
-	struct dc_sql_verdict v;
 	struct dc_jw *w;
 	char *stmt, detail[256];
-	int rc;
+	int rc, ok = v->status == DC_OK;
 
-	agent_start(q, AGENT_VALIDATOR, "Checking the SQL",
-	    "Validating SQL for safety and correctness.");
-	rc = q->dialect->guard(q->sql, strlen(q->sql), &v);
+	q->check = NULL;
+	if (v->status != DC_OK && v->status != DC_EINVAL) {
+		/* the target's catalog could not be read: as a failed query */
+		if (v->err != NULL) {
+			chat_executed(v->err, q);
+			return;
+		}
+		rc = dc_result_submit_failure(v->status, detail,
+		    sizeof(detail));
+		chat_fail_status(q, rc, detail);
+		return;
+	}
 	d = new_obj(q);
 	dc_jb_add(&q->jb, d, "validation_passed",
-	    json_object_new_boolean(rc == DC_OK));
+	    json_object_new_boolean(ok));
 	dc_jb_add(&q->jb, d, "issues_found",
-	    json_object_new_int(rc == DC_OK ? 0 : 1));
-	agent_complete(q, AGENT_VALIDATOR, rc == DC_OK ? "One read-only "
-	    "statement" : v.reason, d, rc == DC_OK ? "SQL validation passed." :
+	    json_object_new_int(ok ? 0 : 1));
+	agent_complete(q, AGENT_VALIDATOR, ok ? "One read-only statement" :
+	    v->reason, d, ok ? "SQL validation passed." :
 	    "SQL validation flagged issues.");
-	if (rc != DC_OK) {
+	if (!ok) {
 		if (q->nl && q->intent.kind == DC_NLQ_NONE) {
-			nl_refused(q, "guard", v.reason);
+			nl_refused(q, "guard", v->reason);
 			return;
 		}
 		chat_fail(q, 400, "validation_error", CLOSE_POLICY, "SQL Editor "
 		    "accepts read-only SQL only (SELECT/WITH/SHOW/DESCRIBE/"
-		    "EXPLAIN). %s", v.reason);
+		    "EXPLAIN). %s", v->reason);
 		return;
 	}
 	w = trace_open(q, "sql_guard", "admitted", "one read-only statement");
 	dc_jw_object(w);
 	dc_jw_key(w, "kind");
-	dc_jw_string(w, v.kind == DC_SQL_EXPLAIN ? "explain" :
-	    v.kind == DC_SQL_SHOW ? "show" : "select");
+	dc_jw_string(w, v->kind == DC_SQL_EXPLAIN ? "explain" :
+	    v->kind == DC_SQL_SHOW ? "show" : "select");
+	if (v->unusual) {
+		dc_jw_key(w, "unusual");
+		dc_jw_bool(w, 1);
+	}
 	dc_jw_object_end(w);
 	trace_close(q);
-	stmt = strndup(q->sql, v.len);	/* without a trailing ';' */
+	stmt = strndup(q->sql, v->len);	/* without a trailing ';' */
 	if (stmt == NULL) {
 		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
 		    "out of memory");
@@ -1245,9 +1262,35 @@ chat_run_sql(struct dc_chat *q, const struct dc_entry *e)
 	agent_start(q, AGENT_EXECUTOR, "Running the query read-only",
 	    "Executing SQL on the selected database.");
 	/* chat_executed may run before this returns: q is not ours after */
-	rc = dc_pool_query(q->w->pool, e, DC_JOB_READ, stmt, 0, NULL,
-	    chat_executed, q, &q->job);
+	rc = dc_pool_query(q->w->pool, q->e, DC_JOB_READ |
+	    (v->unusual ? DC_JOB_UNUSUAL : 0), stmt, 0, NULL, chat_executed, q,
+	    &q->job);
 	free(stmt);
+	if (rc != DC_OK) {
+		rc = dc_result_submit_failure(rc, detail, sizeof(detail));
+		chat_fail_status(q, rc, detail);
+	}
+}
+
+/*
+ * Guard and run q->sql on target e.  Whatever wrote the SQL (the client,
+ * the LLM, the catalog), this is the only way it reaches a target.
+ */
+static void
+chat_run_sql(struct dc_chat *q, const struct dc_entry *e)
+{
+	char detail[256];
+	int rc;
+
+	if (keep_entry(q, e) != DC_OK) {
+		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
+		    "out of memory");
+		return;
+	}
+	agent_start(q, AGENT_VALIDATOR, "Checking the SQL",
+	    "Validating SQL for safety and correctness.");
+	/* chat_checked may run before this returns: q is not ours after */
+	rc = dc_sql_check(q->w, q->e, q->sql, chat_checked, q, &q->check);
 	if (rc != DC_OK) {
 		rc = dc_result_submit_failure(rc, detail, sizeof(detail));
 		chat_fail_status(q, rc, detail);

@@ -37,6 +37,7 @@
 #include "pool.h"
 #include "proctitle.h"
 #include "schema.h"
+#include "sqlcheck.h"
 #include "util.h"
 #include "worker.h"
 #include "ws.h"
@@ -59,6 +60,7 @@ worker_free(void)
 	dc_llm_free(W.llm);
 	/* the cache's fetches are jobs of the pool: cancel them first */
 	dc_schema_shutdown();
+	dc_sql_check_shutdown();
 	if (W.pool != NULL)
 		dc_pool_free(W.pool);
 	if (W.urlpol != NULL) {

@@ -823,6 +823,9 @@ conn_send(struct dc_conn *c, struct dc_job *j)
 	c->jtail = j;
 	c->njobs++;
 	c->state = DC_CONN_BUSY;
+	/* nothing goes behind an unusual job; its session ends with it */
+	if (j->unusual)
+		c->close_needed = 1;
 	return c->drv->submit(c, j);
 }
 
@@ -1633,14 +1636,19 @@ dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
 	const struct dc_driver *drv = dc_driver_find(e->type);
 	struct dc_pool_target *t;
 	struct dc_job *j;
+	int unusual;
 
+	unusual = (kind & DC_JOB_UNUSUAL) != 0;
+	kind &= ~DC_JOB_UNUSUAL;
 	assert(kind == DC_JOB_READ || kind == DC_JOB_CATALOG);
+	assert(!unusual || kind == DC_JOB_READ);
 	if (drv == NULL)
 		return DC_EINVAL;
 	t = target_get(p, e->id, e->gen, e->url, drv, 0);
 	if (t == NULL || (j = job_new(p, drv, cb, arg)) == NULL)
 		return DC_ENOMEM;
 	j->kind = kind;
+	j->unusual = unusual;
 	if (job_add(j, sql, nparams, params) != DC_OK) {
 		job_free(j);
 		return DC_ENOMEM;

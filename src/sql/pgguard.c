@@ -35,6 +35,7 @@
 
 #include "dc.h"
 #include "pgguard.h"
+#include "sqlguard.h"
 
 #define GUARD_JSON_DEPTH	2000	/* nesting the JSON walk follows */
 #define GUARD_SHOW_MAX		48	/* bytes of a name quoted in a reason */
@@ -892,6 +893,29 @@ dc_pgguard_describe(const struct dc_pg_refusal *ref, char *buf, size_t bufsz)
 		    ref->pos, ref->reason);
 	else
 		snprintf(buf, bufsz, "%s: %s", ref->node, ref->reason);
+}
+
+int
+dc_pgguard_verdict(const char *sql, size_t len, struct dc_sql_verdict *v)
+{
+	struct dc_pgstmt	*st;
+	struct dc_pg_refusal	 ref;
+	int			 rc;
+
+	memset(v, 0, sizeof(*v));
+	rc = dc_pgguard_parse(sql, len, &st, &ref);
+	if (rc == DC_OK) {
+		v->ok = 1;
+		v->kind = st->kind == DC_PGSTMT_EXPLAIN ? DC_SQL_EXPLAIN :
+		    st->kind == DC_PGSTMT_SHOW ? DC_SQL_SHOW : DC_SQL_SELECT;
+		v->len = st->len;
+		dc_pgguard_free(st);
+	} else if (rc == DC_EINVAL) {
+		dc_pgguard_describe(&ref, v->reason, sizeof(v->reason));
+		dc_pgguard_clean(v->reason);
+	} else
+		dc_strlcpy(v->reason, "out of memory", sizeof(v->reason));
+	return rc;
 }
 
 /* --- the verdict cache --- */

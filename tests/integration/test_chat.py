@@ -261,7 +261,7 @@ def test_llm_that_writes_delete_is_refused(shopd, llm, pg, shop):
     j = ask(d, "remove all orders", ids["a"]).json()
     assert j["answer_source"] == "error"
     assert j["validation_errors"][0]["error_type"] == "guard"
-    assert "DELETE" in j["validation_errors"][0]["message"]
+    assert "DeleteStmt" in j["validation_errors"][0]["message"]
     assert pg.sql(shop["a"], "SELECT count(*) FROM orders")[0][0] == 120
     # the refusal reason went back to the LLM
     assert "refused" in prompt_of(llm.requests[-1])

@@ -51,6 +51,21 @@ def targets(pg):
             RETURN 1;
         END $$;
         ALTER FUNCTION sneaky_rw() OWNER TO {w};
+        CREATE FUNCTION sneaky_stable() RETURNS int LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+            PERFORM set_config('transaction_read_only', 'off', true);
+            RETURN dblink_like_write();
+        END $$;
+        CREATE FUNCTION dblink_like_write() RETURNS int LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE ledger SET amount = 0;
+            RETURN 1;
+        END $$;
+        CREATE FUNCTION sneaky_stable_arg(int) RETURNS int LANGUAGE plpgsql
+            STABLE AS 'BEGIN RETURN dblink_like_write(); END';
+        ALTER FUNCTION sneaky_stable() OWNER TO {w};
+        ALTER FUNCTION sneaky_stable_arg(int) OWNER TO {w};
+        ALTER FUNCTION dblink_like_write() OWNER TO {w};
     """.format(w=writer))
     yield {"a": a, "b": b, "writer": writer,
            "writer_url": pg.url(a, user=writer, password=WRITER_PW)}
@@ -333,10 +348,14 @@ WRITE_ATTEMPTS = [
     "DO $$BEGIN DELETE FROM ledger; END$$",
     "LOCK TABLE ledger",
     "VACUUM ledger",
-    # admitted by the lexical guard; stopped by the read-only transaction
+    # a DBA's VOLATILE functions: refused for what the catalog says of them
     "SELECT sneaky_delete()",
     "SELECT sneaky_rw()",
     "SELECT * FROM (SELECT sneaky_delete()) s",
+    # one that says it is STABLE is admitted: the read-only transaction
+    # stops it (its session is then closed: it was unusual)
+    "SELECT sneaky_stable()",
+    "SELECT (1).sneaky_stable_arg",
 ]
 
 
@@ -535,10 +554,11 @@ def test_settings_a_statement_changes_do_not_outlive_it(daemon_factory,
                        conf={"max_target_connections": "1",
                              "statement_timeout": "700"}).start(wait_ready=True)
     register(d, "A", pg.url(targets["a"]), default=True)
-    # the guard refuses set_config() itself; a function on the target can
-    # still call it
+    # the guard refuses set_config() itself, and a DBA's VOLATILE function;
+    # one that says it is STABLE can still call it
     pg.sql(targets["a"], """
-        CREATE OR REPLACE FUNCTION loosen() RETURNS text LANGUAGE plpgsql AS $$
+        CREATE OR REPLACE FUNCTION loosen() RETURNS text LANGUAGE plpgsql
+        STABLE AS $$
         BEGIN
             PERFORM set_config('statement_timeout', '0', false);
             PERFORM set_config('default_transaction_read_only', 'off', false);
@@ -552,8 +572,11 @@ def test_settings_a_statement_changes_do_not_outlive_it(daemon_factory,
         "transaction_read_only"] == ["on"]
     r = sql(d, "SELECT pg_sleep(3)")
     assert r.json() == {"detail": "Query timeout (1s)"}, r.text
-    # all of it on one connection, the one the first statement used
-    assert ok_rows(sql(d, "SELECT pg_backend_pid() AS p"))["p"] == pid
+    # a DBA's function made the statement unusual: its session was closed
+    # after it, the ordinary statements since share the next one
+    pid2 = ok_rows(sql(d, "SELECT pg_backend_pid() AS p"))["p"]
+    assert pid2 != pid
+    assert ok_rows(sql(d, "SELECT pg_backend_pid() AS p"))["p"] == pid2
 
 
 # --- connections ---
@@ -631,7 +654,9 @@ def test_busy_stale_connection_closes_when_its_query_ends(two, targets, pg):
 
     th = threading.Thread(target=slow)
     th.start()
-    wait_for(lambda: backends(pg, db) >= 1, timeout=5, what="slow query running")
+    # the statement itself, not the catalog read before it
+    wait_for(lambda: len(sleeping(pg, db)) >= 1, timeout=5,
+             what="slow query running")
     r = d.patch("/api/v1/databases/%s" % t, {"database_url": pg.url(targets["b"])})
     assert r.status_code == 200
     th.join(20)

@@ -38,10 +38,13 @@ def test_query_phases_in_metrics_and_debug_log(daemon_factory, registry_env,
     d = daemon_factory(workers=1, env=clean_env(registry_env),
                        conf={"log_level": "debug"}).start(wait_ready=True)
     t = register(d, "phase", pg.url(db))
+    # the first statement reads the target's function policy catalog too
+    assert ok_rows(sql(d, "SELECT 0 AS i", t))["i"] == [0]
     seen = []
 
     def settled():
-        """what registering started (a schema read) has finished"""
+        """what registering and the first statement started (schema and
+        policy catalog reads) has finished"""
         seen.append(phase_metrics(d))
         time.sleep(0.3)
         return phase_metrics(d) == seen[-1]

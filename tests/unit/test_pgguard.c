@@ -14,6 +14,7 @@
 #include "t.h"
 #include "dc.h"
 #include "pgguard.h"
+#include "sqlguard.h"
 
 static int
 parse(const char *sql, size_t len, struct dc_pgstmt **st,
@@ -446,6 +447,30 @@ test_cache(void)
 	CHECK(dc_pgcache_new(0) == NULL);
 }
 
+/* The dialect's guard: the parser's verdict in the lexical guards' form. */
+static void
+test_verdict(void)
+{
+	static const char bad[] = "SELECT \x01\xff FROM";
+	struct dc_sql_verdict v;
+
+	CHECK(dc_pgguard_verdict("SELECT 1;  ", 11, &v) == DC_OK);
+	CHECK(v.ok == 1 && v.kind == DC_SQL_SELECT && v.len == 8);
+	CHECK(dc_pgguard_verdict("EXPLAIN SELECT 1", 16, &v) == DC_OK);
+	CHECK(v.kind == DC_SQL_EXPLAIN && v.len == 16);
+	CHECK(dc_pgguard_verdict("SHOW work_mem", 13, &v) == DC_OK);
+	CHECK(v.kind == DC_SQL_SHOW);
+	CHECK(dc_pgguard_verdict("DELETE FROM t", 13, &v) == DC_EINVAL);
+	CHECK(v.ok == 0 && strncmp(v.reason, "DeleteStmt: ", 12) == 0);
+	/* the grammar alone: functions take the catalog (sqlcheck.h) */
+	CHECK(dc_pgguard_verdict("SELECT mark_seen()", 18, &v) == DC_OK);
+	CHECK(dc_pgguard_verdict("SELECT 1; SELECT 2", 18, &v) == DC_EINVAL);
+	CHECK(strstr(v.reason, "only one statement") != NULL);
+	/* a reason that quotes bad bytes is still fit for JSON */
+	CHECK(dc_pgguard_verdict(bad, strlen(bad), &v) == DC_EINVAL);
+	CHECK(strchr(v.reason, '\x01') == NULL);
+}
+
 int
 main(void)
 {
@@ -461,5 +486,6 @@ main(void)
 	test_backslashes();
 	test_deep();
 	test_describe();
+	test_verdict();
 	T_DONE();
 }

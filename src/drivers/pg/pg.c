@@ -80,8 +80,9 @@
 #include "driver.h"
 #include "drv_pg.h"
 #include "log.h"
+#include "pgguard.h"
+#include "pgpolicy.h"
 #include "rows.h"
-#include "sqlguard.h"
 #include "util.h"
 #include "worker.h"
 
@@ -157,7 +158,9 @@ static const char version_sql[] =
 
 static const struct dc_dialect pg_dialect = {
 	.name = "PostgreSQL",
-	.guard = dc_sql_guard,
+	/* PostgreSQL's own grammar, then the policy from the catalog */
+	.guard = dc_pgguard_verdict,
+	.policy_sql = dc_pgcat_sql,
 	.quote = '"',
 	.default_schema = "public",
 	/*
