@@ -1386,8 +1386,8 @@ dc_sql_guard(const char *sql, size_t len, struct dc_sql_verdict *v)
 	return 0;
 }
 
-int
-dc_sql_guard_mysql(const char *sql, size_t len, struct dc_sql_verdict *v)
+static int
+guard_mysql_once(const char *sql, size_t len, struct dc_sql_verdict *v)
 {
 	struct dc_sql_verdict	 alt;
 	int			 scs, ansi;
@@ -1422,6 +1422,32 @@ dc_sql_guard_mysql(const char *sql, size_t len, struct dc_sql_verdict *v)
 			}
 		}
 	v->ok = 1;
+	return 0;
+}
+
+int
+dc_sql_guard_mysql(const char *sql, size_t len, struct dc_sql_verdict *v)
+{
+	struct dc_sql_verdict	 cut;
+
+	if (guard_mysql_once(sql, len, v) != DC_OK)
+		return DC_EINVAL;
+	/*
+	 * What the driver sends, the first v->len bytes, must pass alone,
+	 * as the same kind: cutting a trailing comment can change how a
+	 * "--" or a quote reads at the new end (found by fuzz_sqlguard:
+	 * corpus/sqlguard/crash-mysql-cut-reads-otherwise).
+	 */
+	if (v->len == len)
+		return 0;
+	memset(&cut, 0, sizeof(cut));
+	if (guard_mysql_once(sql, v->len, &cut) != DC_OK ||
+	    cut.kind != v->kind || cut.len > v->len) {
+		memset(v, 0, sizeof(*v));
+		refuse(v, "ambiguous end: the statement without its trailing "
+		    "comment reads differently");
+		return guard_refused(v);
+	}
 	return 0;
 }
 
