@@ -289,7 +289,9 @@ def test_targets_and_metrics_count_connections_and_queries(d):
                     "application_name = 'datachatd' AND datname = 'postgres'")[0][0]
     assert t["open_connections"] == live
     m = parse_prometheus(d.get("/metrics").text)
-    assert m['datachatd_queries_total{target="%s",outcome="ok"}' % cid] == 6
+    # the six, and the function policy's catalog read on each worker that
+    # served one (the guard reads pg_proc once per worker, at first use)
+    assert 6 <= m['datachatd_queries_total{target="%s",outcome="ok"}' % cid] <= 6 + 2
     assert m['datachatd_queries_total{target="%s",outcome="error"}' % cid] == 1
     assert m['datachatd_target_connections_open{target="%s"}' % cid] == live
     # invalidate closes them (pg_stat_activity agrees)
