@@ -53,6 +53,13 @@ int		 dc_pct_decode_strict(const char *s, size_t n, char *out,
 int		 dc_word_is(const char *s, size_t n, const char *word);
 
 /*
+ * FNV-1a over [p, p + n), going on from h (DC_FNV1A_INIT to start): the
+ * caches' keys (target URLs, statement shapes), not a defence.
+ */
+#define DC_FNV1A_INIT	0xcbf29ce484222325ULL
+uint64_t	 dc_fnv1a(uint64_t h, const void *p, size_t n);
+
+/*
  * The database type a URL's scheme implies: "postgresql", "mysql",
  * "clickhouse", or NULL for an unknown scheme.
  */

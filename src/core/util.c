@@ -106,6 +106,19 @@ dc_pct_decode_strict(const char *s, size_t n, char *out, size_t outsz)
 	return 0;
 }
 
+uint64_t
+dc_fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 int
 dc_word_is(const char *s, size_t n, const char *word)
 {

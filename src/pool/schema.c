@@ -268,13 +268,7 @@ dc_schema_table_json(const struct dc_schema_table *t)
 static uint64_t
 url_hash(const char *url)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
-
-	for (; *url != '\0'; url++) {
-		h ^= (unsigned char)*url;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return dc_fnv1a(DC_FNV1A_INIT, url, strlen(url));
 }
 
 static void

@@ -36,6 +36,7 @@
 #include "dc.h"
 #include "pgguard.h"
 #include "sqlguard.h"
+#include "util.h"
 
 #define GUARD_JSON_DEPTH	2000	/* nesting the JSON walk follows */
 #define GUARD_SHOW_MAX		48	/* bytes of a name quoted in a reason */
@@ -1036,14 +1037,7 @@ struct dc_pgcache {
 static uint64_t
 shape_hash(uint64_t catgen, const char *s, size_t n)
 {
-	uint64_t	 h = 1469598103934665603ULL ^ catgen;
-	size_t		 i;
-
-	for (i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return dc_fnv1a(DC_FNV1A_INIT ^ catgen, s, n);
 }
 
 struct dc_pgcache *
