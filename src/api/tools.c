@@ -54,30 +54,57 @@ enum tool_id { T_CONTEXT_ANSWER = 1, T_RUN_SQL, T_LIST_TABLES,
  * their JSON Schema from it, and POST /tools/execute checks arguments
  * against it.
  */
-static const struct dc_field query_params[] = {
-	{ .name = "query", .type = DC_FT_STR, .flags = DC_F_REQUIRED },
+/*
+ * DataChat's schemas carry no descriptions; datachatd's say what each
+ * argument means on each of its three engines, which DataChat's clients
+ * ignore and an LLM planning a tool call can read.
+ */
+#define D_QUESTION "The user's question, answered from the live schema"
+#define D_SQL	"One read-only SELECT in the target's dialect: PostgreSQL, " \
+	"MySQL/MariaDB or ClickHouse"
+#define D_SCHEMA "Where the table lives: a PostgreSQL schema (default " \
+	"public), or a MySQL/MariaDB or ClickHouse database (default: the " \
+	"connection's)"
+#define D_TABLE	"A table or view name, or schema.table"
+
+static const struct dc_field question_params[] = {
+	{ .name = "query", .type = DC_FT_STR, .flags = DC_F_REQUIRED,
+	    .desc = D_QUESTION },
 	{ .name = NULL }
 };
-static const struct dc_model query_model = { "query", query_params };
+static const struct dc_model question_model = { "context_answer",
+    question_params };
+
+static const struct dc_field sql_params[] = {
+	{ .name = "query", .type = DC_FT_STR, .flags = DC_F_REQUIRED,
+	    .desc = D_SQL },
+	{ .name = NULL }
+};
+static const struct dc_model sql_model = { "run_sql", sql_params };
 
 static const struct dc_field tables_params[] = {
-	{ .name = "schema", .type = DC_FT_STR, .flags = DC_F_NULLABLE },
+	{ .name = "schema", .type = DC_FT_STR, .flags = DC_F_NULLABLE,
+	    .desc = D_SCHEMA },
 	{ .name = NULL }
 };
 static const struct dc_model tables_model = { "list_tables", tables_params };
 
 enum { A_TABLE, A_SCHEMA, A_LIMIT };
 static const struct dc_field columns_params[] = {
-	{ .name = "table", .type = DC_FT_STR, .flags = DC_F_REQUIRED },
-	{ .name = "schema", .type = DC_FT_STR, .flags = DC_F_NULLABLE },
+	{ .name = "table", .type = DC_FT_STR, .flags = DC_F_REQUIRED,
+	    .desc = D_TABLE },
+	{ .name = "schema", .type = DC_FT_STR, .flags = DC_F_NULLABLE,
+	    .desc = D_SCHEMA },
 	{ .name = NULL }
 };
 static const struct dc_model columns_model = { "list_columns",
     columns_params };
 
 static const struct dc_field sample_params[] = {
-	{ .name = "table", .type = DC_FT_STR, .flags = DC_F_REQUIRED },
-	{ .name = "schema", .type = DC_FT_STR, .flags = DC_F_NULLABLE },
+	{ .name = "table", .type = DC_FT_STR, .flags = DC_F_REQUIRED,
+	    .desc = D_TABLE },
+	{ .name = "schema", .type = DC_FT_STR, .flags = DC_F_NULLABLE,
+	    .desc = D_SCHEMA },
 	{ .name = "limit", .type = DC_FT_INT, .dflt = "5" },
 	{ .name = NULL }
 };
@@ -118,9 +145,9 @@ struct tool {
 
 static const struct tool tools[] = {
 	{ "context_answer", T_CONTEXT_ANSWER, "knowledge", 0, 1,
-	    "Answer using DataPoints only (no SQL).", &query_model },
+	    "Answer using DataPoints only (no SQL).", &question_model },
 	{ "run_sql", T_RUN_SQL, "database", 0, 1,
-	    "Generate and execute SQL for the user's query.", &query_model },
+	    "Generate and execute SQL for the user's query.", &sql_model },
 	{ "list_tables", T_LIST_TABLES, "database", 0, 1,
 	    "List tables available in the target database.", &tables_model },
 	{ "list_columns", T_LIST_COLUMNS, "database", 0, 1,
@@ -879,7 +906,8 @@ const struct dc_route dc_routes_tools[] = {
 /* The request models above and where they are used (model.h). */
 const struct dc_model_use dc_models_tools[] = {
 	{ "POST /api/v1/tools/execute", "body", &execute_model },
-	{ "tool context_answer, run_sql", "arguments", &query_model },
+	{ "tool context_answer", "arguments", &question_model },
+	{ "tool run_sql", "arguments", &sql_model },
 	{ "tool list_tables", "arguments", &tables_model },
 	{ "tool list_columns", "arguments", &columns_model },
 	{ "tool get_table_sample", "arguments", &sample_model },

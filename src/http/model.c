@@ -994,6 +994,10 @@ dc_model_schema(const struct dc_model *m)
 			p = json_object_new_object();
 			dc_jb_add(&b, p, "anyOf", any);
 		}
+		/* after anyOf, so a nullable field's text is on the field */
+		if (f->desc != NULL)
+			dc_jb_add(&b, p, "description",
+			    json_object_new_string(f->desc));
 		if (f->flags & DC_F_REQUIRED)
 			dc_jb_push(&b, req, json_object_new_string(f->name));
 		else if (f->dflt != NULL && !(f->flags & DC_F_NO_DEFAULT_KEY))

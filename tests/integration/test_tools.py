@@ -73,11 +73,37 @@ def schema(props, required):
             "additionalProperties": False}
 
 
+ENGINES = ("PostgreSQL", "MySQL/MariaDB", "ClickHouse")
+
+
+def described(tools):
+    """The tool list without the parameters' descriptions (datachatd's own,
+    which DataChat's schemas do not have), and those descriptions."""
+    texts = {}
+    for t in tools:
+        for name, p in t["parameters_schema"]["properties"].items():
+            if "description" in p:
+                texts[(t["name"], name)] = p.pop("description")
+    return tools, texts
+
+
 def test_tool_list_is_datachats(daemon):
     d, _ = daemon
     r = d.get("/api/v1/tools")
     assert r.status_code == 200
-    assert r.json() == [
+    tools, texts = described(r.json())
+    # what the SQL-running and catalog tools take names the three engines
+    for key in [("run_sql", "query"), ("list_tables", "schema"),
+                ("list_columns", "schema"), ("get_table_sample", "schema")]:
+        assert all(e in texts[key] for e in ENGINES), (key, texts[key])
+    assert "read-only" in texts[("run_sql", "query")]
+    assert set(texts) == {("context_answer", "query"), ("run_sql", "query"),
+                          ("list_tables", "schema"), ("list_columns", "table"),
+                          ("list_columns", "schema"),
+                          ("get_table_sample", "table"),
+                          ("get_table_sample", "schema")}
+    # apart from them, DataChat's list, field for field
+    assert tools == [
         {"name": "context_answer", "description": "Answer using DataPoints only (no SQL).",
          "category": "knowledge", "requires_approval": False, "enabled": True,
          "parameters_schema": schema({"query": {"type": "string"}}, ["query"])},
