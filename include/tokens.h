@@ -9,7 +9,8 @@
  * anonymous MAP_SHARED table made by the master before fork.  The master
  * is the only writer of that table (a full replacement under one
  * seqlock, after a NOTIFY, a resync or a datachatctl command); workers
- * look a hash up without locks and compare it in constant time.
+ * look a hash up without locks (tokens.c says why a search on hashes
+ * is safe).
  */
 #ifndef DC_TOKENS_H
 #define DC_TOKENS_H
@@ -79,8 +80,8 @@ int		 dc_tokens_publish(struct dc_tokens *t,
 void		 dc_tokens_set_loaded(struct dc_tokens *t, int loaded);
 
 /*
- * Reader: copy the token whose hash matches into out.  Every entry is
- * compared in constant time.  0 or DC_ENOENT.
+ * Reader: copy the token whose hash matches into out (a binary search
+ * on the hashes, the match compared in constant time).  0 or DC_ENOENT.
  */
 int		 dc_tokens_lookup(const struct dc_tokens *t,
 		     const uint8_t hash[DC_TOKEN_HASH_LEN],

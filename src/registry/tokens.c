@@ -4,11 +4,15 @@
  * datachatd_api_tokens table of the system database.
  *
  * The shared table is small and changes rarely, so it is replaced whole
- * under one seqlock: the master makes seq odd, rewrites the entries and
- * the count, and makes seq even again; a reader copies what it needs and
- * tries again when seq was odd or moved.  A lookup compares the hash
- * against every entry with a constant-time comparison, so how long it
- * takes says nothing about how close a guess came.
+ * under one seqlock: the master makes seq odd, rewrites the entries (in
+ * the order of their hashes) and the count, and makes seq even again; a
+ * reader copies what it needs and tries again when seq was odd or moved.
+ * A lookup is a binary search on the hashes, then one constant-time
+ * comparison: a scan of every entry cost 2 us a request with 1024
+ * tokens (tests/auth_bench).  How long the search takes depends on
+ * where the presented token's SHA-256 falls among the stored ones,
+ * which says nothing about any token: finding a token from its hash, or
+ * from hashes near it, is as hard as inverting SHA-256.
  */
 #include <sys/mman.h>
 
@@ -149,6 +153,13 @@ dc_tokens_destroy(struct dc_tokens *t)
 		munmap(t, t->map_size);
 }
 
+static int
+by_hash(const void *a, const void *b)
+{
+	return memcmp(((const struct dc_token *)a)->hash,
+	    ((const struct dc_token *)b)->hash, DC_TOKEN_HASH_LEN);
+}
+
 int
 dc_tokens_publish(struct dc_tokens *t, const struct dc_token *list, int n)
 {
@@ -160,8 +171,10 @@ dc_tokens_publish(struct dc_tokens *t, const struct dc_token *list, int n)
 		n = t->capacity;
 	atomic_store_explicit(&t->seq, s + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
-	if (n > 0)
+	if (n > 0) {
 		memcpy(t->e, list, (size_t)n * sizeof(*list));
+		qsort(t->e, (size_t)n, sizeof(*list), by_hash);
+	}
 	if (n < t->capacity)
 		memset(&t->e[n], 0, (size_t)(t->capacity - n) * sizeof(*list));
 	atomic_store_explicit(&t->count, n, memory_order_relaxed);
@@ -191,18 +204,28 @@ dc_tokens_lookup(const struct dc_tokens *t,
     const uint8_t hash[DC_TOKEN_HASH_LEN], struct dc_token *out)
 {
 	uint32_t s1, s2;
-	int i, n, hit, spins = 0;
+	int lo, hi, mid, n, hit, spins = 0;
 
 	for (;;) {
 		s1 = atomic_load_explicit(&t->seq, memory_order_acquire);
 		if ((s1 & 1) == 0) {
 			n = atomic_load_explicit(&t->count,
 			    memory_order_relaxed);
-			hit = -1;
-			/* no early exit: every entry costs the same */
-			for (i = 0; i < n && i < t->capacity; i++)
-				if (hash_equal(t->e[i].hash, hash))
-					hit = i;
+			if (n > t->capacity)
+				n = t->capacity;	/* torn: seq says so */
+			/* the first entry whose hash is not below ours */
+			lo = 0;
+			hi = n;
+			while (lo < hi) {
+				mid = lo + (hi - lo) / 2;
+				if (memcmp(t->e[mid].hash, hash,
+				    DC_TOKEN_HASH_LEN) < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			hit = lo < n && hash_equal(t->e[lo].hash, hash) ? lo :
+			    -1;
 			if (hit >= 0)
 				memcpy(out, &t->e[hit], sizeof(*out));
 			atomic_thread_fence(memory_order_acquire);

@@ -128,6 +128,52 @@ test_table(void)
 	dc_tokens_destroy(tt);
 }
 
+/* A full table, published in no order: each token found, others not. */
+static void
+test_many(void)
+{
+	struct dc_tokens *tt;
+	struct dc_token *list, got;
+	uint8_t h[DC_TOKEN_HASH_LEN];
+	char name[32];
+	int i, found = 0, n;
+
+	CHECK(dc_tokens_create(&tt, DC_TOKENS_MAX) == DC_OK);
+	CHECK((list = calloc(DC_TOKENS_MAX, sizeof(*list))) != NULL);
+	for (i = 0; i < DC_TOKENS_MAX; i++) {
+		snprintf(name, sizeof(name), "tok%d", i);
+		make(&list[i], name, DC_ROLE_READ, i);
+	}
+	for (n = 1; n <= DC_TOKENS_MAX; n = n * 3 + 1) {
+		CHECK(dc_tokens_publish(tt, list, n) == n);
+		for (i = 0; i < DC_TOKENS_MAX; i++) {
+			snprintf(name, sizeof(name), "tok%d", i);
+			dc_token_hash(name, strlen(name), h);
+			if (i < n) {
+				found += dc_tokens_lookup(tt, h, &got) ==
+				    DC_OK && strcmp(got.name, name) == 0 &&
+				    got.expires_ms == i;
+			} else
+				CHECK(dc_tokens_lookup(tt, h, &got) ==
+				    DC_ENOENT);
+		}
+	}
+	/* n = 1, 4, 13, 40, 121, 364 */
+	CHECK(found == 1 + 4 + 13 + 40 + 121 + 364);
+	CHECK(dc_tokens_publish(tt, list, DC_TOKENS_MAX) == DC_TOKENS_MAX);
+	for (i = 0, found = 0; i < DC_TOKENS_MAX; i++) {
+		snprintf(name, sizeof(name), "tok%d", i);
+		dc_token_hash(name, strlen(name), h);
+		found += dc_tokens_lookup(tt, h, &got) == DC_OK &&
+		    strcmp(got.name, name) == 0;
+	}
+	CHECK(found == DC_TOKENS_MAX);
+	dc_token_hash("not a token", 11, h);
+	CHECK(dc_tokens_lookup(tt, h, &got) == DC_ENOENT);
+	free(list);
+	dc_tokens_destroy(tt);
+}
+
 /*
  * A forked reader looks up "keep" while the writer republishes tables
  * that always contain it (at varying positions) with other tokens: a
@@ -210,6 +256,7 @@ main(void)
 	test_names();
 	test_generate();
 	test_table();
+	test_many();
 	test_concurrent();
 	test_limits();
 	T_DONE();
