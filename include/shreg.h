@@ -90,6 +90,8 @@ struct dc_worker_stats {
 	uint64_t	 conns_open;		/* client connections */
 	uint64_t	 conns_timed_out;	/* head or body deadline */
 	uint64_t	 requests_refused;	/* heads the scan refused */
+	uint64_t	 auth_checks;		/* tokens checked (auth.c) */
+	uint64_t	 auth_check_ns_sum;	/* time those checks took */
 	uint64_t	 inflight;
 	uint64_t	 gen_applied;
 	uint64_t	 target_conns_open;

@@ -21,15 +21,22 @@ DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNS = os.environ.get("BENCH_CONNECTIONS", "50")
 
 
-def wrk(url, token=None):
+def wrk(url, token=None, duration=None):
     hdr = ["-H", "Authorization: Bearer " + token] if token else []
-    out = subprocess.run(["wrk", "-t2", "-c" + CONNS, "-d" + DURATION,
+    out = subprocess.run(["wrk", "-t2", "-c" + CONNS, "-d" + (duration or
+                                                            DURATION),
                           "--latency"] + hdr + [url], capture_output=True,
                          text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+(\S+)", out).group(1)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return rps, p99, int(non2xx.group(1)) if non2xx else 0
+
+
+def ms(wrk_time):
+    """wrk's "812.00us", "1.23ms" or "1.02s" in ms."""
+    m = re.match(r"([\d.]+)(us|ms|s)$", wrk_time)
+    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
 
 
 def set_auth(d, on):
@@ -48,24 +55,51 @@ def set_auth(d, on):
     time.sleep(1)
 
 
-def auth_compare(d, rounds=3):
-    """The registry GET with auth off and on, alternately: its cost."""
-    r = d.ctl("token", "add", "bench", "--role", "read")
-    assert r.returncode == 0, r.stderr
-    token = r.stdout.strip()
-    off, on = [], []
-    print("== auth off vs on: GET /api/v1/databases, %d alternating rounds"
-          % rounds)
-    for i in range(rounds):
-        set_auth(d, False)
-        off.append(wrk(d.url("/api/v1/databases"))[0])
-        set_auth(d, True)
-        on.append(wrk(d.url("/api/v1/databases"), token)[0])
-        print("round %d: auth off %.0f req/s, on %.0f req/s (%.1f%%)"
-              % (i + 1, off[-1], on[-1], 100.0 * (1 - on[-1] / off[-1])))
-    mo, mn = statistics.median(off), statistics.median(on)
-    print("medians: auth off %.0f req/s, auth on %.0f req/s: the token check "
-          "costs %.1f%%" % (mo, mn, 100.0 * (1 - mn / mo)))
+def auth_compare(d, tmp, env, pairs, seconds):
+    """The registry GET on auth off and on instances side by side
+    (bench_auth.py): the token check's cost and the verdict."""
+    import bench_auth
+    d_on = Daemon(tmp, workers=2, env=env, conf={
+        "log_level": "warning", "auth": "required"})
+    d_off2 = Daemon(tmp, workers=2, env=env, conf={"log_level": "warning"})
+    try:
+        d_on.start(wait_ready=True)
+        d_off2.start(wait_ready=True)
+        r = d_on.ctl("token", "add", "bench", "--role", "read")
+        assert r.returncode == 0, r.stderr
+        token = r.stdout.strip()
+        path = "/api/v1/databases"
+        want = len(d.get(path).json())
+        for inst, tok in ((d_on, token), (d_off2, None)):
+            hdr = {"Authorization": "Bearer " + tok} if tok else {}
+            wait_for(lambda: len(inst.get(path, headers=hdr).json()) == want,
+                     what="the same registry on every instance")
+
+        def runner(inst, tok):
+            def run(secs):
+                rps, p99, bad = wrk(inst.url(path), tok,
+                                    "%ds" % (secs or seconds))
+                if bad:
+                    raise RuntimeError("%d non-2xx answers" % bad)
+                return rps, ms(p99)
+            return run
+        print("== GET %s, wrk -t2 -c%s, %d pairs of %d s rounds"
+              % (path, CONNS, pairs, seconds))
+        return bench_auth.compare(
+            "GET /api/v1/databases", runner(d, None), runner(d_on, token),
+            lambda: bench_auth.metrics(d_on.url("/metrics"), token),
+            d_on.workers, pairs, seconds, run_off2=runner(d_off2, None))
+    finally:
+        d_on.stop()
+        d_off2.stop()
+
+
+def auth_bench():
+    """tests/auth_bench: the check's steps timed alone."""
+    tool = os.path.join(os.environ["DC_BUILDDIR"], "tests", "auth_bench")
+    print("== the token check's steps alone (tests/auth_bench, best of 5)")
+    out = subprocess.run([tool], capture_output=True, text=True, check=True)
+    print(out.stdout, end="")
 
 
 def main():
@@ -75,6 +109,8 @@ def main():
         auth = sys.argv[2]
     elif len(sys.argv) != 1:
         sys.exit("usage: scripts/bench-registry [--auth off|on|both]")
+    pairs = int(os.environ.get("BENCH_AUTH_PAIRS", "12"))
+    seconds = int(os.environ.get("BENCH_AUTH_SECONDS", "3"))
     tmp = tempfile.mkdtemp(prefix="dc-bench-")
     os.chmod(tmp, 0o755)  # nginx workers run as an unprivileged user
     cluster = PgCluster()
@@ -83,10 +119,9 @@ def main():
     try:
         cluster.sql("postgres", "CREATE DATABASE sys")
         key = Fernet.generate_key().decode()
-        d = Daemon(tmp, workers=2, env={
-            "SYSTEM_DATABASE_URL": cluster.url("sys"),
-            "DATABASE_CREDENTIALS_KEY": key},
-            conf={"log_level": "warning"})
+        env = {"SYSTEM_DATABASE_URL": cluster.url("sys"),
+               "DATABASE_CREDENTIALS_KEY": key}
+        d = Daemon(tmp, workers=2, env=env, conf={"log_level": "warning"})
         d.start(wait_ready=True)
         for i in range(10):
             r = d.post("/api/v1/databases", {
@@ -137,9 +172,11 @@ http {
               % (ng_rps, ng_p99, ng_bad))
         print("ratio datachatd/nginx: %.2f (target >= 0.60)%s"
               % (dc_rps / ng_rps, " (auth on)" if auth == "on" else ""))
+        verdict = None
         if auth == "both":
-            auth_compare(d)
-        if auth != "off":
+            auth_bench()
+            verdict = auth_compare(d, tmp, env, pairs, seconds)
+        if auth == "on":
             set_auth(d, False)      # the propagation runs read without one
 
         print("== propagation: external INSERT -> visible on every worker (20 runs)")
@@ -176,6 +213,8 @@ http {
             with open("/proc/%d/status" % pid) as f:
                 rss = re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1)
             print("worker pid %d RSS %.1f MiB" % (pid, int(rss) / 1024))
+        if verdict:
+            print(verdict)
     finally:
         if nginx is not None:
             nginx.terminate()

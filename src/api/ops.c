@@ -290,7 +290,7 @@ metrics(struct dc_req *r)
 	uint64_t dur_us = 0, llm = 0, llm_err = 0, llm_ms = 0, open = 0;
 	uint64_t opened = 0, failed = 0, qok = 0, qbad = 0, cum = 0;
 	uint64_t qpiped = 0, qagain = 0, conns = 0, slow = 0, refused = 0;
-	uint64_t qmoved = 0, stalled = 0;
+	uint64_t qmoved = 0, stalled = 0, checks = 0, check_ns = 0;
 	const char *method, *pattern;
 	char ids[DC_UUID_STR_LEN + 1];
 	int i, j, k, nworkers = 0, ntargets = 0;
@@ -325,6 +325,8 @@ metrics(struct dc_req *r)
 		conns += LOAD(st->conns_open);
 		slow += LOAD(st->conns_timed_out);
 		refused += LOAD(st->requests_refused);
+		checks += LOAD(st->auth_checks);
+		check_ns += LOAD(st->auth_check_ns_sum);
 		qagain += LOAD(st->queries_requeued);
 		qmoved += LOAD(st->queries_moved);
 		stalled += LOAD(st->target_conns_stalled);
@@ -445,6 +447,14 @@ metrics(struct dc_req *r)
 	metric_one(b, "datachatd_http_requests_refused_total", "counter",
 	    "Requests whose head was refused before routing (smuggling "
 	    "risks, too many header lines).", refused);
+	metric_one(b, "datachatd_auth_checks_total", "counter",
+	    "Requests whose API token was checked (auth = required, a route "
+	    "that needs a role).", checks);
+	metric_head(b, "datachatd_auth_check_seconds_sum", "counter",
+	    "Time those checks took (rate limit, token, hash, lookup, role; "
+	    "a refusal's reply included).");
+	mprintf(b, "datachatd_auth_check_seconds_sum %.9f\n",
+	    (double)check_ns / 1e9);
 	metric_one(b, "datachatd_workers", "gauge",
 	    "Live worker processes.",
 	    (uint64_t)(nworkers));

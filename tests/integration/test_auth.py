@@ -327,6 +327,41 @@ def test_metrics_auth_off_opens_metrics_only(pg, daemon_factory, registry_env):
     assert d.get("/api/v1/databases").status_code == 401
 
 
+def auth_counters(d):
+    text = d.get("/metrics").text
+    checks = re.search(r"^datachatd_auth_checks_total (\S+)$", text, re.M)
+    secs = re.search(r"^datachatd_auth_check_seconds_sum (\S+)$", text, re.M)
+    return float(checks.group(1)), float(secs.group(1))
+
+
+def test_metrics_count_token_checks(pg, daemon_factory, registry_env):
+    """/metrics counts each check of a token and the time it took (what
+    scripts/bench-registry puts against the workers' CPU time); open
+    routes and auth = off check nothing."""
+    d = daemon_factory(workers=1, env=clean_env(registry_env),
+                       conf={"auth": "required", "metrics_auth": "off"})
+    d.start(wait_ready=True)
+    tok = add_token(d, "counted", "read")
+    c0, s0 = auth_counters(d)
+    for _ in range(3):
+        assert d.get("/api/v1/databases", headers=bearer(tok)).status_code == 200
+    assert d.get("/api/v1/databases").status_code == 401
+    assert d.get("/api/v1/health").status_code == 200
+    c1, s1 = auth_counters(d)
+    assert c1 - c0 == 4, (c0, c1)
+    assert s1 > s0
+    d.settings.pop("auth")
+    d.write_conf()
+    d.send(signal.SIGHUP)
+    wait_for(lambda: d.get("/api/v1/databases").status_code == 200 and
+             len(d.workers()) == 1, timeout=30,
+             what="auth off after the reload, the old worker gone")
+    c2, _ = auth_counters(d)
+    for _ in range(3):
+        assert d.get("/api/v1/databases").status_code == 200
+    assert auth_counters(d)[0] == c2
+
+
 def test_datachatctl_registry_commands_work_with_auth(authd):
     r = authd.ctl("add", "--name", "via-ctl", "--type", "postgresql", "--url", "-",
                   stdin=authd.pg.url("postgres") + "\n")
