@@ -79,15 +79,18 @@ void		 dc_worker_main(int index, const int *listen_fds, int nlisten,
 
 /*
  * A worker without a master, for a harness that hands it connections
- * itself (evhttp_get_request on w->http; tests/fuzz/fuzz_http.c): the
- * same event base, evhttp, connection layer and routes, on a registry and
- * a token table the caller made, with no listener, no channel (a refresh
- * answers DC_EUNAVAIL), no LLM client and a pool that never connects (a
- * job fails as a target that cannot be reached).  One per process; NULL
- * when out of memory.  dc_worker_detached_free undoes it.
+ * itself (evhttp_accept_socket_with_handle on w->http, or on w->https
+ * when tls is a context: tests/fuzz/fuzz_http.c): the same event base,
+ * evhttp, connection layer and routes, on a registry and a token table
+ * the caller made, with no listener, no channel (a refresh answers
+ * DC_EUNAVAIL), no LLM client and a pool that never connects (a job
+ * fails as a target that cannot be reached).  One per process; NULL
+ * when out of memory.  dc_worker_detached_free undoes it (the caller
+ * keeps and frees tls).
  */
 struct dc_worker *dc_worker_detached(struct dc_config *cfg,
 		     struct dc_shreg *reg, struct dc_tokens *tokens,
+		     struct ssl_ctx_st *tls,
 		     const struct dc_fernet_ring *ring);
 void		 dc_worker_detached_free(struct dc_worker *w);
 

@@ -319,15 +319,17 @@ worker_init(int index, struct dc_config *cfg, struct dc_shreg *reg,
 
 struct dc_worker *
 dc_worker_detached(struct dc_config *cfg, struct dc_shreg *reg,
-    struct dc_tokens *tokens, const struct dc_fernet_ring *ring)
+    struct dc_tokens *tokens, struct ssl_ctx_st *tls,
+    const struct dc_fernet_ring *ring)
 {
 	assert(dc_worker == NULL);
-	worker_init(0, cfg, reg, tokens, NULL, ring);
+	worker_init(0, cfg, reg, tokens, tls, ring);
 	W.offline = 1;
 	memset(W.stats, 0, sizeof(*W.stats));
 	__atomic_store_n(&W.stats->pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
 	if ((W.base = worker_base()) == NULL ||
-	    (W.http = evhttp_new(W.base)) == NULL)
+	    (W.http = evhttp_new(W.base)) == NULL ||
+	    (tls != NULL && (W.https = evhttp_new(W.base)) == NULL))
 		goto fail;
 	dc_http_setup(&W);
 	if ((W.urlpol = calloc(1, sizeof(*W.urlpol))) == NULL ||
