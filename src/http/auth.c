@@ -47,6 +47,7 @@ struct limit_slot {
 };
 
 static struct limit_slot limits[LIMIT_SLOTS];
+static unsigned limits_used;	/* slots ever taken; 0: nobody failed */
 
 /* FNV-1a of an address; an IPv6 address counts by its /64. */
 static uint64_t
@@ -77,6 +78,8 @@ limit_slot(const char *addr, uint64_t now_ms, int create)
 	if (s->key != key) {
 		if (!create)
 			return NULL;
+		if (s->key == 0)
+			limits_used++;
 		/* a collision takes the slot over: memory stays bounded */
 		s->key = key;
 		s->window_start = now_ms;
@@ -92,8 +95,12 @@ limit_slot(const char *addr, uint64_t now_ms, int create)
 int
 dc_auth_limited(const char *addr, uint64_t now_ms, int limit, int *retry_s)
 {
-	struct limit_slot *s = limit_slot(addr, now_ms, 0);
+	struct limit_slot *s;
 
+	/* the common case, no failure yet: no hashing, no table line */
+	if (limits_used == 0)
+		return 0;
+	s = limit_slot(addr, now_ms, 0);
 	if (s == NULL || s->failures < (uint32_t)limit)
 		return 0;
 	*retry_s = (int)((s->window_start + LIMIT_WINDOW_MS - now_ms + 999) /
@@ -114,6 +121,7 @@ void
 dc_auth_reset_limits(void)
 {
 	memset(limits, 0, sizeof(limits));
+	limits_used = 0;
 }
 
 static int
@@ -244,14 +252,13 @@ check_token(struct dc_req *r, int need)
 	struct dc_token t;
 	uint8_t hash[DC_TOKEN_HASH_LEN];
 	char qbuf[DC_TOKEN_LEN + 16];
-	const char *tok, *peer;
-	uint64_t now;
+	const char *tok, *peer = dc_req_peer(r);
+	uint64_t now = 0;	/* the wall clock, read when needed */
 	size_t len;
 	int retry;
 
-	now = dc_wall_ms();
-	peer = dc_req_peer(r);
-	if (dc_auth_limited(peer, now, cfg->auth_failure_limit, &retry)) {
+	if (limits_used != 0 && dc_auth_limited(peer, now = dc_wall_ms(),
+	    cfg->auth_failure_limit, &retry)) {
 		char ra[16];
 
 		snprintf(ra, sizeof(ra), "%d", retry);
@@ -270,14 +277,15 @@ check_token(struct dc_req *r, int need)
 	dc_token_hash(tok, len, hash);
 	dc_explicit_bzero(qbuf, sizeof(qbuf));
 	if (dc_tokens_lookup(r->w->tokens, hash, &t) != DC_OK ||
-	    (t.expires_ms != 0 && (uint64_t)t.expires_ms <= now)) {
+	    (t.expires_ms != 0 && (uint64_t)t.expires_ms <= (now =
+	    dc_wall_ms()))) {
 		if (!dc_tokens_loaded(r->w->tokens) &&
 		    cfg->system_database_url[0] != '\0') {
 			dc_reply_error(r, 503, "API tokens are not loaded yet: "
 			    "the system database is not reachable");
 			return DC_EINVAL;
 		}
-		dc_auth_note_failure(peer, now);
+		dc_auth_note_failure(peer, now != 0 ? now : dc_wall_ms());
 		log_info("%s invalid or expired token from %s", r->id, peer);
 		challenge(r, "invalid_token");
 		dc_reply_error(r, 401, "Invalid or expired token");
