@@ -8,6 +8,7 @@ mid-query (the query is gone from system.processes), a target restart,
 and an unreachable target.
 """
 import os
+import re
 import threading
 import time
 
@@ -411,6 +412,36 @@ def test_timeout_and_row_cap(chd, clickhouse):
                     ids["a"]))
     assert j["row_count"] == 50 and j["truncated"] is False
     assert ok_rows(sql(d, "SELECT 1 AS x", ids["a"]))["data"] == {"x": [1]}
+
+
+def phase_sums(d):
+    """{phase: sum of its seconds} from /metrics (test_stall.py's
+    phases)."""
+    text = d.get("/metrics").text
+    return {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^datachatd_query_phase_seconds_sum\{phase="(\w+)"\} '
+        r'([\d.]+)$', text, re.M)}
+
+
+def test_first_result_is_timed(daemon_factory, registry_env, clickhouse,
+                               shop):
+    """A ClickHouse query's first result is timed when its first bytes
+    arrive, not when it is answered: a result of many chunks (200000
+    rows, about 1.3 MB) is parsed as they come, so its first_result
+    phase ends before its total.  Until the driver reported its bytes,
+    both phases ended at the answer and their sums moved together."""
+    d = daemon_factory(workers=1, env=clean_env(registry_env),
+                       conf={"max_rows": "300000"}).start(wait_ready=True)
+    t = register(d, clickhouse, shop["b"])
+    assert ok_rows(sql(d, "SELECT 1 AS x", t))["data"] == {"x": [1]}
+    before = phase_sums(d)
+    j = ok_rows(sql(d, "SELECT number AS n FROM system.numbers "
+                       "LIMIT 200000", t, timeout=60))
+    assert j["row_count"] == 200000 and j["truncated"] is False
+    after = phase_sums(d)
+    first = after["first_result"] - before["first_result"]
+    total = after["total"] - before["total"]
+    assert 0 < first < total, (before, after)
 
 
 def test_readonly_profile_user(chd, clickhouse, shop):

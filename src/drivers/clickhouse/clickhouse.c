@@ -1161,6 +1161,8 @@ ch_write(char *data, size_t size, size_t n, void *arg)
 
 	if (!mc->started)
 		response_start(mc);
+	if (mc->op == OP_QUERY)
+		dc_conn_progress(&mc->c);	/* its first result's time */
 	if (mc->op != OP_QUERY || mc->status != 200) {
 		/* the login check's answer, or the server's error */
 		room = CH_ERR_MAX - mc->errlen;
