@@ -119,6 +119,10 @@ void		 dc_pool_invalidate(struct dc_pool *pool, const uint8_t *id);
 extern const uint64_t dc_query_bounds_us[DC_METRIC_QBUCKETS - 1];
 extern const char *const dc_query_phase_names[DC_QP_N];
 
+/* A query phase took us: into the worker's histogram, sum and maximum. */
+void		 dc_query_phase_add(struct dc_worker_stats *st, int phase,
+		     uint64_t us);
+
 /* The worker this pool belongs to. */
 struct dc_worker *dc_pool_worker(const struct dc_pool *pool);
 

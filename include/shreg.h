@@ -58,13 +58,17 @@ struct dc_entry {
  * The phases of a target query, each timed from when it was queued
  * (pool.c, job_timing): until it was sent, how long it then waited behind
  * other queries on its connection, until its first result arrived, until
- * it was answered.
+ * it was answered.  Before it was queued, its statement was judged
+ * (sqlcheck.c): DC_QP_CHECK is that time, from the statement's arrival
+ * at its check to the verdict, which includes waiting for the target's
+ * policy catalog to be read (and a connection to be opened for that).
  */
 enum dc_query_phase {
 	DC_QP_QUEUE = 0,
 	DC_QP_BEHIND,
 	DC_QP_FIRST,
 	DC_QP_TOTAL,
+	DC_QP_CHECK,
 	DC_QP_N
 };
 #define DC_METRIC_TARGETS	32	/* per-target counters per worker */
@@ -88,6 +92,7 @@ struct dc_worker_stats {
 	uint64_t	 started_ms;		/* wall clock */
 	uint64_t	 requests;
 	uint64_t	 conns_open;		/* client connections */
+	uint64_t	 conns_accepted;	/* since the worker started */
 	uint64_t	 conns_timed_out;	/* head or body deadline */
 	uint64_t	 requests_refused;	/* heads the scan refused */
 	uint64_t	 auth_checks;		/* tokens checked (auth.c) */

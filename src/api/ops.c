@@ -7,6 +7,7 @@
  * ready instance.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,7 +221,10 @@ metric_query_phases(struct mbuf *b, struct dc_shreg *reg)
 	    "Where target queries' time went, each phase from when the query "
 	    "was queued: until sent (queue), waiting behind other queries on "
 	    "its connection (behind), until its first result arrived "
-	    "(first_result), until answered (total).");
+	    "(first_result), until answered (total); and before it was "
+	    "queued, from its statement's arrival at the check to the "
+	    "verdict (check), which includes reading the target's policy "
+	    "catalog when this worker has none yet.");
 	for (ph = 0; ph < DC_QP_N; ph++) {
 		cum = 0;
 		for (k = 0; k < DC_METRIC_QBUCKETS; k++) {
@@ -249,6 +253,45 @@ metric_query_phases(struct mbuf *b, struct dc_shreg *reg)
 		mprintf(b, "datachatd_query_phase_seconds_max{phase="
 		    "\"%s\"} %.6f\n", dc_query_phase_names[ph],
 		    (double)max[ph] / 1e6);
+}
+
+/*
+ * How the client connections and requests fell over the live workers
+ * (slot, pid): they share the listening sockets, and a worker that
+ * accepts most connections serves most requests.
+ */
+static void
+metric_per_worker(struct mbuf *b, struct dc_shreg *reg)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} m[] = {
+		{ "datachatd_worker_connections_accepted_total",
+		  "Client connections each worker accepted.",
+		  offsetof(struct dc_worker_stats, conns_accepted) },
+		{ "datachatd_worker_requests_total",
+		  "Requests each worker routed.",
+		  offsetof(struct dc_worker_stats, requests) },
+	};
+	const struct dc_worker_stats *st;
+	const uint64_t *v;
+	size_t k;
+	int i;
+
+	for (k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+		metric_head(b, m[k].name, "counter", m[k].help);
+		for (i = 0; i < DC_MAX_WORKERS; i++) {
+			st = dc_shreg_stats(reg, i);
+			if (st == NULL || LOAD(st->pid) == 0)
+				continue;
+			v = (const uint64_t *)(const void *)((const char *)st +
+			    m[k].off);
+			mprintf(b, "%s{worker=\"%d\",pid=\"%llu\"} %llu\n",
+			    m[k].name, i, (unsigned long long)LOAD(st->pid),
+			    (unsigned long long)LOAD(*v));
+		}
+	}
 }
 
 static void
@@ -458,6 +501,7 @@ metrics(struct dc_req *r)
 	metric_one(b, "datachatd_workers", "gauge",
 	    "Live worker processes.",
 	    (uint64_t)(nworkers));
+	metric_per_worker(b, w->reg);
 
 	/* a partial exposition would read as series gone: all or nothing */
 	text = mb.failed ? NULL : (const char *)evbuffer_pullup(mb.evb, -1);

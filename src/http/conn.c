@@ -635,6 +635,7 @@ make_bev(struct event_base *base, void *arg)
 	C.count++;
 	__atomic_store_n(&C.w->stats->conns_open, (uint64_t)C.count,
 	    __ATOMIC_RELAXED);
+	__atomic_add_fetch(&C.w->stats->conns_accepted, 1, __ATOMIC_RELAXED);
 	if (C.count >= C.max_clients)
 		pause_accept(PAUSE_FULL);
 	bufferevent_incref(bev);

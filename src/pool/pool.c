@@ -139,6 +139,7 @@ const char *const dc_query_phase_names[DC_QP_N] = {
 	[DC_QP_BEHIND] = "behind",
 	[DC_QP_FIRST] = "first_result",
 	[DC_QP_TOTAL] = "total",
+	[DC_QP_CHECK] = "check",
 };
 
 static void	 conn_close(struct dc_conn *c);
@@ -1528,12 +1529,12 @@ target_kick(struct dc_pool_target *t)
 	}
 }
 
-/* A phase of j took us: into its worker's histogram, sum and maximum. */
-static void
-phase_add(struct dc_worker_stats *st, int phase, uint64_t us)
+void
+dc_query_phase_add(struct dc_worker_stats *st, int phase, uint64_t us)
 {
 	int b;
 
+	assert(phase >= 0 && phase < DC_QP_N);
 	for (b = 0; b < DC_METRIC_QBUCKETS - 1; b++)
 		if (us <= dc_query_bounds_us[b])
 			break;
@@ -1563,10 +1564,10 @@ job_timing(const struct dc_job *j)
 	sent = j->sent_us >= q ? j->sent_us : now;
 	head = j->head_us >= sent ? j->head_us : sent;
 	first = j->first_us >= head ? j->first_us : now;
-	phase_add(st, DC_QP_QUEUE, sent - q);
-	phase_add(st, DC_QP_BEHIND, head - sent);
-	phase_add(st, DC_QP_FIRST, first - q);
-	phase_add(st, DC_QP_TOTAL, now - q);
+	dc_query_phase_add(st, DC_QP_QUEUE, sent - q);
+	dc_query_phase_add(st, DC_QP_BEHIND, head - sent);
+	dc_query_phase_add(st, DC_QP_FIRST, first - q);
+	dc_query_phase_add(st, DC_QP_TOTAL, now - q);
 	log_debug("query timing: queued %.3f ms, behind others %.3f ms, "
 	    "first result %.3f ms, total %.3f ms (status %d%s%s)",
 	    (double)(sent - q) / 1e3, (double)(head - sent) / 1e3,

@@ -71,6 +71,7 @@ struct dc_sqlcheck_wait {
 	int		 reread;	/* the catalog was asked for again */
 	int		 in_call;	/* dc_sql_check() has not returned */
 	int		 done;		/* v holds the verdict (in_call) */
+	uint64_t	 start_us;	/* when dc_sql_check() got it */
 	struct dc_sqlcheck v;
 	struct dc_qresult err;		/* a copy of the catalog's failure */
 	char		 errmsg[512];
@@ -94,6 +95,16 @@ ck_free(struct dc_sqlcheck_wait *ck)
 	free(ck);
 }
 
+/* ck's verdict is handed over: how long it took, for /metrics. */
+static void
+ck_deliver(struct dc_sqlcheck_wait *ck)
+{
+	dc_query_phase_add(ck->w->stats, DC_QP_CHECK,
+	    dc_now_us() - ck->start_us);
+	ck->cb(&ck->v, ck->arg);
+	ck_free(ck);
+}
+
 /* The verdict in ck->v is final: hand it over now, or when we return. */
 static void
 ck_finish(struct dc_sqlcheck_wait *ck)
@@ -102,8 +113,7 @@ ck_finish(struct dc_sqlcheck_wait *ck)
 		ck->done = 1;
 		return;
 	}
-	ck->cb(&ck->v, ck->arg);
-	ck_free(ck);
+	ck_deliver(ck);
 }
 
 static void
@@ -413,6 +423,7 @@ dc_sql_check(struct dc_worker *w, const struct dc_entry *e, const char *sql,
 	if ((ck = calloc(1, sizeof(*ck))) == NULL)
 		return DC_ENOMEM;
 	ck->w = w;
+	ck->start_us = dc_now_us();
 	ck->cb = cb;
 	ck->arg = arg;
 	ck->len = strlen(sql);
@@ -430,10 +441,9 @@ dc_sql_check(struct dc_worker *w, const struct dc_entry *e, const char *sql,
 	ck->in_call = 1;
 	ask_catalog(ck, 0);
 	ck->in_call = 0;
-	if (ck->done) {
-		ck->cb(&ck->v, ck->arg);
-		ck_free(ck);
-	} else
+	if (ck->done)
+		ck_deliver(ck);
+	else
 		*waitp = ck;
 	return DC_OK;
 }

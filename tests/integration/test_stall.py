@@ -51,7 +51,8 @@ def test_query_phases_in_metrics_and_debug_log(daemon_factory, registry_env,
     wait_for(settled, timeout=30, what="no query running")
     before = seen[-1]
     logged = len(d.log())
-    assert set(before) == {"queue", "behind", "first_result", "total"}
+    assert set(before) == {"queue", "behind", "first_result", "total",
+                           "check"}
     for i in range(5):
         assert ok_rows(sql(d, "SELECT %d AS i" % i, t))["i"] == [i]
     r = sql(d, "SELECT 1 / 0 AS boom", t)    # a failed one counts too
