@@ -32,6 +32,7 @@ enum dc_listen_kind {
 
 #define DC_MAX_LISTENERS	16
 #define DC_LISTEN_TEXT_MAX	256
+#define DC_WARM_TARGETS_MAX	32	/* warm_targets: a worker's counted targets */
 
 /*
  * One `listen` line, parsed: `ADDRESS [option=value ...]` where ADDRESS
@@ -99,6 +100,8 @@ struct dc_config {
 	int		 max_target_connections;
 	int		 target_pipeline_depth;
 	int		 target_stall_timeout;	/* ms */
+	int		 warm_targets;		/* <= DC_WARM_TARGETS_MAX */
+	int		 warm_timeout;		/* ms */
 	char		*resolv_conf;
 	char		*cors_origins;		/* comma-separated origins */
 	int		 ws_idle_timeout;	/* seconds */

@@ -27,6 +27,11 @@ void		 dc_conn_setup(struct dc_worker *w, struct evhttp *http,
 		     struct ssl_ctx_st *tls);
 /* Accept on lev (one of the worker's listeners); NULL forgets them all. */
 void		 dc_conn_listen(struct evconnlistener *lev);
+/*
+ * on: take no new connection (the worker is not ready to serve yet);
+ * off: take them again.  Before the first dc_conn_listen too.
+ */
+void		 dc_conn_hold(int on);
 /* Before evhttp_free: forget the listeners and the request layer. */
 void		 dc_conn_quiet(void);
 void		 dc_conn_teardown(void);

@@ -26,6 +26,11 @@ enum dc_msg_type {
 	DC_MSG_GEN_ACK,		/* gen = generation this worker has applied */
 	DC_MSG_REFRESH,		/* re-read row id from the system DB, publish */
 	DC_MSG_RESYNC,		/* ask for a full resync (token answered) */
+	DC_MSG_READY,		/* warmed up and accepting (worker.c) */
+	DC_MSG_HOT,		/* first use of target id in this worker */
+
+	/* master -> worker, again */
+	DC_MSG_WARM,		/* a peer started using target id: warm it */
 	DC_MSG_TYPE_MAX
 };
 

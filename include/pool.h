@@ -106,6 +106,26 @@ int		 dc_pool_probe(struct dc_pool *pool, const char *url,
 /* The request went away: never call its callback, abort what we can. */
 void		 dc_pool_cancel(struct dc_job *job);
 
+/*
+ * Warm target e up: open connections to it until this worker has n
+ * (at most max_target_connections), which wait idle for jobs.  Returns
+ * how many it started.  dc_pool_connecting() says how many connections
+ * (to any target) are still being opened.
+ */
+int		 dc_pool_warm(struct dc_pool *pool, const struct dc_entry *e,
+		     int n);
+int		 dc_pool_connecting(const struct dc_pool *pool);
+/* 1 when this worker has used or warmed target id. */
+int		 dc_pool_knows(struct dc_pool *pool, const uint8_t id[16]);
+
+/*
+ * cb(id, arg) runs when a job is first queued for target id in this
+ * worker (not for dc_pool_warm): the worker tells its peers.
+ */
+typedef void (*dc_pool_first_use_cb)(const uint8_t id[16], void *arg);
+void		 dc_pool_on_first_use(struct dc_pool *pool,
+		     dc_pool_first_use_cb cb, void *arg);
+
 /* Registry moved: close connections whose entry changed or vanished. */
 void		 dc_pool_sync(struct dc_pool *pool);
 

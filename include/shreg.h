@@ -93,6 +93,7 @@ struct dc_worker_stats {
 	uint64_t	 requests;
 	uint64_t	 conns_open;		/* client connections */
 	uint64_t	 conns_accepted;	/* since the worker started */
+	uint64_t	 accepting;		/* 1: takes new connections */
 	uint64_t	 conns_timed_out;	/* head or body deadline */
 	uint64_t	 requests_refused;	/* heads the scan refused */
 	uint64_t	 auth_checks;		/* tokens checked (auth.c) */

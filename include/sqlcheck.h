@@ -55,6 +55,15 @@ int		 dc_sql_check(struct dc_worker *w, const struct dc_entry *e,
 		     struct dc_sqlcheck_wait **wait);
 void		 dc_sql_check_cancel(struct dc_sqlcheck_wait *wait);
 
+/*
+ * Warm-up: read e's policy catalog now, when this worker has none (a
+ * dialect without one answers at once).  cb runs once, as for
+ * dc_sql_check (the wait cannot be cancelled: the worker's exit frees
+ * it); the time is not a client's, so not counted as a check.
+ */
+int		 dc_sql_check_warm(struct dc_worker *w, const struct dc_entry *e,
+		     dc_sqlcheck_cb cb, void *arg);
+
 /* The worker leaves: free the verdict cache. */
 void		 dc_sql_check_shutdown(void);
 

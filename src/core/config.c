@@ -144,6 +144,13 @@ const struct dc_config_key dc_config_keys[] = {
 	K(target_stall_timeout, DC_CT_INT, "20", 1, NULL, 1, 60000,
 	    "milliseconds queries wait behind a target connection that makes "
 	    "no progress before they move to another"),
+	K(warm_targets, DC_CT_INT, "8", 1, NULL, 0, DC_WARM_TARGETS_MAX,
+	    "targets a new worker connects to and reads the policy catalog of "
+	    "before it accepts (those the running workers use), and a worker "
+	    "warms when a peer starts using them; 0: none"),
+	K(warm_timeout, DC_CT_INT, "2000", 1, NULL, 0, 60000,
+	    "milliseconds a new worker's warm-up may take before it accepts "
+	    "anyway, and the workers it replaces keep accepting"),
 	K(resolv_conf, DC_CT_STRING, "/etc/resolv.conf", 0, NULL, 0, 0,
 	    "resolver configuration for target host names"),
 	K(allow_socket_targets, DC_CT_BOOL, "no", 1, NULL, 0, 0,

@@ -24,6 +24,9 @@ static const char *const msg_names[] = {
 	[DC_MSG_GEN_ACK] = "GEN_ACK",
 	[DC_MSG_REFRESH] = "REFRESH",
 	[DC_MSG_RESYNC] = "RESYNC",
+	[DC_MSG_READY] = "READY",
+	[DC_MSG_HOT] = "HOT",
+	[DC_MSG_WARM] = "WARM",
 };
 
 /* A frame is fixed-size and crosses a socketpair as it is in memory. */

@@ -72,7 +72,7 @@
 enum slot_state {
 	SLOT_FREE = 0,
 	SLOT_RUNNING,		/* serving */
-	SLOT_RETIRING,		/* told to leave after a reload */
+	SLOT_RETIRING,		/* to leave after a reload */
 };
 
 struct worker_slot {
@@ -81,6 +81,8 @@ struct worker_slot {
 	struct bufferevent *chan;
 	uint64_t	 started_ms;
 	uint64_t	 gen_acked;
+	int		 ready;		/* warmed up, accepting (DC_MSG_READY) */
+	int		 told;		/* retiring: its SHUTDOWN was sent */
 };
 
 struct master {
@@ -102,6 +104,7 @@ struct master {
 	struct worker_slot slots[DC_MAX_WORKERS];
 	int		 respawn_fails;		/* consecutive early deaths */
 	struct event	*respawn_timer;
+	struct event	*retire_timer;		/* retire_old() at the latest */
 
 	PGconn		*sysdb;
 	struct event	*sysdb_ev;
@@ -146,6 +149,7 @@ static void	 warn_open_access(void);
 static void	 reload_soon(void);
 
 static void	 spawn_workers(void);
+static void	 retire_old(int force);
 static void	 sysdb_schedule_connect(int delay_ms);
 
 static int
@@ -604,7 +608,7 @@ static void
 chan_read(struct bufferevent *bev, void *arg)
 {
 	struct dc_msg m;
-	int i = slot_of_bev(bev), rc;
+	int i = slot_of_bev(bev), j, rc;
 	struct worker_slot *s;
 
 	if (i < 0)
@@ -615,6 +619,18 @@ chan_read(struct bufferevent *bev, void *arg)
 		case DC_MSG_GEN_ACK:
 			s->gen_acked = m.gen;
 			check_waits();
+			break;
+		case DC_MSG_READY:
+			s->ready = 1;
+			retire_old(0);
+			break;
+		case DC_MSG_HOT:
+			/* the other serving workers warm it too */
+			for (j = 0; j < DC_MAX_WORKERS; j++)
+				if (j != i && M.slots[j].state ==
+				    SLOT_RUNNING && M.slots[j].chan != NULL)
+					dc_msg_send(M.slots[j].chan,
+					    DC_MSG_WARM, 0, 0, 0, 0, m.id);
 			break;
 		case DC_MSG_REFRESH:
 		case DC_MSG_RESYNC:
@@ -688,6 +704,8 @@ spawn_one(int i)
 	M.slots[i].pid = pid;
 	M.slots[i].started_ms = dc_now_ms();
 	M.slots[i].gen_acked = 0;
+	M.slots[i].ready = 0;
+	M.slots[i].told = 0;
 	M.slots[i].chan = bufferevent_socket_new(M.base, sv[0],
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (M.slots[i].chan == NULL) {
@@ -721,6 +739,38 @@ static void
 respawn_tick(evutil_socket_t fd, short what, void *arg)
 {
 	spawn_workers();
+}
+
+/*
+ * Tell the retiring workers to leave, once every running worker is
+ * ready (or, force, when the new ones took longer than warm_timeout
+ * and a second: they accept by then whatever their warm-up).
+ */
+static void
+retire_old(int force)
+{
+	int i;
+
+	if (!force && running_workers() == 0)
+		return;		/* none could be started yet */
+	for (i = 0; i < DC_MAX_WORKERS && !force; i++)
+		if (M.slots[i].state == SLOT_RUNNING && !M.slots[i].ready)
+			return;
+	evtimer_del(M.retire_timer);
+	for (i = 0; i < DC_MAX_WORKERS; i++) {
+		if (M.slots[i].state != SLOT_RETIRING || M.slots[i].told)
+			continue;
+		M.slots[i].told = 1;
+		if (M.slots[i].chan != NULL)
+			dc_msg_send(M.slots[i].chan, DC_MSG_SHUTDOWN, 0, 0, 0,
+			    DC_SHUTDOWN_SMART, NULL);
+	}
+}
+
+static void
+retire_tick(evutil_socket_t fd, short what, void *arg)
+{
+	retire_old(1);
 }
 
 static void
@@ -864,16 +914,22 @@ reload(struct json_object *restart_needed)
 		log_error("cannot open log %s: %s; still logging where the "
 		    "running configuration said", M.cfg->log, strerror(errno));
 
-	/* new workers with the new config; the old ones finish and leave */
+	/*
+	 * New workers with the new config; the old ones finish and leave
+	 * once the new ones have warmed up (retire_old), accepting until
+	 * then, so no client waits for a worker that is not ready.
+	 */
 	for (i = 0; i < DC_MAX_WORKERS; i++) {
 		if (M.slots[i].state != SLOT_RUNNING)
 			continue;
 		M.slots[i].state = SLOT_RETIRING;
-		if (M.slots[i].chan != NULL)
-			dc_msg_send(M.slots[i].chan, DC_MSG_SHUTDOWN, 0, 0, 0,
-			    DC_SHUTDOWN_SMART, NULL);
+		M.slots[i].told = 0;
 	}
 	spawn_workers();
+	tv.tv_sec = (M.cfg->warm_timeout + 1000) / 1000;
+	tv.tv_usec = (M.cfg->warm_timeout + 1000) % 1000 * 1000;
+	evtimer_add(M.retire_timer, &tv);
+	retire_old(0);
 	/* resync_interval may have changed: re-adding reschedules */
 	tv.tv_sec = M.cfg->resync_interval;
 	tv.tv_usec = 0;
@@ -1959,6 +2015,8 @@ cleanup(void)
 		event_free(M.resync_timer);
 	if (M.respawn_timer != NULL)
 		event_free(M.respawn_timer);
+	if (M.retire_timer != NULL)
+		event_free(M.retire_timer);
 	if (M.shutdown_timer != NULL)
 		event_free(M.shutdown_timer);
 	if (M.base != NULL)
@@ -2058,6 +2116,7 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	M.sysdb_timer = evtimer_new(M.base, sysdb_connect, NULL);
 	M.resync_timer = event_new(M.base, -1, EV_PERSIST, resync_tick, NULL);
 	M.respawn_timer = evtimer_new(M.base, respawn_tick, NULL);
+	M.retire_timer = evtimer_new(M.base, retire_tick, NULL);
 	M.shutdown_timer = evtimer_new(M.base, shutdown_expired, NULL);
 	M.beat_timer = event_new(M.base, -1, EV_PERSIST, beat, NULL);
 	M.reload_timer = evtimer_new(M.base, reload_tick, NULL);
@@ -2068,7 +2127,8 @@ dc_master_main(struct dc_config *cfg, const struct dc_master_opts *opts)
 	event_add(M.beat_timer, &tv);
 	dc_shreg_beat(M.reg, dc_now_ms());
 	if (M.sysdb_timer == NULL || M.resync_timer == NULL ||
-	    M.respawn_timer == NULL || M.shutdown_timer == NULL)
+	    M.respawn_timer == NULL || M.shutdown_timer == NULL ||
+	    M.retire_timer == NULL)
 		goto out;
 	tv.tv_sec = cfg->resync_interval;
 	tv.tv_usec = 0;

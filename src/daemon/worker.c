@@ -10,6 +10,25 @@
  * the master is gone and the worker leaves at once, so no worker outlives
  * its master.
  *
+ * A new worker warms up before it accepts (warm_start): the targets the
+ * running workers hold connections to, up to warm_targets of them, are
+ * learned from their counters in the shared segment; the new worker
+ * opens as many connections to each as the busiest of them holds
+ * (within max_target_connections) and reads each one's policy catalog
+ * (by judging a trivial statement, sqlcheck.h).  Its first clients then
+ * wait for neither, which they would (a connect with its authentication
+ * exchange, a catalog read of thousands of rows) outside the query
+ * timings.  When every read answered and no connection is still being
+ * opened, or after warm_timeout, it accepts and tells the master
+ * (DC_MSG_READY), which only then retires the workers it replaces after
+ * a reload: they accept meanwhile.
+ *
+ * A worker that queues the first job for a target tells the master
+ * (DC_MSG_HOT), which tells the others (DC_MSG_WARM): each opens a
+ * connection to it and reads its catalog in the background, at most
+ * warm_targets targets in its life, so the clients the kernel hands it
+ * next do not find it cold when its peer was warming up already.
+ *
  * dc_worker_detached sets the same worker up without a master, for the
  * in-process harness of the whole request path (tests/fuzz/fuzz_http.c).
  */
@@ -37,7 +56,9 @@
 #include "pool.h"
 #include "proctitle.h"
 #include "schema.h"
+#include "shreg.h"
 #include "sqlcheck.h"
+#include "target.h"
 #include "util.h"
 #include "worker.h"
 #include "ws.h"
@@ -46,8 +67,22 @@ struct dc_worker *dc_worker;
 
 /* A draining worker closes connections idle this long after a reply. */
 #define DRAIN_IDLE_MS	1000
+/* How often a warming worker looks whether it is done. */
+#define WARM_POLL_MS	5
 
 static struct dc_worker W;
+
+/* The warm-up (warm_start); timer NULL when done or never started. */
+static struct {
+	struct event	*timer;
+	uint64_t	 deadline;	/* monotonic ms */
+	int		 checks;	/* catalog reads not answered yet */
+	int		 targets;	/* targets warmed */
+	uint64_t	 started;	/* monotonic ms */
+	int		 peers;		/* targets warmed for DC_MSG_WARM */
+} warm;
+
+static void	 warm_peer(const uint8_t id[16]);
 
 /* Free what the worker holds, its event base last. */
 static void
@@ -55,6 +90,10 @@ worker_free(void)
 {
 	struct dc_refresh_wait *rw;
 
+	if (warm.timer != NULL) {
+		event_free(warm.timer);
+		warm.timer = NULL;
+	}
 	/* sessions first: their handlers cancel queries and LLM calls */
 	dc_ws_teardown();
 	dc_llm_free(W.llm);
@@ -257,6 +296,9 @@ chan_read(struct bufferevent *bev, void *arg)
 		case DC_MSG_REFRESHED:
 			refresh_answered(&m);
 			break;
+		case DC_MSG_WARM:
+			warm_peer(m.id);
+			break;
 		default:
 			log_warn("unexpected %s from the master",
 			    dc_msg_name(m.type));
@@ -353,6 +395,158 @@ dc_worker_detached_free(struct dc_worker *w)
 	dc_worker = NULL;
 }
 
+/* The pool queues the first job for target id: tell the others. */
+static void
+first_use(const uint8_t id[16], void *arg)
+{
+	if (W.chan != NULL && !W.shutting_down)
+		dc_msg_send(W.chan, DC_MSG_HOT, 0, 0, 0, 0, id);
+}
+
+static void
+peer_checked(const struct dc_sqlcheck *v, void *arg)
+{
+	/* the catalog is read (or not: the first statement tries again) */
+}
+
+/* A peer started using target id: warm it up too, within warm_targets. */
+static void
+warm_peer(const uint8_t id[16])
+{
+	struct dc_entry *e;
+
+	if (W.shutting_down || W.pool == NULL ||
+	    warm.peers >= W.cfg->warm_targets || dc_pool_knows(W.pool, id) ||
+	    (e = malloc(sizeof(*e))) == NULL)
+		return;
+	if ((dc_target_is_env(id) ? dc_target_env_entry(&W, e) :
+	    dc_shreg_get(W.reg, id, e)) == DC_OK && e->is_active &&
+	    memcmp(e->id, id, 16) == 0) {
+		warm.peers++;
+		dc_pool_warm(W.pool, e, 1);
+		(void)dc_sql_check_warm(&W, e, peer_checked, NULL);
+	}
+	dc_explicit_bzero(e, sizeof(*e));
+	free(e);
+}
+
+/* Warm enough, or out of time: accept, and say so to the master. */
+static void
+warm_done(void)
+{
+	event_free(warm.timer);
+	warm.timer = NULL;
+	if (warm.targets > 0)
+		log_debug("warmed %d target(s) up in %llu ms%s", warm.targets,
+		    (unsigned long long)(dc_now_ms() - warm.started),
+		    warm.checks > 0 || dc_pool_connecting(W.pool) > 0 ?
+		    " (warm_timeout: some were not ready)" : "");
+	if (!W.shutting_down)
+		dc_conn_hold(0);
+	if (W.chan != NULL)
+		dc_msg_send(W.chan, DC_MSG_READY, 0, 0, 0, 0, NULL);
+}
+
+static void
+warm_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = { 0, WARM_POLL_MS * 1000 };
+
+	if ((warm.checks == 0 && dc_pool_connecting(W.pool) == 0) ||
+	    dc_now_ms() >= warm.deadline || W.shutting_down)
+		warm_done();
+	else
+		evtimer_add(warm.timer, &tv);
+}
+
+/* A catalog read answered (or failed: the worker goes on cold for it). */
+static void
+warm_checked(const struct dc_sqlcheck *v, void *arg)
+{
+	assert(warm.checks > 0);
+	warm.checks--;
+}
+
+/*
+ * The targets other live workers hold connections to, at most max (the
+ * first found); want[i] is the most connections one worker holds to
+ * ids[i].
+ */
+static int
+warm_list(uint8_t ids[][16], int *want, int max)
+{
+	const struct dc_worker_stats *st;
+	uint64_t open;
+	int i, k, j, n = 0;
+
+	for (i = 0; i < DC_MAX_WORKERS; i++) {
+		if (i == W.index || (st = dc_shreg_stats(W.reg, i)) == NULL ||
+		    __atomic_load_n(&st->pid, __ATOMIC_RELAXED) == 0)
+			continue;
+		for (k = 0; k < DC_METRIC_TARGETS; k++) {
+			open = __atomic_load_n(&st->targets[k].open,
+			    __ATOMIC_RELAXED);
+			if (open == 0 || dc_uuid_is_zero(st->targets[k].id))
+				continue;
+			for (j = 0; j < n; j++)
+				if (memcmp(ids[j], st->targets[k].id, 16) == 0)
+					break;
+			if (j == n) {
+				if (n == max)
+					continue;
+				memcpy(ids[n], st->targets[k].id, 16);
+				want[n++] = 0;
+			}
+			if (open > (uint64_t)want[j])
+				want[j] = open > 1000 ? 1000 : (int)open;
+		}
+	}
+	return n;
+}
+
+/*
+ * Start warming up (see the top of this file); accepting is held until
+ * warm_done.  A target whose entry is gone or inactive is skipped.
+ */
+static void
+warm_start(void)
+{
+	struct timeval tv = { 0, 0 };
+	uint8_t ids[DC_WARM_TARGETS_MAX][16];
+	int want[DC_WARM_TARGETS_MAX];
+	struct dc_entry *e;
+	int i, n, max = W.cfg->warm_targets;
+
+	warm.started = dc_now_ms();
+	warm.deadline = warm.started + (uint64_t)W.cfg->warm_timeout;
+	if ((warm.timer = evtimer_new(W.base, warm_poll, NULL)) == NULL)
+		return;			/* no warm-up: accept at once */
+	dc_conn_hold(1);
+	if (max > DC_WARM_TARGETS_MAX)
+		max = DC_WARM_TARGETS_MAX;
+	n = max > 0 && W.cfg->warm_timeout > 0 ? warm_list(ids, want, max) : 0;
+	if (n > 0 && (e = malloc(sizeof(*e))) != NULL) {
+		for (i = 0; i < n; i++) {
+			if ((dc_target_is_env(ids[i]) ?
+			    dc_target_env_entry(&W, e) :
+			    dc_shreg_get(W.reg, ids[i], e)) != DC_OK ||
+			    !e->is_active)
+				continue;
+			warm.targets++;
+			dc_pool_warm(W.pool, e, want[i]);
+			warm.checks++;
+			/* the answer may come before this returns */
+			if (dc_sql_check_warm(&W, e, warm_checked, NULL) !=
+			    DC_OK)
+				warm.checks--;
+		}
+		dc_explicit_bzero(e, sizeof(*e));
+		free(e);
+	}
+	/* the first look in the loop's next pass, done or not */
+	evtimer_add(warm.timer, &tv);
+}
+
 void
 dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
     struct dc_config *cfg, struct dc_shreg *reg, struct dc_tokens *tokens,
@@ -403,6 +597,7 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 		_exit(2);
 	assert(nlisten > 0 && nlisten <= DC_MAX_LISTENERS);
 	dc_http_setup(&W);
+	/* nothing is accepted before the loop runs: warm_start decides */
 	for (i = 0; i < nlisten; i++) {
 		/* the master made the TLS context when a listener asked */
 		assert(!cfg->listeners[i].tls || W.https != NULL);
@@ -423,9 +618,11 @@ dc_worker_main(int index, const int *listen_fds, int nlisten, int chan_fd,
 	W.pool = dc_pool_new(&W);
 	if (W.pool == NULL)
 		_exit(2);
+	dc_pool_on_first_use(W.pool, first_use, NULL);
 	W.curl = dc_curlev_new(W.base);
 	W.llm = dc_llm_new(&W);
 	dc_worker_sync_registry(&W);
+	warm_start();
 
 	event_base_dispatch(W.base);
 	worker_exit();

@@ -9,6 +9,17 @@
  *  - out of file descriptors (EMFILE, ENFILE) or memory, accepting
  *    pauses and a timer resumes it ACCEPT_PAUSE_MS later, as nginx does,
  *    where libevent would retry at once and warn every time;
+ *  - a fair share of the connections: the workers accept on the same
+ *    sockets, and libevent accepts until the queue is empty, so the one
+ *    that wakes first would take a whole burst of clients (and keep
+ *    them: clients keep their connections alive).  A worker that holds
+ *    more than ACCEPT_SLACK connections above the least loaded worker
+ *    still accepting (the counts are in the shared segment) stops
+ *    accepting for ACCEPT_YIELD_MS, so the others take the next ones,
+ *    as nginx's accept_disabled does; when they do not (busy), it takes
+ *    them itself after that pause;
+ *  - accepting starts once the worker is ready to serve (dc_conn_hold,
+ *    while it warms its targets up);
  *  - a deadline for a request's head (header_timeout, counted from its
  *    first byte, or from the accept for a connection's first request)
  *    and one for its body (body_timeout), apart from the idle keep-alive
@@ -61,6 +72,8 @@
 #include "worker.h"
 
 #define ACCEPT_PAUSE_MS		100
+#define ACCEPT_YIELD_MS		1	/* over its share: let others accept */
+#define ACCEPT_SLACK		1	/* connections above the least loaded */
 #define MAX_LISTENERS		16
 #define MAX_HEADER_LINES	100
 #define LINE_KEEP		96	/* bytes of a line kept for the scan */
@@ -76,6 +89,8 @@ enum phase {
 enum pause_why {
 	PAUSE_FULL = 1,		/* max_clients reached */
 	PAUSE_FDS = 2,		/* accept failed for want of resources */
+	PAUSE_SHARE = 4,	/* over its share: the others' turn */
+	PAUSE_HOLD = 8,		/* not ready to serve yet (dc_conn_hold) */
 };
 
 struct dc_conn {
@@ -118,6 +133,7 @@ static struct {
 	int		 nlev;
 	int		 paused;	/* enum pause_why bits */
 	struct event	*resume;
+	struct event	*yield;		/* ends a PAUSE_SHARE */
 	struct dc_conn	*conns;
 	int		 count;
 	int		 max_clients;
@@ -130,6 +146,45 @@ static struct {
 static void	 conn_free(struct dc_conn *c);
 
 /* --- accepting --- */
+
+#define LOAD(v)	__atomic_load_n(&(v), __ATOMIC_RELAXED)
+
+/*
+ * Tell the other workers whether we take new connections: not when
+ * paused for anything but our share (that pause is only a turn).
+ */
+static void
+publish_accepting(void)
+{
+	int on = C.nlev > 0 && (C.paused & ~PAUSE_SHARE) == 0 &&
+	    !C.w->shutting_down;
+
+	__atomic_store_n(&C.w->stats->accepting, (uint64_t)on,
+	    __ATOMIC_RELAXED);
+}
+
+/*
+ * Do we hold more connections than our share: more than ACCEPT_SLACK
+ * above the least loaded other worker that accepts?  A worker that died
+ * has its block cleared by the master when it is reaped.
+ */
+static int
+over_share(void)
+{
+	const struct dc_worker_stats *st;
+	uint64_t least = UINT64_MAX, n;
+	int i;
+
+	for (i = 0; i < DC_MAX_WORKERS; i++) {
+		if (i == C.w->index ||
+		    (st = dc_shreg_stats(C.w->reg, i)) == NULL ||
+		    LOAD(st->pid) == 0 || !LOAD(st->accepting))
+			continue;
+		if ((n = LOAD(st->conns_open)) < least)
+			least = n;
+	}
+	return least != UINT64_MAX && (uint64_t)C.count > least + ACCEPT_SLACK;
+}
 
 static void
 accept_set(int on)
@@ -150,6 +205,7 @@ pause_accept(int why)
 	if (C.paused == 0)
 		accept_set(0);
 	C.paused |= why;
+	publish_accepting();
 }
 
 static void
@@ -160,12 +216,28 @@ resume_accept(int why)
 	C.paused &= ~why;
 	if (C.paused == 0 && !C.w->shutting_down)
 		accept_set(1);
+	publish_accepting();
 }
 
 static void
 resume_tick(evutil_socket_t fd, short what, void *arg)
 {
 	resume_accept(PAUSE_FDS);
+}
+
+static void
+yield_tick(evutil_socket_t fd, short what, void *arg)
+{
+	resume_accept(PAUSE_SHARE);
+}
+
+void
+dc_conn_hold(int on)
+{
+	if (on)
+		pause_accept(PAUSE_HOLD);
+	else
+		resume_accept(PAUSE_HOLD);
 }
 
 /*
@@ -199,6 +271,7 @@ dc_conn_listen(struct evconnlistener *lev)
 	if (lev == NULL) {
 		/* the listeners are being freed: no more enable/disable */
 		C.nlev = 0;
+		publish_accepting();
 		return;
 	}
 	if (C.nlev == MAX_LISTENERS)
@@ -207,6 +280,7 @@ dc_conn_listen(struct evconnlistener *lev)
 	C.lev[C.nlev++] = lev;
 	if (C.paused)
 		evconnlistener_disable(lev);
+	publish_accepting();
 }
 
 /* --- deadlines --- */
@@ -611,6 +685,7 @@ adopt(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *
 make_bev(struct event_base *base, void *arg)
 {
+	static const struct timeval yield_tv = { 0, ACCEPT_YIELD_MS * 1000 };
 	struct ssl_ctx_st *tls = arg;
 	struct dc_conn *c;
 	struct bufferevent *bev;
@@ -638,6 +713,12 @@ make_bev(struct event_base *base, void *arg)
 	__atomic_add_fetch(&C.w->stats->conns_accepted, 1, __ATOMIC_RELAXED);
 	if (C.count >= C.max_clients)
 		pause_accept(PAUSE_FULL);
+	else if (C.yield != NULL && (C.paused & PAUSE_SHARE) == 0 &&
+	    over_share()) {
+		/* libevent's accept loop stops at the disabled listener */
+		pause_accept(PAUSE_SHARE);
+		evtimer_add(C.yield, &yield_tv);
+	}
 	bufferevent_incref(bev);
 	event_assign(&c->timer, base, -1, 0, adopt, c);
 	event_active(&c->timer, EV_TIMEOUT, 1);
@@ -777,6 +858,7 @@ dc_conn_setup(struct dc_worker *w, struct evhttp *http,
 		    "of %d open files: accepting will pause when they run out",
 		    w->cfg->max_clients, nofile);
 	C.resume = evtimer_new(w->base, resume_tick, NULL);
+	C.yield = evtimer_new(w->base, yield_tick, NULL);
 }
 
 void
@@ -800,6 +882,9 @@ dc_conn_teardown(void)
 	if (C.resume != NULL)
 		event_free(C.resume);
 	C.resume = NULL;
+	if (C.yield != NULL)
+		event_free(C.yield);
+	C.yield = NULL;
 	free(C.by_fd);
 	C.by_fd = NULL;
 	C.nby_fd = 0;

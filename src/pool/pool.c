@@ -127,6 +127,8 @@ struct dc_pool {
 	struct dc_pool_target *targets;
 	struct dc_conn	*probes;
 	struct drvstate	*drvs;
+	dc_pool_first_use_cb first_use;	/* a target's first job here */
+	void		*first_use_arg;
 };
 
 const uint64_t dc_query_bounds_us[DC_METRIC_QBUCKETS - 1] = {
@@ -163,6 +165,13 @@ struct dc_worker *
 dc_pool_worker(const struct dc_pool *p)
 {
 	return p->w;
+}
+
+void
+dc_pool_on_first_use(struct dc_pool *p, dc_pool_first_use_cb cb, void *arg)
+{
+	p->first_use = cb;
+	p->first_use_arg = arg;
 }
 
 /* The driver's state for p, started on first use; 0 or DC_ERR. */
@@ -1645,6 +1654,8 @@ dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
 	assert(!unusual || kind == DC_JOB_READ);
 	if (drv == NULL)
 		return DC_EINVAL;
+	if (p->first_use != NULL && target_find(p, e->id, 0) == NULL)
+		p->first_use(e->id, p->first_use_arg);
 	t = target_get(p, e->id, e->gen, e->url, drv, 0);
 	if (t == NULL || (j = job_new(p, drv, cb, arg)) == NULL)
 		return DC_ENOMEM;
@@ -1660,6 +1671,46 @@ dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
 		j->max_bytes = (size_t)p->w->cfg->max_result_bytes;
 	}
 	return job_submit(t, j, jobp);
+}
+
+int
+dc_pool_warm(struct dc_pool *p, const struct dc_entry *e, int n)
+{
+	const struct dc_driver *drv = dc_driver_find(e->type);
+	struct dc_pool_target *t;
+	char err[512];
+	int started = 0;
+
+	if (drv == NULL ||
+	    (t = target_get(p, e->id, e->gen, e->url, drv, 0)) == NULL)
+		return 0;
+	if (n > p->w->cfg->max_target_connections)
+		n = p->w->cfg->max_target_connections;
+	/* a failed connect is counted and logged where it fails */
+	while (t->nconns < n && conn_open(p, t, drv, t->url, NULL, err,
+	    sizeof(err)) != NULL)
+		started++;
+	return started;
+}
+
+int
+dc_pool_knows(struct dc_pool *p, const uint8_t id[16])
+{
+	return target_find(p, id, 0) != NULL;
+}
+
+int
+dc_pool_connecting(const struct dc_pool *p)
+{
+	const struct dc_pool_target *t;
+	const struct dc_conn *c;
+	int n = 0;
+
+	for (t = p->targets; t != NULL; t = t->next)
+		for (c = t->conns; c != NULL; c = c->next)
+			if (c->state == DC_CONN_CONNECTING)
+				n++;
+	return n;
 }
 
 int

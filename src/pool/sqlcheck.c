@@ -6,13 +6,16 @@
  * The catalog is this worker's (each worker is its own process), one per
  * target, kept while the target's entry (generation, and URL for the
  * environment entry) is the same and read again after DC_PGCAT_TTL_MS,
- * so a DBA's new or changed function is known within that bound: at once
- * when this worker has it, else after one read of the target's catalog
- * shared by every statement waiting for it.  A statement that names a
- * function the catalog does not hold (created since it was read) gets
- * the catalog read once more, at most every DC_PGCAT_REREAD_MS per
- * target, so a client cannot make each of its statements cost a catalog
- * read.  When the catalog cannot be read (target down), the statement is
+ * so a DBA's new or changed function is known within that bound and the
+ * time of one read: a worker that has no catalog for the target yet
+ * reads it once for every statement waiting for it; one whose catalog
+ * is older than the TTL reads it again in the background while its
+ * statements go on with the one it has (they would otherwise all wait
+ * for a read of thousands of rows once a minute).  A statement that
+ * names a function the catalog does not hold (created since it was
+ * read) gets the catalog read once more, at most every
+ * DC_PGCAT_REREAD_MS per target, so a client cannot make each of its
+ * statements cost a catalog read.  When the catalog cannot be read (target down), the statement is
  * still parsed: one the grammar refuses is refused as such, anything else
  * gets the target's failure.
  *
@@ -25,6 +28,7 @@
 
 #include "dc.h"
 #include "driver.h"
+#include "log.h"
 #include "pgguard.h"
 #include "pgpolicy.h"
 #include "pool.h"
@@ -50,6 +54,7 @@ struct pcat {
 	uint64_t	 catgen;	/* numbers cat among this worker's */
 	uint64_t	 read_ms;	/* monotonic time cat was read */
 	struct dc_job	*job;		/* read in flight */
+	uint64_t	 asked_us;	/* when job was queued */
 	struct dc_sqlcheck_wait *waiters;
 	int		 dead;		/* replaced: freed when the read ends */
 	struct pcat	*next;
@@ -72,6 +77,7 @@ struct dc_sqlcheck_wait {
 	int		 in_call;	/* dc_sql_check() has not returned */
 	int		 done;		/* v holds the verdict (in_call) */
 	uint64_t	 start_us;	/* when dc_sql_check() got it */
+	int		 quiet;		/* a warm-up: not a client's wait */
 	struct dc_sqlcheck v;
 	struct dc_qresult err;		/* a copy of the catalog's failure */
 	char		 errmsg[512];
@@ -99,8 +105,9 @@ ck_free(struct dc_sqlcheck_wait *ck)
 static void
 ck_deliver(struct dc_sqlcheck_wait *ck)
 {
-	dc_query_phase_add(ck->w->stats, DC_QP_CHECK,
-	    dc_now_us() - ck->start_us);
+	if (!ck->quiet)
+		dc_query_phase_add(ck->w->stats, DC_QP_CHECK,
+		    dc_now_us() - ck->start_us);
 	ck->cb(&ck->v, ck->arg);
 	ck_free(ck);
 }
@@ -208,9 +215,11 @@ pcat_read(const struct dc_qresult *r, void *arg)
 	struct dc_sqlcheck_wait *ck, *list;
 	struct dc_pgcat *cat = NULL;
 	struct dc_qresult bad;
+	uint64_t t0;
 	int rc = DC_OK;
 
 	pc->job = NULL;
+	t0 = dc_now_us();
 	if (r->status == DC_OK && (rc = pcat_parse(r->rows, &cat)) != DC_OK) {
 		memset(&bad, 0, sizeof(bad));
 		bad.status = rc == DC_ENOMEM ? DC_ENOMEM : DC_ERR;
@@ -218,12 +227,20 @@ pcat_read(const struct dc_qresult *r, void *arg)
 		    "catalog" : "the target's catalog could not be read";
 		r = &bad;
 	}
+	/* the parse runs on the worker's loop: how long it held it */
+	log_debug("policy catalog read in %.1f ms, %d rows parsed in %.1f ms",
+	    (double)(t0 - pc->asked_us) / 1e3, r->status == DC_OK &&
+	    r->rows != NULL ? r->rows->nrows : 0,
+	    (double)(dc_now_us() - t0) / 1e3);
 	if (cat != NULL) {
 		dc_pgcat_free(pc->cat);
 		pc->cat = cat;
 		pc->catgen = ++catgens;
 		pc->read_ms = dc_now_ms();
-	}
+	} else if (pc->cat != NULL)
+		/* a read in the background failed: the next in a while */
+		pc->read_ms = dc_now_ms() - DC_PGCAT_TTL_MS +
+		    DC_PGCAT_REREAD_MS;
 	list = pc->waiters;
 	pc->waiters = NULL;
 	/*
@@ -269,9 +286,16 @@ ask_catalog(struct dc_sqlcheck_wait *ck, uint64_t stale)
 		}
 		pc = NULL;
 	}
-	if (pc != NULL && pc->cat != NULL && now - pc->read_ms <
-	    DC_PGCAT_TTL_MS && (stale == 0 || stale != pc->catgen ||
-	    now - pc->read_ms < DC_PGCAT_REREAD_MS)) {
+	if (pc != NULL && pc->cat != NULL && (stale == 0 ||
+	    stale != pc->catgen || now - pc->read_ms < DC_PGCAT_REREAD_MS)) {
+		if (now - pc->read_ms >= DC_PGCAT_TTL_MS && pc->job == NULL) {
+			pc->asked_us = dc_now_us();
+			if (dc_pool_query(ck->w->pool, ck->e, DC_JOB_CATALOG,
+			    drv->dialect->policy_sql, 0, NULL, pcat_read, pc,
+			    &pc->job) != DC_OK)
+				pc->job = NULL;	/* the next tries again */
+		}
+		/* pcat_read may have run (a refused connect): cat stays */
 		catalog_ready(ck, pc->cat, pc->catgen, NULL);
 		return;
 	}
@@ -291,6 +315,7 @@ ask_catalog(struct dc_sqlcheck_wait *ck, uint64_t stale)
 	pc->waiters = ck;
 	if (pc->job != NULL)
 		return;			/* joins the read in flight */
+	pc->asked_us = dc_now_us();
 	/* pcat_read may run (and finish ck) before this returns */
 	rc = dc_pool_query(ck->w->pool, ck->e, DC_JOB_CATALOG,
 	    drv->dialect->policy_sql, 0, NULL, pcat_read, pc, &pc->job);
@@ -394,9 +419,9 @@ catalog_ready(struct dc_sqlcheck_wait *ck, const struct dc_pgcat *cat,
 	judge(ck, cat, catgen);
 }
 
-int
-dc_sql_check(struct dc_worker *w, const struct dc_entry *e, const char *sql,
-    dc_sqlcheck_cb cb, void *arg, struct dc_sqlcheck_wait **waitp)
+static int
+check_start(struct dc_worker *w, const struct dc_entry *e, const char *sql,
+    dc_sqlcheck_cb cb, void *arg, struct dc_sqlcheck_wait **waitp, int quiet)
 {
 	const struct dc_driver *drv = dc_driver_find(e->type);
 	struct dc_sqlcheck_wait *ck;
@@ -424,6 +449,7 @@ dc_sql_check(struct dc_worker *w, const struct dc_entry *e, const char *sql,
 		return DC_ENOMEM;
 	ck->w = w;
 	ck->start_us = dc_now_us();
+	ck->quiet = quiet;
 	ck->cb = cb;
 	ck->arg = arg;
 	ck->len = strlen(sql);
@@ -446,6 +472,23 @@ dc_sql_check(struct dc_worker *w, const struct dc_entry *e, const char *sql,
 	else
 		*waitp = ck;
 	return DC_OK;
+}
+
+int
+dc_sql_check(struct dc_worker *w, const struct dc_entry *e, const char *sql,
+    dc_sqlcheck_cb cb, void *arg, struct dc_sqlcheck_wait **waitp)
+{
+	return check_start(w, e, sql, cb, arg, waitp, 0);
+}
+
+int
+dc_sql_check_warm(struct dc_worker *w, const struct dc_entry *e,
+    dc_sqlcheck_cb cb, void *arg)
+{
+	struct dc_sqlcheck_wait *wait;
+
+	/* judging a statement that names no function reads the catalog */
+	return check_start(w, e, "SELECT 1", cb, arg, &wait, 1);
 }
 
 void
