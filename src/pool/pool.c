@@ -937,7 +937,10 @@ dc_conn_restart_target(struct dc_conn *c)
 
 /*
  * How long j took once it was at the head of c (not waiting behind the
- * jobs before it), averaged into its target's svc_us.
+ * jobs before it), averaged into its target's svc_us.  Not a catalog
+ * read: a worker's first job on a target is the policy catalog's (some
+ * 4800 rows, hundreds of ms), which would keep a quick target's queries
+ * from pipelining for the next forty of them.
  */
 static void
 job_timed(struct dc_conn *c, const struct dc_job *j)
@@ -947,7 +950,8 @@ job_timed(struct dc_conn *c, const struct dc_job *j)
 
 	start = j->sent_us > c->progress_us ? j->sent_us : c->progress_us;
 	svc = now > start ? now - start : 1;
-	t->svc_us = t->svc_us == 0 ? svc : (t->svc_us * 7 + svc) / 8;
+	if (j->kind != DC_JOB_CATALOG)
+		t->svc_us = t->svc_us == 0 ? svc : (t->svc_us * 7 + svc) / 8;
 	c->progress_us = now;
 	/* a connection that stalled regains one job of depth per job done */
 	if (c->depth > 0 && ++c->depth >= c->w->cfg->target_pipeline_depth)
