@@ -113,6 +113,7 @@ struct dc_config {
 
 	/* targets (pgurl.h): what a target URL may name */
 	int		 allow_socket_targets;	/* 0/1 */
+	char		*privileged_targets;	/* allow, warn, refuse */
 
 	/* LLM */
 	char		*llm_provider;		/* "", openai, anthropic, local */

@@ -48,6 +48,7 @@ enum dc_err {
 	DC_EUNAVAIL = -6,	/* system database or target unreachable */
 	DC_ETOKEN = -7,		/* Fernet token does not verify */
 	DC_ETIMEOUT = -8,
+	DC_EPERM = -9,		/* refused by policy (privileged_targets) */
 };
 
 #define DC_ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))

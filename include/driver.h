@@ -82,8 +82,10 @@
  * database refused the statement (syntax, permissions, a missing table:
  * set DC_JOBF_NO_TABLE), DC_ETIMEOUT when it ran into the statement
  * timeout, DC_EUNAVAIL is the pool's (connect failures, broken
- * connections).  Messages never contain a password: drivers pass engine
- * text that may echo the URL through dc_conn_scrub().
+ * connections), and so is DC_EPERM (a target refused by
+ * privileged_targets, dc_conn_privileges).  Messages never contain a
+ * password: drivers pass engine text that may echo the URL through
+ * dc_conn_scrub().
  */
 #ifndef DC_DRIVER_H
 #define DC_DRIVER_H
@@ -395,6 +397,16 @@ void		 dc_conn_ready(struct dc_conn *c);
 
 /* Could not connect (msg: scrubbed, one line); c is closed. */
 void		 dc_conn_connect_failed(struct dc_conn *c, const char *msg);
+
+/*
+ * While setting c up: what the target's role may do beyond reading
+ * (enum dc_priv in shreg.h, without DC_PRIV_KNOWN).  The pool shows it
+ * (/metrics, datachatctl targets, the connection's JSON), logs it once
+ * per target, and applies privileged_targets: DC_OK, go on to
+ * dc_conn_ready(); DC_EPERM, refused: c is closed (c->dead) and the
+ * target's waiting jobs failed.
+ */
+int		 dc_conn_privileges(struct dc_conn *c, unsigned privs);
 
 /* See "A job ends" above. */
 void		 dc_conn_job_done(struct dc_conn *c, int requeue);

@@ -48,7 +48,8 @@ struct dc_qresult {
 	 * DC_OK; DC_ERR: the database refused the statement; DC_ETIMEOUT:
 	 * it ran into the statement timeout; DC_EUNAVAIL: no connection
 	 * could be made (target down) or it was lost (see lost); DC_ENOENT:
-	 * the target was removed meanwhile; DC_ENOMEM.
+	 * the target was removed meanwhile; DC_EPERM: refused by
+	 * privileged_targets; DC_ENOMEM.
 	 */
 	int		 status;
 	int		 lost;		/* DC_EUNAVAIL: the connection broke

@@ -73,6 +73,28 @@ enum dc_query_phase {
 };
 #define DC_METRIC_TARGETS	32	/* per-target counters per worker */
 
+/*
+ * What a target's role may do beyond reading (found by the driver when
+ * it connects; one bit each, in the order of dc_priv_names), and the bit
+ * that says the role was looked at at all.
+ */
+enum dc_priv {
+	DC_PRIV_SUPERUSER = 1 << 0,
+	DC_PRIV_CREATEROLE = 1 << 1,
+	DC_PRIV_READ_FILES = 1 << 2,
+	DC_PRIV_WRITE_FILES = 1 << 3,
+	DC_PRIV_EXEC_PROGRAM = 1 << 4,
+	DC_PRIV_SIGNAL_BACKEND = 1 << 5,
+	DC_PRIV_KNOWN = 1 << 15,
+};
+#define DC_PRIV_COUNT		6
+
+/* "superuser", "createrole", "pg_read_server_files", ...: bit i's name. */
+extern const char *const dc_priv_names[DC_PRIV_COUNT];
+
+/* The names of privs' bits, comma-separated, into out ("" for none). */
+void		 dc_priv_format(unsigned privs, char *out, size_t outsz);
+
 /* Per-target counters of one worker; id all zero = free. */
 struct dc_target_stats {
 	uint8_t		 id[16];
@@ -81,6 +103,7 @@ struct dc_target_stats {
 	uint64_t	 failed;
 	uint64_t	 queries_ok;
 	uint64_t	 queries_failed;
+	uint64_t	 privileges;	/* enum dc_priv of the last connection */
 };
 
 /*
@@ -236,5 +259,19 @@ uint64_t	 dc_shreg_entry_gen(const struct dc_shreg *reg,
 
 /* Stats block of worker slot i (0 <= i < DC_MAX_WORKERS). */
 struct dc_worker_stats *dc_shreg_stats(struct dc_shreg *reg, int i);
+
+/*
+ * What the workers found the role of target id may do (enum dc_priv,
+ * the bits of every worker that connected to it), 0 when none did.
+ */
+unsigned	 dc_shreg_target_privileges(struct dc_shreg *reg,
+		     const uint8_t id[16]);
+
+/*
+ * 1 when some worker's counters (this one's included) already hold
+ * exactly privs for target id: that worker found and logged them.
+ */
+int		 dc_shreg_target_privileges_seen(struct dc_shreg *reg,
+		     const uint8_t id[16], unsigned privs);
 
 #endif /* DC_SHREG_H */

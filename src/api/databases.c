@@ -24,6 +24,7 @@
 #include "driver.h"
 #include "pool.h"
 #include "rows.h"
+#include "shreg.h"
 #include "store.h"
 #include "target.h"
 #include "util.h"
@@ -738,6 +739,34 @@ list_databases(struct dc_req *r)
 	    list_cache.len);
 }
 
+/*
+ * datachatd's addition to a connection's JSON, after DataChat's fields:
+ * role_privileges, what the target's role may do beyond reading as the
+ * workers found when they connected ([] nothing; null: not connected
+ * yet).  o is returned, or NULL when out of memory.
+ */
+static struct json_object *
+with_privileges(struct dc_req *r, struct json_object *o,
+    const uint8_t id[16])
+{
+	struct json_object *arr;
+	unsigned privs = dc_shreg_target_privileges(r->w->reg, id);
+	struct dc_jb b = { 0 };
+	int i;
+
+	if (!(privs & DC_PRIV_KNOWN)) {
+		dc_jb_null(&b, o, "role_privileges");
+		return dc_jb_done(&b, o);
+	}
+	arr = json_object_new_array();
+	for (i = 0; i < DC_PRIV_COUNT; i++)
+		if (privs & (1u << i))
+			dc_jb_push(&b, arr, json_object_new_string(
+			    dc_priv_names[i]));
+	dc_jb_add(&b, o, "role_privileges", arr);
+	return dc_jb_done(&b, o);
+}
+
 static void
 get_database(struct dc_req *r)
 {
@@ -752,7 +781,8 @@ get_database(struct dc_req *r)
 	}
 	if (path_is_env(r)) {
 		if ((rc = dc_target_env_listed(r->w, e)) == DC_OK)
-			dc_reply_json(r, 200, dc_entry_to_json(e));
+			dc_reply_json(r, 200, with_privileges(r,
+			    dc_entry_to_json(e), e->id));
 		else if (rc == DC_ENOMEM)
 			dc_reply_error(r, 500, "out of memory");
 		else
@@ -765,7 +795,8 @@ get_database(struct dc_req *r)
 		if (dc_shreg_get(r->w->reg, id, e) != DC_OK)
 			reply_not_found(r, r->args[0]);
 		else
-			dc_reply_json(r, 200, dc_entry_to_json(e));
+			dc_reply_json(r, 200, with_privileges(r,
+			    dc_entry_to_json(e), id));
 	}
 	dc_explicit_bzero(e, sizeof(*e));
 	free(e);

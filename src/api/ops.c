@@ -151,6 +151,7 @@ root(struct dc_req *r)
 struct target_sum {
 	uint8_t		 id[16];
 	uint64_t	 open, opened, failed, ok, bad;
+	unsigned	 privs;		/* enum dc_priv, every worker's */
 };
 
 /* The exposition being written; a line that did not fit fails it all. */
@@ -317,6 +318,7 @@ add_targets(struct target_sum *sum, int *n, const struct dc_target_stats *t)
 		sum[j].failed += LOAD(t[i].failed);
 		sum[j].ok += LOAD(t[i].queries_ok);
 		sum[j].bad += LOAD(t[i].queries_failed);
+		sum[j].privs |= (unsigned)LOAD(t[i].privileges);
 	}
 }
 
@@ -438,6 +440,23 @@ metrics(struct dc_req *r)
 		    "\"%s\",outcome=\"error\"} %llu\n", ids,
 		    (unsigned long long)tsum[j].ok, ids,
 		    (unsigned long long)tsum[j].bad);
+	}
+	metric_head(b, "datachatd_target_privileged", "gauge",
+	    "1 for each privilege beyond reading a target's role has (found "
+	    "when connecting): superuser, createrole, pg_*_server_*, "
+	    "pg_signal_backend; 0 with privilege=\"none\" when it has none.");
+	for (j = 0; j < ntargets; j++) {
+		if (!(tsum[j].privs & DC_PRIV_KNOWN))
+			continue;
+		dc_uuid_format(tsum[j].id, ids);
+		if ((tsum[j].privs & ~(unsigned)DC_PRIV_KNOWN) == 0)
+			mprintf(b, "datachatd_target_privileged{"
+			    "target=\"%s\",privilege=\"none\"} 0\n", ids);
+		for (k = 0; k < DC_PRIV_COUNT; k++)
+			if (tsum[j].privs & (1u << k))
+				mprintf(b, "datachatd_target_"
+				    "privileged{target=\"%s\",privilege=\"%s\"} "
+				    "1\n", ids, dc_priv_names[k]);
 	}
 	metric_one(b, "datachatd_queries_pipelined_total", "counter",
 	    "Statements sent behind others on a busy target connection.",

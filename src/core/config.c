@@ -47,6 +47,8 @@ static const char *const llm_providers[] = { "openai", "anthropic",
 static const char *const log_formats[] = { "text", "json", NULL };
 static const char *const auth_words[] = { "required", "off", "", NULL };
 static const char *const metrics_auth_words[] = { "required", "off", NULL };
+static const char *const privileged_words[] = { "allow", "warn", "refuse",
+    NULL };
 
 /* One table entry; the field name is the key name, so they cannot differ. */
 #define K(field, type, def, reload, env, min, max, desc)		\
@@ -155,6 +157,9 @@ const struct dc_config_key dc_config_keys[] = {
 	    "resolver configuration for target host names"),
 	K(allow_socket_targets, DC_CT_BOOL, "no", 1, NULL, 0, 0,
 	    "whether a target URL may name a local unix socket"),
+	KC(privileged_targets, privileged_words, "warn", 1, NULL,
+	    "a target whose role is a superuser, CREATEROLE or in a "
+	    "pg_*_server_*/pg_signal_backend role: allow, warn or refuse"),
 	K(cors_origins, DC_CT_STRING,
 	    "http://localhost:3000,http://localhost:3001", 1, "CORS_ORIGINS",
 	    0, 0, "browser origins allowed by CORS, comma-separated, or *"),

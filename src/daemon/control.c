@@ -32,7 +32,7 @@ static const char *const worker_columns[] = { "slot", "pid", "state",
     "started", "requests", "inflight", "target_connections", "generation",
     NULL };
 static const char *const target_columns[] = { "connection_id", "name",
-    "database_type", "is_default", "open_connections", NULL };
+    "database_type", "is_default", "open_connections", "privileges", NULL };
 static const char *const list_columns[] = { "connection_id", "name",
     "database_type", "is_default", "database_url", NULL };
 static const char *const token_columns[] = { "name", "role", "created",
@@ -47,7 +47,8 @@ const struct dc_ctl_command dc_ctl_commands[DC_CTL_NCMDS] = {
 	C(DC_CTL_WORKERS, "workers", DC_CTL_MASTER, 0, 0, "", 10,
 	    worker_columns, "per worker: pid, requests, in flight, generation"),
 	C(DC_CTL_TARGETS, "targets", DC_CTL_MASTER, 0, 0, "", 10,
-	    target_columns, "per target: connections open in the workers"),
+	    target_columns, "per target: connections open in the workers, "
+	    "what its role may do beyond reading"),
 	C(DC_CTL_RELOAD, "reload", DC_CTL_MASTER, 0, 1, "[--wait]", 60, NULL,
 	    "reread the config, resync the registry (HUP)"),
 	C(DC_CTL_RESYNC, "resync", DC_CTL_MASTER, 0, 0, "", 60, NULL,

@@ -1246,6 +1246,16 @@ ctl_workers(void)
 	return dc_jb_done(&b, arr);
 }
 
+/* What a target's role may do beyond reading: "none" or the names. */
+static struct json_object *
+privileges_json(unsigned privs)
+{
+	char names[160];
+
+	dc_priv_format(privs, names, sizeof(names));
+	return json_object_new_string(names[0] != '\0' ? names : "none");
+}
+
 static struct json_object *
 ctl_targets(void)
 {
@@ -1255,6 +1265,7 @@ ctl_targets(void)
 	struct dc_entry *all;
 	char ids[DC_UUID_STR_LEN + 1];
 	int i, j, k, n, cap = dc_shreg_capacity(M.reg);
+	unsigned privs;
 	uint64_t open;
 
 	all = calloc((size_t)cap, sizeof(*all));
@@ -1287,6 +1298,12 @@ ctl_targets(void)
 		    json_object_new_boolean(all[i].is_default));
 		dc_jb_add(&b, o, "open_connections",
 		    json_object_new_int64((int64_t)open));
+		privs = dc_shreg_target_privileges(M.reg, all[i].id);
+		if (privs & DC_PRIV_KNOWN)
+			dc_jb_add(&b, o, "privileges",
+			    privileges_json(privs));
+		else	/* no worker connected to it yet */
+			dc_jb_null(&b, o, "privileges");
 		dc_jb_push(&b, arr, o);
 	}
 	dc_explicit_bzero(all, (size_t)cap * sizeof(*all));

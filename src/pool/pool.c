@@ -107,6 +107,8 @@ struct dc_pool_target {
 	uint64_t	 svc_us;	/* mean time of a job at the head of
 					   its connection; 0: none yet */
 	struct dc_target_stats *ts;	/* this worker's counters for it */
+	unsigned	 privs_logged;	/* dc_conn_privileges() said so, with
+					   DC_PRIV_KNOWN */
 	struct dc_pool_target *next;
 };
 
@@ -1036,6 +1038,51 @@ void
 dc_conn_connect_failed(struct dc_conn *c, const char *msg)
 {
 	connect_failed(c, msg);
+}
+
+int
+dc_conn_privileges(struct dc_conn *c, unsigned privs)
+{
+	struct dc_pool_target *t = c->t;
+	const char *mode = c->w->cfg->privileged_targets;
+	char ids[DC_UUID_STR_LEN + 1], names[160], msg[400];
+	int seen;
+
+	assert(c->state == DC_CONN_CONNECTING);
+	if (c->probe || t->is_sysdb)
+		return DC_OK;
+	privs |= DC_PRIV_KNOWN;
+	/*
+	 * Logged once: by the first worker that finds these privileges (a
+	 * worker that finds what another one's counters hold stays quiet,
+	 * unless both look at the same instant), and again when they
+	 * change.  privs_logged covers a worker without a counter slot.
+	 */
+	seen = dc_shreg_target_privileges_seen(c->w->reg, t->id, privs);
+	if (t->ts != NULL)
+		__atomic_store_n(&t->ts->privileges, (uint64_t)privs,
+		    __ATOMIC_RELAXED);
+	if (privs == DC_PRIV_KNOWN)
+		return DC_OK;
+	dc_priv_format(privs, names, sizeof(names));
+	dc_uuid_format(t->id, ids);
+	if (!seen && t->privs_logged != privs) {
+		t->privs_logged = privs;
+		if (strcmp(mode, "allow") == 0)
+			log_info("target %s: its role can do more than read: %s",
+			    ids, names);
+		else
+			log_warn("target %s: its role can do more than read: %s "
+			    "(privileged_targets = %s)", ids, names, mode);
+	}
+	if (strcmp(mode, "refuse") != 0)
+		return DC_OK;
+	snprintf(msg, sizeof(msg), "the target database's role can do more "
+	    "than read (%s) and privileged_targets = refuse: connect it as a "
+	    "read-only role", names);
+	conn_close(c);
+	target_fail_queue(t, DC_EPERM, msg, NULL);
+	return DC_EPERM;
 }
 
 void

@@ -1467,6 +1467,9 @@ dc_result_failure(const struct dc_qresult *r, char *detail, size_t sz)
 		snprintf(detail, sz, "Database connection not found: it was "
 		    "removed while the query waited");
 		return 404;
+	case DC_EPERM:
+		snprintf(detail, sz, "%s", msg);
+		return 403;
 	case DC_ENOMEM:
 		snprintf(detail, sz, "out of memory");
 		return 500;

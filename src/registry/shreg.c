@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -561,6 +562,65 @@ dc_shreg_stats(struct dc_shreg *reg, int i)
 	if (i < 0 || i >= DC_MAX_WORKERS)
 		return NULL;
 	return &reg->stats[i].st;
+}
+
+const char *const dc_priv_names[DC_PRIV_COUNT] = {
+	"superuser", "createrole", "pg_read_server_files",
+	"pg_write_server_files", "pg_execute_server_program",
+	"pg_signal_backend",
+};
+
+void
+dc_priv_format(unsigned privs, char *out, size_t outsz)
+{
+	size_t n = 0;
+	int i;
+
+	assert(outsz > 0);
+	out[0] = '\0';
+	for (i = 0; i < DC_PRIV_COUNT; i++)
+		if ((privs & (1u << i)) && n < outsz)
+			n += (size_t)snprintf(out + n, outsz - n, "%s%s",
+			    n > 0 ? ", " : "", dc_priv_names[i]);
+}
+
+unsigned
+dc_shreg_target_privileges(struct dc_shreg *reg, const uint8_t id[16])
+{
+	struct dc_target_stats *ts;
+	unsigned privs = 0;
+	int i, k;
+
+	for (i = 0; i < DC_MAX_WORKERS; i++) {
+		if (__atomic_load_n(&reg->stats[i].st.pid, __ATOMIC_RELAXED) == 0)
+			continue;
+		ts = reg->stats[i].st.targets;
+		for (k = 0; k < DC_METRIC_TARGETS; k++)
+			if (memcmp(ts[k].id, id, 16) == 0)
+				privs |= (unsigned)__atomic_load_n(
+				    &ts[k].privileges, __ATOMIC_RELAXED);
+	}
+	return privs;
+}
+
+int
+dc_shreg_target_privileges_seen(struct dc_shreg *reg, const uint8_t id[16],
+    unsigned privs)
+{
+	struct dc_target_stats *ts;
+	int i, k;
+
+	for (i = 0; i < DC_MAX_WORKERS; i++) {
+		if (__atomic_load_n(&reg->stats[i].st.pid, __ATOMIC_RELAXED) == 0)
+			continue;
+		ts = reg->stats[i].st.targets;
+		for (k = 0; k < DC_METRIC_TARGETS; k++)
+			if (memcmp(ts[k].id, id, 16) == 0 &&
+			    __atomic_load_n(&ts[k].privileges,
+			    __ATOMIC_RELAXED) == privs)
+				return 1;
+	}
+	return 0;
 }
 
 void

@@ -209,9 +209,10 @@ def test_chat_request_validation(shaped):
 def test_database_connection_shape(shaped):
     d = shaped
     j = d.get("/api/v1/databases/" + d.cid).json()
+    # DataChat's fields in DataChat's order, then datachatd's addition
     assert list(j) == ["connection_id", "name", "database_url", "database_type",
                        "is_active", "is_default", "tags", "description", "created_at",
-                       "last_profiled", "datapoint_count"]
+                       "last_profiled", "datapoint_count", "role_privileges"]
     assert j["database_url"] == "**********"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", j["created_at"])
     # DataChat's UUID parsing: no dashes, braces and upper case are the same id

@@ -820,7 +820,7 @@ test_table_and_sample(void)
 		for (k2 = k + 1; k2->name != NULL; k2++)
 			CHECK(strcmp(k->name, k2->name) != 0);
 	}
-	CHECK(n == 73);
+	CHECK(n == 74);
 
 	fp = open_memstream(&buf, &len);
 	CHECK(fp != NULL);

@@ -83,6 +83,7 @@
 #include "pgguard.h"
 #include "pgpolicy.h"
 #include "rows.h"
+#include "shreg.h"
 #include "util.h"
 #include "worker.h"
 
@@ -417,6 +418,22 @@ static const struct {
  */
 static const int read_plan[] = { S_BEGIN, S_TIMEOUT, S_USER, S_ROLLBACK };
 
+/*
+ * What the role can do beyond reading (issue 11): one row, a column per
+ * enum dc_priv bit in its order.  A superuser is a member of every role;
+ * a role the server does not have (before PostgreSQL 11) is no error.
+ */
+#define PRIV_ROLE(name)							\
+    " EXISTS (SELECT FROM pg_catalog.pg_roles g WHERE g.rolname = '"	\
+    name "' AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER'))"
+static const char privs_sql[] =
+    "SELECT r.rolsuper, r.rolcreaterole,"
+    PRIV_ROLE("pg_read_server_files") ","
+    PRIV_ROLE("pg_write_server_files") ","
+    PRIV_ROLE("pg_execute_server_program") ","
+    PRIV_ROLE("pg_signal_backend")
+    " FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER";
+
 /* Per-target quirk (driver.h): named statements do not survive. */
 #define Q_NO_PREPARE	(1u << 8)
 
@@ -424,6 +441,7 @@ struct pgconn {
 	struct dc_conn	 c;		/* first: the pool's part */
 	PGconn		*conn;
 	int		 setup;		/* conn_setup's results are coming */
+	unsigned	 privs;		/* enum dc_priv, read by setup_event */
 	int		 cleaning;	/* pg_reset's ROLLBACK is coming */
 	int		 prepared;	/* the fixed statements exist */
 	int		 prep_timeout;	/* statement_timeout they were made with */
@@ -576,9 +594,10 @@ pg_connect(struct dc_conn *c, const char *url, const char *hostaddr,
 /*
  * What a connection sends once it is up, in one round trip: the fixed
  * statements prepared under names nobody else uses, and the session's
- * statement timeout.  Further per-session setup goes here too; its
- * results are read by setup_event().  The connect timer keeps running
- * until they are ready.
+ * statement timeout (not behind a proxy that loses them: Q_NO_PREPARE),
+ * and what the role may do (privs_sql).  Further per-session setup goes
+ * here too; its results are read by setup_event().  The connect timer
+ * keeps running until they are ready.
  */
 static int
 conn_setup(struct pgconn *pc)
@@ -588,6 +607,11 @@ conn_setup(struct pgconn *pc)
 	char text[64];
 	int kind, rc;
 
+	if (PQsendQueryParams(pc->conn, privs_sql, 0, NULL, NULL, NULL, NULL,
+	    0) != 1)
+		return DC_ERR;
+	if (dc_conn_quirks(&pc->c) & Q_NO_PREPARE)
+		goto sync;
 	/*
 	 * Behind a pooler that hands server sessions from client to client,
 	 * a job must never find another client's statement of the same name
@@ -619,6 +643,7 @@ conn_setup(struct pgconn *pc)
 	if (PQsendQueryParams(pc->conn, text, 0, NULL, NULL, NULL, NULL,
 	    0) != 1)
 		return DC_ERR;
+sync:
 	if (PQpipelineSync(pc->conn) != 1 || (rc = PQflush(pc->conn)) < 0)
 		return DC_ERR;
 	pc->setup = 1;
@@ -634,6 +659,19 @@ setup_failed(struct pgconn *pc, const char *why)
 	dc_conn_scrub(&pc->c, "could not set up the database connection: ",
 	    why, msg, sizeof(msg));
 	dc_conn_connect_failed(&pc->c, msg);
+}
+
+/* privs_sql's row: "t" or "f" per enum dc_priv bit. */
+static void
+privs_read(struct pgconn *pc, const PGresult *res)
+{
+	int i;
+
+	pc->privs = 0;
+	for (i = 0; PQntuples(res) == 1 && i < DC_PRIV_COUNT &&
+	    i < PQnfields(res); i++)
+		if (strcmp(PQgetvalue(res, 0, i), "t") == 0)
+			pc->privs |= 1u << i;
 }
 
 /* Results of conn_setup(): the connection is ready, or it failed. */
@@ -664,15 +702,20 @@ setup_event(struct pgconn *pc, short what)
 			if (err != NULL)
 				goto fail;
 			pc->setup = 0;
-			pc->prepared = 1;
+			pc->prepared = !(dc_conn_quirks(&pc->c) & Q_NO_PREPARE);
+			if (dc_conn_privileges(&pc->c, pc->privs) != DC_OK)
+				return;		/* refused: closed */
 			arm(pc, EV_READ | EV_PERSIST);
 			dc_conn_ready(&pc->c);
 			return;
+		case PGRES_TUPLES_OK:
+			privs_read(pc, res);
+			break;
 		case PGRES_COMMAND_OK:
 		case PGRES_PIPELINE_ABORTED:
 			break;
 		default:
-			err = "could not prepare statements";
+			err = "could not set up the session";
 			break;
 		}
 		PQclear(res);
@@ -714,7 +757,7 @@ connect_step(struct pgconn *pc)
 		    "connection");
 		return;
 	}
-	if (c->sysdb || (dc_conn_quirks(c) & Q_NO_PREPARE)) {
+	if (c->sysdb) {
 		arm(pc, EV_READ | EV_PERSIST);	/* notice a server that leaves */
 		dc_conn_ready(c);
 		return;
