@@ -48,8 +48,9 @@ struct dc_qresult {
 	 * DC_OK; DC_ERR: the database refused the statement; DC_ETIMEOUT:
 	 * it ran into the statement timeout; DC_EUNAVAIL: no connection
 	 * could be made (target down) or it was lost (see lost); DC_ENOENT:
-	 * the target was removed meanwhile; DC_EPERM: refused by
-	 * privileged_targets; DC_ENOMEM.
+	 * the target was removed meanwhile, or changed (the job carried an
+	 * older copy of its entry than the pool follows); DC_EPERM: refused
+	 * by privileged_targets; DC_ENOMEM.
 	 */
 	int		 status;
 	int		 lost;		/* DC_EUNAVAIL: the connection broke

@@ -86,8 +86,8 @@ void		 dc_result_write_columnar(struct dc_jw *w,
 /*
  * A failed query (r->status != DC_OK): the HTTP status and detail when
  * the failure is the gateway's or the target's (target unreachable 503,
- * connection lost 502, entry removed meanwhile 404, target refused by
- * privileged_targets 403, out of memory 500),
+ * connection lost 502, entry removed or changed meanwhile 404, target
+ * refused by privileged_targets 403, out of memory 500),
  * or 0 when the database refused the statement itself (SQL error,
  * statement timeout), which routes report in their own answer with
  * r->error.

@@ -7,7 +7,10 @@
  * database_type.  dc_pool_sync() compares with the shared registry (and,
  * for the environment entry, with the configured DATABASE_URL): a
  * changed or vanished entry marks its connections close_needed; idle
- * ones close at once, busy ones when their job ends.  An idle connection
+ * ones close at once, busy ones when their job ends, and the jobs that
+ * wait for it are refused.  A target never goes back: a job that carries
+ * an older copy of its entry than the one it follows (resolved before
+ * the change) is refused too (entry_older).  An idle connection
  * whose server went away is noticed by its driver and closed.
  *
  * A read-only job whose connection breaks (a target restart) is run once
@@ -88,6 +91,10 @@
 #define PIPELINE_WINDOW_US	2000	/* see target_pipeline_conn() */
 #define PIPELINE_FAST_DIV	20	/* quick: svc_us under stall bound / 20 */
 #define SYSDB_CONNS	2
+
+/* A job for an older copy of its target's entry (entry_older()). */
+#define STALE_JOB_MSG	"Database connection changed while the query " \
+	"waited: run it again"
 
 /* SQLSTATEs of client-side connection failures (libpq's own). */
 #define SQLSTATE_CANNOT_CONNECT	"08001"
@@ -461,6 +468,37 @@ target_get(struct dc_pool *p, const uint8_t id[16], uint64_t gen,
 		target_mark_stale(t);
 	}
 	return t->url != NULL ? t : NULL;
+}
+
+/*
+ * 1 when e is an older copy of t's entry than the one t follows now: it
+ * was resolved before a change (its URL or type updated, DATABASE_URL
+ * reloaded) that this worker has applied since, by the master's word
+ * (dc_pool_sync) or through a job that carried the newer entry.  Registry
+ * entries tell by their generation, which only grows; the environment
+ * entry's is fixed, so its URL is compared with what DATABASE_URL says
+ * now.
+ */
+static int
+entry_older(struct dc_pool *p, const struct dc_pool_target *t,
+    const struct dc_entry *e)
+{
+	struct dc_entry *cur;
+	int older;
+
+	if (t->url == NULL)
+		return 0;
+	if (!dc_target_is_env(t->id))
+		return e->gen < t->gen;
+	if (url_is(t, e->url))
+		return 0;
+	if ((cur = malloc(sizeof(*cur))) == NULL)
+		return 0;	/* as before: the job's entry is taken */
+	older = dc_target_env_entry(p->w, cur) != DC_OK ||
+	    strcmp(cur->url, e->url) != 0;
+	dc_explicit_bzero(cur, sizeof(*cur));
+	free(cur);
+	return older;
 }
 
 static void
@@ -1707,6 +1745,26 @@ dc_pool_query(struct dc_pool *p, const struct dc_entry *e, int kind,
 		return DC_EINVAL;
 	if (p->first_use != NULL && target_find(p, e->id, 0) == NULL)
 		p->first_use(e->id, p->first_use_arg);
+	if ((t = target_find(p, e->id, 0)) != NULL && entry_older(p, t, e)) {
+		/*
+		 * The pool never goes back to an older entry: its URL may
+		 * hold an old password, point at a database moved away, or
+		 * name another role.  Nor does the job run on the newer one
+		 * instead: its statement was judged against the catalog (and
+		 * a question's SQL written from the schema) of the database
+		 * the old entry named, and what a catalog admits another may
+		 * not.  So it fails as a job whose target changed under it,
+		 * and the client asks again, against the entry as it is now.
+		 */
+		if (jobp != NULL)
+			*jobp = NULL;
+		if ((j = job_new(p, drv, cb, arg)) == NULL)
+			return DC_ENOMEM;
+		log_debug("a job for an older entry of a target: refused");
+		set_error(j, DC_ENOENT, STALE_JOB_MSG, NULL);
+		job_finish(j);
+		return DC_OK;
+	}
 	t = target_get(p, e->id, e->gen, e->url, drv, 0);
 	if (t == NULL || (j = job_new(p, drv, cb, arg)) == NULL)
 		return DC_ENOMEM;
@@ -1732,9 +1790,10 @@ dc_pool_warm(struct dc_pool *p, const struct dc_entry *e, int n)
 	char err[512];
 	int started = 0;
 
-	if (drv == NULL ||
+	if (drv == NULL || ((t = target_find(p, e->id, 0)) != NULL &&
+	    entry_older(p, t, e)) ||
 	    (t = target_get(p, e->id, e->gen, e->url, drv, 0)) == NULL)
-		return 0;
+		return 0;	/* never back to an older entry (entry_older) */
 	if (n > p->w->cfg->max_target_connections)
 		n = p->w->cfg->max_target_connections;
 	/* a failed connect is counted and logged where it fails */
@@ -1942,13 +2001,19 @@ dc_pool_sync(struct dc_pool *p)
 			t->quirks = 0;
 			target_set_url(t, e->url);
 			dc_explicit_bzero(e->url, sizeof(e->url));
+			/*
+			 * What waits was submitted with the older entry (a
+			 * newer one would have moved t already): refused,
+			 * as entry_older() says for what comes later.
+			 */
+			target_fail_queue(t, DC_ENOENT, STALE_JOB_MSG, NULL);
 			target_kick(t);
 			pp = &t->next;
 			continue;
 		}
 		/* the entry is gone: nothing may run on it any more */
-		target_fail_queue(t, DC_ENOENT, "the target database was "
-		    "removed from the registry", NULL);
+		target_fail_queue(t, DC_ENOENT, "Database connection not "
+		    "found: it was removed while the query waited", NULL);
 		if (t->conns == NULL) {
 			*pp = t->next;
 			target_free(t);

@@ -1464,8 +1464,10 @@ dc_result_failure(const struct dc_qresult *r, char *detail, size_t sz)
 		snprintf(detail, sz, "target database unavailable: %s", msg);
 		return 503;
 	case DC_ENOENT:
-		snprintf(detail, sz, "Database connection not found: it was "
-		    "removed while the query waited");
+		/* the pool's or the cache's words: removed, or changed */
+		snprintf(detail, sz, "%s", r->error != NULL ? r->error :
+		    "Database connection not found: it was removed while the "
+		    "query waited");
 		return 404;
 	case DC_EPERM:
 		snprintf(detail, sz, "%s", msg);

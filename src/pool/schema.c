@@ -413,8 +413,9 @@ checked(const struct dc_qresult *r, void *arg)
 	if (ent->dead || r->status != DC_OK || r->rows->nrows != 1 ||
 	    r->rows->ncols != 1 || dc_rows_cell(r->rows, 0, 0)->v == NULL) {
 		if (ent->dead)
-			deliver_failure(ent, DC_ENOENT, "the target changed while "
-			    "its catalog was read");
+			deliver_failure(ent, DC_ENOENT, "Database connection "
+			    "changed while its catalog was read: run the "
+			    "query again");
 		else if (r->status != DC_OK)
 			deliver(ent, NULL, r);
 		else

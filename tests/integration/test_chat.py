@@ -374,6 +374,61 @@ def test_slow_llm_blocks_nothing(daemon_factory, registry_env, shop, pg, llm):
     assert fast < 1.0, "requests waited behind the LLM call: %.2fs" % fast
 
 
+def test_a_question_resolved_before_a_url_change_never_goes_back(
+        daemon_factory, registry_env, pg, llm):
+    """One worker: a question waits for the LLM while its target's URL is
+    changed to another role, and a direct query moves the worker's pool to
+    the new URL.  The question's SQL, written and checked for the old
+    entry, runs on neither URL: the pool never goes back to the old one
+    (no session of the old role opens after the change)."""
+    db = pg.create_db("cgen")
+    tag = uuid.uuid4().hex[:8]
+    old, new, pw = "gen_old_" + tag, "gen_new_" + tag, "Gen-pw1"
+    pg.sql(db, "CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+    for n in (old, new):
+        pg.sql("postgres", "CREATE ROLE %s LOGIN PASSWORD '%s'" % (n, pw))
+        pg.sql(db, "GRANT SELECT ON t TO %s" % n)
+    env = clean_env(registry_env)
+    env.update(llm_env(llm, timeout="15"))
+    d = daemon_factory(workers=1, env=env).start(wait_ready=True)
+    r = d.post("/api/v1/databases", {"name": "gen", "database_type": "postgresql",
+                                     "database_url": pg.url(db, user=old, password=pw)})
+    assert r.status_code == 201, r.text
+    cid = r.json()["connection_id"]
+    who = "SELECT current_user AS u FROM t"
+
+    def direct():
+        r = d.post("/api/v1/chat", {"message": who, "sql": who, "target_database": cid,
+                                    "execution_mode": "direct_sql"})
+        assert r.status_code == 200, r.text
+        return r.json()["data"]["u"]
+
+    assert direct() == [old]
+    llm.queue(delay=4, text=who)
+    out = {}
+    th = threading.Thread(target=lambda: out.setdefault(
+        "r", ask(d, "anything at all", cid)))
+    th.start()
+    wait_for(lambda: len(llm.requests) == 1, what="LLM call in flight")
+    r = d.patch("/api/v1/databases/%s" % cid,
+                {"database_url": pg.url(db, user=new, password=pw)})
+    assert r.status_code == 200, r.text
+    assert direct() == [new]
+    since = pg.sql("postgres", "SELECT now()")[0][0]
+    assert th.is_alive(), "the LLM answered before the change was applied"
+    th.join(30)
+    r = out["r"]
+    assert r.status_code == 404, r.text
+    assert r.json()["detail"] == ("Database connection changed while the "
+                                  "query waited: run it again"), r.text
+    opened = pg.sql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE "
+                    "usename = %s AND backend_start >= %s", (old, since))[0][0]
+    assert opened == 0, "a session of the old role opened after the change"
+    assert direct() == [new]
+    assert len(llm.requests) == 1       # no correction round
+    assert pw not in r.text
+
+
 def test_bad_request_bodies(shopd, llm):
     d, ids = shopd
     assert d.post("/api/v1/chat", {}).status_code == 422
