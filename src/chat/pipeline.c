@@ -1157,24 +1157,19 @@ chat_answer_db_error(struct dc_chat *q, const struct dc_qresult *res)
 	chat_answer(q, &m);
 }
 
+/*
+ * What the query's result makes of the answer: its rows, or its failure.
+ * may_correct: the statement itself ran (not only the catalog read before
+ * it), so an LLM's SQL the database refused gets its correction round.
+ */
 static void
-chat_executed(const struct dc_qresult *res, void *arg)
+chat_outcome(struct dc_chat *q, const struct dc_qresult *res, int may_correct)
 {
-	struct dc_chat *q = arg;
-	struct json_object *d = new_obj(q);
-	char detail[1024], note[80];
-	int status, nrows = 0;
+	char detail[1024];
+	int status;
 
-	q->job = NULL;
-	q->retried |= res->retried;
-	if (res->status == DC_OK)
-		nrows = dc_result_nrows(res->rows, q->w->cfg->max_rows);
-	dc_jb_add(&q->jb, d, "rows_returned", json_object_new_int(nrows));
-	snprintf(note, sizeof(note), "Execution complete (%d row(s)).", nrows);
-	agent_complete(q, AGENT_EXECUTOR, res->status == DC_OK ?
-	    "Query executed" : "Query failed", d, note);
 	if (res->status != DC_OK && dc_result_failure(res, detail,
-	    sizeof(detail)) == 0 && q->nl &&
+	    sizeof(detail)) == 0 && may_correct && q->nl &&
 	    q->intent.kind == DC_NLQ_NONE && q->retry_count == 0) {
 		/* the LLM's SQL failed: it gets one chance to correct it */
 		nl_refused(q, "database", res->error);
@@ -1199,6 +1194,25 @@ chat_executed(const struct dc_qresult *res, void *arg)
 		chat_answer_db_error(q, res);
 }
 
+static void
+chat_executed(const struct dc_qresult *res, void *arg)
+{
+	struct dc_chat *q = arg;
+	struct json_object *d = new_obj(q);
+	char note[80];
+	int nrows = 0;
+
+	q->job = NULL;
+	q->retried |= res->retried;
+	if (res->status == DC_OK)
+		nrows = dc_result_nrows(res->rows, q->w->cfg->max_rows);
+	dc_jb_add(&q->jb, d, "rows_returned", json_object_new_int(nrows));
+	snprintf(note, sizeof(note), "Execution complete (%d row(s)).", nrows);
+	agent_complete(q, AGENT_EXECUTOR, res->status == DC_OK ?
+	    "Query executed" : "Query failed", d, note);
+	chat_outcome(q, res, 1);
+}
+
 static int	 keep_entry(struct dc_chat *q, const struct dc_entry *e);
 
 /* The verdict on q->sql (sqlcheck.h): refuse it, or run it on q->e. */
@@ -1213,9 +1227,21 @@ chat_checked(const struct dc_sqlcheck *v, void *arg)
 
 	q->check = NULL;
 	if (v->status != DC_OK && v->status != DC_EINVAL) {
-		/* the target's catalog could not be read: as a failed query */
+		/*
+		 * The target's catalog could not be read, so the statement
+		 * was not checked: the validator's step ends, failed, and
+		 * nothing runs (no ExecutorAgent: every agent_complete
+		 * follows its agent_start).  The failure is the target's.
+		 */
+		d = new_obj(q);
+		dc_jb_add(&q->jb, d, "validation_passed",
+		    json_object_new_boolean(0));
+		dc_jb_add(&q->jb, d, "issues_found", json_object_new_int(0));
+		agent_complete(q, AGENT_VALIDATOR, "The SQL could not be "
+		    "checked against the target's catalog", d,
+		    "SQL validation could not run.");
 		if (v->err != NULL) {
-			chat_executed(v->err, q);
+			chat_outcome(q, v->err, 0);
 			return;
 		}
 		rc = dc_result_submit_failure(v->status, detail,

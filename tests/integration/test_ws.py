@@ -19,7 +19,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import clean_env, wait_for
+from conftest import clean_env, free_port, wait_for
 from llm_mock import LlmMock
 from wsclient import RawWs, accept_of, converse, read_all, ws_url
 
@@ -392,6 +392,46 @@ def test_errors_without_setup(tmp_path, pg, shop, llm_mod):
         assert "llm_provider" in cv.last["message"]
         # catalog questions need no LLM
         assert converse(d, {"message": "list tables"}).code == 1000
+    finally:
+        d.stop()
+
+
+def paired(agents):
+    """1 when every agent_complete follows its own agent_start, as
+    DataChat's pipeline sends them."""
+    open_ = []
+    for ev, agent in agents:
+        if ev == "agent_start":
+            open_.append(agent)
+        elif not open_ or open_.pop() != agent:
+            return False
+    return not open_
+
+
+def test_unreadable_catalog_ends_the_validator_only(tmp_path):
+    """The target's catalog cannot be read (nothing listens where its URL
+    points), so the statement cannot be checked: the ValidatorAgent ends,
+    failed, nothing is executed (no ExecutorAgent event), and every
+    agent_complete follows its agent_start."""
+    from conftest import Daemon
+    url = "postgresql://nobody:Unre4d-pw@127.0.0.1:%d/none" % free_port()
+    d = Daemon(tmp_path, workers=1, env={"DATABASE_URL": url}).start()
+    try:
+        for _ in range(2):      # the second one finds no catalog either
+            cv = converse(d, {"message": "SELECT 1 AS one",
+                              "execution_mode": "direct_sql",
+                              "sql": "SELECT 1 AS one"})
+            assert cv.agents == [("agent_start", "ValidatorAgent"),
+                                 ("agent_complete", "ValidatorAgent")], \
+                cv.events
+            assert paired(cv.agents)
+            assert cv.of("agent_complete")[0]["data"] == {
+                "validation_passed": False, "issues_found": 0}
+            # direct SQL: the target's failure as DataChat's connector's
+            assert error_of(cv) == ("query_error", 1008), cv.last
+            assert cv.last["message"].startswith(
+                "target database unavailable: "), cv.last
+            assert "Unre4d-pw" not in json.dumps(cv.events)
     finally:
         d.stop()
 
