@@ -1141,14 +1141,22 @@ def test_cancelled_pipelined_queries(daemon_factory, registry_env, pg):
         return socks
 
     def slow_then_seven():
-        """target_pipeline_depth 8: the one in front, seven behind it."""
-        warm()
-        before = metric(d, "datachatd_queries_pipelined_total")
-        socks = burst(["SELECT pg_sleep(0.6), 'front' AS who"] +
-                      ["SELECT %d AS i" % i for i in range(7)])
-        time.sleep(0.15)
-        assert metric(d, "datachatd_queries_pipelined_total") >= before + 7
-        return socks
+        """target_pipeline_depth 8: the one in front, seven behind it.
+        A job goes behind a connection only within a few ms of its last
+        progress, so on a loaded machine a burst can come too late and
+        queue instead: then its answers are read and it is sent again."""
+        for attempt in range(5):
+            warm()
+            before = metric(d, "datachatd_queries_pipelined_total")
+            socks = burst(["SELECT pg_sleep(0.6), 'front' AS who"] +
+                          ["SELECT %d AS i" % i for i in range(7)])
+            time.sleep(0.15)
+            if metric(d, "datachatd_queries_pipelined_total") >= before + 7:
+                return socks
+            for so in socks:
+                assert raw_reply(so)[0] == 200
+                so.close()
+        raise AssertionError("no burst of 8 was pipelined in 5 tries")
 
     # A: the query in front runs 0.6 s; the clients behind it leave
     socks = slow_then_seven()
