@@ -140,7 +140,7 @@ struct dc_dialect {
 	 */
 	const char	*catalog_sql;
 	/*
-	 * The catalog's version (schema.h, Freshness): no parameter, one
+	 * The catalog's version (catalog.h, Freshness): no parameter, one
 	 * row with one text value that changes whenever the tables, columns
 	 * or keys the catalog query reads change, cheap to ask.
 	 */

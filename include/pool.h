@@ -14,7 +14,7 @@
  * registry moves (dc_pool_sync), connections whose entry changed or
  * vanished are closed: idle ones at once, busy ones when their job ends
  * (PgBouncer's close_needed).  The pool only reports: whoever keeps
- * state derived from the same entries (the schema cache) is told by the
+ * state derived from the same entries (the catalog entries) is told by the
  * worker, which sequences both.
  */
 #ifndef DC_POOL_H

@@ -7,8 +7,8 @@
  * dialect names a policy catalog (driver.h, policy_sql), the statement is
  * parsed by PostgreSQL's own grammar (pgguard.h) and every function,
  * operator, cast and relation it refers to is judged against the
- * target's own catalog (pgpolicy.h), read by each worker on first use
- * and again when the entry changes or a minute has passed (sqlcheck.c).
+ * target's own function policy (pgpolicy.h), which each worker keeps
+ * beside its schema snapshot of the target (catalog.h).
  * Admitted verdicts are cached by statement shape and catalog generation
  * (pgguard.h), so a statement that differs from an earlier one only in
  * its constants costs no parse.

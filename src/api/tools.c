@@ -18,12 +18,13 @@
  * Failures are DataChat's: 500 with the message for an unknown tool, a
  * bad argument, a bad name, a missing table or a database error, 403
  * for a refused policy.  The schema route answers from the per-worker
- * snapshot cache (schema.h).
+ * snapshot (catalog.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "dc.h"
 #include "driver.h"
 #include "http.h"
@@ -185,7 +186,7 @@ struct toolrun {
 	const struct tool *tool;
 	const struct dc_dialect *dialect;	/* the target's (driver.h) */
 	struct dc_job	*job;
-	struct dc_schema_wait *wait;
+	struct dc_catalog_wait *wait;
 	struct dc_sqlcheck_wait *check;	/* run_sql's query being judged */
 	struct dc_entry	*e;		/* the target, while it is */
 	char		 target[DC_UUID_STR_LEN + 1];
@@ -239,7 +240,7 @@ toolrun_cancel(struct dc_req *r, void *arg)
 	if (t->job != NULL)
 		dc_pool_cancel(t->job);
 	if (t->wait != NULL)
-		dc_schema_cancel(t->wait);
+		dc_catalog_cancel(t->wait);
 	if (t->check != NULL)
 		dc_sql_check_cancel(t->check);
 	toolrun_free(t);
@@ -879,7 +880,7 @@ get_schema(struct dc_req *r)
 		goto out;
 	dc_req_defer(r, toolrun_cancel, t);
 	/* schema_done may run (the cache answers) before this returns */
-	rc = dc_schema_get(r->w, e, 0, schema_done, t, &t->wait);
+	rc = dc_catalog_schema(r->w, e, 0, schema_done, t, &t->wait);
 	if (rc != DC_OK) {
 		r->cancel = NULL;
 		rc = dc_result_submit_failure(rc, detail, sizeof(detail));

@@ -18,7 +18,7 @@
  * The SQL source is the request itself for execution_mode "direct_sql",
  * or the natural-language pipeline otherwise: a catalog question (nlq.h)
  * is answered by DataChat's catalog statement for the table the schema
- * snapshot (schema.h) or, for a name it lacks, a fresher snapshot or the
+ * snapshot (catalog.h) or, for a name it lacks, a fresher snapshot or the
  * catalog itself finds, without an LLM; any other question goes to the
  * LLM (llm.h) with the dialect and the live schema (prompt.h), and a
  * statement the guard or the database refuses goes back to it once with
@@ -59,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "chat.h"
 #include "convo.h"
 #include "dc.h"
@@ -162,7 +163,7 @@ struct dc_chat {
 					   table, as its text names it */
 	int		 rechecked;	/* asked for a fresher snapshot */
 	int		 looked_up;	/* asked the catalog for the name */
-	struct dc_schema_wait *swait;
+	struct dc_catalog_wait *swait;
 	struct dc_sqlcheck_wait *check;	/* the SQL being judged */
 	struct dc_llm_call *call;
 	char		*prompt;	/* user prompt of the first round */
@@ -225,7 +226,7 @@ dc_chat_cancel(struct dc_chat *q)
 	if (q->job != NULL)
 		dc_pool_cancel(q->job);
 	if (q->swait != NULL)
-		dc_schema_cancel(q->swait);
+		dc_catalog_cancel(q->swait);
 	if (q->check != NULL)
 		dc_sql_check_cancel(q->check);
 	if (q->call != NULL)
@@ -1715,7 +1716,7 @@ nl_looked_up(const struct dc_schema *s, const struct dc_qresult *err,
 		return;
 	}
 	/* not there either: the snapshot (cached) suggests names */
-	rc = dc_schema_get(q->w, q->e, 0, nl_schema_ready, q, &q->swait);
+	rc = dc_catalog_schema(q->w, q->e, 0, nl_schema_ready, q, &q->swait);
 	if (rc != DC_OK)
 		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
 		    "cannot read the target's schema");
@@ -1723,7 +1724,7 @@ nl_looked_up(const struct dc_schema *s, const struct dc_qresult *err,
 
 /*
  * The table a catalog question names: in the snapshot; else, once, in a
- * fresher snapshot (a table created a moment ago; DC_SCHEMA_RECHECK is
+ * fresher snapshot (a table created a moment ago; DC_CATALOG_RECHECK is
  * bounded per target); else, once, asked of the catalog by name (system
  * schemas: information_schema.tables, pg_catalog.pg_class; bounded too);
  * else the question gets "did you mean".
@@ -1747,7 +1748,7 @@ nl_find_table(struct dc_chat *q, const struct dc_schema *s)
 	}
 	if (!q->rechecked) {
 		q->rechecked = 1;
-		rc = dc_schema_get(q->w, q->e, DC_SCHEMA_RECHECK,
+		rc = dc_catalog_schema(q->w, q->e, DC_CATALOG_RECHECK,
 		    nl_schema_ready, q, &q->swait);
 	} else if (!q->looked_up) {
 		q->looked_up = 1;
@@ -1757,7 +1758,7 @@ nl_find_table(struct dc_chat *q, const struct dc_schema *s)
 			table = dot + 1;
 		} else
 			table = schema;
-		rc = dc_schema_lookup(q->w, q->e, dot != NULL ? schema : NULL,
+		rc = dc_catalog_lookup(q->w, q->e, dot != NULL ? schema : NULL,
 		    table, nl_looked_up, q, &q->swait);
 	} else {
 		nl_clarify(q, s);
@@ -1824,7 +1825,7 @@ nl_schema_ready(const struct dc_schema *s, const struct dc_qresult *err,
 		chat_fail_status(q, status, detail);
 		return;
 	}
-	/* which worker's snapshot, how old: workers converge (schema.h) */
+	/* which worker's snapshot, how old: workers converge (catalog.h) */
 	d = new_obj(q);
 	dc_jb_add(&q->jb, d, "worker", json_object_new_int(q->w->index));
 	dc_jb_add(&q->jb, d, "tables", json_object_new_int(s->ntables));
@@ -1884,8 +1885,14 @@ nl_context(struct dc_chat *q)
 {
 	int rc;
 
-	/* the callback may run, and finish q, before this returns */
-	rc = dc_schema_get(q->w, q->e, 0, nl_schema_ready, q, &q->swait);
+	/*
+	 * The SQL that follows (the catalog answer's or the LLM's) is judged
+	 * by the target's function policy: read it in this round, beside the
+	 * snapshot, rather than after the LLM has answered.  The callback
+	 * may run, and finish q, before this returns.
+	 */
+	rc = dc_catalog_schema(q->w, q->e, DC_CATALOG_POLICY, nl_schema_ready,
+	    q, &q->swait);
 	if (rc != DC_OK)
 		chat_fail(q, 500, "internal_error", CLOSE_INTERNAL,
 		    "cannot read the target's schema");

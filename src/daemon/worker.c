@@ -55,7 +55,7 @@
 #include "pgurl.h"
 #include "pool.h"
 #include "proctitle.h"
-#include "schema.h"
+#include "catalog.h"
 #include "shreg.h"
 #include "sqlcheck.h"
 #include "target.h"
@@ -97,9 +97,10 @@ worker_free(void)
 	/* sessions first: their handlers cancel queries and LLM calls */
 	dc_ws_teardown();
 	dc_llm_free(W.llm);
-	/* the cache's fetches are jobs of the pool: cancel them first */
-	dc_schema_shutdown();
+	/* the catalog's reads are jobs of the pool: cancel them first,
+	   the checks waiting for a policy before the catalog itself */
 	dc_sql_check_shutdown();
+	dc_catalog_shutdown();
 	if (W.pool != NULL)
 		dc_pool_free(W.pool);
 	if (W.urlpol != NULL) {
@@ -148,7 +149,7 @@ dc_worker_sync_registry(struct dc_worker *w)
 	/* connections first, then what was read through them */
 	if (w->pool != NULL)
 		dc_pool_sync(w->pool);
-	dc_schema_sync(w);
+	dc_catalog_sync(w);
 	w->gen_seen = gen;
 	__atomic_store_n(&w->stats->gen_applied, gen, __ATOMIC_RELAXED);
 	if (w->chan != NULL)
@@ -290,7 +291,7 @@ chan_read(struct bufferevent *bev, void *arg)
 			if (W.pool != NULL)
 				dc_pool_invalidate(W.pool,
 				    dc_uuid_is_zero(m.id) ? NULL : m.id);
-			dc_schema_invalidate(dc_uuid_is_zero(m.id) ? NULL :
+			dc_catalog_invalidate(dc_uuid_is_zero(m.id) ? NULL :
 			    m.id);
 			break;
 		case DC_MSG_REFRESHED:

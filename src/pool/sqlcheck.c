@@ -3,36 +3,33 @@
  * sqlcheck.h): the dialect's guard, or for PostgreSQL the parser and the
  * function policy against the target's catalog.
  *
- * The catalog is this worker's (each worker is its own process), one per
- * target, kept while the target's entry (generation, and URL for the
- * environment entry) is the same and read again after DC_PGCAT_TTL_MS,
- * so a DBA's new or changed function is known within that bound and the
- * time of one read: a worker that has no catalog for the target yet
- * reads it once for every statement waiting for it; one whose catalog
- * is older than the TTL reads it again in the background while its
- * statements go on with the one it has (they would otherwise all wait
- * for a read of thousands of rows once a minute).  A statement that
- * names a function the catalog does not hold (created since it was
- * read) gets the catalog read once more, at most every
- * DC_PGCAT_REREAD_MS per target, so a client cannot make each of its
- * statements cost a catalog read.  When the catalog cannot be read (target down), the statement is
- * still parsed: one the grammar refuses is refused as such, anything else
- * gets the target's failure.
+ * The function policy is the target's catalog entry's (catalog.h: kept
+ * per worker and per target beside the schema snapshot, read on first
+ * use, dropped when the registry entry changes, read again in the
+ * background after DC_POLICY_TTL_MS, or at once when the catalog moved):
+ * at once when this worker has it, else after one read shared by every
+ * statement waiting for it.
+ * A statement that names a function the policy does not hold (created
+ * since it was read) asks for it once more, which reads it again at most
+ * every DC_POLICY_REREAD_MS per target, so a client cannot make each of
+ * its statements cost a catalog read.  When the catalog cannot be read
+ * (target down), the statement is still parsed: one the grammar refuses
+ * is refused as such, anything else gets the target's failure.
  *
  * A verdict known before dc_sql_check() returns is kept in the wait and
  * handed over when it returns, so the caller's callback never runs while
  * the caller is still setting up.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "dc.h"
 #include "driver.h"
-#include "log.h"
 #include "pgguard.h"
 #include "pgpolicy.h"
 #include "pool.h"
-#include "rows.h"
 #include "shreg.h"
 #include "sqlcheck.h"
 #include "sqlguard.h"
@@ -40,25 +37,6 @@
 #include "worker.h"
 
 #define VERDICTS	256	/* admitted shapes kept per worker */
-#define DC_PGCAT_TTL_MS	60000	/* a catalog is read again after this */
-#define DC_PGCAT_REREAD_MS 5000	/* or after this, for a name it lacks */
-
-struct dc_sqlcheck_wait;
-
-/* One target's policy catalog, or the read of it in flight. */
-struct pcat {
-	uint8_t		 id[16];
-	uint64_t	 gen;
-	uint64_t	 url_hash;	/* the environment entry's gen is fixed */
-	struct dc_pgcat	*cat;
-	uint64_t	 catgen;	/* numbers cat among this worker's */
-	uint64_t	 read_ms;	/* monotonic time cat was read */
-	struct dc_job	*job;		/* read in flight */
-	uint64_t	 asked_us;	/* when job was queued */
-	struct dc_sqlcheck_wait *waiters;
-	int		 dead;		/* replaced: freed when the read ends */
-	struct pcat	*next;
-};
 #define SHAPE_MAX	4096	/* longer statements are parsed every time */
 
 struct dc_sqlcheck_wait {
@@ -71,8 +49,8 @@ struct dc_sqlcheck_wait {
 	size_t		 shape_n;
 	dc_sqlcheck_cb	 cb;
 	void		*arg;
-	struct pcat	*pc;		/* waiting for its catalog */
-	struct dc_sqlcheck_wait *wnext;	/* in pc->waiters */
+	struct dc_catalog_wait *cw;	/* waiting for its policy */
+	struct dc_sqlcheck_wait *prev, *wnext;	/* in waiting */
 	int		 reread;	/* the catalog was asked for again */
 	int		 in_call;	/* dc_sql_check() has not returned */
 	int		 done;		/* v holds the verdict (in_call) */
@@ -86,8 +64,7 @@ struct dc_sqlcheck_wait {
 
 /* Admitted verdicts of this worker (each worker is its own process). */
 static struct dc_pgcache *verdicts;
-static struct pcat *pcats;		/* this worker's catalogs */
-static uint64_t catgens;		/* catalogs read so far */
+static struct dc_sqlcheck_wait *waiting;	/* checks asking for a policy */
 
 static void
 ck_free(struct dc_sqlcheck_wait *ck)
@@ -157,193 +134,57 @@ shape_len(const char *sql, size_t len)
 	return len;
 }
 
-static void	 catalog_ready(struct dc_sqlcheck_wait *, const struct dc_pgcat *,
-		     uint64_t, const struct dc_qresult *);
+static void	 catalog_ready(const struct dc_pgcat *, uint64_t,
+		     const struct dc_qresult *, void *);
 
-static uint64_t
-url_hash(const char *url)
+/* ck waits for its policy, or no longer (wait_unlink: cw is not ours). */
+static void
+wait_link(struct dc_sqlcheck_wait *ck)
 {
-	return dc_fnv1a(DC_FNV1A_INIT, url, strlen(url));
+	assert(ck->prev == NULL && ck->wnext == NULL && waiting != ck);
+	ck->prev = NULL;
+	ck->wnext = waiting;
+	if (waiting != NULL)
+		waiting->prev = ck;
+	waiting = ck;
 }
 
 static void
-pcat_unlink(struct pcat *pc)
+wait_unlink(struct dc_sqlcheck_wait *ck)
 {
-	struct pcat **pp;
-
-	for (pp = &pcats; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == pc) {
-			*pp = pc->next;
-			break;
-		}
-	pc->next = NULL;
-}
-
-/* The policy catalog from the rows of the dialect's policy_sql. */
-static int
-pcat_parse(const struct dc_rows *res, struct dc_pgcat **out)
-{
-	const char *f[DC_PGCAT_COLUMNS];
-	struct dc_pgcat *cat;
-	int row, col, rc = DC_OK;
-
-	*out = NULL;
-	if (res->ncols != DC_PGCAT_COLUMNS)
-		return DC_EINVAL;
-	if ((cat = dc_pgcat_new()) == NULL)
-		return DC_ENOMEM;
-	for (row = 0; row < res->nrows && rc == DC_OK; row++) {
-		for (col = 0; col < DC_PGCAT_COLUMNS; col++)
-			f[col] = dc_rows_cell(res, row, col)->v;
-		rc = dc_pgcat_add_row(cat, f);
-	}
-	if (rc == DC_OK)
-		rc = dc_pgcat_finish(cat);
-	if (rc != DC_OK) {
-		dc_pgcat_free(cat);
-		return rc;
-	}
-	*out = cat;
-	return DC_OK;
-}
-
-/* The read of pc's catalog ended: every check waiting for it goes on. */
-static void
-pcat_read(const struct dc_qresult *r, void *arg)
-{
-	struct pcat *pc = arg;
-	struct dc_sqlcheck_wait *ck, *list;
-	struct dc_pgcat *cat = NULL;
-	struct dc_qresult bad;
-	uint64_t t0;
-	int rc = DC_OK;
-
-	pc->job = NULL;
-	t0 = dc_now_us();
-	if (r->status == DC_OK && (rc = pcat_parse(r->rows, &cat)) != DC_OK) {
-		memset(&bad, 0, sizeof(bad));
-		bad.status = rc == DC_ENOMEM ? DC_ENOMEM : DC_ERR;
-		bad.error = rc == DC_ENOMEM ? "out of memory while reading the "
-		    "catalog" : "the target's catalog could not be read";
-		r = &bad;
-	}
-	/* the parse runs on the worker's loop: how long it held it */
-	log_debug("policy catalog read in %.1f ms, %d rows parsed in %.1f ms",
-	    (double)(t0 - pc->asked_us) / 1e3, r->status == DC_OK &&
-	    r->rows != NULL ? r->rows->nrows : 0,
-	    (double)(dc_now_us() - t0) / 1e3);
-	if (cat != NULL) {
-		dc_pgcat_free(pc->cat);
-		pc->cat = cat;
-		pc->catgen = ++catgens;
-		pc->read_ms = dc_now_ms();
-	} else if (pc->cat != NULL)
-		/* a read in the background failed: the next in a while */
-		pc->read_ms = dc_now_ms() - DC_PGCAT_TTL_MS +
-		    DC_PGCAT_REREAD_MS;
-	list = pc->waiters;
-	pc->waiters = NULL;
-	/*
-	 * A check may ask for the catalog again (a name it lacks): that adds
-	 * it to pc->waiters anew and starts another read, which never ends
-	 * before this returns with a catalog that would replace cat.
-	 */
-	while ((ck = list) != NULL) {
-		list = ck->wnext;
-		ck->pc = NULL;
-		catalog_ready(ck, cat, pc->catgen, cat != NULL ? NULL : r);
-	}
-	if (pc->dead && pc->job == NULL && pc->waiters == NULL) {
-		dc_pgcat_free(pc->cat);
-		free(pc);
-	}
+	if (ck->prev == NULL && waiting != ck)
+		return;			/* not waiting */
+	if (ck->prev != NULL)
+		ck->prev->wnext = ck->wnext;
+	else
+		waiting = ck->wnext;
+	if (ck->wnext != NULL)
+		ck->wnext->prev = ck->prev;
+	ck->prev = ck->wnext = NULL;
+	ck->cw = NULL;
 }
 
 /*
- * Get ck's target's catalog: at once (catalog_ready runs before this
- * returns) or once a read ends.  stale: a catalog generation the check
- * found wanting (0: none), read again when old enough.
+ * Get ck's target's policy: at once (catalog_ready runs before this
+ * returns) or once a read ends.  stale: a policy generation the check
+ * found wanting (0: none), read again when old enough (catalog.h).
  */
 static void
 ask_catalog(struct dc_sqlcheck_wait *ck, uint64_t stale)
 {
-	const struct dc_driver *drv = dc_driver_find(ck->e->type);
-	uint64_t h = url_hash(ck->e->url), now = dc_now_ms();
-	struct pcat *pc;
 	int rc;
 
-	for (pc = pcats; pc != NULL; pc = pc->next)
-		if (memcmp(pc->id, ck->e->id, 16) == 0)
-			break;
-	if (pc != NULL && (pc->gen != ck->e->gen || pc->url_hash != h)) {
-		/* the entry changed: its catalog goes, a read still answers */
-		pcat_unlink(pc);
-		if (pc->job != NULL)
-			pc->dead = 1;
-		else {
-			dc_pgcat_free(pc->cat);
-			free(pc);
-		}
-		pc = NULL;
+	/* waiting first: catalog_ready may run (and free ck) before this
+	   returns */
+	wait_link(ck);
+	rc = dc_catalog_policy(ck->w, ck->e, stale, catalog_ready, ck, &ck->cw);
+	if (rc != DC_OK) {
+		/* DC_EFULL, DC_ENOMEM: err NULL, as dc_pool_query's */
+		wait_unlink(ck);
+		ck->v.status = rc;
+		ck->v.err = NULL;
+		ck_finish(ck);
 	}
-	if (pc != NULL && pc->cat != NULL && (stale == 0 ||
-	    stale != pc->catgen || now - pc->read_ms < DC_PGCAT_REREAD_MS)) {
-		if (now - pc->read_ms >= DC_PGCAT_TTL_MS && pc->job == NULL) {
-			pc->asked_us = dc_now_us();
-			if (dc_pool_query(ck->w->pool, ck->e, DC_JOB_CATALOG,
-			    drv->dialect->policy_sql, 0, NULL, pcat_read, pc,
-			    &pc->job) != DC_OK)
-				pc->job = NULL;	/* the next tries again */
-		}
-		/* pcat_read may have run (a refused connect): cat stays */
-		catalog_ready(ck, pc->cat, pc->catgen, NULL);
-		return;
-	}
-	if (pc == NULL) {
-		if ((pc = calloc(1, sizeof(*pc))) == NULL) {
-			rc = DC_ENOMEM;
-			goto fail;
-		}
-		memcpy(pc->id, ck->e->id, 16);
-		pc->gen = ck->e->gen;
-		pc->url_hash = h;
-		pc->next = pcats;
-		pcats = pc;
-	}
-	ck->pc = pc;
-	ck->wnext = pc->waiters;
-	pc->waiters = ck;
-	if (pc->job != NULL)
-		return;			/* joins the read in flight */
-	pc->asked_us = dc_now_us();
-	/* pcat_read may run (and finish ck) before this returns */
-	rc = dc_pool_query(ck->w->pool, ck->e, DC_JOB_CATALOG,
-	    drv->dialect->policy_sql, 0, NULL, pcat_read, pc, &pc->job);
-	if (rc == DC_OK)
-		return;
-	pc->waiters = ck->wnext;
-	ck->pc = NULL;
-fail:
-	/* DC_EFULL, DC_ENOMEM: err NULL, as dc_pool_query's */
-	ck->v.status = rc;
-	ck->v.err = NULL;
-	ck_finish(ck);
-}
-
-/* Take ck out of its catalog's waiters. */
-static void
-unwait(struct dc_sqlcheck_wait *ck)
-{
-	struct dc_sqlcheck_wait **pp;
-
-	if (ck->pc == NULL)
-		return;
-	for (pp = &ck->pc->waiters; *pp != NULL; pp = &(*pp)->wnext)
-		if (*pp == ck) {
-			*pp = ck->wnext;
-			break;
-		}
-	ck->pc = NULL;
 }
 
 /* Judge the statement against cat (generation catgen), or parse it only. */
@@ -401,10 +242,14 @@ judge(struct dc_sqlcheck_wait *ck, const struct dc_pgcat *cat,
 	ck_refused(ck, &ref);
 }
 
+/* The policy is known (cat), or cannot be read (err). */
 static void
-catalog_ready(struct dc_sqlcheck_wait *ck, const struct dc_pgcat *cat,
-    uint64_t catgen, const struct dc_qresult *err)
+catalog_ready(const struct dc_pgcat *cat, uint64_t catgen,
+    const struct dc_qresult *err, void *arg)
 {
+	struct dc_sqlcheck_wait *ck = arg;
+
+	wait_unlink(ck);	/* its wait is the catalog's to free */
 	if (cat == NULL) {
 		/* kept: the verdict may be handed over after err is gone */
 		ck->err = *err;
@@ -494,8 +339,10 @@ dc_sql_check_warm(struct dc_worker *w, const struct dc_entry *e,
 void
 dc_sql_check_cancel(struct dc_sqlcheck_wait *ck)
 {
-	/* the read goes on: its catalog serves the next statement */
-	unwait(ck);
+	/* the read goes on: its policy serves the next statement */
+	if (ck->cw != NULL)
+		dc_catalog_cancel(ck->cw);
+	wait_unlink(ck);
 	ck_free(ck);
 }
 
@@ -503,19 +350,9 @@ void
 dc_sql_check_shutdown(void)
 {
 	struct dc_sqlcheck_wait *ck;
-	struct pcat *pc;
 
-	while ((pc = pcats) != NULL) {
-		pcats = pc->next;
-		if (pc->job != NULL)
-			dc_pool_cancel(pc->job);
-		while ((ck = pc->waiters) != NULL) {
-			pc->waiters = ck->wnext;
-			ck_free(ck);
-		}
-		dc_pgcat_free(pc->cat);
-		free(pc);
-	}
+	while ((ck = waiting) != NULL)
+		dc_sql_check_cancel(ck);
 	dc_pgcache_free(verdicts);
 	verdicts = NULL;
 }
