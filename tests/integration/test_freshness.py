@@ -2,7 +2,10 @@
 version once schema_check_interval has passed and reads the catalog again
 only when it moved, so every worker shows a new table within that bound;
 an unchanged catalog is not read again (the version query is all it
-costs); row counts come back after schema_max_age."""
+costs); row counts come back after schema_max_age.  The function policy
+lives in the same per-target entry as the snapshot: dropped with it, and
+read again when the snapshot's check sees the catalog move."""
+import re
 import time
 
 import requests
@@ -103,6 +106,75 @@ def test_row_counts_come_back_after_max_age(daemon_factory, registry_env, pg):
     assert rows() == 1          # data does not move the catalog's version
     wait_for(lambda: rows() == 10, timeout=5, step=0.2,
              what="row counts read again after schema_max_age")
+
+
+def direct(d, cid, sql):
+    return d.post("/api/v1/chat", {"message": sql, "execution_mode": "direct_sql",
+                                   "sql": sql, "target_database": cid})
+
+
+def test_policy_lives_and_goes_with_the_snapshot(daemon_factory, registry_env,
+                                                 pg):
+    """One catalog entry per target and worker: a direct statement reads the
+    policy only, the schema route the snapshot only; datachatctl invalidate
+    and a registry change drop both in one step; a version move seen by the
+    schema check reads the policy again in the same round, so a function
+    made VOLATILE is refused at once, not a minute later."""
+    db = pg.create_db("entry")
+    pg.sql(db, "CREATE TABLE a (x int); CREATE FUNCTION entry_fn() "
+               "RETURNS int STABLE LANGUAGE sql AS 'SELECT 1'")
+    d = daemon_factory(workers=1, env=clean_env(registry_env),
+                       conf={"schema_check_interval": "0",
+                             "log_level": "debug"}).start(wait_ready=True)
+    cid = register(d, pg, db)
+
+    def reads():
+        """(snapshot reads, policy reads) so far."""
+        log = d.log()
+        return (len(re.findall(r"schema of %s: [^\n]*, reading the catalog"
+                               % cid, log)),
+                len(re.findall(r"policy of %s: [^\n]*, reading the function "
+                               r"catalog" % cid, log)))
+
+    def sessions():
+        return pg.sql(db, "SELECT count(*) FROM pg_stat_activity WHERE "
+                        "application_name = 'datachatd' AND datname = %s",
+                        (db,))[0][0]
+
+    assert direct(d, cid, "SELECT entry_fn()").status_code == 200
+    assert reads() == (0, 1)        # no schema read for a statement
+    assert fresh_schema(d, cid) == {"a"}
+    assert direct(d, cid, "SELECT entry_fn() + 1").status_code == 200
+    assert reads() == (1, 1)        # nor a policy read for the schema
+    # invalidate drops the entry: both are read again.  The worker closes
+    # the target's sessions in the same step, so once they are gone the
+    # entry is too (an ordinary statement leaves one open to watch).
+    assert direct(d, cid, "SELECT 1").status_code == 200
+    assert sessions() >= 1
+    d.ctl("invalidate", cid, check=True)
+    wait_for(lambda: sessions() == 0, what="the target's sessions closed")
+    assert direct(d, cid, "SELECT entry_fn()").status_code == 200
+    assert fresh_schema(d, cid) == {"a"}
+    assert reads() == (2, 2)
+    # the function turns VOLATILE: the catalog's version moves, and the
+    # schema check that sees it reads the policy too (its last read being
+    # more than DC_POLICY_REREAD_MS old)
+    pg.sql(db, "CREATE OR REPLACE FUNCTION entry_fn() RETURNS int VOLATILE "
+               "LANGUAGE sql AS 'SELECT 2'")
+    time.sleep(5.2)
+    assert fresh_schema(d, cid) == {"a"}
+    assert reads() == (3, 3)
+    r = direct(d, cid, "SELECT entry_fn()")
+    assert r.status_code == 400, r.text
+    assert "FuncCall entry_fn" in r.json()["detail"], r.text
+    assert reads() == (3, 3)
+    # a registry change (a new URL) drops both at once, whichever asks
+    r = d.patch("/api/v1/databases/" + cid,
+                {"database_url": pg.url(db) + "?connect_timeout=10"})
+    assert r.status_code == 200, r.text
+    assert direct(d, cid, "SELECT 1").status_code == 200
+    assert fresh_schema(d, cid) == {"a"}
+    assert reads() == (4, 4)
 
 
 def test_mysql_catalog_version(daemon_factory, registry_env, mysql):
