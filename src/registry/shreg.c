@@ -584,22 +584,43 @@ dc_priv_format(unsigned privs, char *out, size_t outsz)
 			    n > 0 ? ", " : "", dc_priv_names[i]);
 }
 
+/*
+ * The next of the live workers' counter slots for target id, from *pos
+ * (0 to start), or NULL after the last.
+ */
+static struct dc_target_stats *
+target_slot_next(struct dc_shreg *reg, const uint8_t id[16], int *pos)
+{
+	struct dc_target_stats *ts;
+	int i, k;
+
+	for (; *pos < DC_MAX_WORKERS * DC_METRIC_TARGETS; (*pos)++) {
+		i = *pos / DC_METRIC_TARGETS;
+		k = *pos % DC_METRIC_TARGETS;
+		if (__atomic_load_n(&reg->stats[i].st.pid,
+		    __ATOMIC_RELAXED) == 0) {
+			*pos = (i + 1) * DC_METRIC_TARGETS - 1;
+			continue;
+		}
+		ts = &reg->stats[i].st.targets[k];
+		if (memcmp(ts->id, id, 16) == 0) {
+			(*pos)++;
+			return ts;
+		}
+	}
+	return NULL;
+}
+
 unsigned
 dc_shreg_target_privileges(struct dc_shreg *reg, const uint8_t id[16])
 {
 	struct dc_target_stats *ts;
 	unsigned privs = 0;
-	int i, k;
+	int pos = 0;
 
-	for (i = 0; i < DC_MAX_WORKERS; i++) {
-		if (__atomic_load_n(&reg->stats[i].st.pid, __ATOMIC_RELAXED) == 0)
-			continue;
-		ts = reg->stats[i].st.targets;
-		for (k = 0; k < DC_METRIC_TARGETS; k++)
-			if (memcmp(ts[k].id, id, 16) == 0)
-				privs |= (unsigned)__atomic_load_n(
-				    &ts[k].privileges, __ATOMIC_RELAXED);
-	}
+	while ((ts = target_slot_next(reg, id, &pos)) != NULL)
+		privs |= (unsigned)__atomic_load_n(&ts->privileges,
+		    __ATOMIC_RELAXED);
 	return privs;
 }
 
@@ -608,18 +629,11 @@ dc_shreg_target_privileges_seen(struct dc_shreg *reg, const uint8_t id[16],
     unsigned privs)
 {
 	struct dc_target_stats *ts;
-	int i, k;
+	int pos = 0;
 
-	for (i = 0; i < DC_MAX_WORKERS; i++) {
-		if (__atomic_load_n(&reg->stats[i].st.pid, __ATOMIC_RELAXED) == 0)
-			continue;
-		ts = reg->stats[i].st.targets;
-		for (k = 0; k < DC_METRIC_TARGETS; k++)
-			if (memcmp(ts[k].id, id, 16) == 0 &&
-			    __atomic_load_n(&ts[k].privileges,
-			    __ATOMIC_RELAXED) == privs)
-				return 1;
-	}
+	while ((ts = target_slot_next(reg, id, &pos)) != NULL)
+		if (__atomic_load_n(&ts->privileges, __ATOMIC_RELAXED) == privs)
+			return 1;
 	return 0;
 }
 
