@@ -103,6 +103,24 @@ struct dc_catalog_wait {
 	struct dc_catalog_wait *next;
 };
 
+/* A new waiter of kind on *list, handed to the caller in *waitp. */
+static struct dc_catalog_wait *
+wait_add(struct cat_ent *ent, enum wait_kind kind,
+    struct dc_catalog_wait **list, void *arg, struct dc_catalog_wait **waitp)
+{
+	struct dc_catalog_wait *wt;
+
+	if ((wt = calloc(1, sizeof(*wt))) == NULL)
+		return NULL;
+	wt->ent = ent;
+	wt->kind = kind;
+	wt->arg = arg;
+	wt->next = *list;
+	*list = wt;
+	*waitp = wt;
+	return wt;
+}
+
 /* This worker's entries: each worker is its own process. */
 static struct cat_ent *cache;
 static uint64_t polgens;		/* policies read so far */
@@ -411,17 +429,12 @@ dc_catalog_policy(struct dc_worker *w, const struct dc_entry *e,
 		cb(ent->pol, ent->polgen, NULL, arg);
 		return DC_OK;
 	}
-	if ((wt = calloc(1, sizeof(*wt))) == NULL) {
+	if ((wt = wait_add(ent, W_POLICY, &ent->pol_waiters, arg,
+	    waitp)) == NULL) {
 		rc = DC_ENOMEM;
 		goto fail;
 	}
-	wt->ent = ent;
-	wt->kind = W_POLICY;
 	wt->pcb = cb;
-	wt->arg = arg;
-	wt->next = ent->pol_waiters;
-	ent->pol_waiters = wt;
-	*waitp = wt;
 	if (ent->pol_job != NULL)
 		return DC_OK;		/* joins the read in flight */
 	/* the callback may run (and free wt) before this returns */
@@ -599,17 +612,12 @@ dc_catalog_schema(struct dc_worker *w, const struct dc_entry *e, int flags,
 			return DC_OK;
 		}
 	}
-	if ((wt = calloc(1, sizeof(*wt))) == NULL) {
+	if ((wt = wait_add(ent, W_SCHEMA, &ent->waiters, arg,
+	    waitp)) == NULL) {
 		rc = DC_ENOMEM;
 		goto fail;
 	}
-	wt->ent = ent;
-	wt->kind = W_SCHEMA;
 	wt->scb = cb;
-	wt->arg = arg;
-	wt->next = ent->waiters;
-	ent->waiters = wt;
-	*waitp = wt;
 	if (flags & DC_CATALOG_POLICY)
 		policy_along(ent, e);	/* beside the version check */
 	if (ent->job != NULL)
@@ -748,18 +756,13 @@ dc_catalog_lookup(struct dc_worker *w, const struct dc_entry *e,
 	}
 	ent->tokens -= 1;
 	log_debug("schema of %s: looking up %s", id, key);
-	if ((wt = calloc(1, sizeof(*wt))) == NULL) {
+	if ((wt = wait_add(ent, W_LOOKUP, &ent->lookups, arg,
+	    waitp)) == NULL) {
 		ent_drop_if_empty(ent);
 		return DC_ENOMEM;
 	}
-	wt->ent = ent;
-	wt->kind = W_LOOKUP;
 	wt->scb = cb;
-	wt->arg = arg;
 	dc_strlcpy(wt->key, key, sizeof(wt->key));
-	wt->next = ent->lookups;
-	ent->lookups = wt;
-	*waitp = wt;
 	/* the callback may run (and free wt) before this returns */
 	rc = dc_pool_query(w->pool, e, DC_JOB_CATALOG, ent->dialect->catalog_sql,
 	    DC_SCHEMA_SQL_NPARAMS, params, looked_up, wt, &wt->job);
